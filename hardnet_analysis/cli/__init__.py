@@ -1,0 +1,1 @@
+"""The `hda` command line: one module per subcommand, `main` only dispatches."""

@@ -1,0 +1,63 @@
+"""`hda cio MODEL`: params, MACs, CIO and MoC of one model, in total, per block or per layer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.cli.common import add_format_arg, add_input_args, console
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.present.tables import blocks_table, layers_table, totals_table
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "cio",
+        help="memory traffic (CIO), MACs, params and MoC of one model",
+        description="Memory-traffic analysis of one model: CIO (elements), MACs, params and MoC "
+        "of every convolution and linear layer, then the totals. CSV prints one row per op "
+        "(per block with --by-block).",
+    )
+    parser.add_argument("model", help="model name (see `hda models`)")
+    add_input_args(parser)
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="one row per op (BN, activations, pooling, concat too), not only conv/linear",
+    )
+    parser.add_argument(
+        "--by-block", action="store_true", help="one row per block instead of per layer"
+    )
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def _report_unhandled(analysis: Analysis) -> None:
+    if analysis.unhandled:
+        ops = sorted({u.op for u in analysis.unhandled})
+        print(
+            f"hda: warning: {len(analysis.unhandled)} ops have no cost handler and are not "
+            f"counted: {', '.join(ops)}",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    analysis = analyze(args.model, args.input, args.batch, args.dtype)
+    _report_unhandled(analysis)
+    if args.format == "json":
+        write_json(analysis.to_dict())
+    elif args.format == "csv":
+        document = analysis.to_dict()
+        write_csv(document["blocks"] if args.by_block else document["layers"])
+    else:
+        out = console()
+        if args.by_block:
+            out.print(blocks_table(analysis))
+        else:
+            out.print(layers_table(analysis, all_ops=args.per_layer))
+        out.print(totals_table(analysis))
+    return 0

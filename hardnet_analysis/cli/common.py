@@ -1,0 +1,76 @@
+"""Arguments and output helpers shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from rich.console import Console
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.metrics.analysis import DTYPE_BYTES
+from hardnet_analysis.units import parse_input_size
+
+FORMATS = ("table", "json", "csv")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def input_size(text: str) -> tuple[int, int]:
+    """argparse type for `--input`: 224 or HxW."""
+    try:
+        return parse_input_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def add_input_args(parser: argparse.ArgumentParser) -> None:
+    """--input, --batch, --dtype."""
+    parser.add_argument(
+        "--input",
+        type=input_size,
+        default=(224, 224),
+        metavar="N|HxW",
+        help="input resolution: 224 (square) or HxW such as 320x480 (default 224)",
+    )
+    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument(
+        "--dtype",
+        choices=list(DTYPE_BYTES),
+        default="fp32",
+        help="element type for activation bytes (default fp32)",
+    )
+
+
+def add_format_arg(parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
+    parser.add_argument(
+        "--format", choices=formats, default="table", help="output format (default table)"
+    )
+
+
+def console() -> Console:
+    """Console for tables. Piped output gets a wide page so rows are not cut at 80 columns."""
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 160
+    return out
+
+
+def input_label(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}x{hw[1]}"

@@ -1,0 +1,50 @@
+"""The `hda` entry point: builds the parser from the subcommand modules and dispatches.
+
+Errors the user can act on are printed as one line (exit status 2 for usage errors);
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Sequence
+
+from hardnet_analysis.cli import cio, compare, models
+from hardnet_analysis.cli.common import Parser
+from hardnet_analysis.errors import HdaError
+
+COMMANDS = (cio, compare, models)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="hda", description="HarDNet analysis: memory traffic (CIO), MACs, params, MoC."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    subparsers.required = True
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except HdaError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"hda {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hda: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""HarDNet definitions as pure data (no torch): blocks, stem, stages, head, whole networks.
+
+Conventions follow the official PyTorch-HarDNet code (see ``../shared/notes/hardnet.md``):
+in a block of L layers, layer k (1..L) takes the concatenation of layers ``k - 2**n`` for every
+``n >= 0`` with ``2**n`` dividing k (layer 0 is the block input). Its width is
+``growth_rate * m ** (links - 1)`` rounded to an even number as ``int(int(x + 1) / 2) * 2``.
+The block output concatenates the last layer and every odd layer (layer 0 only with keep_base).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Literal
+
+from hardnet_analysis.definitions.registry import register_model
+from hardnet_analysis.errors import UsageError
+
+Downsample = Literal["none", "maxpool", "dwconv"]
+
+
+def harmonic_links(layer: int) -> tuple[int, ...]:
+    """Indices of the layers that layer `layer` (>= 1) concatenates, nearest first.
+
+    Layer 8 takes layers 7, 6, 4 and 0 (8 - 2**n for n = 0..3):
+    ``harmonic_links(8) == (7, 6, 4, 0)``.
+    """
+    links = []
+    step = 1
+    while step <= layer:
+        if layer % step == 0:
+            links.append(layer - step)
+        step *= 2
+    return tuple(links)
+
+
+def even_width(x: float) -> int:
+    """Round a channel count to an even number as the official code does: 23.8 -> 24, 14 -> 14."""
+    return int(int(x + 1) / 2) * 2
+
+
+@dataclass(frozen=True)
+class HarDBlockDef:
+    """One harmonic dense block.
+
+    `growth_rate` is k (channels of a layer with a single link), `grmul` the channel weighting
+    factor m, `depthwise` selects the DS layer (1x1 conv-BN-ReLU6 then 3x3 depthwise conv-BN).
+    """
+
+    growth_rate: int
+    grmul: float
+    n_layers: int
+    depthwise: bool = False
+    keep_base: bool = False
+
+    def __post_init__(self) -> None:
+        if self.growth_rate < 1:
+            raise UsageError(f"growth rate k must be >= 1, got {self.growth_rate}")
+        if self.n_layers < 1:
+            raise UsageError(f"n_layers must be >= 1, got {self.n_layers}")
+        if self.grmul <= 0:
+            raise UsageError(f"channel weighting factor m must be > 0, got {self.grmul}")
+
+    def layer_out_channels(self, layer: int) -> int:
+        """Output channels of layer `layer` (1..n_layers); e.g. k=14, m=1.7, layer 4 -> 40."""
+        links = harmonic_links(layer)
+        return even_width(self.growth_rate * self.grmul ** (len(links) - 1))
+
+    def widths(self, in_channels: int) -> tuple[int, ...]:
+        """Channels of layers 0..n_layers, layer 0 being the block input."""
+        return (in_channels, *(self.layer_out_channels(i) for i in range(1, self.n_layers + 1)))
+
+    def output_layers(self) -> tuple[int, ...]:
+        """Layers concatenated into the block output, in index order."""
+        last = self.n_layers
+        return tuple(
+            i for i in range(last + 1) if (i == 0 and self.keep_base) or i == last or i % 2 == 1
+        )
+
+    def out_channels(self, in_channels: int) -> int:
+        """Channels of the block output; HarDNet-68 block 1 (64 in, k=14, 8 layers) -> 124."""
+        widths = self.widths(in_channels)
+        return sum(widths[i] for i in self.output_layers())
+
+
+@dataclass(frozen=True)
+class StemDef:
+    """Stem: 3x3 stride-2 conv, a second conv (`second_kernel`), then a stride-2 downsampling."""
+
+    channels: tuple[int, int] = (32, 64)
+    second_kernel: int = 3
+    downsample: Downsample = "maxpool"
+    in_channels: int = 3
+
+
+@dataclass(frozen=True)
+class StageDef:
+    """A block, its 1x1 transition to `transition_channels`, then optional downsampling.
+
+    `dropout_before_transition` > 0 inserts a dropout between block and transition (HarDNet-85's
+    last stage).
+    """
+
+    block: HarDBlockDef
+    transition_channels: int
+    downsample: Downsample = "none"
+    dropout_before_transition: float = 0.0
+
+
+@dataclass(frozen=True)
+class HeadDef:
+    """Global average pool, flatten, dropout, linear to `num_classes`."""
+
+    dropout: float = 0.1
+    num_classes: int = 1000
+
+
+@dataclass(frozen=True)
+class HarDNetDef:
+    """A whole HarDNet: stem, stages, head. Any HarDNet is one; the zoo is a table of them."""
+
+    name: str
+    stem: StemDef
+    stages: tuple[StageDef, ...]
+    head: HeadDef
+    family: Literal["hardnet"] = "hardnet"
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise UsageError(f"{self.name}: a HarDNet needs at least one stage")
+
+    @cached_property
+    def stage_in_channels(self) -> tuple[int, ...]:
+        """Input channels of each stage's block."""
+        channels = [self.stem.channels[1]]
+        channels.extend(stage.transition_channels for stage in self.stages[:-1])
+        return tuple(channels)
+
+
+@dataclass(frozen=True)
+class HarDNetConfig:
+    """The per-stage lists of the official code (one entry per stage), as a table row."""
+
+    first_ch: tuple[int, int]
+    ch_list: tuple[int, ...]
+    gr: tuple[int, ...]
+    n_layers: tuple[int, ...]
+    down_samp: tuple[int, ...]
+    grmul: float
+    dropout: float
+    depthwise: bool = False
+    dropout_before_last_transition: float = 0.0
+
+    def build(self, name: str, num_classes: int = 1000) -> HarDNetDef:
+        """The definition this row describes."""
+        if len({len(self.ch_list), len(self.gr), len(self.n_layers), len(self.down_samp)}) != 1:
+            raise UsageError(f"{name}: ch_list, gr, n_layers and down_samp differ in length")
+        last = len(self.ch_list) - 1
+        down: Downsample = "dwconv" if self.depthwise else "maxpool"
+        stages = tuple(
+            StageDef(
+                block=HarDBlockDef(self.gr[i], self.grmul, self.n_layers[i], self.depthwise),
+                transition_channels=self.ch_list[i],
+                downsample=down if self.down_samp[i] else "none",
+                dropout_before_transition=self.dropout_before_last_transition if i == last else 0.0,
+            )
+            for i in range(last + 1)
+        )
+        stem = StemDef(self.first_ch, second_kernel=1 if self.depthwise else 3, downsample=down)
+        return HarDNetDef(name, stem, stages, HeadDef(self.dropout, num_classes))
+
+
+_HARDNET68 = HarDNetConfig(
+    first_ch=(32, 64),
+    ch_list=(128, 256, 320, 640, 1024),
+    gr=(14, 16, 20, 40, 160),
+    n_layers=(8, 16, 16, 16, 4),
+    down_samp=(1, 0, 1, 1, 0),
+    grmul=1.7,
+    dropout=0.1,
+)
+
+#: The official configurations (``../shared/notes/hardnet.md``), as data.
+OFFICIAL_HARDNETS: dict[str, HarDNetConfig] = {
+    "hardnet68": _HARDNET68,
+    "hardnet85": HarDNetConfig(
+        first_ch=(48, 96),
+        ch_list=(192, 256, 320, 480, 720, 1280),
+        gr=(24, 24, 28, 36, 48, 256),
+        n_layers=(8, 16, 16, 16, 16, 4),
+        down_samp=(1, 0, 1, 0, 1, 0),
+        grmul=1.7,
+        dropout=0.2,
+        dropout_before_last_transition=0.1,
+    ),
+    "hardnet39ds": HarDNetConfig(
+        first_ch=(24, 48),
+        ch_list=(96, 320, 640, 1024),
+        gr=(16, 20, 64, 160),
+        n_layers=(4, 16, 8, 4),
+        down_samp=(1, 1, 1, 0),
+        grmul=1.6,
+        dropout=0.05,
+        depthwise=True,
+    ),
+    "hardnet68ds": replace(_HARDNET68, dropout=0.05, depthwise=True),
+}
+
+#: Published figures (official README, ImageNet 224x224): params, MACs, top-1 (%).
+PUBLISHED: dict[str, dict[str, float]] = {
+    "hardnet68": {"params": 17.6e6, "macs": 4.3e9, "top1": 76.5},
+    "hardnet85": {"params": 36.7e6, "macs": 9.1e9, "top1": 78.0},
+    "hardnet39ds": {"params": 3.5e6, "macs": 0.44e9, "top1": 72.1},
+    "hardnet68ds": {"params": 4.2e6, "macs": 0.8e9, "top1": 74.3},
+}
+
+
+def _official(name: str, num_classes: int) -> HarDNetDef:
+    return OFFICIAL_HARDNETS[name].build(name, num_classes)
+
+
+@register_model("hardnet", "HarDNet-68: 5 stages, k=14..160, m=1.7", PUBLISHED["hardnet68"])
+def hardnet68(num_classes: int = 1000) -> HarDNetDef:
+    return _official("hardnet68", num_classes)
+
+
+@register_model("hardnet", "HarDNet-85: 6 stages, k=24..256, m=1.7", PUBLISHED["hardnet85"])
+def hardnet85(num_classes: int = 1000) -> HarDNetDef:
+    return _official("hardnet85", num_classes)
+
+
+@register_model("hardnet", "HarDNet-39DS: depthwise-separable, m=1.6", PUBLISHED["hardnet39ds"])
+def hardnet39ds(num_classes: int = 1000) -> HarDNetDef:
+    return _official("hardnet39ds", num_classes)
+
+
+@register_model("hardnet", "HarDNet-68DS: depthwise-separable HarDNet-68", PUBLISHED["hardnet68ds"])
+def hardnet68ds(num_classes: int = 1000) -> HarDNetDef:
+    return _official("hardnet68ds", num_classes)

@@ -1,0 +1,23 @@
+"""Errors that reach the user as one line (the CLI formats them; `--debug` shows the traceback)."""
+
+from __future__ import annotations
+
+
+class HdaError(Exception):
+    """A failure the user can act on. `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(HdaError):
+    """Bad input from the user: an unknown name, a malformed size, an impossible definition."""
+
+    exit_code = 2
+
+
+class ShapeError(UsageError):
+    """A feature map would shrink to zero (or below) at a named layer."""
+
+
+class UnknownModelError(UsageError):
+    """A model name that no registry entry, builder or file resolves."""

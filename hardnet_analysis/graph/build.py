@@ -1,0 +1,20 @@
+"""Analytic graphs from definitions: one builder per definition type (no torch)."""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+import networkx as nx
+
+from hardnet_analysis.definitions.hardnet import HarDNetDef
+from hardnet_analysis.definitions.registry import NetworkDef
+from hardnet_analysis.graph.hardnet import build_hardnet_graph
+
+
+@singledispatch
+def build_graph(defn: NetworkDef, input_shape: tuple[int, int, int, int]) -> nx.DiGraph:
+    """The operation DAG of `defn` at NCHW `input_shape`; each family registers its builder."""
+    raise TypeError(f"no analytic graph builder for {type(defn).__name__}")
+
+
+build_graph.register(HarDNetDef, build_hardnet_graph)

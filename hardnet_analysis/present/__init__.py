@@ -1,0 +1,1 @@
+"""Presenting results: terminal tables (rich), JSON and CSV. Nothing here computes metrics."""

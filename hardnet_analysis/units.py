@@ -1,0 +1,63 @@
+"""Parsing and formatting of sizes: input resolutions, counts with SI suffixes."""
+
+from __future__ import annotations
+
+import re
+
+from hardnet_analysis.errors import UsageError
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")
+_SIZE = re.compile(r"^\s*([0-9]+)\s*(?:[xX]\s*([0-9]+))?\s*$")
+
+
+def parse_input_size(text: str | int) -> tuple[int, int]:
+    """Parse an input resolution as (height, width).
+
+    Accepts one integer for a square input (``"224"`` -> (224, 224)) or ``HxW``
+    (``"320x480"`` -> (320, 480)). Both sides must be positive.
+    """
+    if isinstance(text, int):
+        text = str(text)
+    match = _SIZE.match(text)
+    if not match:
+        raise UsageError(
+            f"input size {text!r} is not understood; use N (square) or HxW, e.g. 224 or 320x480"
+        )
+    height = int(match.group(1))
+    width = int(match.group(2)) if match.group(2) else height
+    if height < 1 or width < 1:
+        raise UsageError(f"input size {text!r} must be positive on both sides")
+    return height, width
+
+
+def parse_count(text: str | int | float) -> int:
+    """Parse a count with an SI suffix: ``"4.5G"``, ``"450M"``, ``"4.5e9"`` -> 4_500_000_000."""
+    if isinstance(text, (int, float)):
+        return int(text)
+    match = _COUNT.match(text)
+    if not match:
+        raise UsageError(
+            f"count {text!r} is not understood; use e.g. 4.5G, 450M, 4.5e9 or 4500000000"
+        )
+    return round(float(match.group(1)) * _SUFFIX[match.group(2).upper()])
+
+
+def format_count(value: float, digits: int = 3) -> str:
+    """Format a count with an SI suffix and `digits` significant digits: 17_564_084 -> '17.6M'."""
+    magnitude = abs(value)
+    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if magnitude >= scale:
+            return f"{value / scale:.{digits}g}{suffix}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.{digits}g}"
+
+
+def format_bytes(value: float) -> str:
+    """Format a byte count in binary units: 1_572_864 -> '1.50 MiB'."""
+    magnitude = abs(value)
+    for suffix, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if magnitude >= scale:
+            return f"{value / scale:.2f} {suffix}"
+    return f"{int(value)} B"

@@ -1,0 +1,112 @@
+"""The `hda` command line: output formats, exit codes, one-line errors, the torch-free path."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hardnet_analysis.cli.main import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse exits on usage errors
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cio_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "cio", "hardnet68", "--input", "224")
+    assert code == 0
+    assert "17.6M" in out and "11.5M" in out and "base.0.conv" in out
+
+
+def test_cio_json_totals_are_integers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "cio", "hardnet68", "--format", "json")
+    document = json.loads(out)
+    assert code == 0
+    assert document["totals"]["params"] == 17_565_348
+    assert all(isinstance(document["totals"][k], int) for k in ("params", "macs", "cio"))
+    assert sum(layer["cio"] for layer in document["layers"]) == document["totals"]["cio"]
+
+
+def test_cio_csv_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "cio", "hardnet39ds", "--input", "320x480", "--by-block", "--format", "csv"
+    )
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    assert [r["name"] for r in rows][:3] == ["input", "stem", "hardblock1"]
+
+
+def test_per_layer_lists_every_op(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "cio", "hardnet68", "--per-layer")
+    assert "base.0.norm" in out and "base.3.cat" in out
+
+
+def test_compare_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "compare", "hardnet68", "hardnet85", "--format", "json")
+    models = json.loads(out)["models"]
+    assert code == 0
+    assert [m["model"] for m in models] == ["hardnet68", "hardnet85"]
+    assert models[1]["params"] > models[0]["params"]
+
+
+def test_models_lists_zoo(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "models", "--format", "json")
+    assert code == 0
+    assert {m["model"] for m in json.loads(out)} >= {
+        "hardnet68",
+        "hardnet85",
+        "hardnet39ds",
+        "hardnet68ds",
+    }
+
+
+def test_unknown_model_is_one_line_with_close_names(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "cio", "hardnet86")
+    assert code == 2
+    assert err.count("\n") == 1 and "hardnet85" in err and "Traceback" not in err
+
+
+def test_too_small_input_names_the_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "cio", "hardnet68", "--input", "12")
+    assert code == 2
+    assert "layer 'base." in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("bad", ["22x", "0", "axb", "-5", "224x224x3"])
+def test_malformed_input_is_a_usage_error(capsys: pytest.CaptureFixture[str], bad: str) -> None:
+    code, _, err = run(capsys, "cio", "hardnet68", f"--input={bad}")
+    assert code == 2
+    assert "--input" in err and err.count("\n") == 1
+
+
+def test_cli_path_does_not_import_torch() -> None:
+    code = (
+        "import sys\nfrom hardnet_analysis.cli.main import main\n"
+        "main(['cio', 'hardnet68', '--format', 'json'])\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_module_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hardnet_analysis", "cio", "hardnet39ds", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["totals"]["params"] == 3_488_228

@@ -1,0 +1,60 @@
+"""Definitions: the harmonic link rule, channel rounding and block widths, against hand counts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hardnet_analysis.definitions import HarDBlockDef, get_definition, list_models
+from hardnet_analysis.definitions.hardnet import even_width, harmonic_links
+from hardnet_analysis.errors import UsageError
+
+
+def test_harmonic_links_by_hand() -> None:
+    assert harmonic_links(1) == (0,)
+    assert harmonic_links(2) == (1, 0)
+    assert harmonic_links(6) == (5, 4)
+    assert harmonic_links(8) == (7, 6, 4, 0)
+    assert harmonic_links(12) == (11, 10, 8)
+
+
+@given(st.integers(1, 4096))
+def test_harmonic_links_rule(layer: int) -> None:
+    links = harmonic_links(layer)
+    expected = [layer - 2**n for n in range(13) if 2**n <= layer and layer % 2**n == 0]
+    assert list(links) == expected
+    # The number of links is one more than the power of two dividing the layer index.
+    assert len(links) == (layer & -layer).bit_length()
+
+
+def test_even_width_matches_official_rounding() -> None:
+    assert even_width(14) == 14
+    assert even_width(23.8) == 24  # 14 * 1.7
+    assert even_width(40.46) == 40  # 14 * 1.7**2
+    assert even_width(68.782) == 68  # 14 * 1.7**3
+
+
+def test_hardnet68_first_block_by_hand() -> None:
+    block = get_definition("hardnet68").stages[0].block  # type: ignore[attr-defined]
+    assert block.widths(64) == (64, 14, 24, 14, 40, 14, 24, 14, 68)
+    assert block.output_layers() == (1, 3, 5, 7, 8)
+    assert block.out_channels(64) == 14 * 4 + 68
+
+
+def test_keep_base_adds_layer_zero() -> None:
+    block = HarDBlockDef(10, 1.6, 4, keep_base=True)
+    assert block.output_layers() == (0, 1, 3, 4)
+    assert block.out_channels(32) == 32 + block.out_channels(0)
+
+
+@pytest.mark.parametrize("kwargs", [{"growth_rate": 0}, {"n_layers": 0}, {"grmul": 0.0}])
+def test_bad_blocks_rejected(kwargs: dict[str, float]) -> None:
+    args = {"growth_rate": 8, "grmul": 1.7, "n_layers": 4, **kwargs}
+    with pytest.raises(UsageError):
+        HarDBlockDef(**args)  # type: ignore[arg-type]
+
+
+def test_registry_lists_the_official_models() -> None:
+    assert {"hardnet39ds", "hardnet68", "hardnet68ds", "hardnet85"} <= set(list_models())
+    assert list_models(family="nonexistent") == []

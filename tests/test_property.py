@@ -1,0 +1,69 @@
+"""Property test: for random valid HarDNet definitions, the analytic graph, the traced torch
+model and an independent hook count agree exactly, and the torch forward output has the shape
+the graph says."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from hardnet_analysis import analyze, create_model
+from hardnet_analysis.definitions import HarDBlockDef, HarDNetDef, HeadDef, StageDef, StemDef
+from hardnet_analysis.definitions.hardnet import Downsample
+from hardnet_analysis.errors import ShapeError
+from tests.hookcount import hook_count
+
+
+@st.composite
+def hardnets(draw: st.DrawFn) -> HarDNetDef:
+    depthwise = draw(st.booleans())
+    pooled: Downsample = "dwconv" if depthwise else "maxpool"
+    down = st.sampled_from(("none", pooled))
+    stages = tuple(
+        StageDef(
+            block=HarDBlockDef(
+                growth_rate=draw(st.integers(2, 12)),
+                grmul=draw(st.floats(1.0, 2.0)),
+                n_layers=draw(st.integers(1, 9)),
+                depthwise=depthwise,
+                keep_base=draw(st.booleans()),
+            ),
+            transition_channels=draw(st.integers(4, 24)),
+            downsample=draw(down),
+            dropout_before_transition=draw(st.sampled_from([0.0, 0.1])),
+        )
+        for _ in range(draw(st.integers(1, 3)))
+    )
+    stem = StemDef(
+        channels=(draw(st.integers(4, 12)), draw(st.integers(4, 16))),
+        second_kernel=draw(st.sampled_from([1, 3])),
+        downsample=pooled,
+    )
+    return HarDNetDef(
+        "random", stem, stages, HeadDef(dropout=0.1, num_classes=draw(st.integers(2, 17)))
+    )
+
+
+@given(
+    defn=hardnets(), height=st.integers(9, 71), width=st.integers(9, 71), batch=st.integers(1, 3)
+)
+def test_analytic_equals_traced_and_hooks(
+    defn: HarDNetDef, height: int, width: int, batch: int
+) -> None:
+    try:
+        analytic = analyze(defn, (height, width), batch=batch)
+    except ShapeError:
+        assume(False)
+        raise
+    model = create_model(defn).eval()
+    traced = analyze(model, (height, width), batch=batch)
+    assert traced.totals == analytic.totals
+    assert traced.layers == analytic.layers
+
+    x = torch.randn(batch, 3, height, width)
+    counted = hook_count(model, x)
+    assert (analytic.totals.macs, analytic.totals.cio) == (counted.macs, counted.cio)
+    assert analytic.totals.params == sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        assert tuple(model(x).shape) == analytic.output_shape
