@@ -66,8 +66,11 @@ def bench_in_process(repeat: int) -> None:
     analytic_s = _median_seconds(lambda: analyze("hardnet68"), repeat)
     print(f"in process on hardnet68 at 224, median of {repeat}:")
     print(f"  fvcore FlopCountAnalysis.total() {fv_s * 1e3:8.0f} ms  (baseline)")
-    print(f"  analyze(nn.Module), traced       {traced_s * 1e3:8.0f} ms  ratio {traced_s / fv_s:.3f}x")
-    print(f"  analyze('hardnet68'), analytic   {analytic_s * 1e3:8.0f} ms  ratio {analytic_s / fv_s:.3f}x")
+    for label, seconds in (
+        ("analyze(nn.Module), traced", traced_s),
+        ("analyze('hardnet68')", analytic_s),
+    ):
+        print(f"  {label:<32} {seconds * 1e3:8.0f} ms  ratio {seconds / fv_s:.3f}x")
 
 
 def main() -> None:

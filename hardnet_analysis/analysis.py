@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.definitions.registry import NetworkDef, get_definition
+from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.graph.build import build_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
+from hardnet_analysis.resolve import resolve
 from hardnet_analysis.units import parse_input_size
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def analyze(
 ) -> Analysis:
     """Params, MACs, CIO and MoC of `target` per layer, per block and in total.
 
-    `target` is a registered name (``"hardnet68"``), a definition or an ``nn.Module``;
+    `target` is a registered name (``"hardnet68"``), a definition file (``*.json``), a
+    definition or an ``nn.Module``;
     `input_size` is 224, ``"320x480"`` or (H, W). Counts are at `batch` (params are not).
     ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
     """
@@ -41,7 +43,7 @@ def analyze(
         raise UsageError(f"batch must be >= 1, got {batch}")
     hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
     shape = (batch, in_channels, *hw)
-    defn: Any = get_definition(target) if isinstance(target, str) else target
+    defn: Any = resolve(target)
     try:
         if _is_module(defn):
             from hardnet_analysis.graph.traced import trace_module

@@ -9,40 +9,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hardnet_analysis import analyze, create_model
-from hardnet_analysis.definitions import HarDBlockDef, HarDNetDef, HeadDef, StageDef, StemDef
-from hardnet_analysis.definitions.hardnet import Downsample
+from hardnet_analysis.definitions import HarDNetDef
 from hardnet_analysis.errors import ShapeError
 from tests.hookcount import hook_count
-
-
-@st.composite
-def hardnets(draw: st.DrawFn) -> HarDNetDef:
-    depthwise = draw(st.booleans())
-    pooled: Downsample = "dwconv" if depthwise else "maxpool"
-    down = st.sampled_from(("none", pooled))
-    stages = tuple(
-        StageDef(
-            block=HarDBlockDef(
-                growth_rate=draw(st.integers(2, 12)),
-                grmul=draw(st.floats(1.0, 2.0)),
-                n_layers=draw(st.integers(1, 9)),
-                depthwise=depthwise,
-                keep_base=draw(st.booleans()),
-            ),
-            transition_channels=draw(st.integers(4, 24)),
-            downsample=draw(down),
-            dropout_before_transition=draw(st.sampled_from([0.0, 0.1])),
-        )
-        for _ in range(draw(st.integers(1, 3)))
-    )
-    stem = StemDef(
-        channels=(draw(st.integers(4, 12)), draw(st.integers(4, 16))),
-        second_kernel=draw(st.sampled_from([1, 3])),
-        downsample=pooled,
-    )
-    return HarDNetDef(
-        "random", stem, stages, HeadDef(dropout=0.1, num_classes=draw(st.integers(2, 17)))
-    )
+from tests.strategies import hardnets
 
 
 @given(

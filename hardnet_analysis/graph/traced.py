@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import networkx as nx
@@ -114,7 +114,7 @@ FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
 SHAPE_PRESERVING = frozenset({"batch_norm", "dropout", *_ACTIVATIONS})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
     try:
         return inspect.signature(func)

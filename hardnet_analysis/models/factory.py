@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from hardnet_analysis.definitions.hardnet import HarDNetDef
-from hardnet_analysis.definitions.registry import NetworkDef, get_definition
+from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.models.hardnet import HarDNet
+from hardnet_analysis.resolve import resolve
 
 
 @singledispatch
@@ -68,17 +69,12 @@ def create_model(
     num_classes: int = 1000,
     weights: str | Path | None = None,
 ) -> nn.Module:
-    """Build the torch model of a registered name or a definition.
+    """Build the torch model of a registered name, a definition file (``*.json``) or a definition.
 
     `weights` is a path to a state dict (e.g. the official ``hardnet68-5d684880.pth``); nothing is
     downloaded. `num_classes` applies to names; a definition carries its own head.
     """
-    defn = (
-        get_definition(name_or_definition, num_classes)
-        if isinstance(name_or_definition, str)
-        else name_or_definition
-    )
-    model = build_module(defn)
+    model = build_module(resolve(name_or_definition, num_classes))
     if weights is not None:
         load_weights(model, weights)
     return model
