@@ -13,7 +13,7 @@ from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.graph.build import build_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
-from hardnet_analysis.resolve import resolve
+from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ def analyze(
 ) -> Analysis:
     """Params, MACs, CIO and MoC of `target` per layer, per block and in total.
 
-    `target` is a registered name (``"hardnet68"``), a definition file (``*.json``), a
-    definition or an ``nn.Module``;
+    `target` is a registered name (``"hardnet68"``), a torchvision classifier name
+    (``"resnet50"``, traced), a definition file (``*.json``), a definition or an ``nn.Module``;
     `input_size` is 224, ``"320x480"`` or (H, W). Counts are at `batch` (params are not).
     ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
     """
@@ -44,6 +44,8 @@ def analyze(
     hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
     shape = (batch, in_channels, *hw)
     defn: Any = resolve(target)
+    if isinstance(defn, ModuleSpec):
+        defn = defn.build(device="meta")
     try:
         if _is_module(defn):
             from hardnet_analysis.graph.traced import trace_module

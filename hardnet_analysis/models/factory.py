@@ -12,7 +12,7 @@ from hardnet_analysis.definitions.hardnet import HarDNetDef
 from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.models.hardnet import HarDNet
-from hardnet_analysis.resolve import resolve
+from hardnet_analysis.resolve import ModuleSpec, resolve
 
 
 @singledispatch
@@ -74,7 +74,8 @@ def create_model(
     `weights` is a path to a state dict (e.g. the official ``hardnet68-5d684880.pth``); nothing is
     downloaded. `num_classes` applies to names; a definition carries its own head.
     """
-    model = build_module(resolve(name_or_definition, num_classes))
+    target = resolve(name_or_definition, num_classes)
+    model = target.build() if isinstance(target, ModuleSpec) else build_module(target)
     if weights is not None:
         load_weights(model, weights)
     return model
