@@ -1,0 +1,69 @@
+"""The terminal view of a search (rich). Rows come from `search.emit.candidate_row`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from hardnet_analysis.units import format_count
+from search.sweep import SearchResult
+
+
+def _ints(values: Sequence[int]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def _ms(values: Sequence[float]) -> str:
+    distinct = sorted(set(values))
+    return f"{distinct[0]:g}" if len(distinct) == 1 else ",".join(f"{v:g}" for v in values)
+
+
+def summary(result: SearchResult) -> str:
+    """One line: space, budgets, what met them, the front, the time and rate."""
+    h, w = result.input_shape[2:]
+    rate = result.size / result.seconds if result.seconds > 0 else float("inf")
+    front = f", front {result.front_size}" if result.front_size is not None else ""
+    return (
+        f"{result.space.template_name} space @ {h}x{w} batch {result.input_shape[0]}: "
+        f"{result.size:,} candidates, {result.feasible:,} within {result.budgets.describe()}"
+        f"{front}; ranked by {result.ranking}; {result.seconds:.2f} s ({format_count(rate)}/s)"
+    )
+
+
+def search_table(
+    result: SearchResult, rows: Sequence[dict[str, Any]], template: dict[str, Any]
+) -> Table:
+    """Rank, id, m, k and n_layers per stage, params, MACs, CIO, min MoC, CIO saved against the
+    template; the template's own row last."""
+    table = Table(title=summary(result), title_justify="left")
+    for column in ("rank", "id", "m", "k per stage", "n_layers per stage"):
+        table.add_column(column)
+    has_score = any("score" in r for r in rows)
+    numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]
+    for column in numbers + (["score"] if has_score else []):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*_cells(row, str(row["rank"]), has_score))
+    table.add_section()
+    table.add_row(*_cells(template, "template", has_score))
+    return table
+
+
+def _cells(row: dict[str, Any], rank: str, has_score: bool) -> list[str]:
+    cells = [
+        rank,
+        row["id"],
+        _ms(row["m"]),
+        _ints(row["k"]),
+        _ints(row["n_layers"]),
+        format_count(row["params"]),
+        format_count(row["macs"]),
+        format_count(row["cio"]),
+        f"{row['min_moc']:.1f}",
+        f"{100 * row['cio_saved']:+.1f}%",
+    ]
+    if has_score:
+        cells.append(f"{row['score']:.4g}" if "score" in row else "")
+    return cells
