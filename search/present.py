@@ -20,14 +20,26 @@ def _ms(values: Sequence[float]) -> str:
     return f"{distinct[0]:g}" if len(distinct) == 1 else ",".join(f"{v:g}" for v in values)
 
 
-def summary(result: SearchResult) -> str:
-    """One line: space, budgets, what met them, the front, the time and rate."""
+#: Objectives whose value already has a column (no separate score column for them).
+SHOWN = ("cio", "macs", "params", "min_moc")
+
+
+def title(result: SearchResult) -> str:
     h, w = result.input_shape[2:]
+    return f"{result.space.template_name} search @ {h}x{w}, batch {result.input_shape[0]}"
+
+
+def summary(result: SearchResult) -> str:
+    """One line: space, budgets, what met them, the front, the ranking, the time and rate."""
     rate = result.size / result.seconds if result.seconds > 0 else float("inf")
-    front = f", front {result.front_size}" if result.front_size is not None else ""
+    front = f", {result.front_size} on the Pareto front" if result.front_size is not None else ""
+    within = (
+        f"{result.feasible:,} within {result.budgets.describe()}"
+        if result.budgets.given()
+        else "no budgets"
+    )
     return (
-        f"{result.space.template_name} space @ {h}x{w} batch {result.input_shape[0]}: "
-        f"{result.size:,} candidates, {result.feasible:,} within {result.budgets.describe()}"
+        f"{result.size:,} candidates, {within}"
         f"{front}; ranked by {result.ranking}; {result.seconds:.2f} s ({format_count(rate)}/s)"
     )
 
@@ -37,10 +49,10 @@ def search_table(
 ) -> Table:
     """Rank, id, m, k and n_layers per stage, params, MACs, CIO, min MoC, CIO saved against the
     template; the template's own row last."""
-    table = Table(title=summary(result), title_justify="left")
+    table = Table(title=title(result), caption=summary(result))
     for column in ("rank", "id", "m", "k per stage", "n_layers per stage"):
         table.add_column(column)
-    has_score = any("score" in r for r in rows)
+    has_score = result.ranking not in SHOWN and any("score" in r for r in rows)
     numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]
     for column in numbers + (["score"] if has_score else []):
         table.add_column(column, justify="right")

@@ -185,3 +185,14 @@ def test_bad_input_is_one_line_and_exit_2(
     assert code == 2 and out == ""
     lines = [line for line in err.splitlines() if "candidates swept" not in line]
     assert len(lines) == 1 and message in lines[0], err
+
+
+def test_readme_space_file_example_loads(tmp_path: Path) -> None:
+    from search.space import load_space
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "space.toml"
+    path.write_text(example)
+    space = load_space(path)
+    assert space.size == 2 * (3 * 2) * 2 * 2 * 2 * 1  # m x per-stage k x n_layers
