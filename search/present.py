@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 from hardnet_analysis.units import format_count
@@ -49,11 +50,11 @@ def search_table(
 ) -> Table:
     """Rank, id, m, k and n_layers per stage, params, MACs, CIO, min MoC, CIO saved against the
     template; the template's own row last."""
-    table = Table(title=title(result), caption=summary(result))
-    for column in ("rank", "id", "m", "k per stage", "n_layers per stage"):
-        table.add_column(column)
+    table = Table(title=title(result), caption=summary(result), box=box.SIMPLE_HEAD)
+    for column in ("rank", "id", "m", "k per stage", "n per stage"):
+        table.add_column(column, overflow="fold")
     has_score = result.ranking not in SHOWN and any("score" in r for r in rows)
-    numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]
+    numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]  # saved: against the template
     for column in numbers + (["score"] if has_score else []):
         table.add_column(column, justify="right")
     for row in rows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -186,26 +186,41 @@ def _candidates(
 
 
 class _Closest:
-    """The candidate nearest to meeting the first budget (smallest MACs, params or CIO, or the
-    largest min MoC), for the message when nothing meets the budgets."""
+    """For each budget, the candidate nearest to meeting it alone (smallest MACs, params or CIO,
+    largest min MoC), for the message when nothing meets all the budgets."""
 
     def __init__(self, budgets: Budgets) -> None:
-        self.metric = next(iter(budgets.given()), "macs")
-        self.sign = -1.0 if self.metric == "min_moc" else 1.0
-        self.best: Metrics | None = None
+        self.budgets = budgets
+        self.best: dict[str, Metrics] = {}
+
+    @staticmethod
+    def _cost(m: Metrics, metric: str) -> npt.NDArray[np.float64]:
+        values = np.asarray(m.metric(metric), dtype=np.float64)
+        return -values if metric == "min_moc" else values
 
     def update(self, m: Metrics) -> None:
-        values = self.sign * np.asarray(m.metric(self.metric), dtype=np.float64)
-        row = int(np.argmin(values))
-        current = self.best
-        if current is None or values[row] < self.sign * float(current.metric(self.metric)[0]):
-            self.best = m.take(np.array([row]))
+        for metric in self.budgets.given():
+            cost = self._cost(m, metric)
+            row = int(np.argmin(cost))
+            current = self.best.get(metric)
+            if current is None or cost[row] < self._cost(current, metric)[0]:
+                self.best[metric] = m.take(np.array([row]))
+
+    def report(self) -> tuple[str, Metrics]:
+        """The first budget that no candidate meets even alone (else the first budget), and
+        the candidate nearest to it."""
+        for metric, best in self.best.items():
+            alone = replace(Budgets(), **{metric: getattr(self.budgets, metric)})
+            if not alone.mask(best)[0]:
+                return metric, best
+        metric = next(iter(self.best))
+        return metric, self.best[metric]
 
 
 def _no_candidate(space: SearchSpace, budgets: Budgets, closest: _Closest) -> UsageError:
-    assert closest.best is not None
-    c = _candidates(space, closest.best)[0]
-    label = "largest min MoC" if closest.metric == "min_moc" else f"smallest {closest.metric}"
+    metric, best = closest.report()
+    c = _candidates(space, best)[0]
+    label = "largest min MoC" if metric == "min_moc" else f"smallest {metric}"
     return UsageError(
         f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); the "
         f"{label} has params {format_count(c.params)}, MACs {format_count(c.macs)}, "
@@ -236,6 +251,8 @@ def sweep(
     """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
     and rank them with `ranker`. Raises UsageError when no candidate meets the budgets."""
     start = time.perf_counter()
+    if progress is not None:
+        progress(0, space.size)
     costs = PartCosts(space, input_shape, dtype)
     grid = GridEvaluator(space, costs)
     closest = _Closest(budgets)
