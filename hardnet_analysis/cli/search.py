@@ -1,0 +1,175 @@
+"""`hda search --budget-macs 4.5G`: sweep HarDNets over k, m and n_layers within budgets.
+
+A thin layer over the top-level `search` package (imported on use, so other commands start
+without numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from hardnet_analysis.cli.common import add_format_arg, add_input_args, console, positive_int
+from hardnet_analysis.errors import ShapeError, UsageError
+from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.units import parse_count
+
+if TYPE_CHECKING:
+    from search.space import SearchSpace
+
+#: The names `search.objectives` registers (a test keeps this in step with the registry).
+OBJECTIVE_CHOICES = ("pareto", "cio", "macs", "params", "min_moc", "act_bytes", "latency")
+
+
+def budget(text: str) -> int:
+    """argparse type for budgets: 4.5G, 450M, 4.5e9 or 4500000000."""
+    try:
+        return parse_count(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search HarDNets over k, m and n_layers within MAC/param/CIO budgets",
+        description="Sweep HarDNets built on a template (stem, transition widths, downsampling) "
+        "over per-stage growth rate k, layers per block and channel weighting factor m. Keeps the "
+        "candidates within the budgets and ranks them: the Pareto front of CIO (lower is better) "
+        "against capacity (MACs or params, higher is better) first, or by one --objective. "
+        "Lists: '4,8,16' (every stage), '12,14/16/20/40/160' (per stage, '/'-separated) or "
+        "'x0.75,x1' (scales of the template's values; k and n_layers).",
+    )
+    space = parser.add_argument_group("search space")
+    space.add_argument(
+        "--template",
+        metavar="NAME|FILE.json",
+        help="template HarDNet: hardnet39ds, hardnet68 (default), hardnet85, or a definition file",
+    )
+    space.add_argument("--space", metavar="FILE", help="space file (.toml or .json; see README)")
+    space.add_argument("--k", metavar="LISTS", help="growth rates k per stage")
+    space.add_argument(
+        "--m", metavar="LISTS", help="m values: one list for all stages, or per stage"
+    )
+    space.add_argument("--n-layers", metavar="LISTS", help="layers per block per stage")
+    space.add_argument(
+        "--write-space", metavar="FILE", help="write the space (.toml or .json) and exit"
+    )
+    add_input_args(parser)
+    limits = parser.add_argument_group("budgets (counts at --input and --batch)")
+    for name in ("macs", "params", "cio"):
+        limits.add_argument(
+            f"--budget-{name}", type=budget, metavar="N", help=f"at most N {name} (e.g. 4.5G)"
+        )
+    limits.add_argument(
+        "--min-moc", type=float, metavar="X", help="every conv's MACs/CIO at least X"
+    )
+    rank = parser.add_argument_group("ranking and output")
+    rank.add_argument(
+        "--objective",
+        choices=OBJECTIVE_CHOICES,
+        default="pareto",
+        help="pareto (default: CIO vs capacity) or one metric; latency needs --calibration",
+    )
+    rank.add_argument(
+        "--capacity",
+        choices=("macs", "params"),
+        default="macs",
+        help="capacity axis of the Pareto front (default macs)",
+    )
+    rank.add_argument("--calibration", metavar="FILE", help="latency model from hda correlate")
+    rank.add_argument("--top", type=positive_int, default=10, help="rows shown (default 10)")
+    rank.add_argument(
+        "--emit", type=positive_int, default=10, help="definitions written with --out (default 10)"
+    )
+    rank.add_argument("--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/*.json")
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def _space(args: argparse.Namespace) -> SearchSpace:
+    from search.space import DEFAULT_TEMPLATE, default_space, load_space, load_template, with_flags
+
+    if args.space:
+        space = load_space(args.space, args.template)
+    else:
+        name = args.template or DEFAULT_TEMPLATE
+        space = default_space(load_template(name), name)
+    return with_flags(space, args.k, args.m, args.n_layers)
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A rich progress bar on a terminal, else a log line per quarter of the sweep."""
+    if sys.stderr.isatty():
+        columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("sweeping candidates", total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    marks = [0.25, 0.5, 0.75, 1.0]
+
+    def log(done: int, total: int) -> None:
+        if marks and done >= marks[0] * total:
+            while marks and done >= marks[0] * total:
+                marks.pop(0)
+            print(f"hda search: {done:,}/{total:,} candidates swept", file=sys.stderr)
+
+    yield log
+
+
+def run(args: argparse.Namespace) -> int:
+    from search.emit import candidate_row, front_document, write_front
+    from search.objectives import get_objective
+    from search.present import search_table
+    from search.space import save_space
+    from search.sweep import Budgets, ObjectiveRanker, ParetoRanker, Ranker, sweep
+
+    space = _space(args)
+    if args.write_space:
+        path = save_space(space, args.write_space)
+        print(f"wrote {path} ({space.size:,} candidates)")
+        return 0
+    keep = max(args.top, args.emit if args.out else 0)
+    ranker: Ranker
+    if args.objective == "pareto":
+        if args.calibration:
+            raise UsageError("--calibration is used only with --objective latency")
+        ranker, info = ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
+    else:
+        objective = get_objective(args.objective, args.calibration)
+        ranker, info = ObjectiveRanker(objective, keep), dict(objective.info)
+    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
+    shape = (args.batch, space.template.stem.in_channels, *args.input)
+    try:
+        with _progress() as progress:
+            result = sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
+    except ShapeError as exc:
+        h, w = args.input
+        raise ShapeError(f"input {h}x{w} is too small for the template: {exc}") from None
+    written = write_front(args.out, result, args.emit, info) if args.out else None
+    paths = {r["id"]: r["definition"] for r in written["candidates"]} if written else {}
+    rows = [candidate_row(space, c, result.template) for c in result.candidates[: args.top]]
+    for row in rows:
+        if row["id"] in paths:
+            row["definition"] = paths[row["id"]]
+    template = candidate_row(space, result.template, result.template)
+    if args.format == "json":
+        write_json(front_document(result, rows, info))
+    elif args.format == "csv":
+        write_csv([{**r, **{k: _joined(r[k]) for k in ("k", "m", "n_layers")}} for r in rows])
+    else:
+        console().print(search_table(result, rows, template))
+    if written and args.format == "table":
+        print(f"wrote {args.out}/front.json and {len(paths)} definitions in {args.out}/candidates")
+    return 0
+
+
+def _joined(values: list[Any]) -> str:
+    return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)

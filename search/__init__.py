@@ -1,0 +1,1 @@
+"""Architecture search over HarDNets: space, evaluation, Pareto ranking, objectives, emit."""

@@ -1,0 +1,125 @@
+"""Objectives: functions of the per-candidate metric arrays that rank candidates.
+
+An `Objective` maps `Metrics` (params, macs, cio, min_moc, act_bytes arrays) to one float64
+value per candidate and says whether higher is better. Fixed objectives live in `OBJECTIVES`;
+objectives that need a file (a fitted latency model) live in `CALIBRATED` as factories taking its
+path. Adding one is one entry in either table.
+
+The latency model is the file the profiler writes from ``hda correlate``::
+
+    {"format": "hda-latency-model", "version": 1, "device": "H100", "features": ["macs", "cio"],
+     "coef": [a, b], "intercept": c, "units": "s"}
+
+with predicted latency = intercept + sum(coef_i * feature_i), features among params, macs,
+cio and act_bytes. E.g. coef [1e-13, 2e-10], intercept 1e-4 gives HarDNet-68 (4.246e9 MACs,
+11.47e6 CIO) 1e-4 + 4.246e-4 + 2.294e-3 = 2.82e-3 s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hardnet_analysis.errors import UsageError
+from search.evaluate import Metrics
+
+Values = npt.NDArray[np.float64]
+
+LATENCY_FORMAT = "hda-latency-model"
+LATENCY_FEATURES = ("params", "macs", "cio", "act_bytes")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A named score per candidate; `higher_is_better` says which way it ranks."""
+
+    name: str
+    description: str
+    higher_is_better: bool
+    value: Callable[[Metrics], Values]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def cost(self, metrics: Metrics) -> Values:
+        """The value turned into a cost (lower is better) for ranking."""
+        v = self.value(metrics)
+        return -v if self.higher_is_better else v
+
+
+def _metric(name: str) -> Callable[[Metrics], Values]:
+    return lambda m: np.asarray(m.metric(name), dtype=np.float64)
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "cio": Objective("cio", "memory traffic (CIO elements), lower first", False, _metric("cio")),
+    "macs": Objective("macs", "MACs used (capacity), higher first", True, _metric("macs")),
+    "params": Objective("params", "parameters (capacity), higher first", True, _metric("params")),
+    "min_moc": Objective(
+        "min_moc", "smallest layer MoC (density), higher first", True, _metric("min_moc")
+    ),
+    "act_bytes": Objective(
+        "act_bytes", "activation bytes written, lower first", False, _metric("act_bytes")
+    ),
+}
+
+
+def _latency_model(path: Path) -> Objective:
+    """The `latency` objective from a fitted model file (see the module docstring)."""
+    where = f"calibration file {str(path)!r}"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{where} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{where} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != LATENCY_FORMAT or doc.get("version") != 1:
+        raise UsageError(f"{where}: expected format {LATENCY_FORMAT!r} version 1")
+    features, coef, intercept = doc.get("features"), doc.get("coef"), doc.get("intercept")
+    if not isinstance(features, list) or not features or not set(features) <= set(LATENCY_FEATURES):
+        raise UsageError(f"{where}: features must be a list among {', '.join(LATENCY_FEATURES)}")
+    numbers = [*coef, intercept] if isinstance(coef, list) else []
+    if len(numbers) != len(features) + 1 or not all(_finite(v) for v in numbers):
+        raise UsageError(f"{where}: needs one finite coef per feature and a finite intercept")
+    weights = [float(v) for v in numbers]
+
+    def predict(m: Metrics) -> Values:
+        total = np.full(len(m), weights[-1], dtype=np.float64)
+        for name, c in zip(features, weights, strict=False):
+            total += c * np.asarray(m.metric(name), dtype=np.float64)
+        return total
+
+    units = doc.get("units", "s")
+    info = {"calibration": str(path), "device": doc.get("device"), "units": units}
+    info |= {"features": features, "coef": coef, "intercept": intercept}
+    text = f"predicted latency ({units}) on {doc.get('device', '?')}, lower first"
+    return Objective("latency", text, False, predict, info)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+CALIBRATED: dict[str, Callable[[Path], Objective]] = {"latency": _latency_model}
+
+
+def objective_names() -> list[str]:
+    return [*OBJECTIVES, *CALIBRATED]
+
+
+def get_objective(name: str, calibration: str | Path | None = None) -> Objective:
+    """The objective `name`; calibrated ones read `calibration`."""
+    if name in CALIBRATED:
+        if calibration is None:
+            raise UsageError(f"--objective {name} needs --calibration FILE (from hda correlate)")
+        return CALIBRATED[name](Path(calibration))
+    if name not in OBJECTIVES:
+        raise UsageError(f"unknown objective {name!r}; use one of {', '.join(objective_names())}")
+    if calibration is not None:
+        raise UsageError(f"--calibration is used only with --objective {', '.join(CALIBRATED)}")
+    return OBJECTIVES[name]

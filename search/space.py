@@ -1,0 +1,388 @@
+"""The search space: a template HarDNet plus, per stage, lists of growth rate k, layers per block
+and channel weighting factor m (one list for all stages, or one per stage).
+
+The template fixes everything else: stem, stage count, transition widths, downsampling, head.
+A *candidate* picks one (k, m, n_layers) per stage. With a global m list the candidates are, for
+each m, the product of the stages' k x n_layers lists (every stage uses that m); with per-stage
+m lists they are the product of the stages' k x m x n_layers lists. The default space for
+HarDNet-68 has 4 m values and 5 k x 3 n_layers per stage: 4 * 15**5 = 3,037,500 candidates.
+
+File format (JSON, or TOML with the same keys; ``hda search --write-space FILE`` writes one)::
+
+    {"format": "hda-search-space", "version": 1, "template": "hardnet68",
+     "m": [1.6, 1.65, 1.7, 1.75],
+     "stages": [{"k": [10, 12, 14, 16, 18], "n_layers": [4, 6, 8]}, ...]}
+
+Leave out the top-level ``m`` and give ``"m": [...]`` in every stage for per-stage m.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from hardnet_analysis.definitions.hardnet import HarDNetDef
+from hardnet_analysis.definitions.registry import get_definition, list_models
+from hardnet_analysis.definitions.serialize import load_definition
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FORMAT = "hda-search-space"
+VERSION = 1
+DEFAULT_TEMPLATE = "hardnet68"
+
+#: Default lists, relative to the template: k scaled (to even numbers), n_layers scaled, m shifted.
+DEFAULT_K_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25)
+DEFAULT_N_SCALES = (0.5, 0.75, 1.0)
+DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
+
+
+@dataclass(frozen=True, order=True)
+class StageChoice:
+    """One stage's block: growth rate k, channel weighting factor m, layers per block."""
+
+    k: int
+    m: float
+    n_layers: int
+
+
+Choices = tuple[StageChoice, ...]
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    """The lists one stage draws from; `m` is None when the space's m is global."""
+
+    k: tuple[int, ...]
+    n_layers: tuple[int, ...]
+    m: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A product sub-space: each stage picks one of `options[stage]`. Global index
+    `offset + i` is candidate i of this group, stage 0 being the most significant digit."""
+
+    offset: int
+    options: tuple[tuple[StageChoice, ...], ...]
+
+    @cached_property
+    def radices(self) -> tuple[int, ...]:
+        return tuple(len(o) for o in self.options)
+
+    @cached_property
+    def size(self) -> int:
+        return math.prod(self.radices)
+
+    def digits(self, local: int) -> tuple[int, ...]:
+        """The option index of each stage for candidate `local` of this group."""
+        out = []
+        for radix in reversed(self.radices):
+            local, digit = divmod(local, radix)
+            out.append(digit)
+        return tuple(reversed(out))
+
+
+def _canonical(values: Sequence[Any], what: str) -> tuple[Any, ...]:
+    if not values:
+        raise UsageError(f"{what}: the list is empty; give at least one value")
+    return tuple(sorted(set(values)))
+
+
+def _check_ints(values: Sequence[Any], what: str) -> tuple[int, ...]:
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UsageError(f"{what}: {v!r} is not an integer >= 1")
+    return _canonical(values, what)
+
+
+def _check_m(values: Sequence[Any], what: str) -> tuple[float, ...]:
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 1:
+            raise UsageError(f"{what}: {v!r} is not a number > 1 (m must exceed 1)")
+    return _canonical([float(v) for v in values], what)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A template and the per-stage lists; `m` is the global m list (None: per-stage m)."""
+
+    template: HarDNetDef
+    stages: tuple[StageSpace, ...]
+    m: tuple[float, ...] | None
+    template_name: str = DEFAULT_TEMPLATE
+
+    def __post_init__(self) -> None:
+        if len(self.stages) != len(self.template.stages):
+            raise UsageError(
+                f"the space has {len(self.stages)} stages but template {self.template_name} has "
+                f"{len(self.template.stages)}"
+            )
+        per_stage = [s.m is not None for s in self.stages]
+        if self.m is None and not all(per_stage):
+            raise UsageError("m: give one list for all stages, or a list in every stage")
+        if self.m is not None and any(per_stage):
+            raise UsageError("m: give one list for all stages or one per stage, not both")
+        stages = tuple(
+            StageSpace(
+                _check_ints(s.k, f"stage {i} k"),
+                _check_ints(s.n_layers, f"stage {i} n_layers"),
+                None if s.m is None else _check_m(s.m, f"stage {i} m"),
+            )
+            for i, s in enumerate(self.stages, start=1)
+        )
+        object.__setattr__(self, "stages", stages)
+        if self.m is not None:
+            object.__setattr__(self, "m", _check_m(self.m, "m"))
+
+    @cached_property
+    def groups(self) -> tuple[Group, ...]:
+        """One group per global m value (every stage uses it), or one group for per-stage m."""
+        if self.m is None:
+            return (Group(0, tuple(_options(s, s.m or ()) for s in self.stages)),)
+        groups: list[Group] = []
+        offset = 0
+        for m in self.m:
+            group = Group(offset, tuple(_options(s, (m,)) for s in self.stages))
+            groups.append(group)
+            offset += group.size
+        return tuple(groups)
+
+    @property
+    def size(self) -> int:
+        """Number of candidates."""
+        return sum(g.size for g in self.groups)
+
+    def choices(self, index: int) -> Choices:
+        """The (k, m, n_layers) of each stage of candidate `index` (0 <= index < size)."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"candidate {index} is outside the space of {self.size}")
+        group = next(g for g in reversed(self.groups) if g.offset <= index)
+        digits = group.digits(index - group.offset)
+        return tuple(opts[d] for opts, d in zip(group.options, digits, strict=True))
+
+    def index_of(self, choices: Choices) -> int | None:
+        """The index of the candidate with these choices, or None if the space lacks it."""
+        for group in self.groups:
+            local = 0
+            for opts, choice in zip(group.options, choices, strict=True):
+                if choice not in opts:
+                    break
+                local = local * len(opts) + opts.index(choice)
+            else:
+                return group.offset + local
+        return None
+
+    def template_choices(self) -> Choices:
+        """The template's own (k, m, n_layers) per stage."""
+        return tuple(
+            StageChoice(s.block.growth_rate, s.block.grmul, s.block.n_layers)
+            for s in self.template.stages
+        )
+
+    def definition(self, choices: Choices, name: str | None = None) -> HarDNetDef:
+        """The template with each stage's block set to `choices` (depthwise/keep_base kept)."""
+        stages = tuple(
+            replace(s, block=replace(s.block, growth_rate=c.k, grmul=c.m, n_layers=c.n_layers))
+            for s, c in zip(self.template.stages, choices, strict=True)
+        )
+        return replace(self.template, name=name or self.template.name, stages=stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The space as a file document (see the module docstring)."""
+        doc: dict[str, Any] = {"format": FORMAT, "version": VERSION, "template": self.template_name}
+        if self.m is not None:
+            doc["m"] = list(self.m)
+        doc["stages"] = [
+            {"k": list(s.k), "n_layers": list(s.n_layers)}
+            | ({} if s.m is None else {"m": list(s.m)})
+            for s in self.stages
+        ]
+        return doc
+
+
+def _options(stage: StageSpace, ms: Sequence[float]) -> tuple[StageChoice, ...]:
+    return tuple(StageChoice(k, m, n) for k, m, n in product(stage.k, ms, stage.n_layers))
+
+
+def load_template(name: str) -> HarDNetDef:
+    """A registered HarDNet name (``hardnet68``) or a definition file (``*.json``)."""
+    if name.endswith(".json"):
+        defn = load_definition(name)
+    elif name.lower() in list_models("hardnet"):
+        defn = get_definition(name.lower())
+    else:
+        known = ", ".join(list_models("hardnet"))
+        raise UsageError(f"unknown template {name!r}; use one of {known} or a HarDNet FILE.json")
+    if not isinstance(defn, HarDNetDef):
+        raise UsageError(f"template {name!r} is not a HarDNet definition")
+    return defn
+
+
+def scale_even(value: int, factor: float) -> int:
+    """`value * factor` rounded to the nearest even number, at least 2: (14, 0.75) -> 10."""
+    return max(2, 2 * round(value * factor / 2))
+
+
+def scale_int(value: int, factor: float) -> int:
+    """`value * factor` rounded to the nearest integer, at least 1: (8, 0.75) -> 6."""
+    return max(1, round(value * factor))
+
+
+def default_space(template: HarDNetDef, template_name: str = DEFAULT_TEMPLATE) -> SearchSpace:
+    """k scaled by DEFAULT_K_SCALES, n_layers by DEFAULT_N_SCALES, a global m list shifted by
+    DEFAULT_M_SHIFTS (values > 1 only); the template's own values are always included."""
+    stages = tuple(
+        StageSpace(
+            tuple(
+                {scale_even(s.block.growth_rate, f) for f in DEFAULT_K_SCALES}
+                | {s.block.growth_rate}
+            ),
+            tuple({scale_int(s.block.n_layers, f) for f in DEFAULT_N_SCALES} | {s.block.n_layers}),
+        )
+        for s in template.stages
+    )
+    grmuls = {s.block.grmul for s in template.stages}
+    if len(grmuls) != 1:
+        ms = [(s.block.grmul,) for s in template.stages]
+        stages = tuple(replace(s, m=m) for s, m in zip(stages, ms, strict=True))
+        return SearchSpace(template, stages, None, template_name)
+    base = grmuls.pop()
+    m = tuple({v for d in DEFAULT_M_SHIFTS if (v := round(base + d, 4)) > 1} | {base})
+    return SearchSpace(template, stages, m, template_name)
+
+
+def _number_list(text: str, what: str, integer: bool) -> list[float]:
+    values: list[float] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            values.append(int(part) if integer else float(part))
+        except ValueError:
+            kind = "integers" if integer else "numbers"
+            raise UsageError(
+                f"{what}: {part!r} is not a number; give comma-separated {kind}"
+            ) from None
+    return values
+
+
+def parse_stage_lists(
+    text: str, what: str, template_values: Sequence[float], integer: bool = True
+) -> list[list[float]]:
+    """Per-stage lists from a flag: ``"4,8,16"`` (every stage), ``"12,14/16/20/40/160"`` (one
+    list per stage, separated by ``/``) or ``"x0.75,x1"`` (scales of the template's value; k is
+    rounded to even numbers, n_layers to integers)."""
+    stages = len(template_values)
+    text = text.strip()
+    if not text:
+        raise UsageError(f"{what}: the list is empty; give at least one value")
+    if text.startswith("x"):
+        if not integer:
+            raise UsageError(f"{what}: scales (x0.9) apply to k and n_layers, not to m")
+        factors = _number_list(text.replace("x", ""), what, integer=False)
+        scale = scale_even if what == "--k" else scale_int
+        return [[scale(int(v), f) for f in factors] for v in template_values]
+    parts = text.split("/")
+    if len(parts) == 1:
+        return [_number_list(parts[0], what, integer)] * stages
+    if len(parts) != stages:
+        raise UsageError(
+            f"{what}: {len(parts)} lists separated by '/' but the template has {stages} stages"
+        )
+    return [_number_list(p, what, integer) if p.strip() else [] for p in parts]
+
+
+def with_flags(
+    space: SearchSpace, k: str | None, m: str | None, n_layers: str | None
+) -> SearchSpace:
+    """`space` with the lists given by the --k, --m and --n-layers flags replaced."""
+    stages = list(space.stages)
+    blocks = [s.block for s in space.template.stages]
+    if k is not None:
+        ks = parse_stage_lists(k, "--k", [b.growth_rate for b in blocks])
+        stages = [replace(s, k=tuple(int(v) for v in v_)) for s, v_ in zip(stages, ks, strict=True)]
+    if n_layers is not None:
+        ns = parse_stage_lists(n_layers, "--n-layers", [b.n_layers for b in blocks])
+        stages = [
+            replace(s, n_layers=tuple(int(v) for v in v_)) for s, v_ in zip(stages, ns, strict=True)
+        ]
+    global_m = space.m
+    if m is not None:
+        if "/" in m:
+            ms = parse_stage_lists(m, "--m", [b.grmul for b in blocks], integer=False)
+            stages = [replace(s, m=tuple(v)) for s, v in zip(stages, ms, strict=True)]
+            global_m = None
+        else:
+            global_m = tuple(_number_list(m, "--m", integer=False))
+            stages = [replace(s, m=None) for s in stages]
+    return replace(space, stages=tuple(stages), m=global_m)
+
+
+def space_from_dict(data: Any, where: str, template: str | None = None) -> SearchSpace:
+    """The space a file document describes; `template` (the --template flag) overrides its own."""
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a table/object at the top level")
+    if data.get("format", FORMAT) != FORMAT or data.get("version", VERSION) != VERSION:
+        raise UsageError(f"{where}: not an {FORMAT} version {VERSION} file")
+    unknown = sorted(set(data) - {"format", "version", "template", "m", "stages"})
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    name = template or data.get("template", DEFAULT_TEMPLATE)
+    stages_data = data.get("stages")
+    if not isinstance(stages_data, list):
+        raise UsageError(f"{where}: 'stages' must be a list of tables with k and n_layers")
+    stages = [_stage_from_dict(s, f"{where}: stage {i}") for i, s in enumerate(stages_data, 1)]
+    m = data.get("m")
+    if m is not None and not isinstance(m, list):
+        raise UsageError(f"{where}: 'm' must be a list of numbers")
+    return SearchSpace(
+        load_template(name), tuple(stages), None if m is None else tuple(m), template_name=name
+    )
+
+
+def _stage_from_dict(data: Any, where: str) -> StageSpace:
+    if not isinstance(data, dict) or not {"k", "n_layers"} <= set(data):
+        raise UsageError(f"{where}: expected a table with lists k and n_layers (and optional m)")
+    unknown = sorted(set(data) - {"k", "n_layers", "m"})
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    for key in ("k", "n_layers", "m"):
+        if key in data and not isinstance(data[key], list):
+            raise UsageError(f"{where}: {key} must be a list")
+    m = data.get("m")
+    return StageSpace(tuple(data["k"]), tuple(data["n_layers"]), None if m is None else tuple(m))
+
+
+def load_space(path: str | Path, template: str | None = None) -> SearchSpace:
+    """Read a space file (``.toml`` or ``.json``)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
+    except FileNotFoundError:
+        raise UsageError(f"space file {str(file)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(f"space file {str(file)!r} cannot be read: {exc}") from None
+    return space_from_dict(data, file.name, template)
+
+
+def save_space(space: SearchSpace, path: str | Path) -> Path:
+    """Write `space` atomically as TOML (``.toml``) or JSON (any other suffix)."""
+    file = Path(path)
+    if file.suffix == ".toml":
+        import tomli_w
+
+        return atomic_write_text(file, tomli_w.dumps(space.to_dict()))
+    return atomic_write_text(file, json.dumps(space.to_dict(), indent=2) + "\n")

@@ -1,0 +1,286 @@
+"""The sweep: evaluate the whole space chunk by chunk, keep what meets the budgets, rank it.
+
+Memory stays bounded whatever the space's size: a chunk's metric arrays are dropped once the
+rankers have kept their best (the candidates of Pareto rank <= `keep`, or the `keep` best by an
+objective), so only those and one chunk are ever held.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.graph.ir import Shape
+from hardnet_analysis.units import format_count
+from search.evaluate import GridEvaluator, Metrics, PartCosts
+from search.objectives import Objective
+from search.pareto import nondominated_ranks, strictly_dominated
+from search.space import Choices, SearchSpace
+
+CHUNK = 1 << 18
+Progress = Callable[[int, int], None]
+
+#: Budget metrics in the order used to pick "the smallest candidate"; min_moc is a floor.
+BUDGET_ORDER = ("macs", "params", "cio", "min_moc")
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Upper bounds on MACs, params and CIO (counts at the search's input and batch) and a lower
+    bound on the minimum layer MoC; None means unconstrained."""
+
+    macs: int | None = None
+    params: int | None = None
+    cio: int | None = None
+    min_moc: float | None = None
+
+    def given(self) -> dict[str, float]:
+        return {n: v for n in BUDGET_ORDER if (v := getattr(self, n)) is not None}
+
+    def mask(self, m: Metrics) -> npt.NDArray[np.bool_]:
+        """True where a candidate meets every budget."""
+        ok = np.ones(len(m), dtype=np.bool_)
+        for name, limit in self.given().items():
+            values = m.metric(name)
+            ok &= values >= limit if name == "min_moc" else values <= limit
+        return ok
+
+    def describe(self) -> str:
+        parts = [
+            f"min MoC >= {v:g}" if n == "min_moc" else f"{n} <= {format_count(v)}"
+            for n, v in self.given().items()
+        ]
+        return ", ".join(parts) or "no budgets"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated candidate: its place in the space, its choices and its metrics."""
+
+    index: int | None
+    choices: Choices
+    params: int
+    macs: int
+    cio: int
+    act_bytes: int
+    min_moc: float
+    rank: int = 0
+    score: float | None = None
+
+
+class Ranker(Protocol):
+    """Keeps the best candidates seen so far, in bounded memory."""
+
+    name: str
+
+    def update(self, m: Metrics) -> None: ...
+
+    def best(self) -> tuple[Metrics, npt.NDArray[np.int64], npt.NDArray[np.float64] | None]:
+        """The kept candidates best first, their ranks, and their scores (or None)."""
+        ...
+
+
+class ParetoRanker:
+    """Non-dominated sorting of (CIO, lower is better) against capacity (`capacity`: macs or
+    params, higher is better). Ties within a rank: more capacity, then less CIO, then the lower
+    index first. Keeps every candidate of rank <= `keep` (exact ranks; see `search.pareto`)."""
+
+    def __init__(self, capacity: str, keep: int) -> None:
+        self.name = f"pareto (CIO vs {capacity})"
+        self.capacity = capacity
+        self.keep = keep
+        self._kept = Metrics.empty()
+        self._ranks = np.zeros(0, dtype=np.int64)
+
+    def update(self, m: Metrics) -> None:
+        last = self._kept.take(self._ranks == self.keep)
+        if len(last):  # what the kept rank-`keep` points dominate can never be kept
+            worse = strictly_dominated(
+                m.cio, -m.metric(self.capacity), last.cio, -last.metric(self.capacity)
+            )
+            m = m.take(~worse)
+        pool = Metrics.concat([self._kept, m])
+        ranks = nondominated_ranks(pool.cio, -pool.metric(self.capacity), max_rank=self.keep)
+        self._kept = pool.take(ranks > 0)
+        self._ranks = ranks[ranks > 0]
+
+    def best(self) -> tuple[Metrics, npt.NDArray[np.int64], None]:
+        k = self._kept
+        order = np.lexsort((k.index, k.cio, -k.metric(self.capacity), self._ranks))
+        return k.take(order), self._ranks[order], None
+
+    @property
+    def front_size(self) -> int:
+        """Number of candidates on the Pareto front (rank 1)."""
+        return int(np.count_nonzero(self._ranks == 1))
+
+
+class ObjectiveRanker:
+    """The `keep` best candidates by one objective; ties go to the lower index."""
+
+    def __init__(self, objective: Objective, keep: int) -> None:
+        self.name = objective.name
+        self.objective = objective
+        self.keep = keep
+        self._kept = Metrics.empty()
+
+    def update(self, m: Metrics) -> None:
+        pool = Metrics.concat([self._kept, m])
+        order = np.lexsort((pool.index, self.objective.cost(pool)))
+        self._kept = pool.take(order[: self.keep])
+
+    def best(self) -> tuple[Metrics, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        k = self._kept
+        return k, np.arange(1, len(k) + 1, dtype=np.int64), self.objective.value(k)
+
+
+@dataclass
+class SearchResult:
+    """What a sweep found. `candidates` are best first; `template` is the template's own
+    candidate measured the same way; counts are at `input_shape` (NCHW, with the batch)."""
+
+    space: SearchSpace
+    input_shape: Shape
+    dtype: str
+    budgets: Budgets
+    ranking: str
+    size: int
+    feasible: int
+    candidates: list[Candidate]
+    template: Candidate
+    seconds: float
+    measured_stages: int
+    front_size: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _candidates(
+    space: SearchSpace,
+    m: Metrics,
+    ranks: npt.NDArray[np.int64] | None = None,
+    scores: npt.NDArray[np.float64] | None = None,
+) -> list[Candidate]:
+    out = []
+    for row in range(len(m)):
+        index = int(m.index[row])
+        out.append(
+            Candidate(
+                index,
+                space.choices(index),
+                int(m.params[row]),
+                int(m.macs[row]),
+                int(m.cio[row]),
+                int(m.act_bytes[row]),
+                float(m.min_moc[row]),
+                0 if ranks is None else int(ranks[row]),
+                None if scores is None else float(scores[row]),
+            )
+        )
+    return out
+
+
+class _Closest:
+    """For each budget, the candidate nearest to meeting it alone (smallest MACs, params or CIO,
+    largest min MoC), for the message when nothing meets all the budgets."""
+
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
+        self.best: dict[str, Metrics] = {}
+
+    @staticmethod
+    def _cost(m: Metrics, metric: str) -> npt.NDArray[np.float64]:
+        values = np.asarray(m.metric(metric), dtype=np.float64)
+        return -values if metric == "min_moc" else values
+
+    def update(self, m: Metrics) -> None:
+        for metric in self.budgets.given():
+            cost = self._cost(m, metric)
+            row = int(np.argmin(cost))
+            current = self.best.get(metric)
+            if current is None or cost[row] < self._cost(current, metric)[0]:
+                self.best[metric] = m.take(np.array([row]))
+
+    def report(self) -> tuple[str, Metrics]:
+        """The first budget that no candidate meets even alone (else the first budget), and
+        the candidate nearest to it."""
+        for metric, best in self.best.items():
+            alone = replace(Budgets(), **{metric: getattr(self.budgets, metric)})
+            if not alone.mask(best)[0]:
+                return metric, best
+        metric = next(iter(self.best))
+        return metric, self.best[metric]
+
+
+def _no_candidate(space: SearchSpace, budgets: Budgets, closest: _Closest) -> UsageError:
+    metric, best = closest.report()
+    c = _candidates(space, best)[0]
+    label = "largest min MoC" if metric == "min_moc" else f"smallest {metric}"
+    return UsageError(
+        f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); the "
+        f"{label} has params {format_count(c.params)}, MACs {format_count(c.macs)}, "
+        f"CIO {format_count(c.cio)}, min MoC {c.min_moc:.1f}"
+    )
+
+
+def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
+    """The template's own candidate: through the grid when the space holds it, else summed
+    part by part (the same measured parts either way)."""
+    choices = space.template_choices()
+    index = space.index_of(choices)
+    if index is not None:
+        return _candidates(space, grid.at([index]))[0]
+    t = grid.costs.total(choices)
+    return Candidate(None, choices, t.params, t.macs, t.cio, t.act_bytes, t.min_moc)
+
+
+def sweep(
+    space: SearchSpace,
+    input_shape: Shape,
+    budgets: Budgets,
+    ranker: Ranker,
+    dtype: str = "fp32",
+    chunk: int = CHUNK,
+    progress: Progress | None = None,
+) -> SearchResult:
+    """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
+    and rank them with `ranker`. Raises UsageError when no candidate meets the budgets."""
+    start = time.perf_counter()
+    if progress is not None:
+        progress(0, space.size)
+    costs = PartCosts(space, input_shape, dtype)
+    grid = GridEvaluator(space, costs)
+    closest = _Closest(budgets)
+    feasible = done = 0
+    for lo, hi in grid.chunks(chunk):
+        m = grid.evaluate(lo, hi)
+        ok = budgets.mask(m)
+        feasible += int(np.count_nonzero(ok))
+        if feasible == 0:
+            closest.update(m)
+        ranker.update(m.take(ok))
+        done += hi - lo
+        if progress is not None:
+            progress(done, space.size)
+    if feasible == 0:
+        raise _no_candidate(space, budgets, closest)
+    kept, ranks, scores = ranker.best()
+    return SearchResult(
+        space=space,
+        input_shape=input_shape,
+        dtype=dtype,
+        budgets=budgets,
+        ranking=ranker.name,
+        size=space.size,
+        feasible=feasible,
+        candidates=_candidates(space, kept, ranks, scores),
+        template=template_candidate(space, grid),
+        seconds=time.perf_counter() - start,
+        measured_stages=costs.measured,
+        front_size=getattr(ranker, "front_size", None),
+    )

@@ -1,0 +1,198 @@
+"""`hda search`: output formats, --out files and stable ids, space files, objectives, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from hardnet_analysis import analyze
+from hardnet_analysis.cli import search as search_cli
+from hardnet_analysis.cli.main import main
+from search.objectives import objective_names
+
+#: 32 candidates: HarDNet-68's k, n_layers of 1x or 0.5x per stage, m = 1.7.
+SMALL = ("--k", "x1", "--n-layers", "x0.5,x1", "--m", "1.7")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(["search", *argv])
+    except SystemExit as exc:  # argparse exits on usage errors
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@cache
+def small_space_totals() -> list[tuple[int, int, int]]:
+    """(params, MACs, CIO) of all 32 small-space candidates, by analyze() on each definition."""
+    from search.space import default_space, load_template, with_flags
+
+    space = with_flags(default_space(load_template("hardnet68")), "x1", "1.7", "x0.5,x1")
+    rows = []
+    for i in range(space.size):
+        t = analyze(space.definition(space.choices(i))).totals
+        rows.append((t.params, t.macs, t.cio))
+    return rows
+
+
+def test_default_search_table_shows_template_with_official_numbers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "--budget-macs", "4.5G")
+    assert code == 0
+    assert "3,037,500 candidates" in out and "template" in out
+    assert "17.6M" in out and "4.25G" in out and "11.5M" in out
+    assert "candidates swept" in err  # plain progress lines when stderr is not a terminal
+
+
+def test_json_front_is_ranked_and_within_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *SMALL, "--budget-macs", "4e9", "--format", "json", "--top", "50")
+    doc = json.loads(out)
+    assert code == 0 and doc["format"] == "hda-search-front" and doc["version"] == 1
+    assert doc["space_size"] == 32 and doc["input"] == [224, 224]
+    assert doc["budgets"] == {"macs": 4_000_000_000}
+    expected = sorted(t for t in small_space_totals() if t[1] <= 4_000_000_000)
+    assert doc["feasible"] == len(expected)
+    got = sorted((c["params"], c["macs"], c["cio"]) for c in doc["candidates"])
+    assert got == expected  # every feasible candidate is ranked (32 < --top 50)
+    ranks = [c["rank"] for c in doc["candidates"]]
+    assert ranks == sorted(ranks) and ranks[0] == 1
+    assert doc["template_metrics"]["cio"] == 11_468_940
+
+
+def test_csv_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *SMALL, "--format", "csv", "--top", "5")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 5
+    assert {"id", "rank", "k", "m", "n_layers", "params", "macs", "cio", "min_moc"} <= set(rows[0])
+    assert rows[0]["k"] == "14/16/20/40/160"
+
+
+def test_out_writes_front_and_definitions_with_stable_ids(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fronts = []
+    for name in ("a", "b"):
+        code, _, _ = run(capsys, *SMALL, "--out", str(tmp_path / name), "--emit", "4")
+        assert code == 0
+        fronts.append(json.loads((tmp_path / name / "front.json").read_text()))
+    ids = [[c["id"] for c in f["candidates"]] for f in fronts]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 4
+    for c in fronts[0]["candidates"]:
+        assert c["definition"] == f"candidates/{c['id']}.json"
+        a = (tmp_path / "a" / c["definition"]).read_bytes()
+        assert a == (tmp_path / "b" / c["definition"]).read_bytes()
+        totals = analyze(str(tmp_path / "a" / c["definition"])).totals
+        assert (c["params"], c["macs"], c["cio"]) == (totals.params, totals.macs, totals.cio)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["candidates", "front.json"]
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_write_space_then_read_it_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"space{suffix}"
+    code, out, _ = run(capsys, *SMALL, "--write-space", str(path))
+    assert code == 0 and "32 candidates" in out
+    code, out, _ = run(capsys, "--space", str(path), "--format", "json", "--top", "3")
+    assert code == 0 and json.loads(out)["space_size"] == 32
+
+
+def test_default_space_file_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "space.toml"
+    assert run(capsys, "--write-space", str(path))[0] == 0
+    text = path.read_text()
+    assert 'template = "hardnet68"' in text and "[[stages]]" in text
+    from search.space import load_space
+
+    assert load_space(path).size == 3_037_500
+
+
+def test_single_objective_ranks_by_that_metric(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, *SMALL, "--objective", "cio", "--format", "json", "--top", "32")
+    cios = [c["cio"] for c in json.loads(out)["candidates"]]
+    assert code == 0 and cios == sorted(t[2] for t in small_space_totals())
+
+
+def test_latency_objective_from_a_calibration_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = {
+        "format": "hda-latency-model",
+        "version": 1,
+        "device": "test GPU",
+        "features": ["macs", "cio"],
+        "coef": [1e-13, 2e-10],
+        "intercept": 1e-4,
+        "units": "s",
+    }
+    path = tmp_path / "latency.json"
+    path.write_text(json.dumps(model))
+    code, out, _ = run(
+        capsys, *SMALL, "--objective", "latency", "--calibration", str(path), "--format", "json"
+    )
+    doc = json.loads(out)
+    assert code == 0 and doc["objective"] == "latency"
+    assert doc["objective_info"]["device"] == "test GPU"
+    predicted = sorted(1e-4 + 1e-13 * t[1] + 2e-10 * t[2] for t in small_space_totals())
+    scores = [c["score"] for c in doc["candidates"]]
+    assert scores == pytest.approx(predicted[: len(scores)], rel=1e-12)
+
+
+def test_objective_choices_match_the_registry() -> None:
+    assert list(search_cli.OBJECTIVE_CHOICES) == ["pareto", *objective_names()]
+
+
+def test_unmet_budget_says_so_with_the_smallest_candidate(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, *SMALL, "--budget-macs", "1M")
+    smallest = min(small_space_totals(), key=lambda t: t[1])
+    assert code == 2 and out == ""
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("hda search: error: no candidate of the 32 meets the budgets")
+    assert "smallest macs" in line and f"MACs {smallest[1] / 1e9:.3g}G" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--budget-macs", "4.5X"), "count '4.5X' is not understood"),
+        (("--budget-params", "lots"), "count 'lots' is not understood"),
+        (("--m", "1.0"), "m: 1.0 is not a number > 1"),
+        (("--m", "1.7/0.9/1.7/1.7/1.7"), "stage 2 m: 0.9 is not a number > 1"),
+        (("--n-layers", "0,4"), "n_layers: 0 is not an integer >= 1"),
+        (("--k", ""), "--k: the list is empty"),
+        (("--k", "14/16"), "2 lists separated by '/' but the template has 5 stages"),
+        (("--k", "x1", "--n-layers", "8//16/16/4"), "stage 2 n_layers: the list is empty"),
+        (("--template", "resnet9000"), "unknown template 'resnet9000'"),
+        (("--space", "missing.toml"), "space file 'missing.toml' does not exist"),
+        (("--objective", "latency"), "needs --calibration"),
+        (("--calibration", "x.json"), "--calibration is used only with --objective latency"),
+        (("--input", "8"), "too small"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if "candidates swept" not in line]
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_readme_space_file_example_loads(tmp_path: Path) -> None:
+    from search.space import load_space
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "space.toml"
+    path.write_text(example)
+    space = load_space(path)
+    assert space.size == 2 * (3 * 2) * 2 * 2 * 2 * 1  # m x per-stage k x n_layers
