@@ -8,9 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hardnet_analysis.definitions.densenet import DenseNetDef
 from hardnet_analysis.definitions.hardnet import HarDNetDef
 from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.models.densenet import DenseNet
 from hardnet_analysis.models.hardnet import HarDNet
 from hardnet_analysis.resolve import ModuleSpec, resolve
 
@@ -24,6 +26,11 @@ def build_module(defn: NetworkDef) -> nn.Module:
 @build_module.register
 def _(defn: HarDNetDef) -> nn.Module:
     return HarDNet(defn)
+
+
+@build_module.register
+def _(defn: DenseNetDef) -> nn.Module:
+    return DenseNet(defn)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
