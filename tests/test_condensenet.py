@@ -3,6 +3,7 @@ converted models, condensing stages, the group lasso, and conversion equal to th
 
 from __future__ import annotations
 
+import json
 from math import prod
 
 import pytest
@@ -14,6 +15,7 @@ from torch import nn
 from hardnet_analysis import analyze, create_model
 from hardnet_analysis.definitions import get_definition, list_models
 from hardnet_analysis.definitions.condensenet import PUBLISHED, CondenseNetDef
+from hardnet_analysis.definitions.serialize import from_dict, to_dict
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.models.condensenet import CondenseNet, LearnedGroupConv, MaskedLinear
@@ -215,3 +217,8 @@ def test_bad_definitions(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"stages": (3,), "growth": (8,)}
     with pytest.raises(UsageError, match=message):
         CondenseNetDef("bad", **{**args, **kwargs})  # type: ignore[arg-type]
+
+
+@given(condensenets())
+def test_json_round_trip(defn: CondenseNetDef) -> None:
+    assert from_dict(json.loads(json.dumps(to_dict(defn)))) == defn

@@ -3,6 +3,8 @@ hooks, and the memory-efficient (checkpointed) path equal to the standard one.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 import torchvision
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from hardnet_analysis import analyze, create_model
 from hardnet_analysis.definitions import get_definition, list_models
 from hardnet_analysis.definitions.densenet import DenseNetDef, densenet_bc_100_k12
+from hardnet_analysis.definitions.serialize import from_dict, to_dict
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.models.densenet import DenseNet
 from tests.family_strategies import densenets
@@ -155,3 +158,8 @@ def test_bad_definitions(kwargs: dict[str, object], message: str) -> None:
     args: dict[str, object] = {"growth_rate": 4, "block_config": (2,), "init_channels": 8}
     with pytest.raises(UsageError, match=message):
         DenseNetDef("bad", **{**args, **kwargs})  # type: ignore[arg-type]
+
+
+@given(densenets())
+def test_json_round_trip(defn: DenseNetDef) -> None:
+    assert from_dict(json.loads(json.dumps(to_dict(defn)))) == defn
