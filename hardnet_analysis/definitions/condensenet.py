@@ -161,12 +161,12 @@ class CondenseNetConfig:
         )
 
 
-_IMAGENET_74 = {"stages": (4, 6, 8, 10, 8), "growth": (8, 16, 32, 64, 128), "stem_stride": 2}
+_STAGES_74, _GROWTH_74 = (4, 6, 8, 10, 8), (8, 16, 32, 64, 128)
 
 #: The CondenseNet configurations (``../shared/notes/hardnet.md``), as data.
 CONDENSENETS: dict[str, CondenseNetConfig] = {
-    "condensenet74_c4_g4": CondenseNetConfig(groups=4, **_IMAGENET_74),  # type: ignore[arg-type]
-    "condensenet74_c8_g8": CondenseNetConfig(groups=8, **_IMAGENET_74),  # type: ignore[arg-type]
+    "condensenet74_c4_g4": CondenseNetConfig(_STAGES_74, _GROWTH_74, groups=4, stem_stride=2),
+    "condensenet74_c8_g8": CondenseNetConfig(_STAGES_74, _GROWTH_74, groups=8, stem_stride=2),
     "condensenet86": CondenseNetConfig((14, 14, 14), (8, 16, 32), groups=4, stem_stride=1),
 }
 
