@@ -1,6 +1,6 @@
 """Definitions: pure data describing networks (no torch). Importing this registers the zoo."""
 
-from hardnet_analysis.definitions import hardnet
+from hardnet_analysis.definitions import condensenet, densenet, hardnet
 from hardnet_analysis.definitions.hardnet import (
     HarDBlockDef,
     HarDNetConfig,
@@ -25,6 +25,8 @@ __all__ = [
     "NetworkDef",
     "StageDef",
     "StemDef",
+    "condensenet",
+    "densenet",
     "get_definition",
     "get_entry",
     "hardnet",

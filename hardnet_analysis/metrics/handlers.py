@@ -90,4 +90,8 @@ HANDLERS: dict[str, Handler] = {
     "output": free,
     "flatten": free,
     "dropout": free,
+    # CondenseNet's converted model (issue 3): gathering channels and shuffling them are
+    # memory copies that write their output; no MACs, no CIO.
+    "index_select": elementwise,
+    "channel_shuffle": elementwise,
 }
