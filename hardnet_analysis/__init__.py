@@ -20,7 +20,9 @@ __version__ = "0.1.0"
 
 
 def create_model(
-    name_or_definition: str | NetworkDef, num_classes: int = 1000, weights: str | Path | None = None
+    name_or_definition: str | NetworkDef,
+    num_classes: int | None = None,
+    weights: str | Path | None = None,
 ) -> nn.Module:
     """Build the torch model of a registered name or a definition (see `models.create_model`)."""
     from hardnet_analysis.models import create_model as _create_model

@@ -13,7 +13,7 @@ from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.graph.build import build_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
-from hardnet_analysis.resolve import ModuleSpec, resolve
+from hardnet_analysis.resolve import ModuleSpec, native_input_size, resolve
 from hardnet_analysis.units import parse_input_size
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _is_module(target: object) -> bool:
 
 def analyze(
     target: str | NetworkDef | nn.Module,
-    input_size: int | str | tuple[int, int] = 224,
+    input_size: int | str | tuple[int, int] | None = None,
     batch: int = 1,
     dtype: str = "fp32",
     in_channels: int = 3,
@@ -36,11 +36,14 @@ def analyze(
 
     `target` is a registered name (``"hardnet68"``), a torchvision classifier name
     (``"resnet50"``, traced), a definition file (``*.json``), a definition or an ``nn.Module``;
-    `input_size` is 224, ``"320x480"`` or (H, W). Counts are at `batch` (params are not).
+    `input_size` is 224, ``"320x480"`` or (H, W), None for the model's native size (224, or 32
+    for the registered CIFAR models). Counts are at `batch` (params are not).
     ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
     """
     if batch < 1:
         raise UsageError(f"batch must be >= 1, got {batch}")
+    if input_size is None:
+        input_size = native_input_size(target)
     hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
     shape = (batch, in_channels, *hw)
     defn: Any = resolve(target)

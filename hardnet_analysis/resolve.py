@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.definitions.registry import get_definition, list_models
+from hardnet_analysis.definitions.registry import get_definition, get_entry, list_models
 from hardnet_analysis.definitions.serialize import load_definition
 from hardnet_analysis.errors import UnknownModelError, UsageError
 
@@ -56,19 +56,21 @@ def torchvision_classifiers() -> list[str]:
     return names
 
 
-def _torchvision_spec(name: str, num_classes: int) -> ModuleSpec | None:
+def _torchvision_spec(name: str, num_classes: int | None) -> ModuleSpec | None:
     try:
         import torchvision
     except ImportError:
         return None
     if name not in torchvision_classifiers():
         return None
-    kwargs = {"name": name, "num_classes": num_classes}
+    kwargs = {"name": name, "num_classes": 1000 if num_classes is None else num_classes}
     return ModuleSpec(name, torchvision.models.get_model, kwargs)
 
 
-def resolve(target: Any, num_classes: int = 1000) -> Any:
-    """A definition or a `ModuleSpec` for a name or path; anything else is returned as it is."""
+def resolve(target: Any, num_classes: int | None = None) -> Any:
+    """A definition or a `ModuleSpec` for a name or path; anything else is returned as it is.
+
+    `num_classes` None keeps the model's own default (1000 for ImageNet models, 10 for CIFAR)."""
     if isinstance(target, Path) or (isinstance(target, str) and target.endswith(".json")):
         return load_definition(target)
     if not isinstance(target, str):
@@ -85,3 +87,11 @@ def resolve(target: Any, num_classes: int = 1000) -> Any:
         f"unknown model {target!r}{hint} (a registered name, a torchvision classifier or a .json "
         "definition; `hda models` lists the registered ones)"
     )
+
+
+def native_input_size(target: Any) -> int:
+    """The square input a model is made for: a registered entry's own (32 for the CIFAR models),
+    else 224."""
+    if isinstance(target, str) and target.lower() in list_models():
+        return get_entry(target).input_size
+    return 224

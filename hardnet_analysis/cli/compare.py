@@ -20,14 +20,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = [
-        (name, analyze(name, args.input, args.batch, args.dtype).totals) for name in args.models
+    analyses = [analyze(name, args.input, args.batch, args.dtype) for name in args.models]
+    rows = [(name, a.totals) for name, a in zip(args.models, analyses, strict=True)]
+    records = [
+        {"model": name, "input_shape": list(a.input_shape), **a.totals.to_dict()}
+        for name, a in zip(args.models, analyses, strict=True)
     ]
-    records = [{"model": name, **totals.to_dict()} for name, totals in rows]
     if args.format == "json":
-        write_json({"input": list(args.input), "batch": args.batch, "models": records})
+        write_json({"batch": args.batch, "models": records})
     elif args.format == "csv":
         write_csv(records)
     else:
-        console().print(compare_table(rows, input_label(args.input)))
+        label = input_label(args.input) if args.input else "each model's native input"
+        console().print(compare_table(rows, label))
     return 0

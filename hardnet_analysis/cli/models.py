@@ -28,6 +28,7 @@ def _record(name: str) -> dict[str, Any]:
         "model": name,
         "family": entry.family,
         "description": entry.description,
+        "input": entry.input_size,
         "params": totals.params,
         "macs": totals.macs,
         "cio": totals.cio,
@@ -44,17 +45,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         write_csv(records)
     else:
-        table = Table(title="registered models (computed at 224x224, batch 1)")
+        table = Table(title="registered models (computed at each model's input, batch 1)")
         for column in (
             "model",
             "family",
+            "input",
             "params",
             "MACs",
             "CIO",
             "published params / MACs / top-1",
         ):
             table.add_column(
-                column, justify="right" if column in ("params", "MACs", "CIO") else "left"
+                column, justify="right" if column in ("input", "params", "MACs", "CIO") else "left"
             )
         for r in records:
             published = " / ".join(
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(
                 r["model"],
                 r["family"],
+                str(r["input"]),
                 format_count(r["params"]),
                 format_count(r["macs"]),
                 format_count(r["cio"]),

@@ -146,13 +146,13 @@ def run(args: argparse.Namespace) -> int:
         objective = get_objective(args.objective, args.calibration)
         ranker, info = ObjectiveRanker(objective, keep), dict(objective.info)
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
-    shape = (args.batch, space.template.stem.in_channels, *args.input)
+    hw = args.input or (224, 224)  # HarDNet templates are ImageNet models
+    shape = (args.batch, space.template.stem.in_channels, *hw)
     try:
         with _progress() as progress:
             result = sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
     except ShapeError as exc:
-        h, w = args.input
-        raise ShapeError(f"input {h}x{w} is too small for the template: {exc}") from None
+        raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None
     written = write_front(args.out, result, args.emit, info) if args.out else None
     paths = {r["id"]: r["definition"] for r in written["candidates"]} if written else {}
     rows = [candidate_row(space, c, result.template) for c in result.candidates[: args.top]]

@@ -197,7 +197,9 @@ def condensenet74_c8_g8(num_classes: int = 1000) -> CondenseNetDef:
     return _zoo("condensenet74_c8_g8", num_classes)
 
 
-@register_model("condensenet", "CondenseNet-86 (CIFAR, 32x32), training-time (masked LGC)")
+@register_model(
+    "condensenet", "CondenseNet-86 (CIFAR, 32x32), training-time (masked LGC)", input_size=32
+)
 def condensenet86(num_classes: int = 10) -> CondenseNetDef:
     return _zoo("condensenet86", num_classes)
 
@@ -224,6 +226,7 @@ def condensenet74_c8_g8_converted(num_classes: int = 1000) -> CondenseNetDef:
     "condensenet",
     "CondenseNet-86 (CIFAR, 32x32), converted for inference",
     PUBLISHED["condensenet86"],
+    input_size=32,
 )
 def condensenet86_converted(num_classes: int = 10) -> CondenseNetDef:
     return _zoo("condensenet86_converted", num_classes, converted=True)

@@ -150,6 +150,7 @@ def densenet161(num_classes: int = 1000) -> DenseNetDef:
     "densenet",
     "DenseNet-BC L=100 k=12 for CIFAR (32x32; pass 10 or 100 classes)",
     PUBLISHED["densenet_bc_100_k12"],
+    input_size=32,
 )
 def densenet_bc_100_k12(num_classes: int = 10) -> DenseNetDef:
     return _zoo("densenet_bc_100_k12", num_classes)

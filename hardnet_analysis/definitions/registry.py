@@ -21,7 +21,7 @@ class NetworkDef(Protocol):
 
 
 DefT = TypeVar("DefT", bound=NetworkDef)
-EntryFn = Callable[[int], NetworkDef]
+EntryFn = Callable[..., NetworkDef]
 
 
 @dataclass(frozen=True)
@@ -33,21 +33,28 @@ class ModelEntry:
     build: EntryFn
     description: str
     published: dict[str, float]
+    input_size: int = 224
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    family: str, description: str, published: dict[str, float] | None = None
+    family: str,
+    description: str,
+    published: dict[str, float] | None = None,
+    input_size: int = 224,
 ) -> Callable[[Callable[[int], DefT]], Callable[[int], DefT]]:
-    """Register an entry function ``name(num_classes=1000) -> definition`` under its own name."""
+    """Register an entry function ``name(num_classes=<its default>) -> definition`` under its own
+    name; `input_size` is the model's native square input (224 for ImageNet, 32 for CIFAR)."""
 
     def decorator(fn: Callable[[int], DefT]) -> Callable[[int], DefT]:
         name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = ModelEntry(name, family, fn, description, dict(published or {}))
+        _REGISTRY[name] = ModelEntry(
+            name, family, fn, description, dict(published or {}), input_size
+        )
         return fn
 
     return decorator
@@ -70,6 +77,8 @@ def get_entry(name: str) -> ModelEntry:
         ) from None
 
 
-def get_definition(name: str, num_classes: int = 1000) -> NetworkDef:
-    """The definition of registered model `name`."""
-    return get_entry(name).build(num_classes)
+def get_definition(name: str, num_classes: int | None = None) -> NetworkDef:
+    """The definition of registered model `name`, with `num_classes` outputs (None: the entry's
+    own default, 1000 for ImageNet models and 10 for the CIFAR ones)."""
+    build = get_entry(name).build
+    return build() if num_classes is None else build(num_classes)

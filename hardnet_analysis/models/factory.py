@@ -80,13 +80,14 @@ def _shorten(keys: list[str], shown: int = 5) -> str:
 
 def create_model(
     name_or_definition: str | NetworkDef,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     weights: str | Path | None = None,
 ) -> nn.Module:
     """Build the torch model of a registered name, a definition file (``*.json``) or a definition.
 
     `weights` is a path to a state dict (e.g. the official ``hardnet68-5d684880.pth``); nothing is
-    downloaded. `num_classes` applies to names; a definition carries its own head.
+    downloaded. `num_classes` applies to names (None: the model's own, 1000 for ImageNet models
+    and 10 for the CIFAR ones); a definition carries its own head.
     """
     target = resolve(name_or_definition, num_classes)
     model = target.build() if isinstance(target, ModuleSpec) else build_module(target)
