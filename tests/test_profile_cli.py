@@ -71,6 +71,15 @@ def test_unknown_model_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 2 and "unknown model" in err and len(err.strip().splitlines()) == 1
 
 
+def test_thread_time_needs_one_thread(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = call(capsys, "profile", TINY, "--thread-time", "--threads", "2")
+    assert code == 2 and "--threads 1" in err
+    code, out, _ = call(
+        capsys, "profile", TINY, "--input", "32", "--thread-time", "--format", "json", *FAST
+    )
+    assert code == 0 and json.loads(out)["settings"]["clock"] == "time.thread_time_ns"
+
+
 def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = call(capsys, "profile", TINY, "--input", "32", *FAST)
     assert code == 0 and "base.0.conv" in out and "tinyhardnet" in out

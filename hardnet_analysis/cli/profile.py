@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.cli.common import add_format_arg, console, input_size, positive_int
-from hardnet_analysis.errors import HdaError
+from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import layers_table, runs_table
@@ -55,6 +55,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--threads", type=positive_int, help="CPU threads (default: torch's current count)"
+    )
+    parser.add_argument(
+        "--thread-time",
+        action="store_true",
+        help="CPU only, with --threads 1: clock the thread's CPU time instead of wall time "
+        "(robust on a busy shared machine)",
     )
     parser.add_argument(
         "--counters",
@@ -114,6 +120,7 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> dict[str,
         threads=args.threads,
         counters=args.counters,
         strict_device=args.strict_device,
+        thread_time=args.thread_time,
     )
     return profile_model(model, settings, _log)
 
@@ -154,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
     for model in args.models:
         resolve(model)  # unknown names fail here, before any run
     pick_device(args.device, args.strict_device)  # --strict-device without a GPU: exit 2 now
+    if args.thread_time and (args.device != "cpu" or args.threads != 1):
+        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
     documents, failed = _sweep(args)
     ok = [d for d in documents if d.get("status") == "ok"]
     if args.format == "json":

@@ -37,10 +37,18 @@ class Clock(Protocol):
 
 
 class CpuClock:
-    """``perf_counter_ns`` marks; synchronous execution needs no sync."""
+    """``perf_counter_ns`` marks (wall time); synchronous execution needs no sync.
+
+    With `thread_time` the marks are ``thread_time_ns``: CPU time of the calling thread only,
+    which ignores time the thread spends descheduled on a shared machine. It is the forward's
+    latency only when torch runs on that one thread (``--threads 1``).
+    """
+
+    def __init__(self, thread_time: bool = False) -> None:
+        self._now = time.thread_time_ns if thread_time else time.perf_counter_ns
 
     def mark(self) -> int:
-        return time.perf_counter_ns()
+        return self._now()
 
     def sync(self) -> None:
         return None
@@ -64,9 +72,10 @@ class CudaClock:
         return float(start.elapsed_time(end)) / 1e3
 
 
-def clock_for(device: torch.device) -> Clock:
-    """The clock for `device` (CUDA events on a GPU, perf_counter_ns on CPU)."""
-    return CudaClock() if device.type == "cuda" else CpuClock()
+def clock_for(device: torch.device, thread_time: bool = False) -> Clock:
+    """The clock for `device` (CUDA events on a GPU, perf_counter_ns or, with `thread_time`,
+    thread_time_ns on CPU)."""
+    return CudaClock() if device.type == "cuda" else CpuClock(thread_time)
 
 
 @dataclass(frozen=True)

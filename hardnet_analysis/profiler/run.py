@@ -57,6 +57,7 @@ class Settings:
     threads: int | None = None
     counters: str = "auto"
     strict_device: bool = False
+    thread_time: bool = False
 
 
 def pick_device(requested: str, strict: bool) -> tuple[torch.device, str | None]:
@@ -295,7 +296,9 @@ def profile_model(model: str, settings: Settings, log: Any = None) -> dict[str, 
     )
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
-    clock = clock_for(device)
+    if settings.thread_time and (device.type != "cpu" or threads != 1):
+        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+    clock = clock_for(device, settings.thread_time)
 
     def forward() -> object:
         return net(x)
@@ -340,7 +343,7 @@ def profile_model(model: str, settings: Settings, log: Any = None) -> dict[str, 
             "warmup": settings.warmup,
             "repeat": settings.repeat,
             "cudnn_benchmark": device.type == "cuda",
-            "clock": "cuda events" if device.type == "cuda" else "time.perf_counter_ns",
+            "clock": _clock_name(device, settings.thread_time),
             "pid": os.getpid(),
             "argv": sys.argv,
         },
@@ -362,6 +365,12 @@ def profile_model(model: str, settings: Settings, log: Any = None) -> dict[str, 
         "layers": layers,
         "failures": failures,
     }
+
+
+def _clock_name(device: torch.device, thread_time: bool) -> str:
+    if device.type == "cuda":
+        return "cuda events"
+    return "time.thread_time_ns" if thread_time else "time.perf_counter_ns"
 
 
 def _definition_dict(defn: Any) -> dict[str, Any] | None:
