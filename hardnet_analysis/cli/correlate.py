@@ -47,18 +47,26 @@ def register(subparsers: Any) -> None:
 
 
 def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
-    """The run documents of `paths` (directories are searched for *.json); failed runs are
-    kept out. Unreadable or foreign files are usage errors naming the file."""
-    files: list[Path] = []
+    """The run documents of `paths` (directories are searched for *.json, skipping files that
+    are not runs); failed runs are kept out. A named file that is unreadable or not a run is a
+    usage error naming it."""
+    files: list[tuple[Path, bool]] = []
     for path in paths:
-        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+        if path.is_dir():
+            files.extend((file, True) for file in sorted(path.glob("*.json")))
+        else:
+            files.append((path, False))
     runs = []
-    for file in files:
+    for file, found in files:
         try:
             document = json.loads(file.read_text())
         except (OSError, ValueError) as exc:
+            if found:
+                continue
             raise UsageError(f"cannot read run file {str(file)!r}: {exc}") from None
         if not isinstance(document, dict) or document.get("format") != "hda-profile-run":
+            if found:
+                continue
             raise UsageError(f"{str(file)!r} is not an hda profile run (hda profile --out DIR)")
         if document.get("status") == "ok":
             runs.append(document)
@@ -114,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             lomo = "-" if m.lomo_error is None else f"{100 * m.lomo_error:.1f}%"
             terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
             out.print(
-                f"latency model [{m.device}]: {terms} + {m.intercept:.3g} s; "
+                f"latency model ({m.device}): {terms} + {m.intercept:.3g} s; "
                 f"train error {100 * m.train_error:.1f}%, leave-one-model-out {lomo}"
             )
         if args.save_calibration:
