@@ -1,0 +1,130 @@
+"""`hda correlate RUN.json ...`: does latency follow memory traffic or MACs?
+
+Pearson and Spearman correlations (95% intervals) and least-squares lines of latency against
+each predictor, per model and per layer and per device; the best predictor; latency models
+(latency = a*MACs + b*bytes + c per device) with leave-one-model-out error. With
+``--save-calibration FILE`` the macs + cio model (features the search computes) is saved as
+``{"format": "hda-latency-model", "version": 1, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hardnet_analysis.cli.common import add_format_arg, console
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.metrics.correlate import (
+    SEARCH_FEATURES,
+    Correlation,
+    best,
+    correlations,
+    latency_models,
+)
+from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.present.profile import correlation_table
+
+CALIBRATION_FEATURES = ("macs", "cio")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "correlate",
+        help="correlate latency with modeled bytes, CIO, MACs and measured DRAM bytes",
+    )
+    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN.json", help="profile runs")
+    parser.add_argument(
+        "--save-calibration",
+        type=Path,
+        metavar="FILE",
+        help="save the macs + cio latency model for the search (hda-latency-model JSON)",
+    )
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
+    """The run documents of `paths` (directories are searched for *.json, skipping files that
+    are not runs); failed runs are kept out. A named file that is unreadable or not a run is a
+    usage error naming it."""
+    files: list[tuple[Path, bool]] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend((file, True) for file in sorted(path.glob("*.json")))
+        else:
+            files.append((path, False))
+    runs = []
+    for file, found in files:
+        try:
+            document = json.loads(file.read_text())
+        except (OSError, ValueError) as exc:
+            if found:
+                continue
+            raise UsageError(f"cannot read run file {str(file)!r}: {exc}") from None
+        if not isinstance(document, dict) or document.get("format") != "hda-profile-run":
+            if found:
+                continue
+            raise UsageError(f"{str(file)!r} is not an hda profile run (hda profile --out DIR)")
+        if document.get("status") == "ok":
+            runs.append(document)
+    if not runs:
+        raise UsageError("no successful profile runs among the files given")
+    return runs
+
+
+def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
+    out = []
+    for device in sorted({c.device for c in found}):
+        for level in ("model", "layer"):
+            top = best(found, level, device)
+            if top is not None:
+                out.append(
+                    {"level": level, "device": device, "predictor": top.predictor, "r": top.pearson}
+                )
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    runs = load_runs(args.runs)
+    found = correlations(runs)
+    models = latency_models(runs)
+    verdicts = _verdicts(found)
+    if args.save_calibration:
+        chosen = [m for m in models if m.features == CALIBRATION_FEATURES]
+        if not chosen:
+            raise UsageError("too few runs to fit a macs + cio latency model (need >= 4 models)")
+        if len(chosen) > 1:
+            raise UsageError("runs from several devices; give the runs of one device")
+        assert set(CALIBRATION_FEATURES) <= set(SEARCH_FEATURES)
+        atomic_write_json(args.save_calibration, chosen[0].to_calibration())
+    document: dict[str, Any] = {
+        "runs": len(runs),
+        "correlations": [c.to_dict() for c in found],
+        "best": verdicts,
+        "latency_models": [m.to_calibration() for m in models],
+    }
+    if args.format == "json":
+        write_json(document)
+    elif args.format == "csv":
+        write_csv(document["correlations"])
+    else:
+        out = console()
+        out.print(correlation_table(document["correlations"]))
+        for v in verdicts:
+            out.print(
+                f"best predictor per {v['level']} on {v['device']}: {v['predictor']} "
+                f"(Pearson r = {v['r']:.3f})"
+            )
+        for m in models:
+            lomo = "-" if m.lomo_error is None else f"{100 * m.lomo_error:.1f}%"
+            terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
+            out.print(
+                f"latency model ({m.device}): {terms} + {m.intercept:.3g} s; "
+                f"train error {100 * m.train_error:.1f}%, leave-one-model-out {lomo}"
+            )
+        if args.save_calibration:
+            out.print(f"calibration saved to {args.save_calibration}")
+    return 0

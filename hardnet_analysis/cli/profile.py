@@ -1,0 +1,195 @@
+"""`hda profile MODEL ... [--input 224 512] [--out runs/]`: latency per model and per layer.
+
+Several models and sizes make a sweep. With ``--out`` each run is written (atomically) as soon
+as it is done to ``DIR/MODEL-HxW-DEVICE-DTYPE-bN.json``; a run file with status ``ok`` is
+skipped when the sweep is run again. A run that fails (out of memory, a model that cannot be
+built or traced at that size) is recorded (status ``failed``, with the error) and the sweep
+goes on; the exit status is then 1. Unknown model names are usage errors before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hardnet_analysis.cli.common import add_format_arg, console, input_size, positive_int
+from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.present.profile import layers_table, runs_table
+from hardnet_analysis.resolve import resolve
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="measure latency per model and per layer (and DRAM traffic where possible)",
+        description="Time models and their layers on this machine, join the graph metrics "
+        "(MACs, CIO, modeled bytes), read DRAM counters where the hardware allows (ncu, "
+        "nvprof, perf) and save run files for `hda correlate` and `hda report`.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="model names or *.json")
+    parser.add_argument(
+        "--input",
+        type=input_size,
+        nargs="+",
+        default=[(224, 224)],
+        metavar="N|HxW",
+        help="one or more input sizes (default 224)",
+    )
+    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--strict-device",
+        action="store_true",
+        help="exit with status 2 when --device cuda has no GPU instead of falling back to cpu",
+    )
+    parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+    parser.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed runs before timing (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, help="CPU threads (default: torch's current count)"
+    )
+    parser.add_argument(
+        "--thread-time",
+        action="store_true",
+        help="CPU only, with --threads 1: clock the thread's CPU time instead of wall time "
+        "(robust on a busy shared machine)",
+    )
+    parser.add_argument(
+        "--counters",
+        choices=("auto", "none", "ncu", "nvprof", "perf"),
+        default="auto",
+        help="DRAM counter source (default auto: the probe picks what works)",
+    )
+    parser.add_argument("--out", type=Path, help="directory for run files (one per model/size)")
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespace) -> Path:
+    """``out/MODEL-HxW-DEVICE-DTYPE-bN.json`` (the model's file stem for *.json models)."""
+    stem = Path(model).stem if model.endswith(".json") else model
+    layout = "-nhwc" if args.channels_last else ""
+    return out / f"{stem}-{hw[0]}x{hw[1]}-{args.device}-{args.dtype}-b{args.batch}{layout}.json"
+
+
+def _finished(path: Path) -> dict[str, Any] | None:
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if document.get("status") == "ok" else None
+
+
+def _log(message: str) -> None:
+    print(f"hda profile: {message}", file=sys.stderr, flush=True)
+
+
+def _failure(model: str, hw: tuple[int, int], args: argparse.Namespace, exc: BaseException) -> Any:
+    return {
+        "format": "hda-profile-run",
+        "version": 1,
+        "status": "failed",
+        "model": model,
+        "input": list(hw),
+        "batch": args.batch,
+        "dtype": args.dtype,
+        "device": {"requested": args.device},
+        "failures": [{"stage": "profile", "error": f"{type(exc).__name__}: {exc}"}],
+    }
+
+
+def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> dict[str, Any]:
+    from hardnet_analysis.profiler.run import Settings, profile_model
+
+    settings = Settings(
+        device=args.device,
+        input_hw=hw,
+        batch=args.batch,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        warmup=args.warmup,
+        repeat=args.repeat,
+        threads=args.threads,
+        counters=args.counters,
+        strict_device=args.strict_device,
+        thread_time=args.thread_time,
+    )
+    return profile_model(model, settings, _log)
+
+
+def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
+    import torch
+
+    documents, failed = [], 0
+    jobs = [(m, hw) for m in args.models for hw in args.input]
+    for index, (model, hw) in enumerate(jobs, start=1):
+        label = f"[{index}/{len(jobs)}] {model} @ {hw[0]}x{hw[1]}"
+        path = run_path(args.out, model, hw, args) if args.out else None
+        done = _finished(path) if path else None
+        if done is not None:
+            _log(f"{label}: done already ({path}), skipped")
+            documents.append(done)
+            continue
+        _log(f"{label}: profiling")
+        try:
+            document = _one(model, hw, args)
+        except (RuntimeError, MemoryError, HdaError) as exc:
+            if isinstance(exc, HdaError) and exc.exit_code == 2 and len(jobs) == 1:
+                raise  # a single run's usage error is the user's to fix, not a sweep failure
+            failed += 1
+            document = _failure(model, hw, args, exc)
+            _log(f"{label}: failed: {document['failures'][0]['error']}")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        if path:
+            atomic_write_json(path, document)
+        documents.append(document)
+    return documents, failed
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardnet_analysis.profiler.run import pick_device
+
+    for model in args.models:
+        resolve(model)  # unknown names fail here, before any run
+    pick_device(args.device, args.strict_device)  # --strict-device without a GPU: exit 2 now
+    if args.thread_time and (args.device != "cpu" or args.threads != 1):
+        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+    documents, failed = _sweep(args)
+    ok = [d for d in documents if d.get("status") == "ok"]
+    if args.format == "json":
+        write_json(documents if len(documents) > 1 else documents[0])
+    elif args.format == "csv":
+        write_csv(_summary_rows(ok))
+    else:
+        out = console()
+        if len(ok) == 1:
+            out.print(layers_table(ok[0]))
+        out.print(runs_table(ok))
+    if failed:
+        _log(f"{failed} of {len(documents)} runs failed (recorded)")
+    return 1 if failed else 0
+
+
+def _summary_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "model": d["model"],
+            "input": "x".join(map(str, d["input"])),
+            "device": d["device"]["used"],
+            "median_s": d["latency"]["median_s"],
+            "p25_s": d["latency"]["p25_s"],
+            "p75_s": d["latency"]["p75_s"],
+            "layer_sum_ratio": d["layer_sum_ratio"],
+            **d["totals"],
+        }
+        for d in documents
+    ]

@@ -1,0 +1,283 @@
+"""Latency against its predictors: correlations with confidence intervals, fits, and a latency
+model validated leave-one-model-out.
+
+Inputs are profile run documents (``hda profile``). Points are whole models (median latency
+against model totals) or layers (a layer key's median time against its nodes' summed metrics;
+layer keys without graph nodes, pure hook overhead, are left out). Predictors: ``model_bytes``
+and ``model_fused_bytes`` (the traffic model, source ``model``), ``cio`` (elements), ``macs``,
+and ``dram_bytes`` (measured read + write, source ``ncu``/``nvprof``/``perf``) where present.
+Runs are grouped per device label (device, dtype, threads), never mixed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import optimize, stats
+
+PREDICTORS = ("model_bytes", "model_fused_bytes", "cio", "macs", "dram_bytes")
+SEARCH_FEATURES = ("params", "macs", "cio", "act_bytes")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One latency observation (seconds) with its predictor values and their sources."""
+
+    model: str
+    label: str
+    device: str
+    latency: float
+    features: dict[str, float]
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def device_label(run: dict[str, Any]) -> str:
+    """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within."""
+    dev = run["device"]
+    threads = f" {run['threads']} threads" if dev["used"] == "cpu" else ""
+    return f"{dev['used']} {dev.get('name', '?')} {run['dtype']}{threads}"
+
+
+def _dram(entry: dict[str, Any] | None) -> tuple[float, str] | None:
+    if not entry:
+        return None
+    return float(entry["read_bytes"] + entry["write_bytes"]), str(entry["source"])
+
+
+def _features(
+    values: dict[str, Any], dram: dict[str, Any] | None
+) -> tuple[dict[str, float], dict[str, str]]:
+    feats = {k: float(values[k]) for k in (*PREDICTORS[:4], "params") if k in values}
+    sources = {k: "model" for k in feats}
+    measured = _dram(dram)
+    if measured is not None:
+        feats["dram_bytes"], sources["dram_bytes"] = measured
+    return feats, sources
+
+
+def model_points(runs: Iterable[dict[str, Any]]) -> list[Point]:
+    """One point per successful run: median latency against the run's totals."""
+    points = []
+    for run in runs:
+        if run.get("status") != "ok":
+            continue
+        feats, sources = _features(run["totals"], run.get("dram"))
+        if "act_bytes" in run["totals"]:
+            feats["act_bytes"] = float(run["totals"]["act_bytes"])
+        label = f"{run['model']} @ {'x'.join(map(str, run['input']))}"
+        points.append(
+            Point(
+                run["model"], label, device_label(run), run["latency"]["median_s"], feats, sources
+            )
+        )
+    return points
+
+
+def layer_points(runs: Iterable[dict[str, Any]]) -> list[Point]:
+    """One point per layer key (with graph nodes) of every successful run."""
+    points = []
+    for run in runs:
+        if run.get("status") != "ok":
+            continue
+        size = "x".join(map(str, run["input"]))
+        for layer in run["layers"]:
+            if not layer["nodes"]:
+                continue
+            feats, sources = _features(layer, layer.get("dram"))
+            label = f"{run['model']} @ {size}: {layer['name']}"
+            points.append(
+                Point(run["model"], label, device_label(run), layer["time_s"], feats, sources)
+            )
+    return points
+
+
+def spearman_ci(rho: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Fisher-z interval for Spearman's rho with the Bonett-Wright standard error
+    sqrt((1 + rho^2 / 2) / (n - 3)). rho = 0.9, n = 12: about (0.66, 0.97)."""
+    if n <= 3 or abs(rho) >= 1:
+        return (rho, rho)
+    z = math.atanh(rho)
+    se = math.sqrt((1 + rho**2 / 2) / (n - 3))
+    q = float(stats.norm.ppf(0.5 + level / 2))
+    return (math.tanh(z - q * se), math.tanh(z + q * se))
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Latency against one predictor over n points: Pearson r and Spearman rho with 95%
+    intervals, and the least-squares line latency = slope * x + intercept (seconds)."""
+
+    level: str
+    device: str
+    predictor: str
+    source: str
+    n: int
+    pearson: float
+    pearson_ci: tuple[float, float]
+    spearman: float
+    spearman_ci: tuple[float, float]
+    slope: float
+    intercept: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def correlate(points: Sequence[Point], predictor: str, level: str) -> Correlation | None:
+    """Correlation of latency with `predictor` over `points` (one device); None with fewer
+    than 4 points carrying the predictor or a constant predictor."""
+    have = [p for p in points if predictor in p.features]
+    x = np.array([p.features[predictor] for p in have])
+    y = np.array([p.latency for p in have])
+    if len(have) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    pearson = stats.pearsonr(x, y)
+    ci = pearson.confidence_interval(0.95)
+    rho = float(stats.spearmanr(x, y).statistic)
+    fit = stats.linregress(x, y)
+    return Correlation(
+        level,
+        have[0].device,
+        predictor,
+        have[0].sources[predictor],
+        len(have),
+        float(pearson.statistic),
+        (float(ci.low), float(ci.high)),
+        rho,
+        spearman_ci(rho, len(have)),
+        float(fit.slope),
+        float(fit.intercept),
+    )
+
+
+def by_device(points: Iterable[Point]) -> dict[str, list[Point]]:
+    groups: dict[str, list[Point]] = {}
+    for p in points:
+        groups.setdefault(p.device, []).append(p)
+    return groups
+
+
+def correlations(runs: Sequence[dict[str, Any]]) -> list[Correlation]:
+    """Every (level, device, predictor) correlation the runs support."""
+    out = []
+    for level, points in (("model", model_points(runs)), ("layer", layer_points(runs))):
+        for group in by_device(points).values():
+            for predictor in PREDICTORS:
+                c = correlate(group, predictor, level)
+                if c is not None:
+                    out.append(c)
+    return out
+
+
+def best(found: Sequence[Correlation], level: str, device: str) -> Correlation | None:
+    """The predictor with the highest Pearson r at `level` on `device`."""
+    rows = [c for c in found if c.level == level and c.device == device]
+    return max(rows, key=lambda c: c.pearson, default=None)
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """latency (s) = intercept + sum(coef_i * feature_i), non-negative least squares on whole
+    models of one device; `lomo_error` is the mean |relative error| when each model is
+    predicted by a fit on the others (all its sizes left out together)."""
+
+    device: str
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    n: int
+    train_error: float
+    lomo_error: float | None
+
+    def predict(self, features: dict[str, float]) -> float:
+        return self.intercept + sum(
+            c * features[f] for c, f in zip(self.coef, self.features, strict=True)
+        )
+
+    def to_calibration(self) -> dict[str, Any]:
+        """The calibration file the search reads (format ``hda-latency-model`` version 1)."""
+        return {
+            "format": "hda-latency-model",
+            "version": 1,
+            "device": self.device,
+            "features": list(self.features),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "units": "s",
+            "n_runs": self.n,
+            "train_mean_abs_rel_error": self.train_error,
+            "lomo_mean_abs_rel_error": self.lomo_error,
+        }
+
+
+def _nnls(points: Sequence[Point], features: Sequence[str]) -> tuple[np.ndarray, float]:
+    """Coefficients (>= 0) and intercept (>= 0) of latency on `features`; columns are scaled
+    to a maximum of 1 for conditioning and the coefficients scaled back."""
+    a = np.array([[p.features[f] for f in features] + [1.0] for p in points])
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    solution, _ = optimize.nnls(a / scale, np.array([p.latency for p in points]))
+    solution = solution / scale
+    return solution[:-1], float(solution[-1])
+
+
+def _mean_rel_error(points: Sequence[Point], predict: Any) -> float:
+    return float(np.mean([abs(predict(p) - p.latency) / p.latency for p in points]))
+
+
+def fit_latency_model(points: Sequence[Point], features: Sequence[str]) -> LatencyModel | None:
+    """Fit latency on `features` over whole-model `points` of one device (None with fewer
+    points than features + 2)."""
+    usable = [p for p in points if all(f in p.features for f in features)]
+    if len(usable) < len(features) + 2:
+        return None
+    coef, intercept = _nnls(usable, features)
+
+    def predictor(c: np.ndarray, b: float) -> Any:
+        return lambda p: (
+            b + float(sum(ci * p.features[f] for ci, f in zip(c, features, strict=True)))
+        )
+
+    train = _mean_rel_error(usable, predictor(coef, intercept))
+    models = sorted({p.model for p in usable})
+    errors: list[float] = []
+    for left_out in models:
+        rest = [p for p in usable if p.model != left_out]
+        if len(rest) < len(features) + 1:
+            continue
+        c, b = _nnls(rest, features)
+        errors.extend(
+            abs(predictor(c, b)(p) - p.latency) / p.latency for p in usable if p.model == left_out
+        )
+    lomo = float(np.mean(errors)) if len(models) > 1 and errors else None
+    return LatencyModel(
+        usable[0].device,
+        tuple(features),
+        tuple(float(c) for c in coef),
+        intercept,
+        len(usable),
+        train,
+        lomo,
+    )
+
+
+FEATURE_SETS = (("macs", "model_bytes"), ("macs", "cio"), ("macs",), ("cio",), ("model_bytes",))
+
+
+def latency_models(runs: Sequence[dict[str, Any]]) -> list[LatencyModel]:
+    """Every feature set of `FEATURE_SETS` (plus macs + dram_bytes where measured) fitted per
+    device."""
+    out = []
+    for group in by_device(model_points(runs)).values():
+        sets = list(FEATURE_SETS)
+        if all("dram_bytes" in p.features for p in group):
+            sets.append(("macs", "dram_bytes"))
+        for features in sets:
+            fitted = fit_latency_model(group, features)
+            if fitted is not None:
+                out.append(fitted)
+    return out

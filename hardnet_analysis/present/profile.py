@@ -1,0 +1,84 @@
+"""Tables for profile runs and correlations (rich). Nothing here measures or computes fits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from hardnet_analysis.units import format_bytes, format_count
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
+
+
+def runs_table(documents: Sequence[dict[str, Any]]) -> Table:
+    """One row per run: model, input, device, median latency and spread, layer sum / whole,
+    MACs, CIO, modeled bytes, measured DRAM bytes with their source."""
+    table = Table(title="profile runs (latency in ms: median, p25-p75)")
+    for column in ("model", "input", "device", "median", "p25-p75", "layers/whole"):
+        table.add_column(column, justify="left" if column in ("model", "device") else "right")
+    for column in ("MACs", "CIO", "model bytes", "DRAM bytes"):
+        table.add_column(column, justify="right")
+    for d in documents:
+        lat, dram = d["latency"], d.get("dram")
+        measured = "-" if not dram else f"{format_bytes(dram['read_bytes'] + dram['write_bytes'])}"
+        table.add_row(
+            d["model"],
+            "x".join(map(str, d["input"])),
+            d["device"]["used"],
+            _ms(lat["median_s"]),
+            f"{_ms(lat['p25_s'])}-{_ms(lat['p75_s'])}",
+            f"{d['layer_sum_ratio']:.2f}",
+            format_count(d["totals"]["macs"]),
+            format_count(d["totals"]["cio"]),
+            format_bytes(d["totals"]["model_bytes"]),
+            measured + (f" ({dram['source']})" if dram else ""),
+        )
+    return table
+
+
+def layers_table(document: dict[str, Any]) -> Table:
+    """One row per layer key of a run: time, share, ops, MACs, modeled bytes, MoC, bound."""
+    total = document["layer_sum_s"] or 1.0
+    title = f"{document['model']} @ {'x'.join(map(str, document['input']))} per layer"
+    table = Table(title=title)
+    table.add_column("layer", overflow="fold")
+    table.add_column("ops")
+    for column in ("ms", "%", "MACs", "model bytes", "MoC", "bound"):
+        table.add_column(column, justify="right")
+    for layer in document["layers"]:
+        moc = f"{layer['macs'] / layer['cio']:.1f}" if layer["cio"] else "-"
+        table.add_row(
+            layer["name"],
+            ",".join(layer["ops"]) or "-",
+            _ms(layer["time_s"]),
+            f"{100 * layer['time_s'] / total:.1f}",
+            format_count(layer["macs"]),
+            format_bytes(layer["model_bytes"]),
+            moc,
+            layer["roofline"]["bound"],
+        )
+    return table
+
+
+def correlation_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """One row per (level, device, predictor): n, Pearson r [CI], Spearman rho [CI], fit."""
+    table = Table(title="latency against each predictor (95% confidence intervals)")
+    for column in ("level", "device", "predictor", "source", "n", "Pearson r", "Spearman rho"):
+        table.add_column(column, justify="right" if column == "n" else "left")
+    table.add_column("fit: s per unit", justify="right")
+    for r in rows:
+        table.add_row(
+            r["level"],
+            r["device"],
+            r["predictor"],
+            r["source"],
+            str(r["n"]),
+            f"{r['pearson']:.3f} [{r['pearson_ci'][0]:.2f}, {r['pearson_ci'][1]:.2f}]",
+            f"{r['spearman']:.3f} [{r['spearman_ci'][0]:.2f}, {r['spearman_ci'][1]:.2f}]",
+            f"{r['slope']:.3g}",
+        )
+    return table

@@ -1,0 +1,204 @@
+"""Latency: whole-model timing and per-layer timing by module hooks.
+
+Clocks: on CPU ``time.perf_counter_ns`` (monotonic; the thread count is fixed by the caller),
+on CUDA one ``torch.cuda.Event`` per mark, read after a synchronisation.
+
+Per-layer attribution (exclusive time): forward pre-hooks and hooks on *every* module mark the
+clock at each module boundary. The interval after a mark belongs to the module on top of the
+stack: a leaf module's interval is that layer's time; an interval while a container is on top
+(its own ``torch.cat`` or ``x + y`` between child calls) is the container's *self* time, named
+by the container's path (``(model)`` for the root). The intervals tile the forward pass, so the
+per-layer times add up to the hooked forward time exactly; what they miss against an un-hooked
+run is the hooks' own overhead (a few microseconds per module).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+ROOT = "(model)"
+
+
+class Clock(Protocol):
+    """Marks points in time; `elapsed` is in seconds, valid after `sync`."""
+
+    def mark(self) -> Any: ...
+
+    def sync(self) -> None: ...
+
+    def elapsed(self, start: Any, end: Any) -> float: ...
+
+
+class CpuClock:
+    """``perf_counter_ns`` marks (wall time); synchronous execution needs no sync.
+
+    With `thread_time` the marks are ``thread_time_ns``: CPU time of the calling thread only,
+    which ignores time the thread spends descheduled on a shared machine. It is the forward's
+    latency only when torch runs on that one thread (``--threads 1``).
+    """
+
+    def __init__(self, thread_time: bool = False) -> None:
+        self._now = time.thread_time_ns if thread_time else time.perf_counter_ns
+
+    def mark(self) -> int:
+        return self._now()
+
+    def sync(self) -> None:
+        return None
+
+    def elapsed(self, start: int, end: int) -> float:
+        return (end - start) / 1e9
+
+
+class CudaClock:
+    """CUDA events recorded on the current stream; read after ``torch.cuda.synchronize``."""
+
+    def mark(self) -> torch.cuda.Event:
+        event = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        event.record()
+        return event
+
+    def sync(self) -> None:
+        torch.cuda.synchronize()
+
+    def elapsed(self, start: torch.cuda.Event, end: torch.cuda.Event) -> float:
+        return float(start.elapsed_time(end)) / 1e3
+
+
+def clock_for(device: torch.device, thread_time: bool = False) -> Clock:
+    """The clock for `device` (CUDA events on a GPU, perf_counter_ns or, with `thread_time`,
+    thread_time_ns on CPU)."""
+    return CudaClock() if device.type == "cuda" else CpuClock(thread_time)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary of timing samples in seconds: median, quartiles, min, max, count."""
+
+    median: float
+    p25: float
+    p75: float
+    min: float
+    max: float
+    n: int
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Stats:
+        """Stats of `samples`; quartiles by the inclusive method (1, 2, 3, 4 -> 1.75 / 3.25)."""
+        if len(samples) == 1:
+            s = samples[0]
+            return cls(s, s, s, s, s, 1)
+        q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+        return cls(q2, q1, q3, min(samples), max(samples), len(samples))
+
+    @property
+    def iqr(self) -> float:
+        return self.p75 - self.p25
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {
+            "median_s": self.median,
+            "p25_s": self.p25,
+            "p75_s": self.p75,
+            "min_s": self.min,
+            "max_s": self.max,
+            "n": self.n,
+        }
+
+
+Forward = Callable[[], object]
+
+
+def time_forward(forward: Forward, clock: Clock, warmup: int, repeat: int) -> list[float]:
+    """Seconds of each of `repeat` calls of `forward` after `warmup` untimed calls."""
+    for _ in range(warmup):
+        forward()
+    clock.sync()
+    samples = []
+    for _ in range(repeat):
+        start = clock.mark()
+        forward()
+        end = clock.mark()
+        clock.sync()
+        samples.append(clock.elapsed(start, end))
+    return samples
+
+
+class LayerTimer:
+    """Hooks every module of `model` and attributes each forward's time to layers (see module
+    docstring). Use as a context manager; `run(forward)` returns {layer key: seconds}."""
+
+    def __init__(self, model: nn.Module, clock: Clock) -> None:
+        self.clock = clock
+        self.paths = {id(m): p for p, m in model.named_modules()}
+        self.leaves = {p for p, m in model.named_modules() if next(m.children(), None) is None}
+        self._model = model
+        self._handles: list[Any] = []
+        self._marks: list[tuple[Any, str | None]] = []
+        self._stack: list[str] = []
+        self._calls: dict[str, int] = {}
+
+    def key(self, path: str) -> str:
+        """The layer key of a call of the module at `path`: a leaf's k-th call in one forward is
+        ``path`` then ``path:1``, ``path:2`` (as the traced graph names nodes); a container's
+        self time is its path (``(model)`` for the root)."""
+        if path not in self.leaves:
+            return path or ROOT
+        n = self._calls.get(path, 0)
+        self._calls[path] = n + 1
+        return path if n == 0 else f"{path}:{n}"
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        key = self.key(self.paths[id(module)])
+        self._stack.append(key)
+        self._marks.append((self.clock.mark(), key))
+
+    def _post(self, module: nn.Module, args: Any, output: Any) -> None:
+        now = self.clock.mark()  # first, so the bookkeeping falls in the container's interval
+        self._stack.pop()
+        self._marks.append((now, self._stack[-1] if self._stack else None))
+
+    def __enter__(self) -> LayerTimer:
+        for module in self._model.modules():
+            self._handles.append(module.register_forward_pre_hook(self._pre))
+            self._handles.append(module.register_forward_hook(self._post))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def run(self, forward: Forward) -> dict[str, float]:
+        """Run `forward` once; seconds per layer key, in the order layers first ran."""
+        self._marks.clear()
+        self._stack.clear()
+        self._calls.clear()
+        forward()
+        self.clock.sync()
+        times: dict[str, float] = {}
+        for (start, key), (end, _) in zip(self._marks, self._marks[1:], strict=False):
+            if key is not None:
+                times[key] = times.get(key, 0.0) + self.clock.elapsed(start, end)
+        return times
+
+
+def time_layers(
+    model: nn.Module, forward: Forward, clock: Clock, warmup: int, repeat: int
+) -> dict[str, list[float]]:
+    """Per-layer seconds of `repeat` hooked forwards after `warmup` hooked ones."""
+    samples: dict[str, list[float]] = {}
+    with LayerTimer(model, clock) as timer:
+        for _ in range(warmup):
+            timer.run(forward)
+        for _ in range(repeat):
+            for key, seconds in timer.run(forward).items():
+                samples.setdefault(key, []).append(seconds)
+    return samples

@@ -1,0 +1,104 @@
+"""Capability probe: which DRAM-counter source works here, and why the others do not.
+
+On CUDA: ``ncu`` (Nsight Compute, per layer) if on PATH, else ``nvprof`` (whole model) if on
+PATH and the GPU is below compute capability 8.0 (nvprof does not support 8.0+). On CPU:
+``perf`` if on PATH, an ``uncore_imc`` PMU is exposed and ``perf_event_paranoid`` allows
+system-wide counting (or we are root). Otherwise ``model``: only modeled bytes. Permission
+errors that show only when profiling (ERR_NVGPUCTRPERM) make the profile fall back at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hardnet_analysis.profiler.counters.perf import imc_events
+
+SOURCES = ("ncu", "nvprof", "perf")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One source tried: whether it can be used, and why (not)."""
+
+    source: str
+    ok: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The source picked (``model`` when none works) and every check made."""
+
+    source: str
+    checks: tuple[Check, ...] = field(default=())
+
+    def summary(self) -> str:
+        """One line: ``counters: model (ncu: not on PATH; ...)``."""
+        why = "; ".join(f"{c.source}: {c.reason}" for c in self.checks)
+        return f"DRAM counters: {self.source}" + (f" ({why})" if why else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "checks": [c.__dict__ for c in self.checks]}
+
+
+def check_ncu() -> Check:
+    path = shutil.which("ncu")
+    return Check("ncu", path is not None, f"found {path}" if path else "ncu not on PATH")
+
+
+def check_nvprof(capability: tuple[int, int] | None) -> Check:
+    path = shutil.which("nvprof")
+    if path is None:
+        return Check("nvprof", False, "nvprof not on PATH")
+    if capability is not None and capability >= (8, 0):
+        major, minor = capability
+        return Check("nvprof", False, f"compute capability {major}.{minor} >= 8.0 unsupported")
+    return Check("nvprof", True, f"found {path}")
+
+
+def _paranoid() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/perf_event_paranoid").read_text())
+    except (OSError, ValueError):
+        return 2
+
+
+def check_perf(pmu_root: Path | None = None) -> Check:
+    path = shutil.which("perf")
+    if path is None:
+        return Check("perf", False, "perf not on PATH")
+    events = imc_events(pmu_root) if pmu_root else imc_events()
+    if not events:
+        return Check("perf", False, "no memory-controller PMU (uncore_imc) exposed")
+    if os.geteuid() != 0 and _paranoid() > 0:
+        return Check("perf", False, "perf_event_paranoid > 0 forbids system-wide counting")
+    return Check("perf", True, f"{len(events)} uncore_imc events")
+
+
+def probe(device: str, capability: tuple[int, int] | None = None, wanted: str = "auto") -> Choice:
+    """Pick the DRAM counter source for `device` (``cpu``/``cuda``). `wanted` is ``auto``,
+    ``none`` or one source name (checked like the others; ``model`` if it does not work)."""
+    if wanted == "none":
+        return Choice("model", (Check("counters", False, "disabled by --counters none"),))
+    candidates = ("ncu", "nvprof") if device == "cuda" else ("perf",)
+    if wanted != "auto":
+        candidates = (wanted,)
+    checks: list[Check] = []
+    for source in candidates:
+        if source == "ncu":
+            check = check_ncu() if device == "cuda" else Check("ncu", False, "needs --device cuda")
+        elif source == "nvprof":
+            check = (
+                check_nvprof(capability)
+                if device == "cuda"
+                else Check("nvprof", False, "needs --device cuda")
+            )
+        else:
+            check = check_perf() if device == "cpu" else Check("perf", False, "CPU only")
+        checks.append(check)
+        if check.ok:
+            return Choice(source, tuple(checks))
+    return Choice("model", tuple(checks))

@@ -1,0 +1,38 @@
+"""The CUDA paths: CUDA-event timing, a profile on the GPU, ncu per layer where installed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from hardnet_analysis.profiler.latency import CudaClock, time_forward
+from hardnet_analysis.profiler.run import Settings, profile_model
+
+TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
+pytestmark = pytest.mark.gpu
+
+
+def test_cuda_events_time_a_matmul() -> None:
+    a = torch.rand(512, 512, device="cuda")
+    samples = time_forward(lambda: a @ a, CudaClock(), warmup=2, repeat=3)
+    assert len(samples) == 3 and all(s > 0 for s in samples)
+
+
+def test_profile_on_gpu_names_layers_and_device() -> None:
+    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=3, counters="none"))
+    assert run["device"]["used"] == "cuda" and run["settings"]["cudnn_benchmark"]
+    assert any(layer["name"] == "base.0.conv" for layer in run["layers"])
+    assert 0.5 < run["layer_sum_ratio"] < 3
+
+
+@pytest.mark.skipif(shutil.which("ncu") is None, reason="ncu is not installed")
+def test_ncu_measures_dram_per_layer() -> None:
+    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=2, counters="ncu"))
+    if run["failures"]:
+        pytest.skip(f"ncu not usable here: {run['failures'][0]['error']}")
+    assert run["dram"]["source"] == "ncu" and run["dram"]["read_bytes"] > 0
+    conv = next(layer for layer in run["layers"] if layer["name"] == "base.0.conv")
+    assert conv["dram"]["source"] == "ncu" and conv["dram"]["kernels"] >= 1
