@@ -7,7 +7,12 @@ import sys
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.cli.common import add_format_arg, add_input_args, console
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    add_input_args,
+    add_kwargs_arg,
+    console,
+)
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import blocks_table, layers_table, totals_table
@@ -23,6 +28,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("model", help="model name (see `hda models`)")
     add_input_args(parser)
+    add_kwargs_arg(parser)
     parser.add_argument(
         "--per-layer",
         action="store_true",
@@ -46,7 +52,7 @@ def _report_unhandled(analysis: Analysis) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    analysis = analyze(args.model, args.input, args.batch, args.dtype)
+    analysis = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs)
     _report_unhandled(analysis)
     if args.format == "json":
         write_json(analysis.to_dict())
