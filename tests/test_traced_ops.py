@@ -6,6 +6,8 @@ CPU forward of the same module, so the meta trace is checked against actual exec
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -43,7 +45,8 @@ class Zoo(nn.Module):
         attn = z.transpose(1, 2) @ z  # (1, 4, 4), inner h*w
         f = F.conv2d(x, self.w)  # functional conv with a raw parameter
         pooled = self.pool(f[:, :4]).flatten(1)  # (1, 16)
-        return self.fc(pooled) + attn.sum()
+        out: torch.Tensor = self.fc(pooled) + attn.sum()
+        return out
 
 
 def test_every_op_is_handled_and_macs_are_exact() -> None:
@@ -90,7 +93,8 @@ class Shared(nn.Module):
         self.alias = self.block  # the same module under two names
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.alias(self.block(self.block(x)))
+        out: torch.Tensor = self.alias(self.block(self.block(x)))
+        return out
 
 
 def test_shared_module_counts_params_once_and_macs_every_call() -> None:
@@ -111,10 +115,10 @@ class ControlFlow(nn.Module):
         self.small = nn.Conv2d(3, 4, 1)
         self.large = nn.Conv2d(3, 4, 3, stride=2, padding=1)
 
-    def forward(self, x: torch.Tensor, scale: float = 2.0) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, scale: float = 2.0) -> dict[str, Any]:
         y = self.large(x) if x.shape[-1] > 16 else self.small(x)
         ones = torch.ones(y.shape[1])  # created inside forward without a device
-        return {"logits": y * scale + ones.view(1, -1, 1, 1), "pair": (y, y.mean())}  # type: ignore[dict-item]
+        return {"logits": y * scale + ones.view(1, -1, 1, 1), "pair": (y, y.mean())}
 
 
 def test_control_flow_dict_outputs_and_factories() -> None:
