@@ -21,7 +21,8 @@ parameters once while every call adds its MACs and CIO; parameters that the forw
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from math import prod
 from typing import Any
@@ -33,6 +34,7 @@ from torch.overrides import TorchFunctionMode
 
 from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.graph.ir import GraphBuilder
+from hardnet_analysis.graph.shapes import conv_out
 
 AttrFn = Callable[[Sequence[Any], dict[str, Any], torch.Tensor], dict[str, Any]]
 
@@ -250,6 +252,83 @@ FACTORIES = frozenset(
 )
 
 
+def _conv_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """The output shape of F.conv1d/2d/3d by PyTorch's size rule, or None to let the meta kernel
+    decide (string padding, unbatched input, a size that vanishes: torch raises its own error)."""
+    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    padding = _arg(args, kwargs, 4, "padding", 0)
+    if isinstance(padding, str) or not x.is_meta or x.dim() != weight.dim():
+        return None
+    dims = weight.dim() - 2
+    stride = _tuple(_arg(args, kwargs, 3, "stride", 1), dims)
+    dilation = _tuple(_arg(args, kwargs, 5, "dilation", 1), dims)
+    pads = _tuple(padding, dims)
+    sizes = [
+        conv_out(x.shape[2 + i], weight.shape[2 + i], stride[i], pads[i], dilation[i])
+        for i in range(dims)
+    ]
+    if min(sizes) < 1 or x.shape[1] != weight.shape[1] * int(_arg(args, kwargs, 6, "groups", 1)):
+        return None
+    return (x.shape[0], weight.shape[0], *sizes)
+
+
+def _cat_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """The output shape of torch.cat for same-rank, same-dtype meta tensors that agree off the
+    concatenated dim; None otherwise (torch decides, or raises)."""
+    tensors, dim = args[0], _arg(args, kwargs, 1, "dim", 0)
+    if not tensors or not isinstance(dim, int):
+        return None
+    head = tensors[0]
+    if not all(
+        isinstance(t, torch.Tensor)
+        and t.is_meta
+        and t.dim() == head.dim()
+        and t.dtype == head.dtype
+        for t in tensors
+    ):
+        return None
+    dim %= max(head.dim(), 1)
+    shape = list(head.shape)
+    for t in tensors[1:]:
+        if [n for i, n in enumerate(t.shape) if i != dim] != [
+            n for i, n in enumerate(shape) if i != dim
+        ]:
+            return None
+        shape[dim] += t.shape[dim]
+    return tuple(shape)
+
+
+def _binary_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """add/sub/mul/div of two meta tensors of one dtype (or a float tensor and a Python number):
+    the broadcast shape. Anything needing type promotion goes to the meta kernel."""
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not (isinstance(a, torch.Tensor) and a.is_meta and a.is_floating_point()):
+        return None
+    if isinstance(b, torch.Tensor):
+        if not b.is_meta or b.dtype != a.dtype:
+            return None
+        return tuple(torch.broadcast_shapes(a.shape, b.shape))  # type: ignore[no-untyped-call]
+    if isinstance(b, float | int) and not isinstance(b, bool):
+        return tuple(a.shape)
+    return None
+
+
+#: Ops whose output shape is computed here instead of by their meta kernels, which run Python
+#: decompositions (conv: shape checks in _meta_registrations; cat: torch._refs.cat).
+FAST_SHAPES: dict[str, Callable[[Sequence[Any], dict[str, Any]], tuple[int, ...] | None]] = {
+    "conv1d": _conv_shape,
+    "conv2d": _conv_shape,
+    "conv3d": _conv_shape,
+    "cat": _cat_shape,
+    "add": _binary_shape,
+    "sub": _binary_shape,
+    "mul": _binary_shape,
+    "div": _binary_shape,
+}
+
+
 @cache
 def _inplace_index(func: Callable[..., Any]) -> int | None:
     """Position of an ``inplace`` parameter of `func` (F.hardtanh(x, min, max, inplace) -> 3)."""
@@ -306,17 +385,18 @@ class _Recorder(TorchFunctionMode):
         self.used: set[str] = set()
         self.block_of = block_of
         self.stack: list[tuple[str, bool]] = []  # (module path, is leaf)
+        self.paths: dict[int, tuple[str, bool]] = {}  # id(module) -> (module path, is leaf)
         self.nodes: dict[int, tuple[str, torch.Tensor]] = {}  # id -> (node, tensor kept alive)
         self.current = ""  # the function being run, for error messages
 
-    def enter_hook(self, path: str, leaf: bool) -> Callable[[nn.Module, Any], None]:
-        def hook(module: nn.Module, args: Any) -> None:
-            self.stack.append((path, leaf))
-
-        return hook
+    def enter_hook(self, module: nn.Module, args: Any) -> None:
+        where = self.paths.get(id(module))
+        if where is not None:
+            self.stack.append(where)
 
     def exit_hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        self.stack.pop()
+        if id(module) in self.paths:
+            self.stack.pop()
 
     def track(self, tensor: torch.Tensor, node: str) -> None:
         self.nodes[id(tensor)] = (node, tensor)
@@ -338,6 +418,15 @@ class _Recorder(TorchFunctionMode):
             return first if _is_inplace(func, args, kwargs) else torch.empty_like(first)
         if short in FACTORIES and kwargs.get("device") is None:
             kwargs = {**kwargs, "device": "meta"}
+        fast = FAST_SHAPES.get(short)
+        if fast is not None and isinstance(first, (torch.Tensor, list, tuple)):
+            shape = fast(args, kwargs)
+            if shape is not None and _is_inplace(func, args, kwargs):
+                same = isinstance(first, torch.Tensor) and tuple(first.shape) == shape
+                return first if same else func(*args, **kwargs)
+            if shape is not None:
+                dtype = first.dtype if isinstance(first, torch.Tensor) else first[0].dtype
+                return torch.empty(shape, dtype=dtype, device="meta")
         return func(*args, **kwargs)
 
     def __torch_function__(
@@ -422,24 +511,61 @@ def default_block_of(model: nn.Module) -> Callable[[str], str]:
     return block_of
 
 
-def _meta_state(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[int, tuple[str, int]]]:
-    """Meta copies of every parameter and buffer by name (tied tensors share one copy, under the
-    name they are first reached by) and the parameters' ids -> (name, numel)."""
+@contextmanager
+def _on_meta(
+    modules: list[tuple[str, nn.Module]],
+) -> Iterator[dict[int, tuple[str, int]]]:
+    """Swap every parameter and buffer for a meta tensor while the block runs, directly in the
+    modules' ``_parameters``/``_buffers`` (cheaper than ``functional_call``); tied tensors share
+    one copy. Yields the meta parameters' ids -> (name where first reached, elements)."""
     copies: dict[int, torch.Tensor] = {}
-    state: dict[str, torch.Tensor] = {}
     params: dict[int, tuple[str, int]] = {}
-    named: list[tuple[str, torch.Tensor, bool]] = [
-        *((k, t, True) for k, t in model.named_parameters(remove_duplicate=False)),
-        *((k, t, False) for k, t in model.named_buffers(remove_duplicate=False)),
-    ]
-    for key, tensor, is_param in named:
-        if id(tensor) not in copies:
-            copy = tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
-            copies[id(tensor)] = copy
-            if is_param:
-                params[id(copy)] = (key, tensor.numel())
-        state[key] = copies[id(tensor)]
-    return state, params
+    saved: list[tuple[dict[str, Any], str, Any]] = []
+    for path, module in modules:
+        tables: tuple[tuple[dict[str, Any], bool], ...] = (
+            (module._parameters, True),
+            (module._buffers, False),
+        )
+        for table, is_param in tables:
+            for key, tensor in table.items():
+                if tensor is None:
+                    continue
+                if id(tensor) not in copies:
+                    meta = tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
+                    copies[id(tensor)] = meta
+                    if is_param:
+                        params[id(meta)] = (f"{path}.{key}".lstrip("."), tensor.numel())
+                if copies[id(tensor)] is not tensor:
+                    saved.append((table, key, tensor))
+                    table[key] = copies[id(tensor)]
+    try:
+        yield params
+    finally:
+        for table, key, tensor in saved:
+            table[key] = tensor
+
+
+def _eval_mode(modules: list[tuple[str, nn.Module]]) -> list[nn.Module]:
+    """Put every module in eval mode; returns those that were training, to restore them."""
+    training = [m for _, m in modules if m.training]
+    for module in training:
+        module.training = False
+    return training
+
+
+def _run(model: nn.Module, recorder: _Recorder, x: torch.Tensor, model_name: str) -> Any:
+    """Run the forward under the recorder; a failure becomes a UsageError saying where."""
+    try:
+        with recorder:
+            return model(x)
+    except HdaError:
+        raise
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"{model_name} cannot be traced on meta tensors ({recorder.where()}): "
+            f"{type(exc).__name__}: {message}"
+        ) from exc
 
 
 def trace_module(
@@ -452,33 +578,29 @@ def trace_module(
     ``FUNCTION_OPS`` covers keep their function name as op, so the metrics report them. The
     graph attribute ``unused_params`` maps parameters the forward never touched to their sizes.
     A forward that cannot run on meta tensors raises a one-line UsageError naming where it broke.
+    The model is left as it was (its own weights, its own train/eval modes).
     """
     model_name = name or type(model).__name__
     builder = GraphBuilder(model_name)
-    state, params = _meta_state(model)
-    recorder = _Recorder(builder, params, default_block_of(model))
-    handles = []
-    for path, module in model.named_modules():
-        leaf = next(module.children(), None) is None
-        handles.append(module.register_forward_pre_hook(recorder.enter_hook(path, leaf)))
-        handles.append(module.register_forward_hook(recorder.exit_hook))
+    modules = list(model.named_modules())
+    recorder = _Recorder(builder, {}, default_block_of(model))
+    for path, module in modules:
+        recorder.paths[id(module)] = (path, not module._modules)
     x = torch.empty(input_shape, device="meta")
     recorder.track(x, builder.add("input", "input", (), tuple(x.shape), "input"))
-    was_training = model.training
-    model.eval()
+    # Two global hooks cost less than two per module (registering is most of a small trace).
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(recorder.enter_hook),
+        nn.modules.module.register_module_forward_hook(recorder.exit_hook),
+    ]
+    training = _eval_mode(modules)
     try:
-        with recorder:
-            out = torch.func.functional_call(model, state, (x,), strict=False)
-    except HdaError:
-        raise
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UsageError(
-            f"{model_name} cannot be traced on meta tensors ({recorder.where()}): "
-            f"{type(exc).__name__}: {message}"
-        ) from exc
+        with _on_meta(modules) as params:
+            recorder.params = params
+            out = _run(model, recorder, x, model_name)
     finally:
-        model.train(was_training)
+        for module in training:
+            module.training = True
         for handle in handles:
             handle.remove()
     for tensor in _leaves(out, []):
