@@ -26,7 +26,11 @@ def register(subparsers: Any) -> None:
         "of every convolution and linear layer, then the totals. CSV prints one row per op "
         "(per block with --by-block).",
     )
-    parser.add_argument("model", help="model name (see `hda models`)")
+    parser.add_argument(
+        "model",
+        help="registered name (see `hda models`), torchvision classifier, *.json definition, "
+        "package.module:callable or path/to/file.py:callable",
+    )
     add_input_args(parser)
     add_kwargs_arg(parser)
     parser.add_argument(
@@ -46,7 +50,14 @@ def _report_unhandled(analysis: Analysis) -> None:
         ops = sorted({u.op for u in analysis.unhandled})
         print(
             f"hda: warning: {len(analysis.unhandled)} ops have no cost handler and are not "
-            f"counted: {', '.join(ops)}",
+            f"counted (coverage {analysis.coverage:.1%} of ops): {', '.join(ops)}",
+            file=sys.stderr,
+        )
+    unused = analysis.unused_params
+    if unused:
+        print(
+            f"hda: note: {sum(unused.values()):,} parameters in {len(unused)} tensors are never "
+            f"used by the forward and not counted (e.g. {next(iter(unused))})",
             file=sys.stderr,
         )
 
