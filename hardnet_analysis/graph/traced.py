@@ -358,14 +358,18 @@ def _function_name(func: Callable[..., Any]) -> str:
 
 
 def _leaves(value: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The tensors in nested lists, tuples and dicts (a fast tree_flatten for call arguments)."""
+    """The tensors in nested lists, tuples and dicts (a fast tree_flatten for call arguments:
+    tensors in a flat sequence cost no recursive call)."""
     if isinstance(value, torch.Tensor):
         out.append(value)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _leaves(item, out)
-    elif isinstance(value, dict):
-        for item in value.values():
+        return out
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(items, (list, tuple, type({}.values()))):
+        return out
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            out.append(item)
+        elif isinstance(item, (list, tuple, dict)):
             _leaves(item, out)
     return out
 
@@ -447,7 +451,7 @@ class _Recorder(TorchFunctionMode):
             return out
         inputs: list[str] = []
         weights: list[tuple[str, int]] = []
-        for tensor in _leaves(kwargs, _leaves(args, [])):
+        for tensor in _leaves(kwargs, _leaves(args, [])) if kwargs else _leaves(args, []):
             node = self.node_of(tensor)
             if node is not None:
                 inputs.append(node)
