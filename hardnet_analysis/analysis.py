@@ -31,13 +31,15 @@ def analyze(
     batch: int = 1,
     dtype: str = "fp32",
     in_channels: int = 3,
+    kwargs: dict[str, Any] | None = None,
 ) -> Analysis:
     """Params, MACs, CIO and MoC of `target` per layer, per block and in total.
 
     `target` is a registered name (``"hardnet68"``), a torchvision classifier name
-    (``"resnet50"``, traced), a definition file (``*.json``), a definition or an ``nn.Module``;
-    `input_size` is 224, ``"320x480"`` or (H, W), None for the model's native size (224, or 32
-    for the registered CIFAR models). Counts are at `batch` (params are not).
+    (``"resnet50"``, traced), ``package.module:callable`` or ``file.py:callable`` returning an
+    ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition or
+    an ``nn.Module``; `input_size` is 224, ``"320x480"`` or (H, W), None for the model's native
+    size (224, or 32 for the registered CIFAR models). Counts are at `batch` (params are not).
     ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
     """
     if batch < 1:
@@ -46,7 +48,7 @@ def analyze(
         input_size = native_input_size(target)
     hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
     shape = (batch, in_channels, *hw)
-    defn: Any = resolve(target)
+    defn: Any = resolve(target, kwargs=kwargs)
     if isinstance(defn, ModuleSpec):
         defn = defn.build(device="meta")
     try:

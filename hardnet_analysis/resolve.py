@@ -3,6 +3,8 @@
 - a registered model name (``hardnet68``) -> its definition (pure data, analysed without torch);
 - a definition file (``*.json``) -> the definition it holds;
 - a torchvision classification builder name (``resnet50``) -> a `ModuleSpec`;
+- ``package.module:callable`` or ``path/to/file.py:callable`` returning an ``nn.Module`` -> a
+  `ModuleSpec` (its keyword arguments come from `kwargs`, the CLI's ``--kwargs`` JSON);
 - definitions, `ModuleSpec`s and ``nn.Module``s pass through unchanged.
 
 A `ModuleSpec` builds its module on demand, on the meta device for analysis (no weights, no
@@ -14,6 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
+import importlib.util
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,16 +42,58 @@ class ModuleSpec:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def build(self, device: str | None = None) -> nn.Module:
-        """Build the module, on `device` (``"meta"`` for analysis) when given."""
-        import torch
+        """Build the module, on `device` (``"meta"`` for analysis) when given.
+
+        A builder that computes with tensors while it builds (torchvision's RegNet rounds its
+        widths with torch ops) cannot run wholly on the meta device; it is retried with only its
+        parameter allocations (``torch.empty``) on meta. Any failure is a one-line UsageError.
+        """
         from torch import nn
 
-        with torch.device(device) if device else contextlib.nullcontext():
-            module = self.factory(**self.kwargs)
+        try:
+            module = self._call(device)
+        except NotImplementedError as exc:
+            if device != "meta" or "meta" not in str(exc):
+                raise self._failed(exc) from exc
+            module = self._call_with_meta_empty()
         if not isinstance(module, nn.Module):
             kind = type(module).__name__
             raise UsageError(f"{self.name} returned a {kind}, not a torch nn.Module")
         return module
+
+    def _call(self, device: str | None) -> Any:
+        import torch
+
+        with torch.device(device) if device else contextlib.nullcontext():
+            try:
+                return self.factory(**self.kwargs)
+            except NotImplementedError:
+                raise
+            except Exception as exc:
+                raise self._failed(exc) from exc
+
+    def _call_with_meta_empty(self) -> Any:
+        from torch.overrides import TorchFunctionMode
+
+        class EmptyOnMeta(TorchFunctionMode):
+            def __torch_function__(
+                self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+            ) -> Any:
+                kwargs = kwargs or {}
+                if getattr(func, "__name__", "") == "empty" and kwargs.get("device") is None:
+                    kwargs = {**kwargs, "device": "meta"}
+                return func(*args, **kwargs)
+
+        with EmptyOnMeta():
+            try:
+                return self.factory(**self.kwargs)
+            except Exception as exc:
+                raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> UsageError:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        args = f" with {self.kwargs}" if self.kwargs else ""
+        return UsageError(f"building {self.name}{args} failed: {type(exc).__name__}: {text}")
 
 
 def torchvision_classifiers() -> list[str]:
@@ -56,36 +104,112 @@ def torchvision_classifiers() -> list[str]:
     return names
 
 
-def _torchvision_spec(name: str, num_classes: int | None) -> ModuleSpec | None:
+def _torchvision_spec(
+    name: str, num_classes: int | None, kwargs: dict[str, Any]
+) -> ModuleSpec | None:
     try:
         import torchvision
     except ImportError:
         return None
     if name not in torchvision_classifiers():
         return None
-    kwargs = {"name": name, "num_classes": 1000 if num_classes is None else num_classes}
-    return ModuleSpec(name, torchvision.models.get_model, kwargs)
+    classes = 1000 if num_classes is None else num_classes
+    options = {"name": name, "num_classes": classes, **kwargs}
+    return ModuleSpec(name, torchvision.models.get_model, options)
 
 
-def resolve(target: Any, num_classes: int | None = None) -> Any:
+_MODULE_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def _load_file(path: Path) -> Any:
+    """Import a Python file as a fresh module (its directory is not added to sys.path)."""
+    if not path.is_file():
+        raise UsageError(f"file {str(path)!r} does not exist")
+    name = f"hda_user_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot import {str(path)!r}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UsageError(f"cannot import {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def _import(where: str) -> Any:
+    if where.endswith(".py"):
+        return _load_file(Path(where))
+    if not _MODULE_PATH.match(where):
+        raise UsageError(
+            f"{where!r} is neither a module path (package.module) nor a .py file; "
+            "use package.module:callable or path/to/file.py:callable"
+        )
+    try:
+        return importlib.import_module(where)
+    except Exception as exc:
+        raise UsageError(f"cannot import module {where!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _callable_spec(target: str, kwargs: dict[str, Any]) -> ModuleSpec:
+    """``package.module:callable`` or ``file.py:callable`` as a ModuleSpec."""
+    where, _, attr = target.rpartition(":")
+    module = _import(where)
+    factory = getattr(module, attr, None) if attr else None
+    if not callable(factory):
+        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))[
+            :8
+        ]
+        what = "is not callable" if factory is not None else "is not there"
+        raise UsageError(
+            f"{attr!r} in {where!r} {what}; callables there: {', '.join(found) or 'none'}"
+        )
+    return ModuleSpec(target, factory, dict(kwargs))
+
+
+def _is_callable_target(target: str) -> bool:
+    where, sep, attr = target.rpartition(":")
+    return bool(sep and where and attr.isidentifier())
+
+
+def resolve(
+    target: Any, num_classes: int | None = None, kwargs: dict[str, Any] | None = None
+) -> Any:
     """A definition or a `ModuleSpec` for a name or path; anything else is returned as it is.
 
-    `num_classes` None keeps the model's own default (1000 for ImageNet models, 10 for CIFAR)."""
+    `num_classes` None keeps the model's own default (1000 for ImageNet models, 10 for CIFAR).
+    `kwargs` are keyword arguments for a callable or a torchvision builder (``{"width": 2}``);
+    a registered name or a definition file takes none.
+    """
+    kwargs = kwargs or {}
+    if isinstance(target, str) and _is_callable_target(target):
+        return _callable_spec(target, kwargs)
+    if kwargs:
+        spec = _torchvision_spec(target, num_classes, kwargs) if isinstance(target, str) else None
+        if spec is None:
+            raise UsageError(
+                "--kwargs applies to package.module:callable, file.py:callable and torchvision "
+                f"builders, not to {target!r}"
+            )
+        return spec
     if isinstance(target, Path) or (isinstance(target, str) and target.endswith(".json")):
         return load_definition(target)
     if not isinstance(target, str):
         return target
     if target.lower() in list_models():
         return get_definition(target, num_classes)
-    spec = _torchvision_spec(target, num_classes)
+    spec = _torchvision_spec(target, num_classes, {})
     if spec is not None:
         return spec
     known = list_models() + torchvision_classifiers()
     close = difflib.get_close_matches(target.lower(), known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
-        f"unknown model {target!r}{hint} (a registered name, a torchvision classifier or a .json "
-        "definition; `hda models` lists the registered ones)"
+        f"unknown model {target!r}{hint} (a registered name, a torchvision classifier, a .json "
+        "definition, package.module:callable or file.py:callable; `hda models` lists the "
+        "registered ones)"
     )
 
 

@@ -7,7 +7,12 @@ import sys
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.cli.common import add_format_arg, add_input_args, console
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    add_input_args,
+    add_kwargs_arg,
+    console,
+)
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import blocks_table, layers_table, totals_table
@@ -21,8 +26,13 @@ def register(subparsers: Any) -> None:
         "of every convolution and linear layer, then the totals. CSV prints one row per op "
         "(per block with --by-block).",
     )
-    parser.add_argument("model", help="model name (see `hda models`)")
+    parser.add_argument(
+        "model",
+        help="registered name (see `hda models`), torchvision classifier, *.json definition, "
+        "package.module:callable or path/to/file.py:callable",
+    )
     add_input_args(parser)
+    add_kwargs_arg(parser)
     parser.add_argument(
         "--per-layer",
         action="store_true",
@@ -40,13 +50,20 @@ def _report_unhandled(analysis: Analysis) -> None:
         ops = sorted({u.op for u in analysis.unhandled})
         print(
             f"hda: warning: {len(analysis.unhandled)} ops have no cost handler and are not "
-            f"counted: {', '.join(ops)}",
+            f"counted (coverage {analysis.coverage:.1%} of ops): {', '.join(ops)}",
+            file=sys.stderr,
+        )
+    unused = analysis.unused_params
+    if unused:
+        print(
+            f"hda: note: {sum(unused.values()):,} parameters in {len(unused)} tensors are never "
+            f"used by the forward and not counted (e.g. {next(iter(unused))})",
             file=sys.stderr,
         )
 
 
 def run(args: argparse.Namespace) -> int:
-    analysis = analyze(args.model, args.input, args.batch, args.dtype)
+    analysis = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs)
     _report_unhandled(analysis)
     if args.format == "json":
         write_json(analysis.to_dict())

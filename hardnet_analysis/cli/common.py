@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import json
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -55,6 +56,29 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         choices=list(DTYPE_BYTES),
         default="fp32",
         help="element type for activation bytes (default fp32)",
+    )
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """argparse type for `--kwargs`: a JSON object such as '{"num_classes": 10}'."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'{text!r} is not a JSON object ({{"key": value}})')
+    return value
+
+
+def add_kwargs_arg(parser: argparse.ArgumentParser) -> None:
+    """--kwargs: keyword arguments for a model callable or torchvision builder."""
+    parser.add_argument(
+        "--kwargs",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments for a module:callable, file.py:callable or torchvision builder, "
+        "as a JSON object, e.g. '{\"width\": 32}'",
     )
 
 

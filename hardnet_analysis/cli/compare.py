@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.cli.common import add_format_arg, add_input_args, console, input_label
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    add_input_args,
+    add_kwargs_arg,
+    console,
+    input_label,
+)
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import compare_table
 
@@ -15,12 +21,16 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("compare", help="params, MACs, CIO and MoC of several models")
     parser.add_argument("models", nargs="+", metavar="MODEL", help="model names")
     add_input_args(parser)
+    add_kwargs_arg(parser)
     add_format_arg(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    analyses = [analyze(name, args.input, args.batch, args.dtype) for name in args.models]
+    analyses = [
+        analyze(name, args.input, args.batch, args.dtype, kwargs=args.kwargs)
+        for name in args.models
+    ]
     rows = [(name, a.totals) for name, a in zip(args.models, analyses, strict=True)]
     records = [
         {"model": name, "input_shape": list(a.input_shape), **a.totals.to_dict()}

@@ -126,6 +126,20 @@ class Analysis:
         return Totals.of(self.layers)
 
     @property
+    def coverage(self) -> float:
+        """The fraction of op nodes (inputs and outputs excluded) that have a cost handler:
+        1.0 when every op was counted; ``unhandled`` lists the others."""
+        ops = sum(1 for r in self.layers if r.op not in ("input", "output"))
+        return 1.0 - len(self.unhandled) / ops if ops else 1.0
+
+    @property
+    def unused_params(self) -> dict[str, int]:
+        """Parameters of a traced module that its forward never used (name -> elements), such as
+        GoogLeNet's auxiliary classifiers in eval mode; they are not in ``totals.params``."""
+        unused: dict[str, int] = self.graph.graph.get("unused_params", {})
+        return unused
+
+    @property
     def output_shape(self) -> Shape:
         return self.layers[-1].out_shape
 
@@ -156,7 +170,27 @@ class Analysis:
             ],
             "layers": [{**asdict(r), "moc": r.moc} for r in self.layers],
             "unhandled": [asdict(u) for u in self.unhandled],
+            "coverage": self.coverage,
+            "unused_params": self.unused_params,
         }
+
+
+def _new_params(attrs: dict[str, Any], cost: Cost, seen: set[str]) -> int:
+    """Parameters a node adds at its first use. Traced nodes list the parameter tensors they
+    read (``param_tensors``: name, elements) and count each tensor once; analytic nodes count
+    their handler's figure once per ``param_key``."""
+    tensors = attrs.get("param_tensors")
+    if tensors is not None:
+        fresh = {name: size for name, size in tensors if name not in seen}
+        seen.update(fresh)
+        return sum(fresh.values())
+    key = attrs.get("param_key")
+    if key is None:
+        return cost.params
+    if key in seen:
+        return 0
+    seen.add(key)
+    return cost.params
 
 
 def measure_graph(graph: nx.DiGraph, dtype: str = "fp32", source: str = "analytic") -> Analysis:
@@ -172,11 +206,7 @@ def measure_graph(graph: nx.DiGraph, dtype: str = "fp32", source: str = "analyti
             cost = Cost()
         else:
             cost = handler(attrs)
-        key = attrs.get("param_key")
-        params = cost.params
-        if key is not None:
-            params = 0 if key in seen_params else params
-            seen_params.add(key)
+        params = _new_params(attrs, cost, seen_params)
         layers.append(
             LayerRecord(
                 name=name,

@@ -38,17 +38,33 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def conv(node: Node) -> Cost:
-    """Conv2d: MACs = N*H_out*W_out*C_out*(C_in/groups)*kh*kw; CIO = |input| + |output|.
+    """Conv (1-3 d): MACs = |output| * (C_in/groups) * prod(kernel); CIO = |input| + |output|.
 
     HarDNet-68's first conv at 224 (3->32, 3x3/2): 112*112*32*3*9 = 10_838_016 MACs and
     150_528 + 401_408 = 551_936 CIO.
     """
-    kh, kw = node["kernel"]
-    weights = node["out_channels"] * (node["in_channels"] // node["groups"]) * kh * kw
+    taps = prod(node["kernel"])
+    weights = node["out_channels"] * (node["in_channels"] // node["groups"]) * taps
     params = weights + (node["out_channels"] if node["bias"] else 0)
     out = _numel(node["out_shape"])
-    macs = out * (node["in_channels"] // node["groups"]) * kh * kw
+    macs = out * (node["in_channels"] // node["groups"]) * taps
     return Cost(params, macs, _numel(node["in_shapes"][0]) + out, out)
+
+
+def conv_transpose(node: Node) -> Cost:
+    """Transposed conv: every input element is multiplied into (C_out/groups) * prod(kernel)
+    outputs, so MACs = |input| * (C_out/groups) * prod(kernel); CIO = |input| + |output| (it is
+    a convolution layer for the paper's eq. 1).
+
+    ConvTranspose2d(64->32, 2x2/2) on 1x64x28x28: 50_176 * 32 * 4 = 6_422_528 MACs.
+    """
+    taps = prod(node["kernel"])
+    per_group_out = node["out_channels"] // node["groups"]
+    params = node["in_channels"] * per_group_out * taps + (
+        node["out_channels"] if node["bias"] else 0
+    )
+    x, out = _numel(node["in_shapes"][0]), _numel(node["out_shape"])
+    return Cost(params, x * per_group_out * taps, x + out, out)
 
 
 def linear(node: Node) -> Cost:
@@ -75,23 +91,145 @@ def free(node: Node) -> Cost:
     return Cost()
 
 
+def matmul(node: Node) -> Cost:
+    """matmul/mm/bmm/addmm/baddbmm/@: MACs = |output| * inner (the contracted length).
+
+    ViT-B/16 attention scores q @ k^T on 1x12x197x64 and 1x12x64x197: 12*197*197*64 = 29_805_312.
+    """
+    out = _numel(node["out_shape"])
+    return Cost(macs=out * node["inner"], writes=out)
+
+
+def einsum(node: Node) -> Cost:
+    """Two-operand einsum: MACs = product of the sizes of all distinct indices (the naive
+    contraction); ``bij,bjk->bik`` on 2x3x4 and 2x4x5: 2*3*4*5 = 120."""
+    return Cost(macs=prod(node["index_sizes"]), writes=_numel(node["out_shape"]))
+
+
+def attention(node: Node) -> Cost:
+    """scaled_dot_product_attention: q @ k^T and weights @ v,
+    MACs = queries * keys * (qk_dim + v_dim), queries counting every batch and head row."""
+    macs = node["queries"] * node["keys"] * (node["qk_dim"] + node["v_dim"])
+    return Cost(macs=macs, writes=_numel(node["out_shape"]))
+
+
+def multi_head_attention(node: Node) -> Cost:
+    """nn.MultiheadAttention as one op: the q, k, v input projections, the two attention
+    products over all heads and the output projection:
+    MACs = N * (L*E*E + S*E*kdim + S*E*vdim + 2*L*S*E + L*E*E).
+
+    ViT-B/16 (L=S=197, E=768, N=1): 465_813_504 + 59_609_088 = 525_422_592 per block.
+    """
+    n, tokens, source = node["batch"], node["tokens"], node["source"]
+    e, kdim, vdim = node["embed"], node["kdim"], node["vdim"]
+    projections = tokens * e * e + source * e * (kdim + vdim) + tokens * e * e
+    macs = n * (projections + 2 * tokens * source * e)
+    return Cost(macs=macs, writes=_numel(node["out_shape"]))
+
+
+#: Ops that write a tensor and count no MACs or CIO by the convention (normalisation,
+#: activations, pooling, elementwise arithmetic, reductions, resampling, copies).
+ELEMENTWISE_OPS = (
+    "activation",
+    "max_pool",
+    "avg_pool",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "concat",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "pow",
+    "sqrt",
+    "rsqrt",
+    "exp",
+    "log",
+    "abs",
+    "clamp",
+    "clip",
+    "where",
+    "masked_fill",
+    "eq",
+    "ne",
+    "lt",
+    "gt",
+    "le",
+    "ge",
+    "softmax",
+    "log_softmax",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "local_response_norm",
+    "normalize",
+    "mean",
+    "sum",
+    "amax",
+    "max",
+    "min",
+    "std",
+    "var",
+    "interpolate",
+    "upsample",
+    "pad",
+    "roll",
+    "flip",
+    "clone",
+    "zero",
+    "fill",
+    "contiguous",
+    "repeat",
+    "stack",
+    "new_zeros",
+    "new_ones",
+    "zeros_like",
+    "ones_like",
+    "to",
+    "float",
+    "type_as",
+)
+
+#: Views and graph boundaries: no new data (dropout is an identity at inference).
+FREE_OPS = (
+    "input",
+    "output",
+    "flatten",
+    "unflatten",
+    "dropout",
+    "view",
+    "view_as",
+    "reshape",
+    "permute",
+    "transpose",
+    "t",
+    "getitem",
+    "chunk",
+    "split",
+    "unbind",
+    "squeeze",
+    "unsqueeze",
+    "expand",
+    "expand_as",
+    "narrow",
+    "select",
+    "detach",
+)
+
 HANDLERS: dict[str, Handler] = {
     "conv": conv,
+    "conv_transpose": conv_transpose,
     "linear": linear,
+    "matmul": matmul,
+    "einsum": einsum,
+    "attention": attention,
+    "multi_head_attention": multi_head_attention,
     "batchnorm": batchnorm,
-    "activation": elementwise,
-    "max_pool": elementwise,
-    "avg_pool": elementwise,
-    "adaptive_avg_pool": elementwise,
-    "adaptive_max_pool": elementwise,
-    "concat": elementwise,
-    "add": elementwise,
-    "input": free,
-    "output": free,
-    "flatten": free,
-    "dropout": free,
-    # CondenseNet's converted model (issue 3): gathering channels and shuffling them are
-    # memory copies that write their output; no MACs, no CIO.
+    **dict.fromkeys(ELEMENTWISE_OPS, elementwise),
+    **dict.fromkeys(FREE_OPS, free),
+    # CondenseNet's converted model: gathering channels and shuffling them are memory copies
+    # that write their output; no MACs, no CIO.
     "index_select": elementwise,
     "channel_shuffle": elementwise,
 }
