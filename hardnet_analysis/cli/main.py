@@ -10,11 +10,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from hardnet_analysis.cli import cio, compare, models
+from hardnet_analysis.cli import cio, compare, evaluate, models, train
 from hardnet_analysis.cli.common import Parser
 from hardnet_analysis.errors import HdaError
 
-COMMANDS = (cio, compare, models)
+COMMANDS = (cio, compare, models, train, evaluate)
 
 
 def build_parser() -> Parser:
