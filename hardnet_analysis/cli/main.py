@@ -10,11 +10,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from hardnet_analysis.cli import cio, compare, evaluate, models, train
+from hardnet_analysis.cli import cio, compare, evaluate, models, search_worker, train
 from hardnet_analysis.cli.common import Parser
 from hardnet_analysis.errors import HdaError
 
-COMMANDS = (cio, compare, models, train, evaluate)
+COMMANDS = (cio, compare, models, train, evaluate, search_worker)
 
 
 def build_parser() -> Parser:

@@ -5,5 +5,6 @@ Imports torch; the CLI imports this package only inside `hda train`/`evaluate`/`
 
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.loop import TrainResult, evaluate_model, train
+from hardnet_analysis.train.pool import train_front
 
-__all__ = ["TrainConfig", "TrainResult", "evaluate_model", "train"]
+__all__ = ["TrainConfig", "TrainResult", "evaluate_model", "train", "train_front"]
