@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,6 @@ def run(args: argparse.Namespace) -> int:
         convert=args.convert,
     )
     result = train(config)
-    if result.history:
+    if result.history and os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 only
         print(f"best val top-1 {result.best_top1:.2f}% in {result.run_dir}")
     return 0
