@@ -10,12 +10,37 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from hardnet_analysis.cli import cio, compare, correlate, definition, graph, models, report, search
+from hardnet_analysis.cli import (
+    cio,
+    compare,
+    correlate,
+    definition,
+    evaluate,
+    graph,
+    models,
+    report,
+    search,
+    search_worker,
+    train,
+)
 from hardnet_analysis.cli import profile as profile_cmd
 from hardnet_analysis.cli.common import Parser
 from hardnet_analysis.errors import HdaError
 
-COMMANDS = (cio, compare, models, definition, graph, search, profile_cmd, correlate, report)
+COMMANDS = (
+    cio,
+    compare,
+    models,
+    definition,
+    graph,
+    search,
+    profile_cmd,
+    correlate,
+    report,
+    train,
+    evaluate,
+    search_worker,
+)
 
 
 def build_parser() -> Parser:

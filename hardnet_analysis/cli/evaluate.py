@@ -1,0 +1,60 @@
+"""`hda evaluate MODEL --weights FILE --data DIR`: validation loss, top-1 and top-5."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.table import Table
+
+from hardnet_analysis.cli.common import add_format_arg, console, positive_int
+from hardnet_analysis.cli.train import add_data_args
+from hardnet_analysis.present.formats import write_csv, write_json
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="top-1/top-5 of a model with given weights",
+        description="Validation accuracy of MODEL (a name or *.json definition) with --weights "
+        "(a state dict, a run's best.pt, or an official HarDNet checkpoint), built for the "
+        "data's class count.",
+    )
+    parser.add_argument("model", help="model name or definition file (*.json)")
+    parser.add_argument("--weights", metavar="FILE", help="state dict to load (strict)")
+    add_data_args(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardnet_analysis.train.evaluate import evaluate_weights
+
+    result = evaluate_weights(
+        args.model,
+        args.weights,
+        args.data,
+        args.dataset,
+        args.image_size,
+        args.batch_size,
+        args.device,
+        args.workers,
+    )
+    if args.format == "json":
+        write_json(result)
+    elif args.format == "csv":
+        write_csv([result])
+    else:
+        table = Table(title=f"{result['model']} on {result['dataset']} (validation)")
+        for column in ("images", "skipped", "loss", "top-1 %", "top-5 %"):
+            table.add_column(column, justify="right")
+        table.add_row(
+            str(result["images"]),
+            str(result["skipped"]),
+            f"{result['loss']:.4f}",
+            f"{result['top1']:.2f}",
+            f"{result['top5']:.2f}",
+        )
+        console().print(table)
+    return 0

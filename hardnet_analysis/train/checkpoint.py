@@ -1,0 +1,71 @@
+"""Checkpoints: everything a run needs to continue exactly, written atomically.
+
+``last.pt`` holds the model, optimizer, scheduler and GradScaler states, the RNG states (python,
+numpy, torch, CUDA), the finished epoch count, the best top-1 so far and the metric history.
+``best.pt`` holds ``{"state_dict": ..., "epoch": ..., "top1": ...}``, which `load_weights` (and
+``hda evaluate --weights``) reads.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_bytes
+
+FORMAT = "hda-train-checkpoint"
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of every random generator the loop draws from."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(path: Path, document: dict[str, Any]) -> None:
+    """`torch.save` into memory, then an atomic write: a crash never leaves a torn file."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **document}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by `save`; anything else is a one-line UsageError.
+
+    The file is only read, never changed, so a bad one stays for inspection.
+    """
+    if not path.is_file():
+        raise UsageError(f"nothing to resume: {str(path)!r} does not exist")
+    try:
+        # weights_only=False: the file holds RNG states (numpy arrays, tuples); it is our own.
+        document = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several types for torn or foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(
+            f"checkpoint {str(path)!r} cannot be read ({reason}); it was left untouched"
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise UsageError(
+            f"checkpoint {str(path)!r} is not an hda training checkpoint; it was left untouched"
+        )
+    return document

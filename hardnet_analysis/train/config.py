@@ -1,0 +1,79 @@
+"""The training recipe as data: HarDNet's published recipe is the default.
+
+Recipe (``shared/notes/hardnet.md``): SGD, momentum 0.9, Nesterov, lr 0.05 decayed per epoch by a
+cosine, weight decay 6e-5, batch 256, 150-250 epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from hardnet_analysis.errors import UsageError
+
+DATASETS = ("auto", "folder", "cifar", "digits")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run depends on; `args.json` holds it as a dict.
+
+    `batch_size` is the global batch: under DDP each of N ranks takes ``batch_size / N``.
+    `image_size` None means the dataset's own (224 for folders, 32 for CIFAR and digits).
+    `workers` None means ``min(4, cpu count)`` loader processes (0 for in-memory data).
+    """
+
+    model: str
+    data: str | None = None
+    dataset: str = "auto"
+    epochs: int = 150
+    batch_size: int = 256
+    lr: float = 0.05
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 6e-5
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    amp: bool = False
+    channels_last: bool = False
+    memory_efficient: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    workers: int | None = None
+    device: str = "auto"
+    out: str = "runs/train"
+    resume: bool = False
+    image_size: int | None = None
+    num_classes: int | None = None
+    weights: str | None = None
+    convert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise UsageError(f"--dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
+        if self.dataset in ("folder", "cifar") and not self.data:
+            raise UsageError(f"--dataset {self.dataset} needs --data DIR")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UsageError("--epochs and --batch-size must be >= 1")
+        if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
+            raise UsageError(
+                f"--warmup-epochs must be in 0..{self.epochs - 1} (fewer than --epochs)"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UsageError("--label-smoothing must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config a dict (e.g. ``args.json``) describes; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown training setting(s) {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,435 @@
+"""The training loop: `train(config)` runs (or resumes) one run directory.
+
+Per epoch: train, evaluate, then write ``last.pt`` atomically, the metric logs, and ``best.pt``
+when validation top-1 improved. A run killed at any point loses at most the epoch in progress.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from hardnet_analysis.definitions.serialize import to_dict
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.train import checkpoint
+from hardnet_analysis.train.config import TrainConfig
+from hardnet_analysis.train.data import DataSplit, collate_skipping, load_data
+from hardnet_analysis.train.distributed import (
+    DistContext,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    pick_device,
+    shutdown,
+)
+from hardnet_analysis.train.model import (
+    Hooks,
+    build_for_classes,
+    convert,
+    load_initial_weights,
+    set_memory_efficient,
+)
+from hardnet_analysis.train.progress import Reporter, epoch_line
+from hardnet_analysis.train.runlog import write_args, write_metrics
+
+
+@dataclass
+class TrainResult:
+    """A finished run: its directory, one metrics dict per epoch, the best validation top-1 (%)."""
+
+    run_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_top1: float = 0.0
+
+
+class ShardSampler(Sampler[int]):
+    """Every `world`-th index from `rank`: the ranks split a set exactly, without padding."""
+
+    def __init__(self, size: int, rank: int, world: int) -> None:
+        self.indices = list(range(rank, size, world))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def lr_factor(epoch: int, epochs: int, warmup: int) -> float:
+    """Multiplier of the base lr in `epoch` (0-based): linear warm-up, then per-epoch cosine.
+
+    Without warm-up, epoch e of E gets ``0.5 * (1 + cos(pi * e / E))``: 1.0 at e=0, 0.5 at E/2.
+    """
+    if epoch < warmup:
+        return (epoch + 1) / (warmup + 1)
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA max allocated memory on `device`, else this process's peak resident set, in MiB."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def make_loaders(
+    data: DataSplit, config: TrainConfig, ctx: DistContext, device: torch.device
+) -> tuple[DataLoader[Any], DataLoader[Any], DistributedSampler[Any]]:
+    """Train and validation loaders; each rank takes ``batch_size / world`` of a global batch.
+
+    The train sampler is a `DistributedSampler` even in one process, so the union of the ranks'
+    i-th batches is the single-process i-th batch.
+    """
+    if config.batch_size % ctx.world_size:
+        raise UsageError(
+            f"--batch-size {config.batch_size} does not split over {ctx.world_size} ranks"
+        )
+    per_rank = config.batch_size // ctx.world_size
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        data.train, ctx.world_size, ctx.rank, shuffle=True, seed=config.seed
+    )
+    workers = 0 if data.in_memory else config.workers
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1)
+    common: dict[str, Any] = {
+        "num_workers": workers,
+        "collate_fn": collate_skipping,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": workers > 0,
+    }
+    train = DataLoader(
+        data.train,
+        per_rank,
+        sampler=sampler,
+        drop_last=len(sampler) >= per_rank,
+        **common,
+    )
+    val_sampler = ShardSampler(len(data.val), ctx.rank, ctx.world_size)  # type: ignore[arg-type]
+    val = DataLoader(data.val, per_rank, sampler=val_sampler, **common)
+    return train, val, sampler
+
+
+def _to_device(
+    images: torch.Tensor, labels: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    images = images.to(device, non_blocking=True, memory_format=fmt)
+    return images, labels.to(device, non_blocking=True)
+
+
+@dataclass
+class Step:
+    """What one iteration needs besides the batch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    criterion: nn.Module
+    scaler: torch.amp.GradScaler
+    hooks: Hooks
+    device: torch.device
+    amp: bool
+    channels_last: bool
+
+
+def train_one_epoch(
+    step: Step, loader: DataLoader[Any], first_iteration: int, total: int, reporter: Reporter
+) -> dict[str, float]:
+    """One pass over `loader`; returns sums: loss (per image), correct, images, skipped, seconds.
+
+    `first_iteration` / `total` give the training progress handed to ``hda_set_progress``.
+    """
+    step.model.train()
+    sums = {"loss": 0.0, "correct": 0.0, "images": 0.0, "skipped": 0.0}
+    start = time.perf_counter()
+    for i, (images, labels, skipped) in enumerate(loader):
+        sums["skipped"] += skipped
+        reporter.advance()
+        if labels.numel() == 0:
+            continue
+        step.hooks.set_progress((first_iteration + i) / total)
+        images, labels = _to_device(images, labels, step.device, step.channels_last)
+        with torch.autocast(step.device.type, enabled=step.amp):
+            logits = step.model(images)
+            loss = step.criterion(logits, labels)
+            extra = step.hooks.regularization()
+            if extra is not None:
+                loss = loss + extra
+        step.optimizer.zero_grad(set_to_none=True)
+        step.scaler.scale(loss).backward()
+        step.scaler.step(step.optimizer)
+        step.scaler.update()
+        sums["loss"] += float(loss.detach()) * len(labels)
+        sums["correct"] += float((logits.detach().argmax(1) == labels).sum())
+        sums["images"] += len(labels)
+    if step.device.type == "cuda":
+        torch.cuda.synchronize(step.device)
+    sums["seconds"] = time.perf_counter() - start
+    return sums
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    device: torch.device,
+    channels_last: bool = False,
+    amp: bool = False,
+) -> dict[str, float]:
+    """Sums over `loader`: cross-entropy (per image), top-1 and top-5 correct, images, skipped.
+
+    Top-5 is top-min(5, classes). Divide by ``images`` for means (`summarize` does).
+    """
+    model.eval()
+    sums = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "images": 0.0, "skipped": 0.0}
+    for images, labels, skipped in loader:
+        sums["skipped"] += skipped
+        if labels.numel() == 0:
+            continue
+        images, labels = _to_device(images, labels, device, channels_last)
+        with torch.autocast(device.type, enabled=amp):
+            logits = model(images).float()
+        sums["loss"] += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == labels[:, None]
+        sums["top1"] += float(hits[:, 0].sum())
+        sums["top5"] += float(hits.any(dim=1).sum())
+        sums["images"] += len(labels)
+    return sums
+
+
+def summarize(sums: dict[str, float]) -> dict[str, float]:
+    """Means from `evaluate_model` sums: loss per image and top-1/top-5 in percent."""
+    n = max(sums["images"], 1.0)
+    return {
+        "loss": sums["loss"] / n,
+        "top1": 100.0 * sums["top1"] / n,
+        "top5": 100.0 * sums["top5"] / n,
+        "images": sums["images"],
+        "skipped": sums["skipped"],
+    }
+
+
+def _reduced(sums: dict[str, float], device: torch.device, ctx: DistContext) -> dict[str, float]:
+    keys = sorted(sums)
+    return dict(zip(keys, all_reduce_sum([sums[k] for k in keys], device, ctx), strict=True))
+
+
+class Run:
+    """One training run: set up from a config, then `fit` epoch by epoch."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.run_dir = Path(config.out)
+        self.device = pick_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if config.amp and self.device.type != "cuda":
+            raise UsageError("--amp needs a CUDA device (mixed precision is CUDA-only here)")
+        self.ctx = init_distributed(self.device)
+        self._check_run_dir()
+        seed_everything(config.seed, config.deterministic)
+        self.data = load_data(config.dataset, config.data, config.image_size)
+        self.num_classes = self._num_classes()
+        self.model, self.definition = build_for_classes(config.model, self.num_classes)
+        if config.weights:
+            load_initial_weights(self.model, config.weights, self.num_classes)
+        if config.memory_efficient:
+            set_memory_efficient(self.model, config.model)
+        self.model.to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda e: lr_factor(e, config.epochs, config.warmup_epochs)
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp)
+        self.train_loader, self.val_loader, self.sampler = make_loaders(
+            self.data, config, self.ctx, self.device
+        )
+        self.history: list[dict[str, Any]] = []
+        self.best_top1 = -1.0
+        self.start_epoch = 0
+        if config.resume:
+            self._restore(checkpoint.load(self.run_dir / "last.pt"))
+
+    def _check_run_dir(self) -> None:
+        last = self.run_dir / "last.pt"
+        if not self.config.resume and last.exists():
+            raise UsageError(
+                f"{str(self.run_dir)!r} already holds a run (last.pt); pass --resume to continue "
+                "it or choose another --out"
+            )
+
+    def _num_classes(self) -> int:
+        wanted = self.config.num_classes
+        if wanted is not None and wanted < self.data.num_classes:
+            raise UsageError(
+                f"--num-classes {wanted} is fewer than the {self.data.num_classes} classes "
+                "in the data"
+            )
+        return wanted or self.data.num_classes
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        if state.get("model_spec") != self.config.model:
+            raise UsageError(
+                f"checkpoint {str(self.run_dir / 'last.pt')!r} was trained with model "
+                f"{state.get('model_spec')!r}, not {self.config.model!r}; it was left untouched"
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise UsageError(f"checkpoint does not fit the model ({first})") from None
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"])
+        self.best_top1 = float(state["best_top1"])
+        self.history = list(state["history"])
+        self.rng = state["rng"]
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "model_spec": self.config.model,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "epoch": epoch,
+            "best_top1": self.best_top1,
+            "history": self.history,
+            "config": self.config.to_dict(),
+        }
+
+    def fit(self, reporter: Reporter) -> TrainResult:
+        config, ctx = self.config, self.ctx
+        if ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            extra = {"num_classes": self.num_classes, "dataset": self.data.name}
+            write_args(self.run_dir, config.to_dict(), {**extra, "world_size": ctx.world_size})
+        net: nn.Module = self.model
+        if ctx.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(self.model, device_ids=ids)
+        step = Step(
+            net,
+            self.optimizer,
+            nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            self.scaler,
+            Hooks.of(self.model),
+            self.device,
+            config.amp,
+            config.channels_last,
+        )
+        if config.resume:
+            checkpoint.set_rng_state(self.rng)
+        iterations = len(self.train_loader)
+        for epoch in range(self.start_epoch, config.epochs):
+            self._epoch(step, epoch, iterations, reporter)
+        if config.convert and ctx.is_main:
+            self._write_converted()
+        barrier(ctx)
+        shutdown(ctx)
+        return TrainResult(self.run_dir, self.history, self.best_top1)
+
+    def _epoch(self, step: Step, epoch: int, iterations: int, reporter: Reporter) -> None:
+        config, ctx = self.config, self.ctx
+        self.sampler.set_epoch(epoch)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        lr = self.optimizer.param_groups[0]["lr"]
+        reporter.start_epoch(epoch + 1, config.epochs, iterations)
+        train = train_one_epoch(
+            step, self.train_loader, epoch * iterations, config.epochs * iterations, reporter
+        )
+        seconds = train.pop("seconds")
+        train = _reduced(train, self.device, ctx)
+        val = summarize(
+            _reduced(
+                evaluate_model(
+                    step.model, self.val_loader, self.device, config.channels_last, config.amp
+                ),
+                self.device,
+                ctx,
+            )
+        )
+        self.scheduler.step()
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": train["loss"] / max(train["images"], 1.0),
+            "train_top1": 100.0 * train["correct"] / max(train["images"], 1.0),
+            "val_loss": val["loss"],
+            "val_top1": val["top1"],
+            "val_top5": val["top5"],
+            "lr": lr,
+            "images_per_s": train["images"] / max(seconds, 1e-9),
+            "epoch_seconds": seconds,
+            "peak_memory_mb": peak_memory_mb(self.device),
+            "skipped": int(train["skipped"] + val["skipped"]),
+        }
+        self.history.append(record)
+        improved = val["top1"] > self.best_top1
+        self.best_top1 = max(self.best_top1, val["top1"])
+        if ctx.is_main:
+            self._save(epoch + 1, record, improved)
+        reporter.log(epoch_line(record, config.epochs))
+
+    def _save(self, epoch: int, record: dict[str, Any], improved: bool) -> None:
+        checkpoint.save(self.run_dir / "last.pt", self._state(epoch))
+        write_metrics(self.run_dir, self.history)
+        if improved:
+            best = {
+                "state_dict": self.model.state_dict(),
+                "epoch": epoch,
+                "top1": record["val_top1"],
+            }
+            checkpoint.save(self.run_dir / "best.pt", best)
+
+    def _write_converted(self) -> None:
+        converted = convert(self.model, self.config.model).cpu()
+        definition = to_dict(self.definition) if self.definition is not None else None
+        document = {"state_dict": converted.state_dict(), "definition": definition}
+        checkpoint.save(self.run_dir / "converted.pt", document)
+
+
+def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
+    """Train (or with ``config.resume`` continue) the run in ``config.out``; see `Run`."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        run = Run(config)
+        with reporter or Reporter(enabled=run.ctx.is_main) as active:
+            if run.start_epoch:
+                active.log(f"resuming {config.out} after epoch {run.start_epoch}")
+            return run.fit(active)
+    finally:  # in-process callers (tests, pool workers) get their global setting back
+        torch.use_deterministic_algorithms(deterministic)

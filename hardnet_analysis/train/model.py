@@ -1,0 +1,125 @@
+"""The model side of training: building for a class count, and the generic ``hda_*`` hooks.
+
+Hooks a module may implement (the loop calls each only where it exists):
+
+- ``hda_set_memory_efficient(flag: bool)``: recompute features in backward (``--memory-efficient``);
+- ``hda_set_progress(progress: float)``: called every iteration with iteration / total iterations;
+- ``hda_regularization() -> Tensor``: a term added to the loss (e.g. CondenseNet's group lasso);
+- ``hda_convert() -> nn.Module``: the inference model written by ``--convert``.
+
+A hook is called on the *outermost* modules that have it: on the model itself if it has it,
+otherwise on the highest submodules that do (never on one nested inside another owner, so a
+term is never counted twice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.models.factory import build_module, load_weights
+from hardnet_analysis.resolve import ModuleSpec, resolve
+
+
+def with_num_classes(defn: Any, num_classes: int) -> Any:
+    """`defn` with its classifier resized: ``defn.head.num_classes`` or ``defn.num_classes``."""
+    head: Any = getattr(defn, "head", None)
+    if _is_instance(head) and hasattr(head, "num_classes"):
+        return dataclasses.replace(defn, head=dataclasses.replace(head, num_classes=num_classes))
+    if _is_instance(defn) and hasattr(defn, "num_classes"):
+        return dataclasses.replace(defn, num_classes=num_classes)
+    return defn
+
+
+def _is_instance(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def build_for_classes(spec: str, num_classes: int) -> tuple[nn.Module, Any]:
+    """The model of `spec` (a name, a torchvision name or a ``*.json`` file) for `num_classes`.
+
+    Returns ``(module, definition)``; the definition is None for torchvision models.
+    """
+    target = resolve(spec, num_classes)
+    if isinstance(target, ModuleSpec):
+        return target.build(), None
+    defn = with_num_classes(target, num_classes)
+    return build_module(defn), defn
+
+
+def load_initial_weights(model: nn.Module, path: str, num_classes: int) -> None:
+    """Load `path` strictly; a classifier of another width is named as a class-count mismatch."""
+    try:
+        load_weights(model, path)
+    except UsageError as exc:
+        if "shape mismatch" in str(exc):
+            raise UsageError(
+                f"weights file {path!r} does not fit a {num_classes}-class model (the data has "
+                f"{num_classes} classes): {str(exc).split('; ', 1)[-1]}"
+            ) from None
+        raise
+
+
+def hook_owners(model: nn.Module, hook: str) -> list[nn.Module]:
+    """The outermost modules of `model` (itself included) that define method `hook`."""
+    owners: list[nn.Module] = []
+    covered: list[str] = []
+    for name, module in model.named_modules():
+        if any(name == c or name.startswith(c + ".") or c == "" for c in covered):
+            continue
+        if callable(getattr(module, hook, None)):
+            owners.append(module)
+            covered.append(name)
+    return owners
+
+
+def _call(module: nn.Module, hook: str, *args: Any) -> Any:
+    return getattr(module, hook)(*args)
+
+
+def set_memory_efficient(model: nn.Module, spec: str) -> None:
+    owners = hook_owners(model, "hda_set_memory_efficient")
+    if not owners:
+        raise UsageError(
+            f"--memory-efficient: model {spec!r} has no memory-efficient mode (models with an "
+            "hda_set_memory_efficient hook have one, e.g. DenseNets)"
+        )
+    for owner in owners:
+        _call(owner, "hda_set_memory_efficient", True)
+
+
+@dataclasses.dataclass
+class Hooks:
+    """The per-iteration hooks found on a model, looked up once."""
+
+    progress: list[nn.Module]
+    regularizers: list[nn.Module]
+
+    @classmethod
+    def of(cls, model: nn.Module) -> Hooks:
+        return cls(hook_owners(model, "hda_set_progress"), hook_owners(model, "hda_regularization"))
+
+    def set_progress(self, progress: float) -> None:
+        for owner in self.progress:
+            _call(owner, "hda_set_progress", progress)
+
+    def regularization(self) -> torch.Tensor | None:
+        terms = [_call(owner, "hda_regularization") for owner in self.regularizers]
+        return torch.stack([t.reshape(()) for t in terms]).sum() if terms else None
+
+
+def convert(model: nn.Module, spec: str) -> nn.Module:
+    """The model's ``hda_convert()`` result (its inference form); an error if it has none."""
+    hook = getattr(model, "hda_convert", None)
+    if not callable(hook):
+        raise UsageError(
+            f"--convert: model {spec!r} has no hda_convert hook (CondenseNets have one)"
+        )
+    converted = hook()
+    if not isinstance(converted, nn.Module):
+        raise UsageError(f"--convert: {spec!r}.hda_convert() returned {type(converted).__name__}")
+    return converted

@@ -1,0 +1,47 @@
+"""The files of a run directory other than checkpoints: ``args.json`` and the metric logs.
+
+``metrics.jsonl`` has one JSON object per finished epoch; ``metrics.csv`` the same rows. Both are
+rewritten atomically from the history after every epoch, so they always agree with ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from hardnet_analysis.fileio import atomic_write_json, atomic_write_text
+
+#: Columns of a metrics row. Losses are mean cross-entropy per image (with label smoothing, if
+#: set, for training); top-1/top-5 are percentages; `lr` is the epoch's learning rate;
+#: `peak_memory_mb` is CUDA max allocated memory, or the process's peak RSS on CPU.
+METRIC_FIELDS = (
+    "epoch",
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "lr",
+    "images_per_s",
+    "epoch_seconds",
+    "peak_memory_mb",
+    "skipped",
+)
+
+
+def write_args(run_dir: Path, config: dict[str, Any], extra: dict[str, Any]) -> None:
+    atomic_write_json(run_dir / "args.json", {**config, **extra})
+
+
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    lines = "".join(json.dumps(record) + "\n" for record in history)
+    atomic_write_text(run_dir / "metrics.jsonl", lines)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in history:
+        writer.writerow({k: record.get(k) for k in METRIC_FIELDS})
+    atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
