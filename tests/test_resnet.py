@@ -85,6 +85,24 @@ def test_state_dict_equals_torchvision(depth: str, v1: bool) -> None:
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
 
 
+def test_v1_5_computes_what_torchvision_computes_with_its_weights() -> None:
+    # A shallow bottleneck ResNet (torchvision's own class) keeps the real build fast.
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet
+    theirs = resnet.ResNet(resnet.Bottleneck, [1, 2, 1, 1], num_classes=7).eval()
+    ours = create_model(ResNetDef("v1_5", "bottleneck", (1, 2, 1, 1), num_classes=7)).eval()
+    ours.load_state_dict(theirs.state_dict())
+    v1_defn = ResNetDef("v1", "bottleneck", (1, 2, 1, 1), stride_in_1x1=True, num_classes=7)
+    v1 = create_model(v1_defn).eval()
+    v1.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        expected = theirs(x)
+        torch.testing.assert_close(ours(x), expected)
+        # Same weights, stride moved: a different function.
+        assert not torch.allclose(v1(x), expected)
+
+
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_v1_5_matches_torchvision_metadata(depth: str) -> None:
     meta = torchvision.models.get_model_weights(depth).DEFAULT.meta
