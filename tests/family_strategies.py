@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the DenseNet and CondenseNet families."""
+"""Hypothesis strategies for the DenseNet, CondenseNet and ResNet families."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from hardnet_analysis.definitions.condensenet import CondenseNetDef
 from hardnet_analysis.definitions.densenet import DenseNetDef
+from hardnet_analysis.definitions.resnet import BlockType, ResNetDef
 
 
 @st.composite
@@ -41,5 +42,22 @@ def condensenets(draw: st.DrawFn) -> CondenseNetDef:
         stem_stride=draw(st.integers(1, 2)),
         dropout=draw(st.sampled_from([0.0, 0.1])),
         classifier_keep=draw(st.sampled_from([0.5, 0.25, 1.0])),
+        num_classes=draw(st.integers(1, 9)),
+    )
+
+
+@st.composite
+def resnets(draw: st.DrawFn) -> ResNetDef:
+    """Random small ResNets: either block type, v1 or v1.5 bottlenecks, 1-4 stages of 1-2
+    blocks at narrow widths (so a stage may keep the width and need no downsample)."""
+    block: BlockType = "bottleneck" if draw(st.booleans()) else "basic"
+    n_stages = draw(st.integers(1, 4))
+    return ResNetDef(
+        "random",
+        block=block,
+        layers=tuple(draw(st.integers(1, 2)) for _ in range(n_stages)),
+        widths=tuple(draw(st.integers(1, 8)) for _ in range(n_stages)),
+        stride_in_1x1=block == "bottleneck" and draw(st.booleans()),
+        stem_width=draw(st.integers(1, 16)),
         num_classes=draw(st.integers(1, 9)),
     )

@@ -1,6 +1,6 @@
 """Definitions: pure data describing networks (no torch). Importing this registers the zoo."""
 
-from hardnet_analysis.definitions import condensenet, densenet, hardnet
+from hardnet_analysis.definitions import condensenet, densenet, hardnet, resnet
 from hardnet_analysis.definitions.hardnet import (
     HarDBlockDef,
     HarDNetConfig,
@@ -32,4 +32,5 @@ __all__ = [
     "hardnet",
     "list_models",
     "register_model",
+    "resnet",
 ]

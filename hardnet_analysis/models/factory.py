@@ -12,10 +12,12 @@ from hardnet_analysis.definitions.condensenet import CondenseNetDef
 from hardnet_analysis.definitions.densenet import DenseNetDef
 from hardnet_analysis.definitions.hardnet import HarDNetDef
 from hardnet_analysis.definitions.registry import NetworkDef
+from hardnet_analysis.definitions.resnet import ResNetDef
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.models.condensenet import CondensedNet, CondenseNet
 from hardnet_analysis.models.densenet import DenseNet
 from hardnet_analysis.models.hardnet import HarDNet
+from hardnet_analysis.models.resnet import ResNet
 from hardnet_analysis.resolve import ModuleSpec, resolve
 
 
@@ -38,6 +40,11 @@ def _(defn: DenseNetDef) -> nn.Module:
 @build_module.register
 def _(defn: CondenseNetDef) -> nn.Module:
     return CondensedNet(defn) if defn.converted else CondenseNet(defn)
+
+
+@build_module.register
+def _(defn: ResNetDef) -> nn.Module:
+    return ResNet(defn)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
