@@ -80,3 +80,34 @@ def _cells(row: dict[str, Any], rank: str, has_score: bool) -> list[str]:
     if has_score:
         cells.append(f"{row['score']:.4g}" if "score" in row else "")
     return cells
+
+
+TRAINED_COLUMNS = ("pareto_rank", "id", "status", "top1", "top5", "params", "macs", "cio", "error")
+
+
+def trained_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat rows of ``front_trained.json`` for CSV: rank, id, status, accuracy, counts, error."""
+    return [{key: c.get(key) for key in TRAINED_COLUMNS} for c in document["candidates"]]
+
+
+def trained_table(document: dict[str, Any]) -> Table:
+    """The re-ranked front: Pareto rank of (top-1 higher, CIO lower), then untrained ones."""
+    table = Table(title="trained candidates (Pareto: top-1 up, CIO down)", box=box.SIMPLE)
+    for column in ("rank", "id", "status", "top-1", "top-5", "params", "MACs", "CIO"):
+        table.add_column(column, justify="left" if column in ("id", "status") else "right")
+    for c in document["candidates"]:
+
+        def pct(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2f}%"
+
+        table.add_row(
+            "-" if c.get("pareto_rank") is None else str(c["pareto_rank"]),
+            c["id"],
+            c["status"],
+            pct(c.get("top1")),
+            pct(c.get("top5")),
+            format_count(c["params"]),
+            format_count(c["macs"]),
+            format_count(c["cio"]),
+        )
+    return table

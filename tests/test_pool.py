@@ -93,7 +93,7 @@ def test_killed_pool_finishes_every_candidate_once(tmp_path: Path) -> None:
 
 
 def test_pareto_ranks_example() -> None:
-    assert pareto_ranks([(90, 10), (80, 5), (70, 20), (90, 10)]) == [0, 0, 1, 0]
+    assert pareto_ranks([(90, 10), (80, 5), (70, 20), (90, 10)]) == [1, 1, 2, 1]
 
 
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12))
@@ -107,4 +107,4 @@ def test_pareto_ranks_brute_force(points: list[tuple[int, int]]) -> None:
     for i, p in enumerate(points):
         dominators = [ranks[j] for j, q in enumerate(points) if dominates(q, p)]
         assert all(r < ranks[i] for r in dominators)
-        assert ranks[i] == 0 or ranks[i] - 1 in dominators
+        assert ranks[i] == 1 or ranks[i] - 1 in dominators

@@ -90,7 +90,69 @@ def register(subparsers: Any) -> None:
     )
     rank.add_argument("--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/*.json")
     add_format_arg(parser)
+    _register_training(parser)
     parser.set_defaults(func=run)
+
+
+def _register_training(parser: argparse.ArgumentParser) -> None:
+    """--train-top and the recipe flags that `hda train` also takes (HarDNet recipe defaults)."""
+    group = parser.add_argument_group(
+        "training the front (needs --out; resumable: run the same command again)"
+    )
+    group.add_argument(
+        "--train-top",
+        type=positive_int,
+        metavar="N",
+        help="train the best N candidates and re-rank by accuracy against CIO",
+    )
+    group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
+    group.add_argument("--dataset", default="auto", help="auto, folder, cifar or digits")
+    group.add_argument("--epochs", type=positive_int, default=150, help="epochs (default 150)")
+    group.add_argument("--batch-size", type=positive_int, default=256, help="global batch")
+    group.add_argument("--lr", type=float, default=0.05, help="base learning rate (default 0.05)")
+    group.add_argument("--image-size", type=positive_int, help="square input side")
+    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto)")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="local worker processes; more hosts join with `hda search-worker DIR`",
+    )
+    group.add_argument("--max-retries", type=int, default=2, help="retries of a failed candidate")
+
+
+def _train_front(args: argparse.Namespace) -> dict[str, Any]:
+    """Train the emitted candidates (hardnet_analysis.train.pool) and load the re-ranked front."""
+    import json
+
+    from hardnet_analysis.train import TrainConfig
+    from hardnet_analysis.train.pool import train_front
+
+    recipe = TrainConfig(
+        model="-",
+        data=args.data,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        image_size=args.image_size,
+        device=args.device,
+        seed=args.seed,
+    )
+    path = train_front(args.out, args.train_top, recipe, args.workers, args.max_retries)
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+def _check_training_args(args: argparse.Namespace) -> None:
+    if args.train_top is None:
+        return
+    if not args.out:
+        raise UsageError("--train-top needs --out DIR (where candidates and runs are kept)")
+    if args.max_retries < 0:
+        raise UsageError("--max-retries must be >= 0")
+    args.emit = max(args.emit, args.train_top)  # only emitted candidates have definition files
 
 
 def _space(args: argparse.Namespace) -> SearchSpace:
@@ -127,10 +189,11 @@ def _progress() -> Iterator[Any]:
 def run(args: argparse.Namespace) -> int:
     from search.emit import candidate_row, front_document, write_front
     from search.objectives import get_objective
-    from search.present import search_table
+    from search.present import search_table, trained_rows, trained_table
     from search.space import save_space
     from search.sweep import Budgets, ObjectiveRanker, ParetoRanker, Ranker, sweep
 
+    _check_training_args(args)
     space = _space(args)
     if args.write_space:
         path = save_space(space, args.write_space)
@@ -160,14 +223,22 @@ def run(args: argparse.Namespace) -> int:
         if row["id"] in paths:
             row["definition"] = paths[row["id"]]
     template = candidate_row(space, result.template, result.template)
+    trained = _train_front(args) if args.train_top else None
     if args.format == "json":
-        write_json(front_document(result, rows, info))
+        write_json(trained or front_document(result, rows, info))
     elif args.format == "csv":
-        write_csv([{**r, **{k: _joined(r[k]) for k in ("k", "m", "n_layers")}} for r in rows])
+        if trained:
+            write_csv(trained_rows(trained))
+        else:
+            write_csv([{**r, **{k: _joined(r[k]) for k in ("k", "m", "n_layers")}} for r in rows])
     else:
         console().print(search_table(result, rows, template))
-    if written and args.format == "table":
-        print(f"wrote {args.out}/front.json and {len(paths)} definitions in {args.out}/candidates")
+        if written:
+            print(
+                f"wrote {args.out}/front.json and {len(paths)} definitions in {args.out}/candidates"
+            )
+        if trained:
+            console().print(trained_table(trained))
     return 0
 
 

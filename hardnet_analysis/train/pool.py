@@ -30,9 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.train.config import TrainConfig
+from search.pareto import nondominated_ranks
 
 SETTINGS = "train_config.json"
 HOST = socket.gethostname()
@@ -284,25 +287,13 @@ def run_worker(out_dir: str | Path, poll: float = 1.0) -> int:
 
 
 def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
-    """Non-dominated sorting of (accuracy, cio): rank 0 is the front, then the front without it.
-
-    A point dominates another if its accuracy is >= and its CIO <=, one of them strictly:
-    ``pareto_ranks([(90, 10), (80, 5), (70, 20)]) == [0, 0, 1]``.
+    """Non-dominated sorting of (accuracy, cio), accuracy maximised and CIO minimised; rank 1
+    is the front, rank 2 the front without it, and so on (`search.pareto`):
+    ``pareto_ranks([(90, 10), (80, 5), (70, 20)]) == [1, 1, 2]``.
     """
-
-    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        return a[0] >= b[0] and a[1] <= b[1] and a != b
-
-    ranks = [-1] * len(points)
-    rank = 0
-    left = set(range(len(points)))
-    while left:
-        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left)}
-        for i in front:
-            ranks[i] = rank
-        left -= front
-        rank += 1
-    return ranks
+    accuracy = np.array([-p[0] for p in points], dtype=np.float64)
+    cio = np.array([p[1] for p in points], dtype=np.float64)
+    return [int(r) for r in nondominated_ranks(accuracy, cio)]
 
 
 def write_trained_front(out_dir: Path, candidates: list[dict[str, Any]], max_retries: int) -> Path:
