@@ -12,20 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.cli.common import add_format_arg, console
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
-from hardnet_analysis.metrics.correlate import (
-    SEARCH_FEATURES,
-    Correlation,
-    best,
-    correlations,
-    latency_models,
-)
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import correlation_table
+
+if TYPE_CHECKING:
+    from hardnet_analysis.metrics.correlate import Correlation
 
 CALIBRATION_FEATURES = ("macs", "cio")
 
@@ -76,6 +72,8 @@ def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
+    from hardnet_analysis.metrics.correlate import best
+
     out = []
     for device in sorted({c.device for c in found}):
         for level in ("model", "layer"):
@@ -88,6 +86,9 @@ def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # scipy.stats takes about a second to import: only this command pays for it.
+    from hardnet_analysis.metrics.correlate import SEARCH_FEATURES, correlations, latency_models
+
     runs = load_runs(args.runs)
     found = correlations(runs)
     models = latency_models(runs)
