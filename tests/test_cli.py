@@ -98,7 +98,9 @@ def test_cli_path_imports_nothing_heavy() -> None:
         "heavy = {'torch', 'torchvision', 'scipy', 'plotly', 'sklearn'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 
