@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hardnet_analysis.errors import UsageError
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` atomically; returns the path."""
@@ -37,3 +39,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, document: Any) -> Path:
     """Write `document` as indented JSON to `path` atomically."""
     return atomic_write_text(path, json.dumps(document, indent=2) + "\n")
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON document at `path`; a missing or unparsable file is a one-line UsageError that
+    names it as `what` (``"definition file"``, ``"calibration file"``)."""
+    file = Path(path)
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{what} {str(file)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{what} {str(file)!r} is not valid JSON: {exc}") from None

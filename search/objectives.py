@@ -17,7 +17,6 @@ cio and act_bytes. E.g. coef [1e-13, 2e-10], intercept 1e-4 gives HarDNet-68 (4.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +27,15 @@ import numpy as np
 import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import read_json
+from hardnet_analysis.metrics.calibration import (
+    LATENCY_FEATURES,
+    LATENCY_MODEL_FORMAT,
+    LATENCY_MODEL_VERSION,
+)
 from search.evaluate import Metrics
 
 Values = npt.NDArray[np.float64]
-
-LATENCY_FORMAT = "hda-latency-model"
-LATENCY_FEATURES = ("params", "macs", "cio", "act_bytes")
 
 
 @dataclass(frozen=True)
@@ -72,14 +74,13 @@ OBJECTIVES: dict[str, Objective] = {
 def _latency_model(path: Path) -> Objective:
     """The `latency` objective from a fitted model file (see the module docstring)."""
     where = f"calibration file {str(path)!r}"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{where} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{where} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != LATENCY_FORMAT or doc.get("version") != 1:
-        raise UsageError(f"{where}: expected format {LATENCY_FORMAT!r} version 1")
+    doc = read_json(path, "calibration file")
+    if (
+        not isinstance(doc, dict)
+        or doc.get("format") != LATENCY_MODEL_FORMAT
+        or doc.get("version") != LATENCY_MODEL_VERSION
+    ):
+        raise UsageError(f"{where}: expected format {LATENCY_MODEL_FORMAT!r} version 1")
     features, coef, intercept = doc.get("features"), doc.get("coef"), doc.get("intercept")
     if not isinstance(features, list) or not features or not set(features) <= set(LATENCY_FEATURES):
         raise UsageError(f"{where}: features must be a list among {', '.join(LATENCY_FEATURES)}")

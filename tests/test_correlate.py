@@ -12,6 +12,7 @@ import pytest
 
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.metrics import correlate as corr
+from hardnet_analysis.metrics.calibration import LATENCY_FEATURES
 
 A, B, C = 2e-11, 3e-10, 1e-3  # s per MAC, s per CIO element, s
 
@@ -108,7 +109,7 @@ def test_cli_saves_the_calibration_contract(
     saved = json.loads(calibration.read_text())
     assert saved["format"] == "hda-latency-model" and saved["version"] == 1
     assert saved["features"] == ["macs", "cio"] and saved["units"] == "s"
-    assert set(saved["features"]) <= set(corr.SEARCH_FEATURES)
+    assert set(saved["features"]) <= set(LATENCY_FEATURES)
     predicted = saved["intercept"] + sum(
         c * RUNS[0]["totals"][f] for c, f in zip(saved["coef"], saved["features"], strict=True)
     )

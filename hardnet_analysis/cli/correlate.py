@@ -87,7 +87,7 @@ def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     # scipy.stats takes about a second to import: only this command pays for it.
-    from hardnet_analysis.metrics.correlate import SEARCH_FEATURES, correlations, latency_models
+    from hardnet_analysis.metrics.correlate import correlations, latency_models
 
     runs = load_runs(args.runs)
     found = correlations(runs)
@@ -99,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("too few runs to fit a macs + cio latency model (need >= 4 models)")
         if len(chosen) > 1:
             raise UsageError("runs from several devices; give the runs of one device")
-        assert set(CALIBRATION_FEATURES) <= set(SEARCH_FEATURES)
         atomic_write_json(args.save_calibration, chosen[0].to_calibration())
     document: dict[str, Any] = {
         "runs": len(runs),

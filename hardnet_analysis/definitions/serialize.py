@@ -8,7 +8,6 @@ A file looks like ``{"format": "hda-definition", "version": 1, "family": "hardne
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -16,7 +15,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from hardnet_analysis.definitions.hardnet import HarDNetDef
 from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.fileio import atomic_write_json, read_json
 
 FORMAT = "hda-definition"
 VERSION = 1
@@ -106,11 +105,4 @@ def save_definition(defn: NetworkDef, path: str | Path) -> Path:
 
 def load_definition(path: str | Path) -> NetworkDef:
     """Read a definition file; a missing file or bad JSON is a one-line UsageError."""
-    file = Path(path)
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"definition file {str(file)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"definition file {str(file)!r} is not valid JSON: {exc}") from None
-    return from_dict(data, where=file.name)
+    return from_dict(read_json(path, "definition file"), where=Path(path).name)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from hardnet_analysis.metrics.calibration import LATENCY_MODEL_FORMAT, LATENCY_MODEL_VERSION
+
 PREDICTORS = ("model_bytes", "model_fused_bytes", "cio", "macs", "dram_bytes")
-SEARCH_FEATURES = ("params", "macs", "cio", "act_bytes")
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,8 @@ class LatencyModel:
     def to_calibration(self) -> dict[str, Any]:
         """The calibration file the search reads (format ``hda-latency-model`` version 1)."""
         return {
-            "format": "hda-latency-model",
-            "version": 1,
+            "format": LATENCY_MODEL_FORMAT,
+            "version": LATENCY_MODEL_VERSION,
             "device": self.device,
             "features": list(self.features),
             "coef": list(self.coef),
