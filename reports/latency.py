@@ -60,18 +60,22 @@ def scatter_figure(runs: Sequence[dict[str, Any]]) -> go.Figure:
     feature, source = _traffic_key(models + layers)
     titles = []
     for x_feature in (feature, "macs"):
-        r_models = _fit_line(models, x_feature, "models")[1] if len(models) > 2 else float("nan")
+        # r of 2 points is always +-1: say so instead of printing it.
+        r_text = (
+            f"{_fit_line(models, x_feature, 'models')[1]:.3f}" if len(models) > 2 else "n/a, < 3"
+        )
         titles.append(
             f"latency vs {x_feature} ({'' if x_feature == 'macs' else source + ', '}"
-            f"models r = {r_models:.3f})"
+            f"models r = {r_text})"
         )
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
     for col, x_feature in enumerate((feature, "macs"), start=1):
         for pts, name, size in ((layers, "layers", 5), (models, "models", 12)):
-            if len(pts) < 3:
+            if not pts:
                 continue
             fig.add_trace(_scatter(pts, x_feature, name, size), row=1, col=col)
-            fig.add_trace(_fit_line(pts, x_feature, name)[0], row=1, col=col)
+            if len(pts) > 2:
+                fig.add_trace(_fit_line(pts, x_feature, name)[0], row=1, col=col)
         unit = "bytes" if x_feature != "macs" else "MACs"
         fig.update_xaxes(title_text=f"{x_feature} ({unit})", type="log", row=1, col=col)
         fig.update_yaxes(title_text="latency (ms)", type="log", row=1, col=col)
