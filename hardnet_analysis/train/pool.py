@@ -70,7 +70,8 @@ class PoolSettings:
         except FileNotFoundError:
             raise UsageError(
                 f"{str(out_dir)!r} has no {SETTINGS}; start the pool with `hda search ... "
-                "--train-top N` or `hda search-worker DIR --top N`"
+                "--out DIR --train-top N` (or train_front() from Python), then more hosts "
+                "can join with `hda search-worker DIR`"
             ) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{str(path)!r} is not a pool settings file: {exc}") from None
