@@ -70,7 +70,7 @@ def test_run_directory(tmp_path: Path) -> None:
     # per-epoch cosine: epoch 2 of 2 runs at 0.5 * (1 + cos(pi / 2)) = half the base lr.
     assert [r["lr"] for r in rows] == pytest.approx([0.02, 0.01])
     assert all(0 <= r["val_top1"] <= r["val_top5"] <= 100 for r in rows)
-    state = torch.load(run / "last.pt", weights_only=False)
+    state = torch.load(run / "last.pt", weights_only=True)
     assert state["epoch"] == 2 and {"python", "numpy", "torch"} <= set(state["rng"])
     assert {"model", "optimizer", "scheduler", "scaler"} <= set(state)
 
@@ -164,7 +164,7 @@ def test_hooks_are_driven(tmp_path: Path) -> None:
     assert net.progress == [0.0, 0.25, 0.5, 0.75]
     # the regulariser is in the logged loss: at least 3.0 above a non-negative cross-entropy.
     assert all(r["train_loss"] >= 3.0 for r in run.history)
-    converted = torch.load(tmp_path / "run" / "converted.pt", weights_only=False)
+    converted = torch.load(tmp_path / "run" / "converted.pt", weights_only=True)
     assert converted["definition"]["family"] == "hooknet"
     assert set(converted["state_dict"]) == {"1.weight", "1.bias"}
 
@@ -199,7 +199,7 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     assert killed.returncode == -signal.SIGKILL
-    assert torch.load(last, weights_only=False)["epoch"] == 1  # killed inside epoch 2
+    assert torch.load(last, weights_only=True)["epoch"] == 1  # killed inside epoch 2
     code, _, err = hda_run(*_cli_args(tmp_path, "killed"), "--resume")
     assert code == 0, err
     assert "resuming" in err

@@ -23,10 +23,18 @@ FORMAT = "hda-train-checkpoint"
 
 
 def rng_state() -> dict[str, Any]:
-    """The states of every random generator the loop draws from."""
+    """The states of every random generator the loop draws from, as tensors and plain Python
+    values only, so that checkpoints load with ``torch.load(weights_only=True)``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (
+            kind,
+            torch.from_numpy(np.asarray(keys).astype(np.int64)),
+            pos,
+            has_gauss,
+            cached,
+        ),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -36,7 +44,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -57,8 +66,8 @@ def load(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"nothing to resume: {str(path)!r} does not exist")
     try:
-        # weights_only=False: the file holds RNG states (numpy arrays, tuples); it is our own.
-        document = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: nothing in a checkpoint needs arbitrary unpickling (see rng_state).
+        document = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for torn or foreign files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(
