@@ -12,14 +12,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from hardnet_analysis.train import TrainConfig, train
 from tests.trainkit import ROOT, tiny_definition_file
+
+STABLE = ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr")
+
+
+def _torchrun(definition: str, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+        "-m", "hardnet_analysis", "train", definition, "--dataset", "digits", "--image-size", "16",
+        "--epochs", "3", "--batch-size", "64", "--deterministic", "--out", str(out), *extra,
+    ]  # fmt: skip
+
+
+def _stable(out: Path) -> list[list[float]]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [[json.loads(line)[k] for k in STABLE] for line in lines]
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="needs torchrun")
@@ -55,3 +73,37 @@ def test_torchrun_two_ranks_match_one_process(tmp_path: Path) -> None:
         assert d["val_top1"] == pytest.approx(s["val_top1"], abs=5.0)
         assert d["lr"] == s["lr"]
     assert ddp[-1]["train_loss"] < 0.5 * ddp[0]["train_loss"]  # it learned
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="needs torchrun")
+def test_killed_ddp_run_resumes_exactly(tmp_path: Path) -> None:
+    """A 2-rank run killed (SIGKILL to the whole process group) inside epoch 2 and resumed
+    under torchrun ends with the same per-epoch metrics as the uninterrupted 2-rank run."""
+    definition = str(tiny_definition_file(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    straight = subprocess.run(
+        _torchrun(definition, tmp_path / "straight"), env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    killed_dir = tmp_path / "killed"
+    killed = subprocess.Popen(
+        _torchrun(definition, killed_dir), env=env, cwd=ROOT, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not (killed_dir / "last.pt").exists() and killed.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    time.sleep(0.3)  # epoch 2 is under way
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    epoch = torch.load(killed_dir / "last.pt", weights_only=True)["epoch"]
+    assert epoch < 3, "the run finished before it could be killed"
+    resumed = subprocess.run(
+        _torchrun(definition, killed_dir, "--resume"), env=env, cwd=ROOT, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _stable(killed_dir) == _stable(tmp_path / "straight")
