@@ -108,3 +108,30 @@ def test_pareto_ranks_brute_force(points: list[tuple[int, int]]) -> None:
         dominators = [ranks[j] for j, q in enumerate(points) if dominates(q, p)]
         assert all(r < ranks[i] for r in dominators)
         assert ranks[i] == 1 or ranks[i] - 1 in dominators
+
+
+def _foreign_claim(path: Path, age: float) -> None:
+    """A claim held by a process on another host, last heartbeat `age` seconds ago."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"host": "other-host.invalid", "pid": 1, "token": "theirs", "time": time.time() - age}
+    path.write_text(json.dumps(body))
+    os.utime(path, (time.time() - age, time.time() - age))
+
+
+def test_claim_of_another_host_expires_by_heartbeat_age(tmp_path: Path) -> None:
+    from hardnet_analysis.train.pool import Claim
+
+    fresh, stale = tmp_path / "claims" / "a.json", tmp_path / "claims" / "b.json"
+    _foreign_claim(fresh, age=5)  # a live worker elsewhere: its pid cannot be checked from here
+    _foreign_claim(stale, age=120)
+    first = Claim(fresh, timeout=60)
+    assert not first.acquire()
+    assert json.loads(fresh.read_text())["token"] == "theirs"  # left alone
+    second = Claim(stale, timeout=60)
+    assert second.acquire()  # older than the timeout: taken over
+    try:
+        assert second.held() and json.loads(stale.read_text())["token"] == second.token
+        assert not Claim(stale, timeout=60).acquire()  # and now it is exclusive
+    finally:
+        second.release()
+    assert not stale.exists()
