@@ -55,7 +55,8 @@ def analyze(
         if _is_module(defn):
             from hardnet_analysis.graph.traced import trace_module
 
-            graph = trace_module(defn, shape, type(defn).__name__)
+            name = target if isinstance(target, str) else type(defn).__name__
+            graph = trace_module(defn, shape, name)
             return measure_graph(graph, dtype, source="traced")
         return measure_graph(build_graph(defn, shape), dtype, source="analytic")
     except ShapeError as exc:

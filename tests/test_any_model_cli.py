@@ -73,7 +73,7 @@ def test_module_callable(capsys: pytest.CaptureFixture[str]) -> None:
         ("no_such_pkg.models:make", (), "cannot import module 'no_such_pkg.models'"),
         ("{net}:nothing", (), "'nothing' in '{net}' is not there; callables there:"),
         ("{net}:not_a_model", (), "returned a int, not a torch nn.Module"),
-        ("{net}:untraceable", (), "NeedsValues cannot be traced on meta tensors"),
+        ("{net}:untraceable", (), "{net}:untraceable cannot be traced on meta tensors"),
         ("{net}:make_model", ("--kwargs", '{"depth": 2}'), "unexpected keyword argument"),
         ("{net}:make_model", ("--kwargs", "[1]"), "is not a JSON object"),
         ("hardnet68", ("--kwargs", "{}"), None),
