@@ -113,3 +113,13 @@ def test_module_entry_point() -> None:
     )
     assert result.returncode == 0
     assert json.loads(result.stdout)["totals"]["params"] == 3_488_228
+
+
+def test_default_input_is_the_models_own(capsys: pytest.CaptureFixture[str]) -> None:
+    # DenseNet-BC-100 is a CIFAR model: without --input it is analysed at 32x32, where its
+    # published size (0.8 M params) and the 3x3-stem shapes hold.
+    code, out, _ = run(capsys, "cio", "densenet_bc_100_k12", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["input_shape"] == [1, 3, 32, 32]
+    _, out, _ = run(capsys, "cio", "hardnet68", "--format", "json")
+    assert json.loads(out)["input_shape"] == [1, 3, 224, 224]

@@ -46,9 +46,10 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         type=input_size,
-        default=(224, 224),
+        default=None,
         metavar="N|HxW",
-        help="input resolution: 224 (square) or HxW such as 320x480 (default 224)",
+        help="input resolution: 224 (square) or HxW such as 320x480 (default: the model's own, "
+        "224 for ImageNet models, 32 for the registered CIFAR ones)",
     )
     parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     parser.add_argument(
