@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.definitions import list_models
-from hardnet_analysis.definitions.registry import NetworkDef
+from hardnet_analysis.families import list_models
+from hardnet_analysis.families.registry import NetworkDef
 from hardnet_analysis.metrics.analysis import Analysis
 
 if TYPE_CHECKING:

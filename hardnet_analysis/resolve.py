@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.definitions.registry import get_definition, get_entry, list_models
-from hardnet_analysis.definitions.serialize import load_definition
 from hardnet_analysis.errors import UnknownModelError, UsageError
+from hardnet_analysis.families.registry import get_definition, list_models
+from hardnet_analysis.families.serialize import load_definition
 
 if TYPE_CHECKING:
     from torch import nn
@@ -214,8 +214,7 @@ def resolve(
 
 
 def native_input_size(target: Any) -> int:
-    """The square input a model is made for: a registered entry's own (32 for the CIFAR models),
-    else 224."""
-    if isinstance(target, str) and target.lower() in list_models():
-        return get_entry(target).input_size
-    return 224
+    """The square input a model is made for: its definition's own (32 for the CIFAR models, also
+    when read from a JSON file), else 224 (torchvision names, callables, modules)."""
+    size = getattr(target, "input_size", None)
+    return size if isinstance(size, int) else 224

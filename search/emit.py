@@ -22,8 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.definitions.hardnet import HarDNetDef
-from hardnet_analysis.definitions.serialize import save_definition, to_dict
+from hardnet_analysis.families.hardnet.definition import HarDNetDef
+from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.fileio import atomic_write_json
 from search.space import SearchSpace
 from search.sweep import Candidate, SearchResult

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hardnet_analysis.errors import HdaError
-from hardnet_analysis.graph.hardnet import head_fragment, stage_fragment, stem_fragment
+from hardnet_analysis.families.hardnet.graph import head_fragment, stage_fragment, stem_fragment
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.metrics.analysis import measure_graph
 from search.space import Choices, Group, SearchSpace, StageChoice

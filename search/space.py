@@ -28,10 +28,10 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.definitions.hardnet import HarDNetDef
-from hardnet_analysis.definitions.registry import get_definition, list_models
-from hardnet_analysis.definitions.serialize import load_definition
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.hardnet.definition import HarDNetDef
+from hardnet_analysis.families.registry import get_definition, list_models
+from hardnet_analysis.families.serialize import load_definition
 from hardnet_analysis.fileio import atomic_write_text
 
 if sys.version_info >= (3, 11):

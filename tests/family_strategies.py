@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from hardnet_analysis.definitions.condensenet import CondenseNetDef
-from hardnet_analysis.definitions.densenet import DenseNetDef
-from hardnet_analysis.definitions.resnet import BlockType, ResNetDef
+from hardnet_analysis.families.condensenet.definition import CondenseNetDef
+from hardnet_analysis.families.densenet.definition import DenseNetDef
+from hardnet_analysis.families.resnet.definition import BlockType, ResNetDef
 
 
 @st.composite

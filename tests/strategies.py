@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from hardnet_analysis.definitions import HarDBlockDef, HarDNetDef, HeadDef, StageDef, StemDef
-from hardnet_analysis.definitions.hardnet import Downsample
+from hardnet_analysis.families.hardnet import HarDBlockDef, HarDNetDef, HeadDef, StageDef, StemDef
+from hardnet_analysis.families.hardnet.definition import Downsample
 
 
 @st.composite

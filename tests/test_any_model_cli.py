@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.definitions.serialize import load_definition
+from hardnet_analysis.families.serialize import load_definition
 from tests.test_cli import run
 
 NET_PY = """

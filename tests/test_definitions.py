@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hardnet_analysis.definitions import HarDBlockDef, get_definition, list_models
-from hardnet_analysis.definitions.hardnet import even_width, harmonic_links
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families import get_definition, list_models
+from hardnet_analysis.families.hardnet import HarDBlockDef
+from hardnet_analysis.families.hardnet.definition import even_width, harmonic_links
 
 
 def test_harmonic_links_by_hand() -> None:

@@ -12,11 +12,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from hardnet_analysis import analyze, create_model
-from hardnet_analysis.definitions import get_definition, list_models
-from hardnet_analysis.definitions.densenet import DenseNetDef, densenet_bc_100_k12
-from hardnet_analysis.definitions.serialize import from_dict, to_dict
 from hardnet_analysis.errors import ShapeError, UsageError
-from hardnet_analysis.models.densenet import DenseNet
+from hardnet_analysis.families import get_definition, list_models
+from hardnet_analysis.families.densenet.definition import DenseNetDef, densenet_bc_100_k12
+from hardnet_analysis.families.densenet.model import DenseNet
+from hardnet_analysis.families.serialize import from_dict, to_dict
 from tests.family_strategies import densenets
 from tests.hookcount import hook_count
 
@@ -45,16 +45,6 @@ def test_params_and_macs_match_torchvision_metadata(name: str) -> None:
     assert abs(totals.macs / 1e9 - meta["_ops"]) <= 0.0005
 
 
-@pytest.mark.parametrize("name", IMAGENET)
-def test_analytic_graph_equals_traced_graph(name: str) -> None:
-    with torch.device("meta"):
-        model = create_model(name)
-    analytic = analyze(name, (225, 193), batch=2)
-    traced = analyze(model, (225, 193), batch=2)
-    assert traced.layers == analytic.layers
-    assert traced.unhandled == analytic.unhandled == ()
-
-
 def test_analytic_graph_matches_torchvision_trace() -> None:
     # Independent module code: only the head's node names differ (torchvision runs its ReLU,
     # pool and flatten as functions of the root module).
@@ -67,18 +57,6 @@ def test_analytic_graph_matches_torchvision_trace() -> None:
 
     assert [key(r) for r in theirs] == [key(r) for r in ours]
     assert [r.cio for r in theirs] == [r.cio for r in ours]
-
-
-@pytest.mark.parametrize("name", ["densenet121", "densenet161"])
-def test_macs_and_cio_equal_hook_count(name: str) -> None:
-    with torch.device("meta"):
-        counted = hook_count(create_model(name), torch.empty(1, 3, 224, 224))
-    totals = analyze(name).totals
-    assert (totals.macs, totals.cio, totals.conv_layers) == (
-        counted.macs,
-        counted.cio,
-        counted.convs,
-    )
 
 
 def test_cifar_densenet_bc_100_params() -> None:

@@ -9,8 +9,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from hardnet_analysis import analyze, create_model
-from hardnet_analysis.definitions import HarDNetDef
 from hardnet_analysis.errors import ShapeError
+from hardnet_analysis.families.hardnet import HarDNetDef
 from tests.hookcount import hook_count
 from tests.strategies import hardnets
 

@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardnet_analysis import analyze, create_model
-from hardnet_analysis.definitions.serialize import load_definition
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.serialize import load_definition
 from search.emit import write_front
 from search.evaluate import GridEvaluator, PartCost, PartCosts
 from search.space import SearchSpace, default_space, load_template, with_flags

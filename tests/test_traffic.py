@@ -7,10 +7,11 @@ from hypothesis import given
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.definitions import HarDNetDef
+from hardnet_analysis.families import build_module
+from hardnet_analysis.families.hardnet import HarDNetDef
 from hardnet_analysis.graph.traced import trace_module
+from hardnet_analysis.metrics.handlers import Cost
 from hardnet_analysis.metrics.traffic import traffic
-from hardnet_analysis.models import build_module
 from tests.strategies import hardnets
 
 
@@ -59,8 +60,57 @@ def test_conv_traffic_is_cio_plus_weights(defn: HarDNetDef) -> None:
 def test_unknown_op_is_reported() -> None:
     class Odd(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            y: torch.Tensor = torch.sigmoid(x).mul(2)
+            y: torch.Tensor = torch.sigmoid(x).mul(2).cumsum(1)
             return y
 
     flow = traffic(trace_module(Odd(), (1, 1, 2, 2)))
-    assert [n for n in flow.unhandled] == ["mul"]
+    assert [n for n in flow.unhandled] == ["cumsum"]
+    # mul has a handler in the one table: it reads its input and writes its output.
+    assert flow.by_name()["mul"].bytes == 2 * 4 * 4
+
+
+def test_conv1d_model_has_traffic() -> None:
+    # The traffic model used to unpack `kh, kw = kernel` and died on any Conv1d.
+    model = nn.Sequential(nn.Conv1d(3, 8, 5, padding=2), nn.ReLU())
+    flow = traffic(trace_module(model, (1, 3, 40)), "fp32").by_name()
+    assert flow["0"].reads == (3 * 40 + 8 * 3 * 5 + 8) * 4
+    assert flow["0"].writes == 8 * 40 * 4
+    assert flow["1"].fused_bytes == 0
+
+
+def test_transposed_conv_is_a_convolution_everywhere() -> None:
+    # A decoder with ConvTranspose2d used to get CIO > 0 but conv MACs 0, MoC 0.0, min MoC None.
+    model = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ConvTranspose2d(64, 32, 2, 2))
+    totals = analyze(model, 28).totals
+    up = 28 * 28 * 64 * 32 * 4  # every input element into (C_out/groups) * 2 * 2 outputs
+    assert totals.conv_layers == 2
+    assert totals.conv_macs == totals.macs == 28 * 28 * 64 * 3 * 9 + up
+    first_moc = 28 * 28 * 64 * 27 / (28 * 28 * 3 + 28 * 28 * 64)  # 25.8
+    transposed_moc = up / (28 * 28 * 64 + 56 * 56 * 32)  # 42.7
+    assert totals.min_moc == min(first_moc, transposed_moc)
+    decoder = analyze(nn.ConvTranspose2d(64, 32, 2, 2), 28).totals
+    assert decoder.min_moc == decoder.moc == transposed_moc
+    assert totals.moc == totals.conv_macs / totals.cio
+
+
+def test_totals_bytes_equal_the_traffic_view() -> None:
+    analysis = analyze("hardnet39ds", 64, dtype="fp16")
+    flow = traffic(analysis.graph, "fp16")
+    assert (analysis.totals.bytes, analysis.totals.fused_bytes) == (flow.bytes, flow.fused_bytes)
+    assert analysis.totals.act_bytes == sum(n.writes for n in flow.nodes)
+
+
+def test_handlers_can_be_extended_and_overridden_per_call() -> None:
+    class Odd(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y: torch.Tensor = x.cumsum(1)
+            return y
+
+    assert [u.op for u in analyze(Odd(), 4).unhandled] == ["cumsum"]
+    counted = analyze(Odd(), 4, handlers={"cumsum": lambda node: Cost(macs=7)})
+    assert counted.unhandled == () and counted.totals.macs == 7
+    # An override wins over the built-in entry for this call only.
+    plain = analyze("hardnet39ds", 32)
+    no_bn = analyze("hardnet39ds", 32, handlers={"batchnorm": lambda node: Cost()})
+    assert no_bn.totals.params < plain.totals.params
+    assert analyze("hardnet39ds", 32).totals == plain.totals

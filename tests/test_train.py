@@ -6,17 +6,19 @@ import csv
 import json
 import signal
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
+import networkx as nx
 import pytest
 import torch
 from torch import nn
 
 from hardnet_analysis.cli import train as train_cli
-from hardnet_analysis.definitions.serialize import register_family, save_definition
-from hardnet_analysis.models.factory import build_module
+from hardnet_analysis.families import FamilySpec, build_module, register_family
+from hardnet_analysis.families.serialize import save_definition
+from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.train import TrainConfig, train
 from hardnet_analysis.train.evaluate import evaluate_weights
 from hardnet_analysis.train.loop import lr_factor
@@ -112,7 +114,12 @@ def test_cifar_pickles(tmp_path: Path) -> None:
 class HookNetDef:
     name: str = "hooknet"
     num_classes: int = 10
+    in_channels: int = 3
+    input_size: int = 16
     family: Literal["hooknet"] = "hooknet"
+
+    def with_num_classes(self, num_classes: int) -> HookNetDef:
+        return replace(self, num_classes=num_classes)
 
 
 class HookNet(nn.Module):
@@ -140,12 +147,20 @@ class HookNet(nn.Module):
         return nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, self.fc.out_features))
 
 
-register_family("hooknet", HookNetDef)
+def _hooknet_graph(defn: HookNetDef, shape: tuple[int, int, int, int]) -> nx.DiGraph:
+    b = AnalyticBuilder(defn.name)
+    x = b.flatten(b.input(shape), "flatten")
+    b.output(b.linear(x, "fc", defn.num_classes))
+    return b.graph
 
 
-@build_module.register
-def _(defn: HookNetDef) -> nn.Module:
+def build_hooknet(defn: HookNetDef) -> nn.Module:
     return HookNet(defn.num_classes)
+
+
+register_family(
+    FamilySpec("hooknet", HookNetDef, _hooknet_graph, f"{__name__}:build_hooknet", "hooks")
+)
 
 
 def test_hooks_are_driven(tmp_path: Path) -> None:
@@ -165,8 +180,25 @@ def test_hooks_are_driven(tmp_path: Path) -> None:
     # the regulariser is in the logged loss: at least 3.0 above a non-negative cross-entropy.
     assert all(r["train_loss"] >= 3.0 for r in run.history)
     converted = torch.load(tmp_path / "run" / "converted.pt", weights_only=True)
-    assert converted["definition"]["family"] == "hooknet"
+    # HookNet's converted module is a plain Sequential: no definition describes it, so none is
+    # written (the training-time one used to be, which these weights do not fit).
+    assert converted["definition"] is None
     assert set(converted["state_dict"]) == {"1.weight", "1.bias"}
+
+
+def test_convert_writes_the_converted_definition(tmp_path: Path) -> None:
+    from hardnet_analysis.families.condensenet import CondenseNetDef
+    from hardnet_analysis.families.serialize import from_dict
+    from hardnet_analysis.models import create_model
+
+    defn = CondenseNetDef("tiny", (2, 2), (4, 8), stem_stride=1, num_classes=10, input_size=16)
+    model = save_definition(defn, tmp_path / "condense.json")
+    train(digits_config(tmp_path, model=str(model), epochs=1, batch_size=512, convert=True))
+    converted = torch.load(tmp_path / "run" / "converted.pt", weights_only=True)
+    written = from_dict(converted["definition"])
+    # `hda train --convert` used to save the training-time definition beside these weights.
+    assert written == defn.as_converted()
+    create_model(written).load_state_dict(converted["state_dict"])  # strict
 
 
 def test_memory_efficient_without_hook_is_an_error(tmp_path: Path) -> None:

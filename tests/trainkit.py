@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hardnet_analysis.definitions.hardnet import (
+from hardnet_analysis.families.hardnet.definition import (
     HarDBlockDef,
     HarDNetDef,
     HeadDef,
     StageDef,
     StemDef,
 )
-from hardnet_analysis.definitions.serialize import save_definition
+from hardnet_analysis.families.serialize import save_definition
 
 ROOT = Path(__file__).resolve().parents[1]
 

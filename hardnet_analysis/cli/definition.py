@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.definitions.registry import get_definition
-from hardnet_analysis.definitions.serialize import save_definition
+from hardnet_analysis.families.registry import get_definition
+from hardnet_analysis.families.serialize import save_definition
 
 
 def register(subparsers: Any) -> None:

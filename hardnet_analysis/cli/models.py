@@ -9,7 +9,7 @@ from rich.table import Table
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import add_format_arg, console
-from hardnet_analysis.definitions import get_entry, list_models
+from hardnet_analysis.families import get_definition, get_entry, list_models
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.units import format_count
 
@@ -23,12 +23,13 @@ def register(subparsers: Any) -> None:
 
 def _record(name: str) -> dict[str, Any]:
     entry = get_entry(name)
-    totals = analyze(name).totals
+    defn = get_definition(name)
+    totals = analyze(defn).totals
     return {
         "model": name,
         "family": entry.family,
         "description": entry.description,
-        "input": entry.input_size,
+        "input": defn.input_size,
         "params": totals.params,
         "macs": totals.macs,
         "cio": totals.cio,

@@ -1,6 +1,8 @@
-"""The graph layer: operation DAGs built analytically from definitions or traced from modules."""
+"""The graph layer: the operation DAG (IR), the analytic builder and the module tracer.
 
-from hardnet_analysis.graph.build import build_graph
+Each family's analytic graph lives in its folder (``hardnet_analysis.families``).
+"""
+
 from hardnet_analysis.graph.ir import GraphBuilder, nodes_in_order
 
-__all__ = ["GraphBuilder", "build_graph", "nodes_in_order"]
+__all__ = ["GraphBuilder", "nodes_in_order"]

@@ -1,5 +1,6 @@
-"""Torch modules built from definitions (imports torch)."""
+"""Torch modules from names or definitions (imports torch); each family's module lives in its
+folder under ``hardnet_analysis.families``."""
 
-from hardnet_analysis.models.factory import build_module, create_model, load_weights
+from hardnet_analysis.models.factory import create_model, load_weights
 
-__all__ = ["build_module", "create_model", "load_weights"]
+__all__ = ["create_model", "load_weights"]

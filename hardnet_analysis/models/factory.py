@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-from functools import singledispatch
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from hardnet_analysis.definitions.condensenet import CondenseNetDef
-from hardnet_analysis.definitions.densenet import DenseNetDef
-from hardnet_analysis.definitions.hardnet import HarDNetDef
-from hardnet_analysis.definitions.registry import NetworkDef
-from hardnet_analysis.definitions.resnet import ResNetDef
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.models.condensenet import CondensedNet, CondenseNet
-from hardnet_analysis.models.densenet import DenseNet
-from hardnet_analysis.models.hardnet import HarDNet
-from hardnet_analysis.models.resnet import ResNet
+from hardnet_analysis.families.registry import NetworkDef, build_module
 from hardnet_analysis.resolve import ModuleSpec, resolve
-
-
-@singledispatch
-def build_module(defn: NetworkDef) -> nn.Module:
-    """The torch module of `defn`; each family registers its builder."""
-    raise TypeError(f"no torch builder for {type(defn).__name__}")
-
-
-@build_module.register
-def _(defn: HarDNetDef) -> nn.Module:
-    return HarDNet(defn)
-
-
-@build_module.register
-def _(defn: DenseNetDef) -> nn.Module:
-    return DenseNet(defn)
-
-
-@build_module.register
-def _(defn: CondenseNetDef) -> nn.Module:
-    return CondensedNet(defn) if defn.converted else CondenseNet(defn)
-
-
-@build_module.register
-def _(defn: ResNetDef) -> nn.Module:
-    return ResNet(defn)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:

@@ -376,7 +376,7 @@ def _clock_name(device: torch.device, thread_time: bool) -> str:
 def _definition_dict(defn: Any) -> dict[str, Any] | None:
     if defn is None:
         return None
-    from hardnet_analysis.definitions.serialize import to_dict
+    from hardnet_analysis.families.serialize import to_dict
 
     document: dict[str, Any] = to_dict(defn)
     return document

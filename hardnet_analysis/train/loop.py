@@ -22,8 +22,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
-from hardnet_analysis.definitions.serialize import to_dict
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.train import checkpoint
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import DataSplit, collate_skipping, load_data
@@ -417,7 +417,10 @@ class Run:
 
     def _write_converted(self) -> None:
         converted = convert(self.model, self.config.model).cpu()
-        definition = to_dict(self.definition) if self.definition is not None else None
+        # The converted module's own definition (a CondenseNet's says converted=True); the
+        # training-time one would rebuild a model these weights do not fit.
+        defn = getattr(converted, "definition", None)
+        definition = to_dict(defn) if defn is not None else None
         document = {"state_dict": converted.state_dict(), "definition": definition}
         checkpoint.save(self.run_dir / "converted.pt", document)
 

@@ -21,22 +21,9 @@ import torch
 from torch import nn
 
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.models.factory import build_module, load_weights
+from hardnet_analysis.families.registry import build_module
+from hardnet_analysis.models.factory import load_weights
 from hardnet_analysis.resolve import ModuleSpec, resolve
-
-
-def with_num_classes(defn: Any, num_classes: int) -> Any:
-    """`defn` with its classifier resized: ``defn.head.num_classes`` or ``defn.num_classes``."""
-    head: Any = getattr(defn, "head", None)
-    if _is_instance(head) and hasattr(head, "num_classes"):
-        return dataclasses.replace(defn, head=dataclasses.replace(head, num_classes=num_classes))
-    if _is_instance(defn) and hasattr(defn, "num_classes"):
-        return dataclasses.replace(defn, num_classes=num_classes)
-    return defn
-
-
-def _is_instance(value: Any) -> bool:
-    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def build_for_classes(spec: str, num_classes: int) -> tuple[nn.Module, Any]:
@@ -47,7 +34,7 @@ def build_for_classes(spec: str, num_classes: int) -> tuple[nn.Module, Any]:
     target = resolve(spec, num_classes)
     if isinstance(target, ModuleSpec):
         return target.build(), None
-    defn = with_num_classes(target, num_classes)
+    defn = target.with_num_classes(num_classes)
     return build_module(defn), defn
 
 

@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from hardnet_analysis.definitions.registry import register_model
-from hardnet_analysis.definitions.serialize import register_family
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import register_model
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,7 @@ class CondenseNetDef:
     converted: bool = False
     num_classes: int = 1000
     in_channels: int = 3
+    input_size: int = 224
     family: Literal["condensenet"] = "condensenet"
 
     def __post_init__(self) -> None:
@@ -85,6 +85,7 @@ class CondenseNetDef:
             "stem_stride": self.stem_stride,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
+            "input_size": self.input_size,
         }
         for field, value in positive.items():
             if value < 1:
@@ -131,6 +132,10 @@ class CondenseNetDef:
             return self.out_channels
         return int(self.classifier_keep * self.out_channels)
 
+    def with_num_classes(self, num_classes: int) -> CondenseNetDef:
+        """This definition with a classifier of `num_classes` outputs."""
+        return replace(self, num_classes=num_classes)
+
     def as_converted(self) -> CondenseNetDef:
         """The definition of this network's converted (inference) model."""
         return replace(self, converted=True)
@@ -158,6 +163,8 @@ class CondenseNetConfig:
             stem_stride=self.stem_stride,
             converted=converted,
             num_classes=num_classes,
+            # The CIFAR model keeps full resolution in its stem.
+            input_size=32 if self.stem_stride == 1 else 224,
         )
 
 
@@ -197,9 +204,7 @@ def condensenet74_c8_g8(num_classes: int = 1000) -> CondenseNetDef:
     return _zoo("condensenet74_c8_g8", num_classes)
 
 
-@register_model(
-    "condensenet", "CondenseNet-86 (CIFAR, 32x32), training-time (masked LGC)", input_size=32
-)
+@register_model("condensenet", "CondenseNet-86 (CIFAR, 32x32), training-time (masked LGC)")
 def condensenet86(num_classes: int = 10) -> CondenseNetDef:
     return _zoo("condensenet86", num_classes)
 
@@ -226,10 +231,6 @@ def condensenet74_c8_g8_converted(num_classes: int = 1000) -> CondenseNetDef:
     "condensenet",
     "CondenseNet-86 (CIFAR, 32x32), converted for inference",
     PUBLISHED["condensenet86"],
-    input_size=32,
 )
 def condensenet86_converted(num_classes: int = 10) -> CondenseNetDef:
     return _zoo("condensenet86_converted", num_classes, converted=True)
-
-
-register_family("condensenet", CondenseNetDef)

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hardnet_analysis.definitions.condensenet import CondenseNetDef
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.condensenet.definition import CondenseNetDef
 
 
 class MaskedConv2d(nn.Conv2d):
@@ -364,3 +364,8 @@ class CondensedNet(_CondenseNetBase):
             raise UsageError(f"{defn.name} is a training-time definition; build CondenseNet")
         super().__init__(defn)
         self.classifier = CondensedLinear(defn.classifier_in_features, defn.num_classes)
+
+
+def build_condensenet(defn: CondenseNetDef) -> nn.Module:
+    """The training-time model of `defn`, or its converted model when ``defn.converted``."""
+    return CondensedNet(defn) if defn.converted else CondenseNet(defn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from hardnet_analysis.definitions.densenet import DenseNetDef
+from hardnet_analysis.families.densenet.definition import DenseNetDef
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hardnet_analysis.definitions.resnet import ResNetDef
+from hardnet_analysis.families.resnet.definition import ResNetDef
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1) -> nn.Conv2d:

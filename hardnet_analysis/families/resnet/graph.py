@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from hardnet_analysis.definitions.resnet import ResNetDef
+from hardnet_analysis.families.resnet.definition import ResNetDef
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 
 

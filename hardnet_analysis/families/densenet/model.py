@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from hardnet_analysis.definitions.densenet import DenseNetDef
+from hardnet_analysis.families.densenet.definition import DenseNetDef
 
 
 class _DenseLayer(nn.Module):

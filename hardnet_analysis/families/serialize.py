@@ -12,21 +12,12 @@ import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from hardnet_analysis.definitions.hardnet import HarDNetDef
-from hardnet_analysis.definitions.registry import NetworkDef
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import NetworkDef, get_family
 from hardnet_analysis.fileio import atomic_write_json, read_json
 
 FORMAT = "hda-definition"
 VERSION = 1
-
-#: family name -> top-level definition class; families register here.
-FAMILIES: dict[str, type[Any]] = {"hardnet": HarDNetDef}
-
-
-def register_family(family: str, cls: type[Any]) -> None:
-    """Make definitions of `cls` loadable from files that say ``"family": family``."""
-    FAMILIES[family] = cls
 
 
 def to_dict(defn: NetworkDef) -> dict[str, Any]:
@@ -91,10 +82,11 @@ def from_dict(data: dict[str, Any], where: str = "definition") -> NetworkDef:
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a JSON object")
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
-    family = body.get("family")
-    if family not in FAMILIES:
-        raise UsageError(f"{where}: family {family!r} is not one of {', '.join(sorted(FAMILIES))}")
-    defn: NetworkDef = _build(FAMILIES[family], body, where)
+    try:
+        spec = get_family(str(body.get("family")))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    defn: NetworkDef = _build(spec.definition, body, where)
     return defn
 
 

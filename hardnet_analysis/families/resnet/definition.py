@@ -17,12 +17,11 @@ torchvision's builders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from hardnet_analysis.definitions.registry import register_model
-from hardnet_analysis.definitions.serialize import register_family
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import register_model
 
 BlockType = Literal["basic", "bottleneck"]
 
@@ -48,6 +47,7 @@ class ResNetDef:
     stem_width: int = 64
     num_classes: int = 1000
     in_channels: int = 3
+    input_size: int = 224
     family: Literal["resnet"] = "resnet"
 
     def __post_init__(self) -> None:
@@ -55,6 +55,7 @@ class ResNetDef:
             "stem_width": self.stem_width,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
+            "input_size": self.input_size,
         }
         for field, value in checks.items():
             if value < 1:
@@ -73,6 +74,10 @@ class ResNetDef:
             raise UsageError(
                 f"{self.name}: stride_in_1x1 needs bottleneck blocks (basic blocks have no 1x1)"
             )
+
+    def with_num_classes(self, num_classes: int) -> ResNetDef:
+        """This definition with a classifier of `num_classes` outputs."""
+        return replace(self, num_classes=num_classes)
 
     @property
     def expansion(self) -> int:
@@ -139,6 +144,3 @@ def resnet50_v1(num_classes: int = 1000) -> ResNetDef:
 )
 def resnet101_v1(num_classes: int = 1000) -> ResNetDef:
     return _v1("resnet101", num_classes)
-
-
-register_family("resnet", ResNetDef)

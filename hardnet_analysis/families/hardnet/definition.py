@@ -10,11 +10,10 @@ The block output concatenates the last layer and every odd layer (layer 0 only w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Literal
 
-from hardnet_analysis.definitions.registry import register_model
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import register_model
 
 Downsample = Literal["none", "maxpool", "dwconv"]
 
@@ -123,18 +122,28 @@ class HarDNetDef:
     stem: StemDef
     stages: tuple[StageDef, ...]
     head: HeadDef
+    input_size: int = 224
     family: Literal["hardnet"] = "hardnet"
 
     def __post_init__(self) -> None:
         if not self.stages:
             raise UsageError(f"{self.name}: a HarDNet needs at least one stage")
+        if self.input_size < 1:
+            raise UsageError(f"{self.name}: input_size must be >= 1, got {self.input_size}")
 
-    @cached_property
-    def stage_in_channels(self) -> tuple[int, ...]:
-        """Input channels of each stage's block."""
-        channels = [self.stem.channels[1]]
-        channels.extend(stage.transition_channels for stage in self.stages[:-1])
-        return tuple(channels)
+    @property
+    def num_classes(self) -> int:
+        """The classifier's width (``head.num_classes``)."""
+        return self.head.num_classes
+
+    @property
+    def in_channels(self) -> int:
+        """The input's channels (``stem.in_channels``)."""
+        return self.stem.in_channels
+
+    def with_num_classes(self, num_classes: int) -> HarDNetDef:
+        """This definition with a classifier of `num_classes` outputs."""
+        return replace(self, head=replace(self.head, num_classes=num_classes))
 
 
 @dataclass(frozen=True)

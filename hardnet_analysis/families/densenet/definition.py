@@ -11,12 +11,11 @@ head is BN, ReLU, global average pool and a linear classifier (``../shared/notes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from hardnet_analysis.definitions.registry import register_model
-from hardnet_analysis.definitions.serialize import register_family
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import register_model
 
 DenseStem = Literal["imagenet", "cifar"]
 
@@ -41,6 +40,7 @@ class DenseNetDef:
     drop_rate: float = 0.0
     num_classes: int = 1000
     in_channels: int = 3
+    input_size: int = 224
     family: Literal["densenet"] = "densenet"
 
     def __post_init__(self) -> None:
@@ -50,6 +50,7 @@ class DenseNetDef:
             "bn_size": self.bn_size >= 1,
             "num_classes": self.num_classes >= 1,
             "in_channels": self.in_channels >= 1,
+            "input_size": self.input_size >= 1,
         }
         for field, ok in checks.items():
             if not ok:
@@ -63,6 +64,10 @@ class DenseNetDef:
             raise UsageError(f"{self.name}: compression must be in (0, 1], got {self.compression}")
         if not 0 <= self.drop_rate < 1:
             raise UsageError(f"{self.name}: drop_rate must be in [0, 1), got {self.drop_rate}")
+
+    def with_num_classes(self, num_classes: int) -> DenseNetDef:
+        """This definition with a classifier of `num_classes` outputs."""
+        return replace(self, num_classes=num_classes)
 
     def compressed(self, channels: int) -> int:
         """Width after a transition: floor(compression * channels); 256 at 0.5 -> 128."""
@@ -98,6 +103,7 @@ class DenseNetConfig:
             self.init_channels,
             stem=self.stem,
             num_classes=num_classes,
+            input_size=32 if self.stem == "cifar" else 224,
         )
 
 
@@ -150,10 +156,6 @@ def densenet161(num_classes: int = 1000) -> DenseNetDef:
     "densenet",
     "DenseNet-BC L=100 k=12 for CIFAR (32x32; pass 10 or 100 classes)",
     PUBLISHED["densenet_bc_100_k12"],
-    input_size=32,
 )
 def densenet_bc_100_k12(num_classes: int = 10) -> DenseNetDef:
     return _zoo("densenet_bc_100_k12", num_classes)
-
-
-register_family("densenet", DenseNetDef)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from hardnet_analysis.definitions.hardnet import (
+from hardnet_analysis.families.hardnet.definition import (
     HarDBlockDef,
     HarDNetDef,
     HeadDef,

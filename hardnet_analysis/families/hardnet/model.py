@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hardnet_analysis.definitions.hardnet import HarDBlockDef, HarDNetDef, harmonic_links
+from hardnet_analysis.families.hardnet.definition import HarDBlockDef, HarDNetDef, harmonic_links
 
 
 class ConvLayer(nn.Sequential):

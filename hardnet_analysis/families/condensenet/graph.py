@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from hardnet_analysis.definitions.condensenet import CondenseNetDef
+from hardnet_analysis.families.condensenet.definition import CondenseNetDef
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 
 
