@@ -105,6 +105,15 @@ def test_definition_roundtrip(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert list(tmp_path.iterdir()) == [out]  # the atomic write left no temporary file
 
 
+def test_definition_of_a_torchvision_model_says_it_has_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It used to say "unknown model 'resnet50'", though resnet50 is known to every other command.
+    code, _, err = run(capsys, "definition", "resnet50", "--out", str(tmp_path / "r.json"))
+    assert code == 2 and "torch module builder with no hda definition" in err
+    assert "unknown model" not in err and not (tmp_path / "r.json").exists()
+
+
 @pytest.mark.parametrize("model", ["hardnet68ds", "mobilenet_v2"])
 def test_graph_export_reads_back(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, model: str

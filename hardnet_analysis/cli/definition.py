@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.families.registry import get_definition
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import save_definition
+from hardnet_analysis.resolve import ModuleSpec, resolve
 
 
 def register(subparsers: Any) -> None:
@@ -23,6 +24,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = save_definition(get_definition(args.model), args.out)
+    defn = resolve(args.model)  # the one resolution path: names, files, torchvision, callables
+    if isinstance(defn, ModuleSpec):
+        raise UsageError(
+            f"{args.model!r} is a torch module builder with no hda definition; `hda definition` "
+            "writes registered models (`hda models`) and copies *.json definitions"
+        )
+    path = save_definition(defn, args.out)
     print(f"wrote {args.model} to {path}")
     return 0

@@ -13,18 +13,6 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def conv_transpose_out(
-    size: int,
-    kernel: int,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    output_padding: int = 0,
-) -> int:
-    """Output length of a transposed convolution: (n-1)s - 2p + d(k-1) + output_padding + 1."""
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
 def pool_out(
     size: int,
     kernel: int,

@@ -1,0 +1,357 @@
+"""The tracer's op table: torch function -> graph op and its attributes, and the fast paths.
+
+`FUNCTION_OPS` names each traced torch function's graph op and extracts the attributes its cost
+handler reads (``metrics/handlers.py``); a function not listed keeps its own name as op, so the
+handler table decides whether it is counted. `FAST_SHAPES`, `SHAPE_PRESERVING`,
+`PASS_THROUGH` and `FACTORIES` let the tracer skip meta kernels that run slow Python
+decompositions.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from functools import cache
+from math import prod
+from typing import Any
+
+import torch
+
+from hardnet_analysis.graph.shapes import conv_out
+
+AttrFn = Callable[[Sequence[Any], dict[str, Any], torch.Tensor], dict[str, Any]]
+
+
+def _arg(
+    args: Sequence[Any], kwargs: dict[str, Any], index: int, key: str, default: Any = None
+) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(key, default)
+
+
+def _tuple(value: Any, dims: int) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * dims
+    if isinstance(value, str):  # padding="same"/"valid": the shape comes from execution anyway
+        return (0,) * dims
+    return tuple(int(v) for v in value)
+
+
+def _conv_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    dims = weight.dim() - 2
+    return {
+        "in_channels": x.shape[1],
+        "out_channels": weight.shape[0],
+        "kernel": tuple(weight.shape[2:]),
+        "stride": _tuple(_arg(args, kwargs, 3, "stride", 1), dims),
+        "padding": _tuple(_arg(args, kwargs, 4, "padding", 0), dims),
+        "dilation": _tuple(_arg(args, kwargs, 5, "dilation", 1), dims),
+        "groups": int(_arg(args, kwargs, 6, "groups", 1)),
+        "bias": _arg(args, kwargs, 2, "bias") is not None,
+        "transposed": False,
+    }
+
+
+def _conv_transpose_attrs(
+    args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor
+) -> dict[str, Any]:
+    # F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation);
+    # the weight is (C_in, C_out / groups, kh, kw).
+    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    dims = weight.dim() - 2
+    groups = int(_arg(args, kwargs, 6, "groups", 1))
+    return {
+        "in_channels": x.shape[1],
+        "out_channels": weight.shape[1] * groups,
+        "kernel": tuple(weight.shape[2:]),
+        "stride": _tuple(_arg(args, kwargs, 3, "stride", 1), dims),
+        "padding": _tuple(_arg(args, kwargs, 4, "padding", 0), dims),
+        "output_padding": _tuple(_arg(args, kwargs, 5, "output_padding", 0), dims),
+        "dilation": _tuple(_arg(args, kwargs, 7, "dilation", 1), dims),
+        "groups": groups,
+        "bias": _arg(args, kwargs, 2, "bias") is not None,
+        "transposed": True,
+    }
+
+
+def _linear_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    weight = _arg(args, kwargs, 1, "weight")
+    return {
+        "in_features": weight.shape[1],
+        "out_features": weight.shape[0],
+        "bias": _arg(args, kwargs, 2, "bias") is not None,
+    }
+
+
+def _bn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    return {"channels": args[0].shape[1], "affine": _arg(args, kwargs, 3, "weight") is not None}
+
+
+def _matmul_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """matmul/mm/bmm/@: every output element is a dot product over the first operand's last dim."""
+    return {"inner": int(args[0].shape[-1])}
+
+
+def _addmm_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """addmm/baddbmm(bias, a, b): the contraction is over a's last dim."""
+    return {"inner": int(_arg(args, kwargs, 1, "mat1").shape[-1])}
+
+
+def _einsum_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """A two-operand einsum costs the product of the sizes of all its distinct indices
+    (``bhwc,bkc->bhwk`` with sizes b,h,w,c,k: b*h*w*c*k MACs). More operands are left unhandled
+    (and ``...``) become op ``einsum_general``, which has no handler: their cost depends on the
+    contraction order."""
+    equation = str(args[0]).replace(" ", "")
+    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+    inputs = equation.split("->")[0].split(",")
+    if len(inputs) != 2 or "..." in equation:
+        return {"op": "einsum_general", "equation": equation}
+    sizes: dict[str, int] = {}
+    for letters, operand in zip(inputs, operands, strict=True):
+        sizes.update(zip(letters, operand.shape, strict=True))
+    return {"equation": equation, "index_sizes": tuple(sizes.values())}
+
+
+def _sdpa_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """scaled_dot_product_attention(q, k, v): q (..., L, E), k (..., S, E), v (..., S, Ev)."""
+    q, k, v = args[0], _arg(args, kwargs, 1, "key"), _arg(args, kwargs, 2, "value")
+    return {
+        "queries": prod(q.shape[:-1]),
+        "keys": int(k.shape[-2]),
+        "qk_dim": int(q.shape[-1]),
+        "v_dim": int(v.shape[-1]),
+    }
+
+
+def _mha_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """F.multi_head_attention_forward(query (L, N, E), key (S, N, kdim), value (S, N, vdim))."""
+    q, k, v = args[0], args[1], args[2]
+    batch = q.shape[1] if q.dim() == 3 else 1
+    return {
+        "tokens": int(q.shape[0]),
+        "source": int(k.shape[0]),
+        "batch": int(batch),
+        "embed": int(q.shape[-1]),
+        "kdim": int(k.shape[-1]),
+        "vdim": int(v.shape[-1]),
+    }
+
+
+def no_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    return {}
+
+
+_ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "hardtanh",
+    "silu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "hardswish",
+    "hardsigmoid",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "mish",
+    "softplus",
+    "prelu",
+)
+
+#: Aliases of the same op: operator dunders and their in-place/reflected forms.
+_ALIASES = {
+    "iadd": "add",
+    "radd": "add",
+    "mul": "mul",
+    "imul": "mul",
+    "rmul": "mul",
+    "isub": "sub",
+    "rsub": "sub",
+    "truediv": "div",
+    "itruediv": "div",
+    "rtruediv": "div",
+    "swapaxes": "transpose",
+    "concat": "cat",
+    "concatenate": "cat",
+}
+
+#: torch function name (without underscores) -> (graph op, attribute extractor). A function
+#: not listed keeps its own name as op (``permute``, ``softmax``, ...), so the handler table in
+#: ``metrics/handlers.py`` decides whether it is counted.
+FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
+    "conv1d": ("conv", _conv_attrs),
+    "conv2d": ("conv", _conv_attrs),
+    "conv3d": ("conv", _conv_attrs),
+    "conv_transpose1d": ("conv_transpose", _conv_transpose_attrs),
+    "conv_transpose2d": ("conv_transpose", _conv_transpose_attrs),
+    "conv_transpose3d": ("conv_transpose", _conv_transpose_attrs),
+    "linear": ("linear", _linear_attrs),
+    "matmul": ("matmul", _matmul_attrs),
+    "rmatmul": ("matmul", _matmul_attrs),
+    "mm": ("matmul", _matmul_attrs),
+    "bmm": ("matmul", _matmul_attrs),
+    "addmm": ("matmul", _addmm_attrs),
+    "baddbmm": ("matmul", _addmm_attrs),
+    "einsum": ("einsum", _einsum_attrs),
+    "scaled_dot_product_attention": ("attention", _sdpa_attrs),
+    "multi_head_attention_forward": ("multi_head_attention", _mha_attrs),
+    "batch_norm": ("batchnorm", _bn_attrs),
+    "max_pool1d": ("max_pool", no_attrs),
+    "max_pool2d": ("max_pool", no_attrs),
+    "max_pool3d": ("max_pool", no_attrs),
+    "avg_pool1d": ("avg_pool", no_attrs),
+    "avg_pool2d": ("avg_pool", no_attrs),
+    "avg_pool3d": ("avg_pool", no_attrs),
+    "adaptive_avg_pool1d": ("adaptive_avg_pool", no_attrs),
+    "adaptive_avg_pool2d": ("adaptive_avg_pool", no_attrs),
+    "adaptive_max_pool2d": ("adaptive_max_pool", no_attrs),
+    "cat": ("concat", no_attrs),
+    "flatten": ("flatten", no_attrs),
+    "dropout": ("dropout", no_attrs),
+    **{name: ("activation", no_attrs) for name in _ACTIVATIONS},
+}
+
+
+#: Ops whose output has their first input's shape: not executed on meta tensors, because their
+#: meta kernels run through Python decompositions (about 5 ms a call for hardtanh, batch_norm).
+SHAPE_PRESERVING = frozenset(
+    {"batch_norm", "layer_norm", "group_norm", "dropout", "softmax", *_ACTIVATIONS}
+)
+
+#: Calls that return their input unchanged when it already has the requested layout or type;
+#: such a call creates no tensor and no node.
+PASS_THROUGH = frozenset(
+    {"contiguous", "to", "type", "type_as", "float", "half", "double", "detach", "requires_grad"}
+)
+
+#: Factory functions: inside a traced forward they create meta tensors unless told a device.
+FACTORIES = frozenset(
+    {"zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "rand", "randn", "eye"}
+    | {"linspace", "randint"}
+)
+
+
+def _conv_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """The output shape of F.conv1d/2d/3d by PyTorch's size rule, or None to let the meta kernel
+    decide (string padding, unbatched input, a size that vanishes: torch raises its own error)."""
+    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    padding = _arg(args, kwargs, 4, "padding", 0)
+    if isinstance(padding, str) or not x.is_meta or x.dim() != weight.dim():
+        return None
+    dims = weight.dim() - 2
+    stride = _tuple(_arg(args, kwargs, 3, "stride", 1), dims)
+    dilation = _tuple(_arg(args, kwargs, 5, "dilation", 1), dims)
+    pads = _tuple(padding, dims)
+    sizes = [
+        conv_out(x.shape[2 + i], weight.shape[2 + i], stride[i], pads[i], dilation[i])
+        for i in range(dims)
+    ]
+    if min(sizes) < 1 or x.shape[1] != weight.shape[1] * int(_arg(args, kwargs, 6, "groups", 1)):
+        return None
+    return (x.shape[0], weight.shape[0], *sizes)
+
+
+def _cat_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """The output shape of torch.cat for same-rank, same-dtype meta tensors that agree off the
+    concatenated dim; None otherwise (torch decides, or raises)."""
+    tensors, dim = args[0], _arg(args, kwargs, 1, "dim", 0)
+    if not tensors or not isinstance(dim, int):
+        return None
+    head = tensors[0]
+    if not all(
+        isinstance(t, torch.Tensor)
+        and t.is_meta
+        and t.dim() == head.dim()
+        and t.dtype == head.dtype
+        for t in tensors
+    ):
+        return None
+    dim %= max(head.dim(), 1)
+    shape = list(head.shape)
+    for t in tensors[1:]:
+        if [n for i, n in enumerate(t.shape) if i != dim] != [
+            n for i, n in enumerate(shape) if i != dim
+        ]:
+            return None
+        shape[dim] += t.shape[dim]
+    return tuple(shape)
+
+
+def _binary_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """add/sub/mul/div of two meta tensors of one dtype (or a float tensor and a Python number):
+    the broadcast shape. Anything needing type promotion goes to the meta kernel."""
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not (isinstance(a, torch.Tensor) and a.is_meta and a.is_floating_point()):
+        return None
+    if isinstance(b, torch.Tensor):
+        if not b.is_meta or b.dtype != a.dtype:
+            return None
+        return tuple(torch.broadcast_shapes(a.shape, b.shape))  # type: ignore[no-untyped-call]
+    if isinstance(b, float | int) and not isinstance(b, bool):
+        return tuple(a.shape)
+    return None
+
+
+#: Ops whose output shape is computed here instead of by their meta kernels, which run Python
+#: decompositions (conv: shape checks in _meta_registrations; cat: torch._refs.cat).
+FAST_SHAPES: dict[str, Callable[[Sequence[Any], dict[str, Any]], tuple[int, ...] | None]] = {
+    "conv1d": _conv_shape,
+    "conv2d": _conv_shape,
+    "conv3d": _conv_shape,
+    "cat": _cat_shape,
+    "add": _binary_shape,
+    "sub": _binary_shape,
+    "mul": _binary_shape,
+    "div": _binary_shape,
+}
+
+
+@cache
+def _inplace_index(func: Callable[..., Any]) -> int | None:
+    """Position of an ``inplace`` parameter of `func` (F.hardtanh(x, min, max, inplace) -> 3)."""
+    try:
+        names = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names.index("inplace") if "inplace" in names else None
+
+
+def is_inplace(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether a call writes into its first argument (``relu_``, ``x += y``, ``inplace=True``)."""
+    name = getattr(func, "__name__", "")
+    if (name.endswith("_") and not name.endswith("__")) or name.startswith("__i"):
+        return True
+    index = _inplace_index(func)
+    if index is None:
+        return False
+    return bool(args[index] if len(args) > index else kwargs.get("inplace", False))
+
+
+@cache
+def function_name(func: Callable[..., Any]) -> str:
+    """``Tensor.__iadd__`` -> ``add``, ``F.relu_`` -> ``relu``, ``__truediv__`` -> ``div``."""
+    name = getattr(func, "__name__", str(func)).strip("_")
+    return _ALIASES.get(name, name)
+
+
+def leaves(value: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors in nested lists, tuples and dicts (a fast tree_flatten for call arguments:
+    tensors in a flat sequence cost no recursive call)."""
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+        return out
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(items, (list, tuple, type({}.values()))):
+        return out
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            out.append(item)
+        elif isinstance(item, (list, tuple, dict)):
+            leaves(item, out)
+    return out
