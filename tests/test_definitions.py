@@ -23,10 +23,43 @@ def test_harmonic_links_by_hand() -> None:
 @given(st.integers(1, 4096))
 def test_harmonic_links_rule(layer: int) -> None:
     links = harmonic_links(layer)
-    expected = [layer - 2**n for n in range(13) if 2**n <= layer and layer % 2**n == 0]
+    # The official get_link looks at 2**i for i = 0..9 only (shared/notes/hardnet.md).
+    expected = [layer - 2**n for n in range(10) if 2**n <= layer and layer % 2**n == 0]
     assert list(links) == expected
-    # The number of links is one more than the power of two dividing the layer index.
-    assert len(links) == (layer & -layer).bit_length()
+    if layer < 1024:
+        # One more link than the power of two dividing the layer index.
+        assert len(links) == (layer & -layer).bit_length()
+
+
+def _official_width(layer: int, k: int, m: float) -> int:
+    """The official rule, restated from the notes: start from k as a float, multiply by m for
+    every i in 1..9 with 2**i dividing the layer (and <= it), round with int(int(x + 1) / 2) * 2."""
+    out = float(k)
+    for i in range(1, 10):
+        if 2**i <= layer and layer % 2**i == 0:
+            out *= m
+    return int(int(out + 1) / 2) * 2
+
+
+@given(
+    k=st.integers(1, 400),
+    m=st.sampled_from([1.4, 1.5, 1.6, 1.7, 1.8, 2.0]) | st.floats(1.0, 2.5),
+    layer=st.integers(1, 64),
+)
+def test_widths_follow_the_official_float_product(k: int, m: float, layer: int) -> None:
+    assert HarDBlockDef(k, m, 64).layer_out_channels(layer) == _official_width(layer, k, m)
+
+
+@pytest.mark.parametrize(("k", "m"), [(25, 1.4), (75, 1.4), (225, 1.4), (100, 1.7)])
+def test_widths_where_the_power_form_differs(k: int, m: float) -> None:
+    # k * m ** (links - 1) rounds to another even width for these (notes: 50 vs 48 for k=25).
+    block = HarDBlockDef(k, m, 8)
+    widths = [block.layer_out_channels(layer) for layer in range(1, 9)]
+    assert widths == [_official_width(layer, k, m) for layer in range(1, 9)]
+    power = [even_width(k * m ** (len(harmonic_links(i)) - 1)) for i in range(1, 9)]
+    assert widths != power
+    if k == 25:
+        assert block.layer_out_channels(4) == 50 and power[3] == 48
 
 
 def test_even_width_matches_official_rounding() -> None:

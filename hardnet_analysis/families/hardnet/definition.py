@@ -2,8 +2,9 @@
 
 Conventions follow the official PyTorch-HarDNet code (see ``../shared/notes/hardnet.md``):
 in a block of L layers, layer k (1..L) takes the concatenation of layers ``k - 2**n`` for every
-``n >= 0`` with ``2**n`` dividing k (layer 0 is the block input). Its width is
-``growth_rate * m ** (links - 1)`` rounded to an even number as ``int(int(x + 1) / 2) * 2``.
+``n >= 0`` with ``2**n`` dividing k (layer 0 is the block input). Its width is growth_rate
+multiplied by m once per link after the first (the official float product), rounded to an even
+number as ``int(int(x + 1) / 2) * 2``.
 The block output concatenates the last layer and every odd layer (layer 0 only with keep_base).
 """
 
@@ -18,19 +19,20 @@ from hardnet_analysis.families.registry import register_model
 Downsample = Literal["none", "maxpool", "dwconv"]
 
 
+#: The official code looks for links at 2**i for i < 10 only, so a layer never links further
+#: back than 512 (it matters for blocks of 1024 layers or more).
+MAX_LINK_POWER = 10
+
+
 def harmonic_links(layer: int) -> tuple[int, ...]:
     """Indices of the layers that layer `layer` (>= 1) concatenates, nearest first.
 
     Layer 8 takes layers 7, 6, 4 and 0 (8 - 2**n for n = 0..3):
     ``harmonic_links(8) == (7, 6, 4, 0)``.
     """
-    links = []
-    step = 1
-    while step <= layer:
-        if layer % step == 0:
-            links.append(layer - step)
-        step *= 2
-    return tuple(links)
+    return tuple(
+        layer - 2**i for i in range(MAX_LINK_POWER) if 2**i <= layer and layer % 2**i == 0
+    )
 
 
 def even_width(x: float) -> int:
@@ -61,9 +63,16 @@ class HarDBlockDef:
             raise UsageError(f"channel weighting factor m must be > 0, got {self.grmul}")
 
     def layer_out_channels(self, layer: int) -> int:
-        """Output channels of layer `layer` (1..n_layers); e.g. k=14, m=1.7, layer 4 -> 40."""
-        links = harmonic_links(layer)
-        return even_width(self.growth_rate * self.grmul ** (len(links) - 1))
+        """Output channels of layer `layer` (1..n_layers); e.g. k=14, m=1.7, layer 4 -> 40.
+
+        As the official code computes it: k as a float, multiplied by m once for every link
+        after the first, then rounded to even. ``k * m ** (links - 1)`` is not the same float:
+        for k=25, m=1.4 and 3 links it gives 48.999... -> 48 where the product gives 50.
+        """
+        width = float(self.growth_rate)
+        for _ in harmonic_links(layer)[1:]:
+            width *= self.grmul
+        return even_width(width)
 
     def widths(self, in_channels: int) -> tuple[int, ...]:
         """Channels of layers 0..n_layers, layer 0 being the block input."""
