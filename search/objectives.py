@@ -17,7 +17,6 @@ cio and act_bytes. E.g. coef [1e-13, 2e-10], intercept 1e-4 gives HarDNet-68 (4.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import read_json
-from hardnet_analysis.metrics.calibration import (
-    LATENCY_FEATURES,
-    LATENCY_MODEL_FORMAT,
-    LATENCY_MODEL_VERSION,
-)
+from hardnet_analysis.metrics.calibration import LatencyModel
 from search.evaluate import Metrics
 
 Values = npt.NDArray[np.float64]
@@ -73,37 +67,19 @@ OBJECTIVES: dict[str, Objective] = {
 
 def _latency_model(path: Path) -> Objective:
     """The `latency` objective from a fitted model file (see the module docstring)."""
-    where = f"calibration file {str(path)!r}"
-    doc = read_json(path, "calibration file")
-    if (
-        not isinstance(doc, dict)
-        or doc.get("format") != LATENCY_MODEL_FORMAT
-        or doc.get("version") != LATENCY_MODEL_VERSION
-    ):
-        raise UsageError(f"{where}: expected format {LATENCY_MODEL_FORMAT!r} version 1")
-    features, coef, intercept = doc.get("features"), doc.get("coef"), doc.get("intercept")
-    if not isinstance(features, list) or not features or not set(features) <= set(LATENCY_FEATURES):
-        raise UsageError(f"{where}: features must be a list among {', '.join(LATENCY_FEATURES)}")
-    numbers = [*coef, intercept] if isinstance(coef, list) else []
-    if len(numbers) != len(features) + 1 or not all(_finite(v) for v in numbers):
-        raise UsageError(f"{where}: needs one finite coef per feature and a finite intercept")
-    weights = [float(v) for v in numbers]
+    model = LatencyModel.load(path)  # checks format, version, features and finite numbers
 
     def predict(m: Metrics) -> Values:
-        total = np.full(len(m), weights[-1], dtype=np.float64)
-        for name, c in zip(features, weights, strict=False):
+        total = np.full(len(m), model.intercept, dtype=np.float64)
+        for name, c in zip(model.features, model.coef, strict=True):
             total += c * np.asarray(m.metric(name), dtype=np.float64)
         return total
 
-    units = doc.get("units", "s")
-    info = {"calibration": str(path), "device": doc.get("device"), "units": units}
-    info |= {"features": features, "coef": coef, "intercept": intercept}
-    text = f"predicted latency ({units}) on {doc.get('device', '?')}, lower first"
+    info: dict[str, Any] = {"calibration": str(path), "device": model.device}
+    info |= {"units": model.units, "features": list(model.features), "coef": list(model.coef)}
+    info |= {"intercept": model.intercept}
+    text = f"predicted latency ({model.units}) on {model.device}, lower first"
     return Objective("latency", text, False, predict, info)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 CALIBRATED: dict[str, Callable[[Path], Objective]] = {"latency": _latency_model}

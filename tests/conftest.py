@@ -1,8 +1,9 @@
-"""Shared test settings: hypothesis profiles and the `gpu` marker."""
+"""Shared test settings: hypothesis profiles, the `gpu` marker, and real profile runs."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,3 +30,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+#: Sizes `profiled_runs` profiles the tiny HarDNet at: four points on one device, the fewest a
+#: correlation or a two-feature latency model accepts.
+PROFILED_SIZES = ("32", "40", "48", "56")
+
+
+@pytest.fixture(scope="session")
+def profiled_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Run files of a real ``hda profile`` of ``tests/data/tinyhardnet.json`` on CPU at
+    `PROFILED_SIZES` (1 thread, 2 repeats, no counters; the roofline probe replaced by a table
+    entry, which only moves the roofline bounds): what ``correlate`` and ``report`` read."""
+    from hardnet_analysis.cli.main import main
+    from hardnet_analysis.profiler import devices
+    from hardnet_analysis.profiler import run as run_mod
+
+    out = tmp_path_factory.mktemp("profiled")
+    tiny = str(Path(__file__).parent / "data" / "tinyhardnet.json")
+    fast = ["--repeat", "2", "--warmup", "1", "--threads", "1", "--counters", "none"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_mod, "roofline_spec", lambda device: devices.DEVICES["Jetson Nano"])
+        code = main(["profile", tiny, "--input", *PROFILED_SIZES, "--out", str(out), *fast])
+    assert code == 0
+    return sorted(out.glob("*.json"))

@@ -23,16 +23,17 @@ def test_cuda_events_time_a_matmul() -> None:
 
 def test_profile_on_gpu_names_layers_and_device() -> None:
     run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=3, counters="none"))
-    assert run["device"]["used"] == "cuda" and run["settings"]["cudnn_benchmark"]
-    assert any(layer["name"] == "base.0.conv" for layer in run["layers"])
-    assert 0.5 < run["layer_sum_ratio"] < 3
+    assert run.device.used == "cuda" and run.settings.cudnn_benchmark
+    assert any(layer.name == "base.0.conv" for layer in run.layers)
+    assert 0.5 < run.layer_sum_ratio < 3
 
 
 @pytest.mark.skipif(shutil.which("ncu") is None, reason="ncu is not installed")
 def test_ncu_measures_dram_per_layer() -> None:
     run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=2, counters="ncu"))
-    if run["failures"]:
-        pytest.skip(f"ncu not usable here: {run['failures'][0]['error']}")
-    assert run["dram"]["source"] == "ncu" and run["dram"]["read_bytes"] > 0
-    conv = next(layer for layer in run["layers"] if layer["name"] == "base.0.conv")
-    assert conv["dram"]["source"] == "ncu" and conv["dram"]["kernels"] >= 1
+    if run.failures:
+        pytest.skip(f"ncu not usable here: {run.failures[0].error}")
+    assert run.dram is not None and run.dram.source == "ncu" and run.dram.read_bytes > 0
+    conv = next(layer for layer in run.layers if layer.name == "base.0.conv")
+    assert conv.dram is not None and conv.dram.source == "ncu"
+    assert conv.dram.kernels is not None and conv.dram.kernels >= 1

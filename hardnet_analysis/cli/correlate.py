@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.cli.common import add_format_arg, console
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import correlation_table
+from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
 
 if TYPE_CHECKING:
     from hardnet_analysis.metrics.correlate import Correlation
@@ -42,10 +42,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
-    """The run documents of `paths` (directories are searched for *.json, skipping files that
-    are not runs); failed runs are kept out. A named file that is unreadable or not a run is a
-    usage error naming it."""
+def load_runs(paths: list[Path]) -> list[ProfileRun]:
+    """The successful runs of `paths` (directories are searched for *.json, skipping files that
+    are not profile runs); failed runs are kept out. A named file that is unreadable or not a
+    run, or any run file of another version or with a missing key, is a usage error naming it."""
     files: list[tuple[Path, bool]] = []
     for path in paths:
         if path.is_dir():
@@ -54,21 +54,23 @@ def load_runs(paths: list[Path]) -> list[dict[str, Any]]:
             files.append((path, False))
     runs = []
     for file, found in files:
-        try:
-            document = json.loads(file.read_text())
-        except (OSError, ValueError) as exc:
-            if found:
-                continue
-            raise UsageError(f"cannot read run file {str(file)!r}: {exc}") from None
-        if not isinstance(document, dict) or document.get("format") != "hda-profile-run":
-            if found:
-                continue
-            raise UsageError(f"{str(file)!r} is not an hda profile run (hda profile --out DIR)")
-        if document.get("status") == "ok":
-            runs.append(document)
+        if found and not _is_run_file(file):
+            continue
+        run = load_run(file)
+        if isinstance(run, ProfileRun):
+            runs.append(run)
     if not runs:
         raise UsageError("no successful profile runs among the files given")
     return runs
+
+
+def _is_run_file(file: Path) -> bool:
+    """Whether `file` claims to be a profile run (other JSON may share a results directory)."""
+    try:
+        document = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and document.get("format") == FORMAT
 
 
 def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
@@ -99,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("too few runs to fit a macs + cio latency model (need >= 4 models)")
         if len(chosen) > 1:
             raise UsageError("runs from several devices; give the runs of one device")
-        atomic_write_json(args.save_calibration, chosen[0].to_calibration())
+        chosen[0].save(args.save_calibration)
     document: dict[str, Any] = {
         "runs": len(runs),
         "correlations": [c.to_dict() for c in found],
         "best": verdicts,
-        "latency_models": [m.to_calibration() for m in models],
+        "latency_models": [m.to_json() for m in models],
     }
     if args.format == "json":
         write_json(document)
@@ -119,12 +121,16 @@ def run(args: argparse.Namespace) -> int:
                 f"(Pearson r = {v['r']:.3f})"
             )
         for m in models:
-            lomo = "-" if m.lomo_error is None else f"{100 * m.lomo_error:.1f}%"
+            lomo = _percent(m.lomo_error)
             terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
             out.print(
                 f"latency model ({m.device}): {terms} + {m.intercept:.3g} s; "
-                f"train error {100 * m.train_error:.1f}%, leave-one-model-out {lomo}"
+                f"train error {_percent(m.train_error)}, leave-one-model-out {lomo}"
             )
         if args.save_calibration:
             out.print(f"calibration saved to {args.save_calibration}")
     return 0
+
+
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"

@@ -10,16 +10,22 @@ goes on; the exit status is then 1. Unknown model names are usage errors before 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.cli.common import add_format_arg, console, input_size, positive_int
 from hardnet_analysis.errors import HdaError, UsageError
-from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import layers_table, runs_table
+from hardnet_analysis.profiler.document import (
+    FailedRun,
+    Failure,
+    ProfileRun,
+    RequestedDevice,
+    load_run,
+)
+from hardnet_analysis.records import encode
 from hardnet_analysis.resolve import resolve
 
 
@@ -80,33 +86,31 @@ def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespac
     return out / f"{stem}-{hw[0]}x{hw[1]}-{args.device}-{args.dtype}-b{args.batch}{layout}.json"
 
 
-def _finished(path: Path) -> dict[str, Any] | None:
-    try:
-        document: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
+def _finished(path: Path) -> ProfileRun | None:
+    """The successful run already saved at `path`; None where there is none or it cannot be
+    read (then the run is profiled again and the file replaced)."""
+    if not path.exists():
         return None
-    return document if document.get("status") == "ok" else None
+    try:
+        run = load_run(path)
+    except UsageError:
+        return None
+    return run if isinstance(run, ProfileRun) else None
 
 
 def _log(message: str) -> None:
     print(f"hda profile: {message}", file=sys.stderr, flush=True)
 
 
-def _failure(model: str, hw: tuple[int, int], args: argparse.Namespace, exc: BaseException) -> Any:
-    return {
-        "format": "hda-profile-run",
-        "version": 1,
-        "status": "failed",
-        "model": model,
-        "input": list(hw),
-        "batch": args.batch,
-        "dtype": args.dtype,
-        "device": {"requested": args.device},
-        "failures": [{"stage": "profile", "error": f"{type(exc).__name__}: {exc}"}],
-    }
+def _failure(
+    model: str, hw: tuple[int, int], args: argparse.Namespace, exc: BaseException
+) -> FailedRun:
+    error = Failure("profile", f"{type(exc).__name__}: {exc}")
+    device = RequestedDevice(args.device)
+    return FailedRun(model, hw, args.batch, args.dtype, device, (error,))
 
 
-def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> dict[str, Any]:
+def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRun:
     from hardnet_analysis.profiler.run import Settings, profile_model
 
     settings = Settings(
@@ -125,10 +129,11 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> dict[str,
     return profile_model(model, settings, _log)
 
 
-def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
+def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]:
     import torch
 
-    documents, failed = [], 0
+    documents: list[ProfileRun | FailedRun] = []
+    failed = 0
     jobs = [(m, hw) for m in args.models for hw in args.input]
     for index, (model, hw) in enumerate(jobs, start=1):
         label = f"[{index}/{len(jobs)}] {model} @ {hw[0]}x{hw[1]}"
@@ -140,17 +145,17 @@ def _sweep(args: argparse.Namespace) -> tuple[list[dict[str, Any]], int]:
             continue
         _log(f"{label}: profiling")
         try:
-            document = _one(model, hw, args)
+            document: ProfileRun | FailedRun = _one(model, hw, args)
         except (RuntimeError, MemoryError, HdaError) as exc:
             if isinstance(exc, HdaError) and exc.exit_code == 2 and len(jobs) == 1:
                 raise  # a single run's usage error is the user's to fix, not a sweep failure
             failed += 1
             document = _failure(model, hw, args, exc)
-            _log(f"{label}: failed: {document['failures'][0]['error']}")
+            _log(f"{label}: failed: {document.failures[0].error}")
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
         if path:
-            atomic_write_json(path, document)
+            document.save(path)
         documents.append(document)
     return documents, failed
 
@@ -164,9 +169,10 @@ def run(args: argparse.Namespace) -> int:
     if args.thread_time and (args.device != "cpu" or args.threads != 1):
         raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
     documents, failed = _sweep(args)
-    ok = [d for d in documents if d.get("status") == "ok"]
+    ok = [d for d in documents if isinstance(d, ProfileRun)]
     if args.format == "json":
-        write_json(documents if len(documents) > 1 else documents[0])
+        dumped = [d.to_json() for d in documents]
+        write_json(dumped if len(dumped) > 1 else dumped[0])
     elif args.format == "csv":
         write_csv(_summary_rows(ok))
     else:
@@ -179,17 +185,17 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _summary_rows(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _summary_rows(runs: list[ProfileRun]) -> list[dict[str, Any]]:
     return [
         {
-            "model": d["model"],
-            "input": "x".join(map(str, d["input"])),
-            "device": d["device"]["used"],
-            "median_s": d["latency"]["median_s"],
-            "p25_s": d["latency"]["p25_s"],
-            "p75_s": d["latency"]["p75_s"],
-            "layer_sum_ratio": d["layer_sum_ratio"],
-            **d["totals"],
+            "model": r.model,
+            "input": r.size,
+            "device": r.device.used,
+            "median_s": r.latency.median_s,
+            "p25_s": r.latency.p25_s,
+            "p75_s": r.latency.p75_s,
+            "layer_sum_ratio": r.layer_sum_ratio,
+            **encode(r.totals),
         }
-        for d in documents
+        for r in runs
     ]

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from reports import write_report
 
     runs = load_runs(args.runs)
-    if args.model and args.model not in {r["model"] for r in runs}:
+    if args.model and args.model not in {r.model for r in runs}:
         raise UsageError(f"--model {args.model!r} has no run among the files given")
     path = write_report(runs, args.out, args.model)
     print(f"report written to {path}")

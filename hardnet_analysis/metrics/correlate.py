@@ -1,12 +1,12 @@
 """Latency against its predictors: correlations with confidence intervals, fits, and a latency
 model validated leave-one-model-out.
 
-Inputs are profile run documents (``hda profile``). Points are whole models (median latency
-against model totals) or layers (a layer key's median time against its nodes' summed metrics;
-layer keys without graph nodes, pure hook overhead, are left out). Predictors: ``model_bytes``
-and ``model_fused_bytes`` (the traffic model, source ``model``), ``cio`` (elements), ``macs``,
-and ``dram_bytes`` (measured read + write, source ``ncu``/``nvprof``/``perf``) where present.
-Runs are grouped per device label (device, dtype, threads), never mixed.
+Inputs are profile runs (`ProfileRun`, from ``hda profile``). Points are whole models (median
+latency against model totals) or layers (a layer key's median time against its nodes' summed
+metrics; layer keys without graph nodes, pure hook overhead, are left out). Predictors:
+``model_bytes`` and ``model_fused_bytes`` (the traffic model, source ``model``), ``cio``
+(elements), ``macs``, and ``dram_bytes`` (measured read + write, source ``ncu``, ``nvprof``
+or ``perf``) where present. Runs are grouped per device label (device, dtype, threads), never mixed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from hardnet_analysis.metrics.calibration import LATENCY_MODEL_FORMAT, LATENCY_MODEL_VERSION
+from hardnet_analysis.metrics.calibration import LatencyModel
+from hardnet_analysis.profiler.document import DramBytes, LayerRecord, ProfileRun, Totals
 
 PREDICTORS = ("model_bytes", "model_fused_bytes", "cio", "macs", "dram_bytes")
 
@@ -36,63 +37,46 @@ class Point:
     sources: dict[str, str] = field(default_factory=dict)
 
 
-def device_label(run: dict[str, Any]) -> str:
+def device_label(run: ProfileRun) -> str:
     """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within."""
-    dev = run["device"]
-    threads = f" {run['threads']} threads" if dev["used"] == "cpu" else ""
-    return f"{dev['used']} {dev.get('name', '?')} {run['dtype']}{threads}"
-
-
-def _dram(entry: dict[str, Any] | None) -> tuple[float, str] | None:
-    if not entry:
-        return None
-    return float(entry["read_bytes"] + entry["write_bytes"]), str(entry["source"])
+    threads = f" {run.threads} threads" if run.device.used == "cpu" else ""
+    return f"{run.device.used} {run.device.name} {run.dtype}{threads}"
 
 
 def _features(
-    values: dict[str, Any], dram: dict[str, Any] | None
+    values: Totals | LayerRecord, dram: DramBytes | None
 ) -> tuple[dict[str, float], dict[str, str]]:
-    feats = {k: float(values[k]) for k in (*PREDICTORS[:4], "params") if k in values}
+    names = (*PREDICTORS[:4], "params")
+    feats = {k: float(getattr(values, k)) for k in names}
     sources = {k: "model" for k in feats}
-    measured = _dram(dram)
-    if measured is not None:
-        feats["dram_bytes"], sources["dram_bytes"] = measured
+    if dram is not None:
+        feats["dram_bytes"], sources["dram_bytes"] = dram.total, dram.source
     return feats, sources
 
 
-def model_points(runs: Iterable[dict[str, Any]]) -> list[Point]:
-    """One point per successful run: median latency against the run's totals."""
+def model_points(runs: Iterable[ProfileRun]) -> list[Point]:
+    """One point per run: median latency against the run's totals."""
     points = []
     for run in runs:
-        if run.get("status") != "ok":
-            continue
-        feats, sources = _features(run["totals"], run.get("dram"))
-        if "act_bytes" in run["totals"]:
-            feats["act_bytes"] = float(run["totals"]["act_bytes"])
-        label = f"{run['model']} @ {'x'.join(map(str, run['input']))}"
+        feats, sources = _features(run.totals, run.dram)
+        feats["act_bytes"] = float(run.totals.act_bytes)
+        label = f"{run.model} @ {run.size}"
         points.append(
-            Point(
-                run["model"], label, device_label(run), run["latency"]["median_s"], feats, sources
-            )
+            Point(run.model, label, device_label(run), run.latency.median_s, feats, sources)
         )
     return points
 
 
-def layer_points(runs: Iterable[dict[str, Any]]) -> list[Point]:
-    """One point per layer key (with graph nodes) of every successful run."""
+def layer_points(runs: Iterable[ProfileRun]) -> list[Point]:
+    """One point per layer key with graph nodes, of every run."""
     points = []
     for run in runs:
-        if run.get("status") != "ok":
-            continue
-        size = "x".join(map(str, run["input"]))
-        for layer in run["layers"]:
-            if not layer["nodes"]:
+        for layer in run.layers:
+            if not layer.nodes:
                 continue
-            feats, sources = _features(layer, layer.get("dram"))
-            label = f"{run['model']} @ {size}: {layer['name']}"
-            points.append(
-                Point(run["model"], label, device_label(run), layer["time_s"], feats, sources)
-            )
+            feats, sources = _features(layer, layer.dram)
+            label = f"{run.model} @ {run.size}: {layer.name}"
+            points.append(Point(run.model, label, device_label(run), layer.time_s, feats, sources))
     return points
 
 
@@ -156,13 +140,15 @@ def correlate(points: Sequence[Point], predictor: str, level: str) -> Correlatio
 
 
 def by_device(points: Iterable[Point]) -> dict[str, list[Point]]:
+    """`points` grouped by device label, in first-seen order: latencies are compared only
+    within a group."""
     groups: dict[str, list[Point]] = {}
     for p in points:
         groups.setdefault(p.device, []).append(p)
     return groups
 
 
-def correlations(runs: Sequence[dict[str, Any]]) -> list[Correlation]:
+def correlations(runs: Sequence[ProfileRun]) -> list[Correlation]:
     """Every (level, device, predictor) correlation the runs support."""
     out = []
     for level, points in (("model", model_points(runs)), ("layer", layer_points(runs))):
@@ -178,41 +164,6 @@ def best(found: Sequence[Correlation], level: str, device: str) -> Correlation |
     """The predictor with the highest Pearson r at `level` on `device`."""
     rows = [c for c in found if c.level == level and c.device == device]
     return max(rows, key=lambda c: c.pearson, default=None)
-
-
-@dataclass(frozen=True)
-class LatencyModel:
-    """latency (s) = intercept + sum(coef_i * feature_i), non-negative least squares on whole
-    models of one device; `lomo_error` is the mean |relative error| when each model is
-    predicted by a fit on the others (all its sizes left out together)."""
-
-    device: str
-    features: tuple[str, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    n: int
-    train_error: float
-    lomo_error: float | None
-
-    def predict(self, features: dict[str, float]) -> float:
-        return self.intercept + sum(
-            c * features[f] for c, f in zip(self.coef, self.features, strict=True)
-        )
-
-    def to_calibration(self) -> dict[str, Any]:
-        """The calibration file the search reads (format ``hda-latency-model`` version 1)."""
-        return {
-            "format": LATENCY_MODEL_FORMAT,
-            "version": LATENCY_MODEL_VERSION,
-            "device": self.device,
-            "features": list(self.features),
-            "coef": list(self.coef),
-            "intercept": self.intercept,
-            "units": "s",
-            "n_runs": self.n,
-            "train_mean_abs_rel_error": self.train_error,
-            "lomo_mean_abs_rel_error": self.lomo_error,
-        }
 
 
 def _nnls(points: Sequence[Point], features: Sequence[str]) -> tuple[np.ndarray, float]:
@@ -256,20 +207,20 @@ def fit_latency_model(points: Sequence[Point], features: Sequence[str]) -> Laten
         )
     lomo = float(np.mean(errors)) if len(models) > 1 and errors else None
     return LatencyModel(
-        usable[0].device,
-        tuple(features),
-        tuple(float(c) for c in coef),
-        intercept,
-        len(usable),
-        train,
-        lomo,
+        device=usable[0].device,
+        features=tuple(features),
+        coef=tuple(float(c) for c in coef),
+        intercept=intercept,
+        n=len(usable),
+        train_error=train,
+        lomo_error=lomo,
     )
 
 
 FEATURE_SETS = (("macs", "model_bytes"), ("macs", "cio"), ("macs",), ("cio",), ("model_bytes",))
 
 
-def latency_models(runs: Sequence[dict[str, Any]]) -> list[LatencyModel]:
+def latency_models(runs: Sequence[ProfileRun]) -> list[LatencyModel]:
     """Every feature set of `FEATURE_SETS` (plus macs + dram_bytes where measured) fitted per
     device."""
     out = []

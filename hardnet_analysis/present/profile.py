@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
+from hardnet_analysis.profiler.document import ProfileRun
 from hardnet_analysis.units import format_bytes, format_count
 
 
@@ -14,7 +15,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f}"
 
 
-def runs_table(documents: Sequence[dict[str, Any]]) -> Table:
+def runs_table(runs: Sequence[ProfileRun]) -> Table:
     """One row per run: model, input, device, median latency and spread, layer sum / whole,
     MACs, CIO, modeled bytes, measured DRAM bytes with their source."""
     table = Table(title="profile runs (latency in ms: median, p25-p75)")
@@ -22,44 +23,43 @@ def runs_table(documents: Sequence[dict[str, Any]]) -> Table:
         table.add_column(column, justify="left" if column in ("model", "device") else "right")
     for column in ("MACs", "CIO", "model bytes", "DRAM bytes"):
         table.add_column(column, justify="right")
-    for d in documents:
-        lat, dram = d["latency"], d.get("dram")
-        measured = "-" if not dram else f"{format_bytes(dram['read_bytes'] + dram['write_bytes'])}"
+    for run in runs:
+        lat, dram = run.latency, run.dram
+        measured = "-" if dram is None else f"{format_bytes(dram.total)} ({dram.source})"
         table.add_row(
-            d["model"],
-            "x".join(map(str, d["input"])),
-            d["device"]["used"],
-            _ms(lat["median_s"]),
-            f"{_ms(lat['p25_s'])}-{_ms(lat['p75_s'])}",
-            f"{d['layer_sum_ratio']:.2f}",
-            format_count(d["totals"]["macs"]),
-            format_count(d["totals"]["cio"]),
-            format_bytes(d["totals"]["model_bytes"]),
-            measured + (f" ({dram['source']})" if dram else ""),
+            run.model,
+            run.size,
+            run.device.used,
+            _ms(lat.median_s),
+            f"{_ms(lat.p25_s)}-{_ms(lat.p75_s)}",
+            f"{run.layer_sum_ratio:.2f}",
+            format_count(run.totals.macs),
+            format_count(run.totals.cio),
+            format_bytes(run.totals.model_bytes),
+            measured,
         )
     return table
 
 
-def layers_table(document: dict[str, Any]) -> Table:
+def layers_table(run: ProfileRun) -> Table:
     """One row per layer key of a run: time, share, ops, MACs, modeled bytes, MoC, bound."""
-    total = document["layer_sum_s"] or 1.0
-    title = f"{document['model']} @ {'x'.join(map(str, document['input']))} per layer"
-    table = Table(title=title)
+    total = run.layer_sum_s or 1.0
+    table = Table(title=f"{run.model} @ {run.size} per layer")
     table.add_column("layer", overflow="fold")
     table.add_column("ops")
     for column in ("ms", "%", "MACs", "model bytes", "MoC", "bound"):
         table.add_column(column, justify="right")
-    for layer in document["layers"]:
-        moc = f"{layer['macs'] / layer['cio']:.1f}" if layer["cio"] else "-"
+    for layer in run.layers:
+        moc = f"{layer.macs / layer.cio:.1f}" if layer.cio else "-"
         table.add_row(
-            layer["name"],
-            ",".join(layer["ops"]) or "-",
-            _ms(layer["time_s"]),
-            f"{100 * layer['time_s'] / total:.1f}",
-            format_count(layer["macs"]),
-            format_bytes(layer["model_bytes"]),
+            layer.name,
+            ",".join(layer.ops) or "-",
+            _ms(layer.time_s),
+            f"{100 * layer.time_s / total:.1f}",
+            format_count(layer.macs),
+            format_bytes(layer.model_bytes),
             moc,
-            layer["roofline"]["bound"],
+            layer.roofline.bound,
         )
     return table
 

@@ -23,6 +23,8 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from hardnet_analysis.profiler.document import Timing
+
 ROOT = "(model)"
 
 
@@ -98,19 +100,9 @@ class Stats:
         q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
         return cls(q2, q1, q3, min(samples), max(samples), len(samples))
 
-    @property
-    def iqr(self) -> float:
-        return self.p75 - self.p25
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "median_s": self.median,
-            "p25_s": self.p25,
-            "p75_s": self.p75,
-            "min_s": self.min,
-            "max_s": self.max,
-            "n": self.n,
-        }
+    def timing(self) -> Timing:
+        """These stats as the run file's `Timing` record."""
+        return Timing(self.median, self.p25, self.p75, self.min, self.max, self.n)
 
 
 Forward = Callable[[], object]

@@ -16,8 +16,6 @@ from pathlib import Path
 
 from hardnet_analysis.profiler.counters.perf import imc_events
 
-SOURCES = ("ncu", "nvprof", "perf")
-
 
 @dataclass(frozen=True)
 class Check:

@@ -1,22 +1,20 @@
 """`profile_model`: time a model and its layers, join the graph metrics and counters, and return
-the run document (what ``hda profile`` saves as JSON).
+the run (what ``hda profile`` saves as JSON).
 
-The run document (``format: hda-profile-run``, version 1) holds the model, its definition (for
+The run (`ProfileRun`, ``profiler.document``) holds the model, its definition (for
 definitions), the device (requested, used, name, fallback), versions, threads and clocks, the
 settings, whole-model latency (median and spread over the repeats), totals (params, MACs, CIO,
-modeled bytes unfused and fused), measured DRAM bytes with their source (or null), and one
-entry per layer key (see ``latency``): time, its graph nodes and their metrics, roofline.
+modeled bytes unfused and fused), measured DRAM bytes with their source (or None), and one
+record per layer key (see ``latency``): time, its graph nodes and their metrics, roofline.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 import sys
-import tempfile
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -24,10 +22,19 @@ from torch import nn
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.traffic import traffic
+from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
 from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler import devices
-from hardnet_analysis.profiler.counters import CounterError
+from hardnet_analysis.profiler.document import (
+    DramBytes,
+    LayerRecord,
+    ProfileRun,
+    RooflineSpec,
+    RunSettings,
+    Totals,
+)
+from hardnet_analysis.profiler.dram import DramResult, measure_dram
+from hardnet_analysis.profiler.environment import clock_name, device_record, versions
 from hardnet_analysis.profiler.latency import (
     ROOT,
     Stats,
@@ -37,6 +44,9 @@ from hardnet_analysis.profiler.latency import (
 )
 from hardnet_analysis.profiler.probe import Choice, probe
 from hardnet_analysis.units import parse_input_size
+
+#: Where progress lines go (``hda profile`` prints them to stderr).
+Log = Callable[[str], None]
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -115,48 +125,6 @@ def layer_of_node(name: str, leaves: set[str], containers: set[str]) -> str | No
     return None
 
 
-def _versions() -> dict[str, str]:
-    import torchvision
-
-    from hardnet_analysis import __version__
-
-    return {
-        "hda": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "cuda": str(torch.version.cuda),
-        "cudnn": str(torch.backends.cudnn.version()),  # type: ignore[no-untyped-call]
-    }
-
-
-def _cpu_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"name": platform.processor() or platform.machine()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    mhz = [float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz")]
-    names = [line.split(":", 1)[1].strip() for line in text.splitlines() if "model name" in line]
-    if names:
-        info["name"] = names[0]
-    if mhz:
-        info["mhz"] = mhz
-    return info
-
-
-def _device_info(device: torch.device) -> dict[str, Any]:
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        return {
-            "name": props.name,
-            "capability": list(torch.cuda.get_device_capability(device)),
-            "memory_bytes": props.total_memory,
-            "sm_count": props.multi_processor_count,
-        }
-    return _cpu_info()
-
-
 _PROBED: dict[str, devices.DeviceSpec] = {}
 
 
@@ -173,131 +141,110 @@ def roofline_spec(device: torch.device) -> devices.DeviceSpec:
     return _PROBED[device.type]
 
 
-def _layers(
-    samples: dict[str, list[float]],
-    analysis: Analysis,
-    leaves: set[str],
-    containers: set[str],
-    dtype: str,
-) -> list[dict[str, Any]]:
-    """One entry per layer key: time stats, graph nodes and their summed metrics."""
+class NodeMetrics(Protocol):
+    """What a layer key sums of each graph node it covers (a record of `Analysis.layers`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def macs(self) -> int: ...
+    @property
+    def cio(self) -> int: ...
+
+
+@dataclass
+class _LayerSums:
+    """The graph nodes a layer key covers and their summed metrics (filled node by node)."""
+
+    nodes: list[str] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)
+    params: int = 0
+    macs: int = 0
+    cio: int = 0
+    model_bytes: int = 0
+    model_fused_bytes: int = 0
+
+    def add(self, record: NodeMetrics, flow: NodeTraffic) -> None:
+        self.nodes.append(record.name)
+        if record.op not in self.ops:
+            self.ops.append(record.op)
+        self.params += record.params
+        self.macs += record.macs
+        self.cio += record.cio
+        self.model_bytes += flow.bytes
+        self.model_fused_bytes += flow.fused_bytes
+
+
+def _layer_sums(
+    keys: Iterable[str], analysis: Analysis, leaves: set[str], containers: set[str], dtype: str
+) -> dict[str, _LayerSums]:
+    """Per layer key, the graph nodes whose time it holds (see `layer_of_node`), summed."""
     flow = traffic(analysis.graph, dtype).by_name()
-    entries: dict[str, dict[str, Any]] = {}
-    for key, times in samples.items():
-        stats = Stats.of(times)
-        entries[key] = {
-            "name": key,
-            "kind": "layer" if key.split(":", 1)[0] in leaves else "self",
-            "time_s": stats.median,
-            "time_p25_s": stats.p25,
-            "time_p75_s": stats.p75,
-            "nodes": [],
-            "ops": [],
-            "params": 0,
-            "macs": 0,
-            "cio": 0,
-            "model_bytes": 0,
-            "model_fused_bytes": 0,
-            "dram": None,
-        }
+    sums = {key: _LayerSums() for key in keys}
     for record in analysis.layers:
         if record.op in ("input", "output"):
             continue
         owner = layer_of_node(record.name, leaves, containers)
-        entry = entries.get(owner) if owner else None
-        if entry is None:
-            continue
-        entry["nodes"].append(record.name)
-        if record.op not in entry["ops"]:
-            entry["ops"].append(record.op)
-        for field in ("params", "macs", "cio"):
-            entry[field] += getattr(record, field)
-        entry["model_bytes"] += flow[record.name].bytes
-        entry["model_fused_bytes"] += flow[record.name].fused_bytes
-    return list(entries.values())
+        if owner in sums:
+            sums[owner].add(record, flow[record.name])
+    return sums
 
 
-def _measure_dram(
-    choice: Choice, model: str, settings: Settings, device: torch.device, forward: Any
-) -> tuple[dict[str, Any] | None, dict[str, Any], list[dict[str, str]]]:
-    """Measured DRAM bytes (whole model, and per layer from ncu) with their source; failures
-    become records and the source falls back to ``model``."""
-    from hardnet_analysis.profiler.child import child_argv
-
-    failures: list[dict[str, str]] = []
-    per_layer: dict[str, Any] = {}
-    try:
-        if choice.source == "perf":
-            from hardnet_analysis.profiler.counters.perf import PerfSession, imc_events
-
-            n = max(settings.repeat, 1)
-            with PerfSession("perf", imc_events()) as session:
-                for _ in range(n):
-                    forward()
-            assert session.totals is not None
-            total = {"read_bytes": session.totals.read_bytes / n}
-            total["write_bytes"] = session.totals.write_bytes / n
-            return {"source": "perf", **total}, per_layer, failures
-        if choice.source in ("ncu", "nvprof"):
-            argv = child_argv(
-                model,
-                settings.input_hw,
-                settings.batch,
-                settings.dtype,
-                settings.channels_last,
-                choice.source,
+def _layers(
+    samples: dict[str, list[float]],
+    sums: dict[str, _LayerSums],
+    leaves: set[str],
+    dram: dict[str, DramBytes],
+    roof: tuple[devices.DeviceSpec, str],
+) -> tuple[LayerRecord, ...]:
+    """One record per layer key: time stats, graph nodes and their summed metrics, measured
+    DRAM bytes (ncu), and the roofline point of `roof` (spec, dtype) at the bytes moved:
+    measured where there are counts, modeled otherwise."""
+    out = []
+    for key, times in samples.items():
+        stats, acc, measured = Stats.of(times), sums[key], dram.get(key)
+        moved = acc.model_bytes if measured is None else int(measured.total)
+        out.append(
+            LayerRecord(
+                name=key,
+                kind="layer" if key.split(":", 1)[0] in leaves else "self",
+                time_s=stats.median,
+                time_p25_s=stats.p25,
+                time_p75_s=stats.p75,
+                nodes=tuple(acc.nodes),
+                ops=tuple(acc.ops),
+                params=acc.params,
+                macs=acc.macs,
+                cio=acc.cio,
+                model_bytes=acc.model_bytes,
+                model_fused_bytes=acc.model_fused_bytes,
+                dram=measured,
+                roofline=devices.roofline(acc.macs, moved, *roof),
             )
-            with tempfile.TemporaryDirectory(prefix="hda-counters-") as tmp:
-                log = Path(tmp) / f"{choice.source}.csv"
-                if choice.source == "ncu":
-                    from hardnet_analysis.profiler.counters import ncu
-
-                    layers = ncu.per_layer(ncu.run_ncu("ncu", argv, log, timeout=1800))
-                    per_layer = {k: {"source": "ncu", **v.__dict__} for k, v in layers.items()}
-                    read = sum(v.read_bytes for v in layers.values())
-                    write = sum(v.write_bytes for v in layers.values())
-                    return (
-                        {"source": "ncu", "read_bytes": read, "write_bytes": write},
-                        (per_layer),
-                        failures,
-                    )
-                from hardnet_analysis.profiler.counters import nvprof
-
-                totals = nvprof.run_nvprof("nvprof", argv, log, timeout=1800)
-                return (
-                    {
-                        "source": "nvprof",
-                        "read_bytes": totals.read_bytes,
-                        "write_bytes": totals.write_bytes,
-                    },
-                    per_layer,
-                    failures,
-                )
-    except (CounterError, OSError) as exc:
-        failures.append({"stage": f"counters:{choice.source}", "error": str(exc)})
-    return None, per_layer, failures
+        )
+    return tuple(out)
 
 
-def profile_model(model: str, settings: Settings, log: Any = None) -> dict[str, Any]:
-    """Profile `model` (anything `resolve` takes) and return the run document."""
-    say = log or (lambda message: None)
-    device, fallback = pick_device(settings.device, settings.strict_device)
-    if fallback:
-        say(f"warning: --device {settings.device}: {fallback}")
-    threads = settings.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    module = create_model(model).eval()
-    # Trace before the dtype/device change: the tracer's meta input is fp32.
-    analysis = analyze(module, settings.input_hw, settings.batch, settings.dtype)
-    net, x = convert(
-        module, settings.input_hw, settings.batch, settings.dtype, settings.channels_last, device
-    )
-    leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
-    containers = {p for p, m in net.named_modules()} - leaves
-    if settings.thread_time and (device.type != "cpu" or threads != 1):
-        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+@dataclass(frozen=True)
+class _Measured:
+    """What timing and counters gave: whole-model stats, per-layer samples (s), the counter
+    source chosen and the DRAM bytes it measured."""
+
+    whole: Stats
+    samples: dict[str, list[float]]
+    choice: Choice
+    dram: DramResult
+
+
+def _measure(
+    net: nn.Module, x: torch.Tensor, model: str, settings: Settings, say: Log
+) -> _Measured:
+    """Time `net` on `x` whole and per layer, then read the DRAM counters that work here."""
+    device = x.device
     clock = clock_for(device, settings.thread_time)
 
     def forward() -> object:
@@ -309,68 +256,103 @@ def profile_model(model: str, settings: Settings, log: Any = None) -> dict[str, 
         capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
         choice = probe(device.type, capability, settings.counters)
         say(choice.summary())
-        dram, dram_layers, failures = _measure_dram(choice, model, settings, device, forward)
-    layers = _layers(samples, analysis, leaves, containers, settings.dtype)
-    spec = roofline_spec(device)
-    for entry in layers:
-        entry["dram"] = dram_layers.get(entry["name"])
-        moved = entry["model_bytes"]
-        if entry["dram"] is not None:
-            moved = int(entry["dram"]["read_bytes"] + entry["dram"]["write_bytes"])
-        entry["roofline"] = devices.roofline(entry["macs"], moved, spec, settings.dtype).to_dict()
-    layer_sum = sum(e["time_s"] for e in layers)
-    flow = traffic(analysis.graph, settings.dtype)
-    defn = getattr(net, "definition", None)
-    return {
-        "format": "hda-profile-run",
-        "version": 1,
-        "status": "ok",
-        "model": model,
-        "definition": _definition_dict(defn),
-        "input": list(settings.input_hw),
-        "batch": settings.batch,
-        "dtype": settings.dtype,
-        "channels_last": settings.channels_last,
-        "device": {
-            "requested": settings.device,
-            "used": device.type,
-            "fallback": fallback,
-            **_device_info(device),
-        },
-        "threads": threads,
-        "versions": _versions(),
-        "settings": {
-            "warmup": settings.warmup,
-            "repeat": settings.repeat,
-            "cudnn_benchmark": device.type == "cuda",
-            "clock": _clock_name(device, settings.thread_time),
-            "pid": os.getpid(),
-            "argv": sys.argv,
-        },
-        "latency": whole.to_dict(),
-        "layer_sum_s": layer_sum,
-        "layer_sum_ratio": layer_sum / whole.median,
-        "totals": {
-            **{k: getattr(analysis.totals, k) for k in ("params", "macs", "cio", "act_bytes")},
-            "model_bytes": flow.bytes,
-            "model_fused_bytes": flow.fused_bytes,
-        },
-        "unhandled_ops": sorted(
-            {u.op for u in analysis.unhandled}
-            | {analysis.graph.nodes[n]["op"] for n in flow.unhandled}
-        ),
-        "counters": choice.to_dict(),
-        "dram": dram,
-        "roofline": spec.to_dict(),
-        "layers": layers,
-        "failures": failures,
-    }
+        dram = measure_dram(choice, model, settings, forward)
+    return _Measured(whole, samples, choice, dram)
 
 
-def _clock_name(device: torch.device, thread_time: bool) -> str:
+def _set_up(settings: Settings, device: torch.device) -> int:
+    """Fix torch's thread count (returned) and cuDNN autotuning for the run."""
+    threads = settings.threads or torch.get_num_threads()
+    if settings.thread_time and (device.type != "cpu" or threads != 1):
+        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+    torch.set_num_threads(threads)
     if device.type == "cuda":
-        return "cuda events"
-    return "time.thread_time_ns" if thread_time else "time.perf_counter_ns"
+        torch.backends.cudnn.benchmark = True
+    return threads
+
+
+def profile_model(model: str, settings: Settings, log: Log | None = None) -> ProfileRun:
+    """Profile `model` (anything `resolve` takes) and return the run (see the module
+    docstring); `log` gets progress lines (the device fall-back, the counter source)."""
+    say: Log = log or (lambda message: None)
+    device, fallback = pick_device(settings.device, settings.strict_device)
+    if fallback:
+        say(f"warning: --device {settings.device}: {fallback}")
+    threads = _set_up(settings, device)
+    module = create_model(model).eval()
+    # Trace before the dtype/device change: the tracer's meta input is fp32.
+    analysis = analyze(module, settings.input_hw, settings.batch, settings.dtype)
+    s = settings
+    net, x = convert(module, s.input_hw, s.batch, s.dtype, s.channels_last, device)
+    leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
+    containers = {p for p, m in net.named_modules()} - leaves
+    measured = _measure(net, x, model, settings, say)
+    sums = _layer_sums(measured.samples, analysis, leaves, containers, s.dtype)
+    spec = roofline_spec(device)
+    layers = _layers(measured.samples, sums, leaves, measured.dram.layers, (spec, s.dtype))
+    run = _Run(model, settings, device, fallback, threads, getattr(net, "definition", None))
+    return run.document(analysis, measured, layers, spec)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What was asked and what ran: the model, settings, device (and why it fell back),
+    threads and the model's definition (None for models without one)."""
+
+    model: str
+    settings: Settings
+    device: torch.device
+    fallback: str | None
+    threads: int
+    definition: Any
+
+    def document(
+        self,
+        analysis: Analysis,
+        measured: _Measured,
+        layers: tuple[LayerRecord, ...],
+        spec: devices.DeviceSpec,
+    ) -> ProfileRun:
+        """The run record joining the graph metrics, timings, counters and roofline."""
+        s, flow = self.settings, traffic(analysis.graph, self.settings.dtype)
+        totals = analysis.totals
+        layer_sum = sum(layer.time_s for layer in layers)
+        unhandled = {u.op for u in analysis.unhandled}
+        unhandled |= {analysis.graph.nodes[n]["op"] for n in flow.unhandled}
+        return ProfileRun(
+            model=self.model,
+            definition=_definition_dict(self.definition),
+            input=s.input_hw,
+            batch=s.batch,
+            dtype=s.dtype,
+            channels_last=s.channels_last,
+            device=device_record(self.settings.device, self.device, self.fallback),
+            threads=self.threads,
+            versions=versions(),
+            settings=self.run_settings(),
+            latency=measured.whole.timing(),
+            layer_sum_s=layer_sum,
+            layer_sum_ratio=layer_sum / measured.whole.median,
+            totals=Totals(
+                totals.params,
+                totals.macs,
+                totals.cio,
+                totals.act_bytes,
+                flow.bytes,
+                flow.fused_bytes,
+            ),
+            unhandled_ops=tuple(sorted(unhandled)),
+            counters=measured.choice,
+            dram=measured.dram.total,
+            roofline=RooflineSpec(spec.name, spec.bandwidth, spec.peak_flops, spec.source),
+            layers=layers,
+            failures=measured.dram.failures,
+        )
+
+    def run_settings(self) -> RunSettings:
+        s, cuda = self.settings, self.device.type == "cuda"
+        clock = clock_name(self.device, s.thread_time)
+        return RunSettings(s.warmup, s.repeat, cuda, clock, os.getpid(), tuple(sys.argv))
 
 
 def _definition_dict(defn: Any) -> dict[str, Any] | None:
