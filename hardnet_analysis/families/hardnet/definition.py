@@ -30,9 +30,7 @@ def harmonic_links(layer: int) -> tuple[int, ...]:
     Layer 8 takes layers 7, 6, 4 and 0 (8 - 2**n for n = 0..3):
     ``harmonic_links(8) == (7, 6, 4, 0)``.
     """
-    return tuple(
-        layer - 2**i for i in range(MAX_LINK_POWER) if 2**i <= layer and layer % 2**i == 0
-    )
+    return tuple(layer - 2**i for i in range(MAX_LINK_POWER) if 2**i <= layer and layer % 2**i == 0)
 
 
 def even_width(x: float) -> int:
