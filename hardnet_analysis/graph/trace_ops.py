@@ -140,6 +140,20 @@ def _mha_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -
     }
 
 
+def _rnn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """``_VF.lstm/gru/rnn_tanh/rnn_relu(input, hx, flat_weights, bias, num_layers, dropout,
+    train, bidirectional, batch_first)``: every 2-D weight matrix (input-hidden, hidden-hidden
+    and projection, all gates, layers and directions) multiplies one vector per step and
+    sequence, so the op's MACs are steps * sequences * (elements of those matrices)."""
+    x, weights, batch_first = args[0], args[2], bool(args[8])
+    if x.dim() == 2:  # unbatched: (steps, features)
+        steps, sequences = x.shape[0], 1
+    else:
+        steps, sequences = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
+    matrices = sum(w.numel() for w in weights if w.dim() == 2)
+    return {"steps": int(steps), "sequences": int(sequences), "matrix_elements": int(matrices)}
+
+
 def no_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     return {}
 
@@ -198,6 +212,10 @@ FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
     "baddbmm": ("matmul", _addmm_attrs),
     "einsum": ("einsum", _einsum_attrs),
     "scaled_dot_product_attention": ("attention", _sdpa_attrs),
+    "lstm": ("recurrent", _rnn_attrs),
+    "gru": ("recurrent", _rnn_attrs),
+    "rnn_tanh": ("recurrent", _rnn_attrs),
+    "rnn_relu": ("recurrent", _rnn_attrs),
     "multi_head_attention_forward": ("multi_head_attention", _mha_attrs),
     "batch_norm": ("batchnorm", _bn_attrs),
     "max_pool1d": ("max_pool", no_attrs),

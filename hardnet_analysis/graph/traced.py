@@ -48,6 +48,10 @@ _COMPUTE_OPS = frozenset(
     {"conv", "conv_transpose", "linear", "matmul", "einsum", "attention", "multi_head_attention"}
 )
 
+#: Products whose every tensor argument is an operand (no weight slot): a constant operand is
+#: read like an activation, so it gets a source node.
+_OPERAND_PRODUCTS = frozenset({"matmul", "einsum", "attention"})
+
 
 class _Recorder(TorchFunctionMode):
     """Records tensor-producing torch functions whose inputs are tracked tensors or parameters."""
@@ -62,6 +66,7 @@ class _Recorder(TorchFunctionMode):
         self.builder = builder
         self.params = params  # id(meta parameter) -> (name, numel)
         self.used: set[str] = set()
+        self.buffers: dict[int, str] = {}  # id(meta buffer) -> its name
         self.block_of = block_of
         self.stack: list[tuple[str, bool]] = []  # (module path, is leaf)
         self.paths: dict[int, tuple[str, bool]] = {}  # id(module) -> (module path, is leaf)
@@ -128,8 +133,35 @@ class _Recorder(TorchFunctionMode):
         outputs = leaves(out, [])
         if not outputs:
             return out
+        inputs, weights, constants = self._classify(args, kwargs)
+        if not (inputs or weights or constants):
+            return out
+        op = FUNCTION_OPS.get(short, (short,))[0]
+        if not inputs and weights and op not in _COMPUTE_OPS:
+            # Weight preprocessing (a mask applied, a token expanded): no activation flows in and
+            # nothing is multiplied out, so no node; the result stands for its parameters
+            # wherever an op consumes it.
+            for tensor in outputs:
+                self.derived[id(tensor)] = (weights, tensor)
+            return out
+        if short in PASS_THROUGH and out is args[0]:
+            return out
+        if constants and (not inputs or op in _OPERAND_PRODUCTS):
+            # An op on constants (a grid from torch.arange, a buffer multiplied in): they are
+            # values of the graph like any other, so they get source nodes and the op is costed.
+            # (A conv's or BN's buffers stay its weights and statistics, not operands.)
+            inputs = self._operands(args, kwargs)
+        self._record(func, short, args, kwargs, outputs, inputs, weights)
+        return out
+
+    def _classify(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[str], list[tuple[str, int]], list[torch.Tensor]]:
+        """The tensor arguments as tracked nodes, parameters (name, elements; also those a
+        derived weight stands for) and constants (anything else: buffers, factory results)."""
         inputs: list[str] = []
         weights: list[tuple[str, int]] = []
+        constants: list[torch.Tensor] = []
         for tensor in leaves(kwargs, leaves(args, [])) if kwargs else leaves(args, []):
             node = self.node_of(tensor)
             if node is not None:
@@ -138,19 +170,29 @@ class _Recorder(TorchFunctionMode):
                 weights.append(param)
             elif (derived := self.derived.get(id(tensor))) is not None and derived[1] is tensor:
                 weights.extend(derived[0])
-        if not inputs and not weights:
-            return out
-        if not inputs and FUNCTION_OPS.get(short, (short,))[0] not in _COMPUTE_OPS:
-            # Weight preprocessing (a mask applied, a token expanded): no activation flows in and
-            # nothing is multiplied out, so no node; the result stands for its parameters
-            # wherever an op consumes it. (Swin V2's position-bias MLP on a buffer stays a node.)
-            for tensor in outputs:
-                self.derived[id(tensor)] = (weights, tensor)
-            return out
-        if short in PASS_THROUGH and out is args[0]:
-            return out
-        self._record(func, short, args, kwargs, outputs, inputs, weights)
-        return out
+            else:
+                constants.append(tensor)
+        return inputs, weights, constants
+
+    def _operands(self, args: Sequence[Any], kwargs: dict[str, Any]) -> list[str]:
+        """Tracked and constant tensor arguments as nodes, in argument order."""
+        tensors = leaves(kwargs, leaves(args, [])) if kwargs else leaves(args, [])
+        return [
+            self.node_of(t) or self._constant(t)
+            for t in tensors
+            if id(t) not in self.params and self.derived.get(id(t), (None, None))[1] is not t
+        ]
+
+    def _constant(self, tensor: torch.Tensor) -> str:
+        """The source node of a constant tensor, named by its buffer when it is one."""
+        node = self.node_of(tensor)
+        if node is None:
+            path = self.stack[-1][0] if self.stack else ""
+            name = self.buffers.get(id(tensor), f"{path}.constant".lstrip("."))
+            block = self.block_of(path)
+            node = self.builder.add("constant", name, (), tuple(tensor.shape), block)
+            self.track(tensor, node)
+        return node
 
     def _record(
         self,
@@ -167,17 +209,31 @@ class _Recorder(TorchFunctionMode):
         name = path if leaf and path else f"{path}.{short}".lstrip(".")
         attrs = attr_fn(args, kwargs, outputs[0])
         op = attrs.pop("op", op)
+        # Parameters are nn.Parameter tensors only: a traced node lists those it reads (none for
+        # a buffer or a computed weight), so its handler's shape-based figure is never used.
+        attrs["param_tensors"] = tuple(weights)
         if weights:
             attrs["param_key"] = weights[0][0].rsplit(".", 1)[0]
-            attrs["param_tensors"] = tuple(weights)
             self.used.update(w[0] for w in weights)
         if op == "activation":
             attrs["kind"] = short
-        node = self.builder.add(
-            op, name, inputs, tuple(outputs[0].shape), self.block_of(path), **attrs
-        )
-        for tensor in outputs:
-            self.track(tensor, node)
+        block = self.block_of(path)
+        node = self.builder.add(op, name, inputs, tuple(outputs[0].shape), block, **attrs)
+        self._track_outputs(node, outputs, block)
+
+    def _track_outputs(self, node: str, outputs: list[torch.Tensor], block: str) -> None:
+        """Map the outputs to `node`; pieces of unequal shapes (an uneven split, an LSTM's
+        output and states) each get a ``getitem`` node of their own shape, so a consumer of a
+        later piece sees that piece's shape."""
+        if len({tuple(t.shape) for t in outputs}) == 1:
+            for tensor in outputs:
+                self.track(tensor, node)
+            return
+        for index, tensor in enumerate(outputs):
+            piece = self.builder.add(
+                "getitem", f"{node}.{index}", [node], tuple(tensor.shape), block, index=index
+            )
+            self.track(tensor, piece)
 
 
 def default_block_of(model: nn.Module) -> Callable[[str], str]:
@@ -206,12 +262,14 @@ def default_block_of(model: nn.Module) -> Callable[[str], str]:
 @contextmanager
 def _on_meta(
     modules: list[tuple[str, nn.Module]],
-) -> Iterator[dict[int, tuple[str, int]]]:
+) -> Iterator[tuple[dict[int, tuple[str, int]], dict[int, str]]]:
     """Swap every parameter and buffer for a meta tensor while the block runs, directly in the
     modules' ``_parameters``/``_buffers`` (cheaper than ``functional_call``); tied tensors share
-    one copy. Yields the meta parameters' ids -> (name where first reached, elements)."""
+    one copy. Yields the meta parameters' ids -> (name where first reached, elements) and the
+    meta buffers' ids -> name."""
     copies: dict[int, torch.Tensor] = {}
     params: dict[int, tuple[str, int]] = {}
+    buffers: dict[int, str] = {}
     saved: list[tuple[dict[str, Any], str, Any]] = []
     for path, module in modules:
         tables: tuple[tuple[dict[str, Any], bool], ...] = (
@@ -225,13 +283,16 @@ def _on_meta(
                 if id(tensor) not in copies:
                     meta = tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
                     copies[id(tensor)] = meta
+                    name = f"{path}.{key}".lstrip(".")
                     if is_param:
-                        params[id(meta)] = (f"{path}.{key}".lstrip("."), tensor.numel())
+                        params[id(meta)] = (name, tensor.numel())
+                    else:
+                        buffers[id(meta)] = name
                 if copies[id(tensor)] is not tensor:
                     saved.append((table, key, tensor))
                     table[key] = copies[id(tensor)]
     try:
-        yield params
+        yield params, buffers
     finally:
         for table, key, tensor in saved:
             table[key] = tensor
@@ -287,8 +348,8 @@ def trace_module(
     ]
     training = _eval_mode(modules)
     try:
-        with _on_meta(modules) as params:
-            recorder.params = params
+        with _on_meta(modules) as (params, buffers):
+            recorder.params, recorder.buffers = params, buffers
             out = _run(model, recorder, x, model_name)
     finally:
         for module in training:

@@ -249,6 +249,16 @@ def _fused_away(graph: nx.DiGraph, name: str, op: str, fused: set[str]) -> bool:
     return fusable and graph.out_degree(producer) == 1
 
 
+def _apply(handler: Handler, name: str, attrs: dict[str, Any]) -> Cost:
+    """`handler` on one node; a handler that breaks is a one-line error naming node and op."""
+    try:
+        return handler(attrs)
+    except Exception as exc:
+        raise UsageError(
+            f"cannot cost node {name!r} (op {attrs['op']}): {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def measure_graph(
     graph: nx.DiGraph,
     dtype: str = "fp32",
@@ -270,7 +280,7 @@ def measure_graph(
         handler = table.get(attrs["op"])
         if handler is None:
             unhandled.append(Unhandled(name, attrs["op"]))
-        cost = Cost() if handler is None else handler(attrs)
+        cost = Cost() if handler is None else _apply(handler, name, attrs)
         gone = _fused_away(graph, name, attrs["op"], fused)
         if gone:
             fused.add(name)
