@@ -72,6 +72,9 @@ class PositionalConv(nn.Module):
 class Blur(nn.Module):
     """A fixed anti-aliasing kernel held as a buffer, then a learned 1x1 conv."""
 
+    kernel: torch.Tensor
+    basis: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("kernel", torch.ones(3, 1, 3, 3) / 9)
@@ -82,7 +85,8 @@ class Blur(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.conv2d(x, self.kernel, padding=1, groups=3)
         y = self.proj(x).mean((2, 3))
-        return F.linear(y, self.basis) + self.dct(y)
+        out: torch.Tensor = F.linear(y, self.basis) + self.dct(y)
+        return out
 
 
 class CondConv(nn.Module):
@@ -101,6 +105,8 @@ class CondConv(nn.Module):
 
 class Rotary(nn.Module):
     """Rotary frequencies from a buffer and positions: a product of constants only."""
+
+    inv_freq: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
