@@ -17,10 +17,10 @@ import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.ir import Shape
+from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from hardnet_analysis.units import format_count
 from search.evaluate import GridEvaluator, Metrics, PartCosts
 from search.objectives import Objective
-from search.pareto import nondominated_ranks, strictly_dominated
 from search.space import Choices, SearchSpace
 
 CHUNK = 1 << 18
@@ -89,7 +89,8 @@ class Ranker(Protocol):
 class ParetoRanker:
     """Non-dominated sorting of (CIO, lower is better) against capacity (`capacity`: macs or
     params, higher is better). Ties within a rank: more capacity, then less CIO, then the lower
-    index first. Keeps every candidate of rank <= `keep` (exact ranks; see `search.pareto`)."""
+    index first. Keeps every candidate of rank <= `keep` (exact ranks; see
+    `hardnet_analysis.pareto`)."""
 
     def __init__(self, capacity: str, keep: int) -> None:
         self.name = f"pareto (CIO vs {capacity})"

@@ -34,8 +34,8 @@ import numpy as np
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.pareto import nondominated_ranks
 from hardnet_analysis.train.config import TrainConfig
-from search.pareto import nondominated_ranks
 
 SETTINGS = "train_config.json"
 HOST = socket.gethostname()
@@ -289,7 +289,7 @@ def run_worker(out_dir: str | Path, poll: float = 1.0) -> int:
 
 def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
     """Non-dominated sorting of (accuracy, cio), accuracy maximised and CIO minimised; rank 1
-    is the front, rank 2 the front without it, and so on (`search.pareto`):
+    is the front, rank 2 the front without it, and so on (`hardnet_analysis.pareto`):
     ``pareto_ranks([(90, 10), (80, 5), (70, 20)]) == [1, 1, 2]``.
     """
     accuracy = np.array([-p[0] for p in points], dtype=np.float64)
