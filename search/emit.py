@@ -58,11 +58,7 @@ def candidate_row(
         "k": [c.k for c in candidate.choices],
         "m": [c.m for c in candidate.choices],
         "n_layers": [c.n_layers for c in candidate.choices],
-        "params": candidate.params,
-        "macs": candidate.macs,
-        "cio": candidate.cio,
-        "min_moc": candidate.min_moc,
-        "act_bytes": candidate.act_bytes,
+        **candidate.values(),
         "cio_saved": (template.cio - candidate.cio) / template.cio,
     }
     if candidate.score is not None:
@@ -90,13 +86,7 @@ def front_document(
         "space_size": result.size,
         "feasible": result.feasible,
         "front_size": result.front_size,
-        "template_metrics": {
-            "params": t.params,
-            "macs": t.macs,
-            "cio": t.cio,
-            "min_moc": t.min_moc,
-            "act_bytes": t.act_bytes,
-        },
+        "template_metrics": t.values(),
         "candidates": rows,
     }
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from hardnet_analysis.search_metrics import TABLE_METRICS, metric
 from hardnet_analysis.units import format_count
 from search.sweep import SearchResult
 
@@ -22,7 +23,10 @@ def _ms(values: Sequence[float]) -> str:
 
 
 #: Objectives whose value already has a column (no separate score column for them).
-SHOWN = ("cio", "macs", "params", "min_moc")
+SHOWN = tuple(s.name for s in TABLE_METRICS)
+
+#: The metrics the trained table and its CSV rows show (a selection of `METRICS`).
+TRAINED_METRICS = tuple(metric(name) for name in ("params", "macs", "cio"))
 
 
 def title(result: SearchResult) -> str:
@@ -54,7 +58,8 @@ def search_table(
     for column in ("rank", "id", "m", "k per stage", "n per stage"):
         table.add_column(column, overflow="fold")
     has_score = result.ranking not in SHOWN and any("score" in r for r in rows)
-    numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]  # saved: against the template
+    # saved: against the template
+    numbers = [*(s.label for s in TABLE_METRICS), "CIO saved"]
     for column in numbers + (["score"] if has_score else []):
         table.add_column(column, justify="right")
     for row in rows:
@@ -71,10 +76,7 @@ def _cells(row: dict[str, Any], rank: str, has_score: bool) -> list[str]:
         _ms(row["m"]),
         _ints(row["k"]),
         _ints(row["n_layers"]),
-        format_count(row["params"]),
-        format_count(row["macs"]),
-        format_count(row["cio"]),
-        f"{row['min_moc']:.1f}",
+        *(s.text(row[s.name]) for s in TABLE_METRICS),
         f"{100 * row['cio_saved']:+.1f}%",
     ]
     if has_score:
@@ -82,7 +84,9 @@ def _cells(row: dict[str, Any], rank: str, has_score: bool) -> list[str]:
     return cells
 
 
-TRAINED_COLUMNS = ("pareto_rank", "id", "status", "top1", "top5", "params", "macs", "cio", "error")
+TRAINED_COLUMNS = (
+    "pareto_rank", "id", "status", "top1", "top5", *(s.name for s in TRAINED_METRICS), "error"
+)  # fmt: skip
 
 
 def trained_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,7 +97,7 @@ def trained_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
 def trained_table(document: dict[str, Any]) -> Table:
     """The re-ranked front: Pareto rank of (top-1 higher, CIO lower), then untrained ones."""
     table = Table(title="trained candidates (Pareto: top-1 up, CIO down)", box=box.SIMPLE)
-    for column in ("rank", "id", "status", "top-1", "top-5", "params", "MACs", "CIO"):
+    for column in ("rank", "id", "status", "top-1", "top-5", *(s.label for s in TRAINED_METRICS)):
         table.add_column(column, justify="left" if column in ("id", "status") else "right")
     for c in document["candidates"]:
 
@@ -106,8 +110,6 @@ def trained_table(document: dict[str, Any]) -> Table:
             c["status"],
             pct(c.get("top1")),
             pct(c.get("top5")),
-            format_count(c["params"]),
-            format_count(c["macs"]),
-            format_count(c["cio"]),
+            *(s.text(c[s.name]) for s in TRAINED_METRICS),
         )
     return table
