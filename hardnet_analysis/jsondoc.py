@@ -54,9 +54,17 @@ class Node:
         self._typed(key, _is_number(value), "a number")
         return float(value)
 
-    def optional(self, key: str) -> Any:
-        """The value at `key`, None when absent."""
-        return self.data.get(key)
+    def optional_integer(self, key: str) -> int | None:
+        """The integer at `key`; None when absent or null."""
+        return None if self.data.get(key) is None else self.integer(key)
+
+    def optional_number(self, key: str) -> float | None:
+        """The number at `key`; None when absent or null."""
+        return None if self.data.get(key) is None else self.number(key)
+
+    def optional_text(self, key: str) -> str | None:
+        """The string at `key`; None when absent or null."""
+        return None if self.data.get(key) is None else self.text(key)
 
     def integers(self, key: str) -> tuple[int, ...]:
         value = self.raw(key)
@@ -104,7 +112,8 @@ def open_document(path: str | Path, what: str, format_name: str, version: int) -
         raise UsageError(f"{file} is not an {format_name!r} document (format {found!r})")
     found_version = data.get("version")
     if found_version != version:
-        age = "older" if _is_int(found_version) and found_version < version else "another"
+        older = isinstance(found_version, int) and found_version < version
+        age = "older" if older else "another"
         raise UsageError(
             f"{file} is {age} version {found_version!r} of {format_name!r}; this hda reads "
             f"version {version} (write it again with this hda)"
