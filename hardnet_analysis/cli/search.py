@@ -20,6 +20,7 @@ from hardnet_analysis.cli.common import add_format_arg, add_input_args, console,
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.search_metrics import METRIC_NAMES
+from hardnet_analysis.train.config import DATASETS, MAX_RETRIES, RECIPE
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
@@ -111,20 +112,34 @@ def _register_training(parser: argparse.ArgumentParser) -> None:
         help="train the best N candidates and re-rank by accuracy against CIO",
     )
     group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
-    group.add_argument("--dataset", default="auto", help="auto, folder, cifar or digits")
-    group.add_argument("--epochs", type=positive_int, default=150, help="epochs (default 150)")
-    group.add_argument("--batch-size", type=positive_int, default=256, help="global batch")
-    group.add_argument("--lr", type=float, default=0.05, help="base learning rate (default 0.05)")
+    kinds = f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}"
+    group.add_argument("--dataset", default=RECIPE.dataset, help=kinds)
+    group.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=RECIPE.epochs,
+        help=f"epochs (default {RECIPE.epochs})",
+    )
+    group.add_argument(
+        "--batch-size", type=positive_int, default=RECIPE.batch_size, help="global batch"
+    )
+    group.add_argument(
+        "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
+    )
     group.add_argument("--image-size", type=positive_int, help="square input side")
-    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
+    )
+    group.add_argument("--seed", type=int, default=RECIPE.seed)
     group.add_argument(
         "--workers",
         type=positive_int,
         default=1,
         help="local worker processes; more hosts join with `hda search-worker DIR`",
     )
-    group.add_argument("--max-retries", type=int, default=2, help="retries of a failed candidate")
+    group.add_argument(
+        "--max-retries", type=int, default=MAX_RETRIES, help="retries of a failed candidate"
+    )
 
 
 def _train_front(args: argparse.Namespace) -> TrainedFront:

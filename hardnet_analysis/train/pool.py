@@ -44,7 +44,7 @@ from hardnet_analysis.fronts import (
     TrainedFront,
 )
 from hardnet_analysis.pareto import nondominated_ranks
-from hardnet_analysis.train.config import TrainConfig
+from hardnet_analysis.train.config import CLAIM_TIMEOUT_S, MAX_RETRIES, TrainConfig
 
 SETTINGS = "train_config.json"
 HOST = socket.gethostname()
@@ -373,8 +373,8 @@ def train_front(
     top_n: int,
     train_config: TrainConfig,
     workers: int = 1,
-    max_retries: int = 2,
-    claim_timeout: float = 600.0,
+    max_retries: int = MAX_RETRIES,
+    claim_timeout: float = CLAIM_TIMEOUT_S,
 ) -> Path:
     """Train the best `top_n` candidates of ``DIR/front.json`` with `workers` local processes.
 
