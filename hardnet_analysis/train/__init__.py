@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hardnet_analysis.train.config import TrainConfig
-    from hardnet_analysis.train.loop import TrainResult, evaluate_model, train
+    from hardnet_analysis.train.loop import TrainResult, train
     from hardnet_analysis.train.pool import train_front
+    from hardnet_analysis.train.steps import evaluate_model
 
 __all__ = ["TrainConfig", "TrainResult", "evaluate_model", "train", "train_front"]
 
@@ -21,7 +22,7 @@ __all__ = ["TrainConfig", "TrainResult", "evaluate_model", "train", "train_front
 _HOMES = {
     "TrainConfig": "hardnet_analysis.train.config",
     "TrainResult": "hardnet_analysis.train.loop",
-    "evaluate_model": "hardnet_analysis.train.loop",
+    "evaluate_model": "hardnet_analysis.train.steps",
     "train": "hardnet_analysis.train.loop",
     "train_front": "hardnet_analysis.train.pool",
 }
