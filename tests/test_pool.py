@@ -138,7 +138,7 @@ def _foreign_claim(path: Path, age: float) -> None:
 
 
 def test_claim_of_another_host_expires_by_heartbeat_age(tmp_path: Path) -> None:
-    from hardnet_analysis.train.pool import Claim
+    from hardnet_analysis.train.claims import Claim
 
     fresh, stale = tmp_path / "claims" / "a.json", tmp_path / "claims" / "b.json"
     _foreign_claim(fresh, age=5)  # a live worker elsewhere: its pid cannot be checked from here

@@ -5,9 +5,9 @@ Directory layout (``DIR`` is the search's output):
 - ``front.json`` (from the search): a `hardnet_analysis.fronts.SearchFront`, whose candidates
   name their definition files (``candidates/<id>.json``);
 - ``train_config.json``: the pool's settings and the `TrainConfig` shared by every candidate;
-- ``claims/<id>.json``: who trains a candidate now (host, pid, token, time); created with
-  ``O_CREAT | O_EXCL``, so exactly one worker wins it. Its mtime is a heartbeat; a claim older than
-  ``claim_timeout`` seconds, or held by a dead process on this host, is stale and taken over;
+- ``claims/<id>.json``: who trains a candidate now (`hardnet_analysis.train.claims`): exactly one
+  worker wins it; a claim older than ``claim_timeout`` seconds, or held by a dead process on this
+  host, is stale and taken over;
 - ``runs/<id>/``: the candidate's run directory (``last.pt`` makes an interrupted one resume);
   ``result.json`` marks it done, ``failures.json`` lists failed attempts with their errors;
 - ``events.jsonl``: one appended line per start, completion and failure (an audit trail);
@@ -20,12 +20,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,10 +41,10 @@ from hardnet_analysis.fronts import (
     TrainedFront,
 )
 from hardnet_analysis.pareto import nondominated_ranks
+from hardnet_analysis.train.claims import HOST, Claim, read_json_object
 from hardnet_analysis.train.config import CLAIM_TIMEOUT_S, MAX_RETRIES, TrainConfig
 
 SETTINGS = "train_config.json"
-HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -110,105 +107,11 @@ def log_event(out_dir: Path, event: str, cid: str, **fields: Any) -> None:
         os.close(fd)
 
 
-# --- claims ------------------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-class Claim:
-    """An exclusive claim on one candidate, kept fresh by a heartbeat thread while held."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path = path
-        self.timeout = timeout
-        self.token = uuid.uuid4().hex
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        body = {"host": HOST, "pid": os.getpid(), "token": self.token, "time": time.time()}
-        with os.fdopen(fd, "w") as handle:
-            json.dump(body, handle)
-        return True
-
-    def _is_stale(self, holder: dict[str, Any] | None) -> bool:
-        try:
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        local = holder is not None and holder.get("host") == HOST
-        if local and holder is not None and not _pid_alive(int(holder.get("pid", -1))):
-            return True
-        return age > self.timeout
-
-    def _take_over(self, holder: dict[str, Any] | None) -> None:
-        """Move a stale claim aside; if it changed meanwhile (a fresh claim), put it back."""
-        aside = self.path.with_name(f"{self.path.name}.stale-{self.token}")
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return
-        if _read_json(aside) != holder:
-            with contextlib.suppress(FileExistsError):
-                os.link(aside, self.path)  # no-clobber restore of someone's fresh claim
-        aside.unlink(missing_ok=True)
-
-    def acquire(self) -> bool:
-        """True if this worker now holds the claim (taking over a stale one if need be)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._create():
-            holder = _read_json(self.path)
-            if not self._is_stale(holder):
-                return False
-            self._take_over(holder)
-            if not self._create():
-                return False
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-        self._thread.start()
-        return True
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.timeout / 4):
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(self.path)
-
-    def held(self) -> bool:
-        holder = _read_json(self.path)
-        return holder is not None and holder.get("token") == self.token
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.held():
-            self.path.unlink(missing_ok=True)
-
-
 # --- one candidate -----------------------------------------------------------------------------
 
 
 def _failures(run_dir: Path) -> list[dict[str, Any]]:
-    data = _read_json(run_dir / "failures.json")
+    data = read_json_object(run_dir / "failures.json")
     return list(data["attempts"]) if data else []
 
 
@@ -304,7 +207,7 @@ def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
 def _trained(out_dir: Path, candidate: FrontCandidate, max_retries: int) -> TrainedCandidate:
     """Where `candidate`'s training stands, from its run directory."""
     run_dir = out_dir / "runs" / candidate.id
-    result = _read_json(run_dir / "result.json") or {}
+    result = read_json_object(run_dir / "result.json") or {}
     final = result.get("final", {})
     failures = _failures(run_dir)
     return TrainedCandidate(
