@@ -24,9 +24,10 @@ from hardnet_analysis.models import create_model
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import load_digits
 from hardnet_analysis.train.distributed import DistContext
-from hardnet_analysis.train.loop import Step, make_loaders, train_one_epoch
+from hardnet_analysis.train.loop import make_loaders
 from hardnet_analysis.train.model import Hooks
 from hardnet_analysis.train.progress import Reporter
+from hardnet_analysis.train.steps import Step, train_one_epoch
 
 
 def _sgd(model: nn.Module) -> torch.optim.Optimizer:

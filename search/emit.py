@@ -5,31 +5,23 @@ A candidate's id is the first 12 hex digits of the SHA-256 of its definition's c
 same command on the same space gives the same ids, and the same network found by two searches
 gets the same id. Its definition is named ``{template}-{id}``.
 
-``DIR/front.json`` (the trainer reads it)::
-
-    {"format": "hda-search-front", "version": 1, "template": "hardnet68", "input": [224, 224],
-     "batch": 1, "budgets": {"macs": 4500000000}, "objective": "pareto (CIO vs macs)",
-     "candidates": [{"id": "...", "rank": 1, "params": ..., "macs": ..., "cio": ...,
-                     "min_moc": ..., "definition": "candidates/<id>.json", ...}, ...]}
-
-ordered best first. Each file is written atomically, the definitions before the front.
+``DIR/front.json`` is a `hardnet_analysis.fronts.SearchFront` (the trainer reads it), its
+candidates ordered best first. Each file is written atomically, the definitions before the front.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.families.hardnet.definition import HarDNetDef
 from hardnet_analysis.families.serialize import save_definition, to_dict
-from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.fronts import FRONT_FILE, FrontCandidate, SearchFront
 from search.space import SearchSpace
 from search.sweep import Candidate, SearchResult
-
-FRONT_FORMAT = "hda-search-front"
-FRONT_VERSION = 1
 
 
 def definition_id(defn: HarDNetDef) -> str:
@@ -48,57 +40,45 @@ def candidate_definition(space: SearchSpace, candidate: Candidate) -> tuple[str,
 
 def candidate_row(
     space: SearchSpace, candidate: Candidate, template: Candidate, definition: str | None = None
-) -> dict[str, Any]:
-    """A JSON/CSV-ready row: id, rank, per-stage k/m/n_layers, metrics, CIO saved against the
-    template (a fraction: 0.1 means 10% less CIO) and, when written, the definition path."""
+) -> FrontCandidate:
+    """The front's row for `candidate`: id, rank, per-stage k/m/n_layers, metrics, CIO saved
+    against the template (a fraction: 0.1 means 10% less CIO) and, when written, the definition
+    path."""
     cid, _ = candidate_definition(space, candidate)
-    row: dict[str, Any] = {
-        "id": cid,
-        "rank": candidate.rank,
-        "k": [c.k for c in candidate.choices],
-        "m": [c.m for c in candidate.choices],
-        "n_layers": [c.n_layers for c in candidate.choices],
-        "params": candidate.params,
-        "macs": candidate.macs,
-        "cio": candidate.cio,
-        "min_moc": candidate.min_moc,
-        "act_bytes": candidate.act_bytes,
-        "cio_saved": (template.cio - candidate.cio) / template.cio,
-    }
-    if candidate.score is not None:
-        row["score"] = candidate.score
-    if definition is not None:
-        row["definition"] = definition
-    return row
+    return FrontCandidate(
+        id=cid,
+        rank=candidate.rank,
+        k=tuple(c.k for c in candidate.choices),
+        m=tuple(c.m for c in candidate.choices),
+        n_layers=tuple(c.n_layers for c in candidate.choices),
+        metrics=candidate.values(),
+        cio_saved=(template.cio - candidate.cio) / template.cio,
+        score=candidate.score,
+        definition=definition,
+    )
 
 
 def front_document(
-    result: SearchResult, rows: list[dict[str, Any]], objective_info: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """The front document for `rows` (see the module docstring), with the sweep's summary."""
-    t = result.template
-    return {
-        "format": FRONT_FORMAT,
-        "version": FRONT_VERSION,
-        "template": result.space.template_name,
-        "input": list(result.input_shape[2:]),
-        "batch": result.input_shape[0],
-        "dtype": result.dtype,
-        "budgets": result.budgets.given(),
-        "objective": result.ranking,
-        "objective_info": objective_info or {},
-        "space_size": result.size,
-        "feasible": result.feasible,
-        "front_size": result.front_size,
-        "template_metrics": {
-            "params": t.params,
-            "macs": t.macs,
-            "cio": t.cio,
-            "min_moc": t.min_moc,
-            "act_bytes": t.act_bytes,
-        },
-        "candidates": rows,
-    }
+    result: SearchResult,
+    rows: Sequence[FrontCandidate],
+    objective_info: dict[str, Any] | None = None,
+) -> SearchFront:
+    """The front document for `rows`, with the sweep's summary."""
+    h, w = result.input_shape[2:]
+    return SearchFront(
+        template=result.space.template_name,
+        input=(h, w),
+        batch=result.input_shape[0],
+        dtype=result.dtype,
+        budgets=result.budgets.given(),
+        objective=result.ranking,
+        objective_info=objective_info or {},
+        space_size=result.size,
+        feasible=result.feasible,
+        front_size=result.front_size,
+        template_metrics=result.template.values(),
+        candidates=tuple(rows),
+    )
 
 
 def write_front(
@@ -106,7 +86,7 @@ def write_front(
     result: SearchResult,
     emit: int,
     objective_info: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> SearchFront:
     """Write the best `emit` candidates' definitions and ``front.json`` under `out_dir`;
     returns the front document."""
     out = Path(out_dir)
@@ -117,5 +97,5 @@ def write_front(
         save_definition(defn, out / relative)
         rows.append(candidate_row(result.space, candidate, result.template, relative))
     document = front_document(result, rows, objective_info)
-    atomic_write_json(out / "front.json", document)
+    document.write(out / FRONT_FILE)
     return document

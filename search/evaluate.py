@@ -7,8 +7,9 @@ template gives it. Because the template fixes the stem and the transition widths
 shape does not depend on the other stages' blocks, so
 
 - each distinct (stage, k, m, n_layers) is measured once (`PartCosts`, memoised), and
-- a candidate's totals are sums of its parts' totals (its min MoC the minimum of theirs),
-  which `GridEvaluator` forms with numpy gathers over whole index ranges at once.
+- a candidate's totals combine its parts' totals as each metric of
+  `hardnet_analysis.search_metrics.METRICS` says (counts summed, the min MoC the minimum), which
+  `GridEvaluator` forms with numpy gathers over whole index ranges at once.
 
 HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params,
 4,246,114,304 MACs and 11,468,940 CIO, as ``analyze("hardnet68")`` gives.
@@ -16,9 +17,9 @@ HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -28,19 +29,21 @@ from hardnet_analysis.errors import HdaError
 from hardnet_analysis.families.hardnet.graph import head_fragment, stage_fragment, stem_fragment
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, MetricSpec, check_fields
 from search.space import Choices, Group, SearchSpace, StageChoice
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-
-#: Integer metrics of a candidate, summed over its parts.
-SUMMED = ("params", "macs", "cio", "act_bytes")
+#: One array per metric, by name: int64 for counts, float64 for ratios (typed loosely, as the
+#: dataclass fields that receive them by keyword name their own dtypes).
+Columns = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class PartCost:
-    """Totals of one network part: counts at the search's batch, `act_bytes` at its dtype,
-    `min_moc` the smallest MoC of the part's convolutions (inf without convolutions)."""
+    """Totals of one network part (one field per `METRICS` entry): counts at the search's batch,
+    `act_bytes` at its dtype, `min_moc` the smallest MoC of the part's convolutions (inf without
+    convolutions); `out_shape` is the part's output (NCHW)."""
 
     params: int
     macs: int
@@ -56,19 +59,35 @@ class PartCost:
             ops = ", ".join(sorted({u.op for u in analysis.unhandled}))
             raise HdaError(f"the search cannot count ops without a cost handler: {ops}")
         t = analysis.totals
-        moc = math.inf if t.min_moc is None else t.min_moc
-        return cls(t.params, t.macs, t.cio, t.act_bytes, moc, analysis.output_shape)
+        values = {s.name: _or_identity(getattr(t, s.name), s) for s in METRICS}
+        return cls(**values, out_shape=analysis.output_shape)
 
     def plus(self, other: PartCost) -> PartCost:
         """Totals of both parts (the shape is the later part's)."""
-        return PartCost(
-            self.params + other.params,
-            self.macs + other.macs,
-            self.cio + other.cio,
-            self.act_bytes + other.act_bytes,
-            min(self.min_moc, other.min_moc),
-            other.out_shape,
-        )
+        values = {
+            s.name: _combine(s, getattr(self, s.name), getattr(other, s.name)) for s in METRICS
+        }
+        return PartCost(**values, out_shape=other.out_shape)
+
+    def value(self, name: str) -> Any:
+        """One metric by name: an int count or a float ratio."""
+        return getattr(self, name)
+
+    def values(self) -> dict[str, Any]:
+        """The metrics by name, in `METRICS` order."""
+        return {name: self.value(name) for name in METRIC_NAMES}
+
+
+def _or_identity(value: float | None, spec: MetricSpec) -> Any:
+    """An analysis total, None (no convolution has a MoC) read as the combine's identity."""
+    return spec.identity if value is None else value
+
+
+def _combine(spec: MetricSpec, a: Any, b: Any) -> Any:
+    return a + b if spec.combine == "sum" else min(a, b)
+
+
+check_fields(PartCost, "out_shape")
 
 
 class PartCosts:
@@ -113,9 +132,14 @@ class PartCosts:
         return cost.plus(self.head)
 
 
+def _dtype(spec: MetricSpec) -> type[np.int64] | type[np.float64]:
+    return np.int64 if spec.integer else np.float64
+
+
 @dataclass(frozen=True)
 class Metrics:
-    """Per-candidate arrays: `index` into the space, then the metrics of `PartCost`."""
+    """Per-candidate arrays: `index` into the space, then one array per `METRICS` entry (int64
+    for counts, float64 for ratios), with the meaning and units of `PartCost`'s fields."""
 
     index: IntArray
     params: IntArray
@@ -129,43 +153,35 @@ class Metrics:
 
     def take(self, rows: npt.NDArray[np.bool_] | IntArray) -> Metrics:
         """The rows selected by a boolean mask or an index array."""
-        return Metrics(
-            self.index[rows],
-            self.params[rows],
-            self.macs[rows],
-            self.cio[rows],
-            self.act_bytes[rows],
-            self.min_moc[rows],
-        )
+        columns: Columns = {n: self.metric(n)[rows] for n in METRIC_NAMES}
+        return Metrics(self.index[rows], **columns)
 
-    def metric(self, name: str) -> npt.NDArray[np.int64] | FloatArray:
-        """One metric array by name (``params``, ``macs``, ``cio``, ``act_bytes``, ``min_moc``)."""
+    def metric(self, name: str) -> IntArray | FloatArray:
+        """One metric array by name (any of `METRIC_NAMES`)."""
         value: IntArray | FloatArray = getattr(self, name)
         return value
 
     @classmethod
     def concat(cls, parts: Sequence[Metrics]) -> Metrics:
-        return Metrics(
-            np.concatenate([p.index for p in parts]),
-            np.concatenate([p.params for p in parts]),
-            np.concatenate([p.macs for p in parts]),
-            np.concatenate([p.cio for p in parts]),
-            np.concatenate([p.act_bytes for p in parts]),
-            np.concatenate([p.min_moc for p in parts]),
-        )
+        columns: Columns = {n: np.concatenate([p.metric(n) for p in parts]) for n in METRIC_NAMES}
+        return Metrics(np.concatenate([p.index for p in parts]), **columns)
 
     @classmethod
     def empty(cls) -> Metrics:
-        ints = np.zeros(0, dtype=np.int64)
-        return Metrics(ints, ints, ints, ints, ints, np.zeros(0, dtype=np.float64))
+        columns: Columns = {s.name: np.zeros(0, dtype=_dtype(s)) for s in METRICS}
+        return Metrics(np.zeros(0, dtype=np.int64), **columns)
+
+
+check_fields(Metrics, "index")
 
 
 @dataclass(frozen=True)
 class _GroupTables:
+    """One group's base (stem and head) and, per stage, each metric's value per option."""
+
     group: Group
     base: PartCost
-    sums: tuple[dict[str, IntArray], ...]
-    mocs: tuple[FloatArray, ...]
+    stages: tuple[Columns, ...]
 
 
 class GridEvaluator:
@@ -178,12 +194,13 @@ class GridEvaluator:
         self._groups = tuple(self._tables(group, base) for group in space.groups)
 
     def _tables(self, group: Group, base: PartCost) -> _GroupTables:
-        sums, mocs = [], []
+        stages: list[Columns] = []
         for number, options in enumerate(group.options, start=1):
             parts = [self.costs.stage(number, c) for c in options]
-            sums.append({n: np.array([getattr(p, n) for p in parts], np.int64) for n in SUMMED})
-            mocs.append(np.array([p.min_moc for p in parts], dtype=np.float64))
-        return _GroupTables(group, base, tuple(sums), tuple(mocs))
+            stages.append(
+                {s.name: np.array([p.value(s.name) for p in parts], _dtype(s)) for s in METRICS}
+            )
+        return _GroupTables(group, base, tuple(stages))
 
     def chunks(self, size: int) -> Iterator[tuple[int, int]]:
         """[start, stop) ranges of at most `size` candidates, none crossing a group boundary."""
@@ -199,15 +216,18 @@ class GridEvaluator:
             raise ValueError(f"range {start}..{stop} crosses a group boundary")
         index = np.arange(start, stop, dtype=np.int64)
         rest = index - g.group.offset
-        sums = {name: np.full(len(index), getattr(g.base, name), np.int64) for name in SUMMED}
-        min_moc = np.full(len(index), g.base.min_moc, np.float64)
-        stages = zip(g.sums, g.mocs, g.group.radices, strict=True)
-        for table, mocs, radix in reversed(list(stages)):
+        columns: Columns = {
+            s.name: np.full(len(index), g.base.value(s.name), _dtype(s)) for s in METRICS
+        }
+        for table, radix in reversed(list(zip(g.stages, g.group.radices, strict=True))):
             rest, digit = np.divmod(rest, radix)
-            for name in SUMMED:
-                sums[name] += table[name][digit]
-            np.minimum(min_moc, mocs[digit], out=min_moc)
-        return Metrics(index, **sums, min_moc=min_moc)
+            for s in METRICS:
+                column, part = columns[s.name], table[s.name][digit]
+                if s.combine == "sum":
+                    column += part
+                else:
+                    np.minimum(column, part, out=column)
+        return Metrics(index, **columns)
 
     def at(self, indices: Sequence[int]) -> Metrics:
         """Metrics of individual candidates (each evaluated through the same gathers)."""

@@ -1,9 +1,9 @@
 """Objectives: functions of the per-candidate metric arrays that rank candidates.
 
-An `Objective` maps `Metrics` (params, macs, cio, min_moc, act_bytes arrays) to one float64
-value per candidate and says whether higher is better. Fixed objectives live in `OBJECTIVES`;
-objectives that need a file (a fitted latency model) live in `CALIBRATED` as factories taking its
-path. Adding one is one entry in either table.
+An `Objective` maps `Metrics` (one array per `hardnet_analysis.search_metrics.METRICS` entry) to
+one float64 value per candidate and says whether higher is better. `OBJECTIVES` has one per
+metric, ranking the way its spec says (a new metric brings its objective along); objectives that
+need a file (a fitted latency model) live in `CALIBRATED` as factories taking its path.
 
 The latency model is the file the profiler writes from ``hda correlate``::
 
@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.calibration import LatencyModel
+from hardnet_analysis.search_metrics import METRICS
 from search.evaluate import Metrics
 
 Values = npt.NDArray[np.float64]
@@ -52,16 +53,10 @@ def _metric(name: str) -> Callable[[Metrics], Values]:
     return lambda m: np.asarray(m.metric(name), dtype=np.float64)
 
 
+#: One objective per search metric, ranking the way its spec says (`METRICS` order).
 OBJECTIVES: dict[str, Objective] = {
-    "cio": Objective("cio", "memory traffic (CIO elements), lower first", False, _metric("cio")),
-    "macs": Objective("macs", "MACs used (capacity), higher first", True, _metric("macs")),
-    "params": Objective("params", "parameters (capacity), higher first", True, _metric("params")),
-    "min_moc": Objective(
-        "min_moc", "smallest layer MoC (density), higher first", True, _metric("min_moc")
-    ),
-    "act_bytes": Objective(
-        "act_bytes", "activation bytes written, lower first", False, _metric("act_bytes")
-    ),
+    s.name: Objective(s.name, s.objective_text, not s.lower_is_better, _metric(s.name))
+    for s in METRICS
 }
 
 

@@ -1,4 +1,5 @@
-"""The terminal view of a search (rich). Rows come from `search.emit.candidate_row`."""
+"""The terminal view of a search (rich). Rows come from `search.emit.candidate_row`; the
+trained front is `hardnet_analysis.fronts.TrainedFront`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
+from hardnet_analysis.fronts import FrontCandidate, TrainedFront
+from hardnet_analysis.search_metrics import TABLE_METRICS, metric
 from hardnet_analysis.units import format_count
 from search.sweep import SearchResult
 
@@ -22,7 +25,10 @@ def _ms(values: Sequence[float]) -> str:
 
 
 #: Objectives whose value already has a column (no separate score column for them).
-SHOWN = ("cio", "macs", "params", "min_moc")
+SHOWN = tuple(s.name for s in TABLE_METRICS)
+
+#: The metrics the trained table and its CSV rows show (a selection of `METRICS`).
+TRAINED_METRICS = tuple(metric(name) for name in ("params", "macs", "cio"))
 
 
 def title(result: SearchResult) -> str:
@@ -46,68 +52,66 @@ def summary(result: SearchResult) -> str:
 
 
 def search_table(
-    result: SearchResult, rows: Sequence[dict[str, Any]], template: dict[str, Any]
+    result: SearchResult, rows: Sequence[FrontCandidate], template: FrontCandidate
 ) -> Table:
     """Rank, id, m, k and n_layers per stage, params, MACs, CIO, min MoC, CIO saved against the
     template; the template's own row last."""
     table = Table(title=title(result), caption=summary(result), box=box.SIMPLE_HEAD)
     for column in ("rank", "id", "m", "k per stage", "n per stage"):
         table.add_column(column, overflow="fold")
-    has_score = result.ranking not in SHOWN and any("score" in r for r in rows)
-    numbers = ["params", "MACs", "CIO", "min MoC", "CIO saved"]  # saved: against the template
+    has_score = result.ranking not in SHOWN and any(r.score is not None for r in rows)
+    numbers = [*(s.label for s in TABLE_METRICS), "CIO saved"]  # saved: against the template
     for column in numbers + (["score"] if has_score else []):
         table.add_column(column, justify="right")
     for row in rows:
-        table.add_row(*_cells(row, str(row["rank"]), has_score))
+        table.add_row(*_cells(row, str(row.rank), has_score))
     table.add_section()
     table.add_row(*_cells(template, "template", has_score))
     return table
 
 
-def _cells(row: dict[str, Any], rank: str, has_score: bool) -> list[str]:
+def _cells(row: FrontCandidate, rank: str, has_score: bool) -> list[str]:
     cells = [
         rank,
-        row["id"],
-        _ms(row["m"]),
-        _ints(row["k"]),
-        _ints(row["n_layers"]),
-        format_count(row["params"]),
-        format_count(row["macs"]),
-        format_count(row["cio"]),
-        f"{row['min_moc']:.1f}",
-        f"{100 * row['cio_saved']:+.1f}%",
+        row.id,
+        _ms(row.m),
+        _ints(row.k),
+        _ints(row.n_layers),
+        *(s.text(row.metrics[s.name]) for s in TABLE_METRICS),
+        f"{100 * row.cio_saved:+.1f}%",
     ]
     if has_score:
-        cells.append(f"{row['score']:.4g}" if "score" in row else "")
+        cells.append("" if row.score is None else f"{row.score:.4g}")
     return cells
 
 
-TRAINED_COLUMNS = ("pareto_rank", "id", "status", "top1", "top5", "params", "macs", "cio", "error")
+TRAINED_COLUMNS = (
+    "pareto_rank", "id", "status", "top1", "top5", *(s.name for s in TRAINED_METRICS), "error"
+)  # fmt: skip
 
 
-def trained_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+def trained_rows(front: TrainedFront) -> list[dict[str, Any]]:
     """Flat rows of ``front_trained.json`` for CSV: rank, id, status, accuracy, counts, error."""
-    return [{key: c.get(key) for key in TRAINED_COLUMNS} for c in document["candidates"]]
+    rows = (c.to_dict() for c in front.candidates)
+    return [{key: row.get(key) for key in TRAINED_COLUMNS} for row in rows]
 
 
-def trained_table(document: dict[str, Any]) -> Table:
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def trained_table(front: TrainedFront) -> Table:
     """The re-ranked front: Pareto rank of (top-1 higher, CIO lower), then untrained ones."""
     table = Table(title="trained candidates (Pareto: top-1 up, CIO down)", box=box.SIMPLE)
-    for column in ("rank", "id", "status", "top-1", "top-5", "params", "MACs", "CIO"):
+    for column in ("rank", "id", "status", "top-1", "top-5", *(s.label for s in TRAINED_METRICS)):
         table.add_column(column, justify="left" if column in ("id", "status") else "right")
-    for c in document["candidates"]:
-
-        def pct(value: float | None) -> str:
-            return "-" if value is None else f"{value:.2f}%"
-
+    for c in front.candidates:
         table.add_row(
-            "-" if c.get("pareto_rank") is None else str(c["pareto_rank"]),
-            c["id"],
-            c["status"],
-            pct(c.get("top1")),
-            pct(c.get("top5")),
-            format_count(c["params"]),
-            format_count(c["macs"]),
-            format_count(c["cio"]),
+            "-" if c.pareto_rank is None else str(c.pareto_rank),
+            c.candidate.id,
+            c.status,
+            _pct(c.top1),
+            _pct(c.top5),
+            *(s.text(c.candidate.metrics[s.name]) for s in TRAINED_METRICS),
         )
     return table

@@ -28,11 +28,11 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.errors import UnknownModelError, UsageError
 from hardnet_analysis.families.hardnet.definition import HarDNetDef
-from hardnet_analysis.families.registry import get_definition, list_models
-from hardnet_analysis.families.serialize import load_definition
+from hardnet_analysis.families.registry import list_models
 from hardnet_analysis.fileio import atomic_write_text
+from hardnet_analysis.resolve import ModuleSpec, resolve
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -218,16 +218,18 @@ def _options(stage: StageSpace, ms: Sequence[float]) -> tuple[StageChoice, ...]:
 
 
 def load_template(name: str) -> HarDNetDef:
-    """A registered HarDNet name (``hardnet68``) or a definition file (``*.json``)."""
-    if name.endswith(".json"):
-        defn = load_definition(name)
-    elif name.lower() in list_models("hardnet"):
-        defn = get_definition(name.lower())
-    else:
+    """The HarDNet a search starts from, through the one resolution path (``resolve``): a
+    registered HarDNet name (``hardnet68``) or a definition file (``*.json``)."""
+    try:
+        defn = resolve(name)
+    except UnknownModelError:
         known = ", ".join(list_models("hardnet"))
-        raise UsageError(f"unknown template {name!r}; use one of {known} or a HarDNet FILE.json")
+        raise UsageError(
+            f"unknown template {name!r}; use one of {known} or a HarDNet FILE.json"
+        ) from None
     if not isinstance(defn, HarDNetDef):
-        raise UsageError(f"template {name!r} is not a HarDNet definition")
+        what = "a torch module builder" if isinstance(defn, ModuleSpec) else f"a {defn.family}"
+        raise UsageError(f"template {name!r} is {what}, not a HarDNet definition")
     return defn
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,23 +17,29 @@ import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.ir import Shape
+from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
+from hardnet_analysis.search_metrics import (
+    METRICS,
+    TABLE_METRICS,
+    MetricSpec,
+    check_fields,
+    metric,
+)
 from hardnet_analysis.units import format_count
 from search.evaluate import GridEvaluator, Metrics, PartCosts
 from search.objectives import Objective
-from search.pareto import nondominated_ranks, strictly_dominated
 from search.space import Choices, SearchSpace
 
 CHUNK = 1 << 18
 Progress = Callable[[int, int], None]
 
-#: Budget metrics in the order used to pick "the smallest candidate"; min_moc is a floor.
-BUDGET_ORDER = ("macs", "params", "cio", "min_moc")
-
 
 @dataclass(frozen=True)
 class Budgets:
     """Upper bounds on MACs, params and CIO (counts at the search's input and batch) and a lower
-    bound on the minimum layer MoC; None means unconstrained."""
+    bound on the minimum layer MoC; None means unconstrained. Which way each bounds follows
+    from its `hardnet_analysis.search_metrics` spec; the field order is the order used to pick
+    "the smallest candidate" and to list the budgets."""
 
     macs: int | None = None
     params: int | None = None
@@ -41,27 +47,34 @@ class Budgets:
     min_moc: float | None = None
 
     def given(self) -> dict[str, float]:
-        return {n: v for n in BUDGET_ORDER if (v := getattr(self, n)) is not None}
+        return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
 
     def mask(self, m: Metrics) -> npt.NDArray[np.bool_]:
         """True where a candidate meets every budget."""
         ok = np.ones(len(m), dtype=np.bool_)
         for name, limit in self.given().items():
             values = m.metric(name)
-            ok &= values >= limit if name == "min_moc" else values <= limit
+            ok &= values >= limit if metric(name).budget_is_floor else values <= limit
         return ok
 
     def describe(self) -> str:
         parts = [
-            f"min MoC >= {v:g}" if n == "min_moc" else f"{n} <= {format_count(v)}"
+            f"{metric(n).label} >= {v:g}"
+            if metric(n).budget_is_floor
+            else f"{n} <= {format_count(v)}"
             for n, v in self.given().items()
         ]
         return ", ".join(parts) or "no budgets"
 
 
+for _budget in fields(Budgets):  # every budget bounds a declared metric
+    metric(_budget.name)
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One evaluated candidate: its place in the space, its choices and its metrics."""
+    """One evaluated candidate: its place in the space, its choices, its metrics (one field per
+    `METRICS` entry, as in `PartCost`), its rank and its objective score (None under Pareto)."""
 
     index: int | None
     choices: Choices
@@ -72,6 +85,13 @@ class Candidate:
     min_moc: float
     rank: int = 0
     score: float | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The metrics by name, in `METRICS` order."""
+        return {s.name: getattr(self, s.name) for s in METRICS}
+
+
+check_fields(Candidate, "index", "choices", "rank", "score")
 
 
 class Ranker(Protocol):
@@ -89,7 +109,8 @@ class Ranker(Protocol):
 class ParetoRanker:
     """Non-dominated sorting of (CIO, lower is better) against capacity (`capacity`: macs or
     params, higher is better). Ties within a rank: more capacity, then less CIO, then the lower
-    index first. Keeps every candidate of rank <= `keep` (exact ranks; see `search.pareto`)."""
+    index first. Keeps every candidate of rank <= `keep` (exact ranks; see
+    `hardnet_analysis.pareto`)."""
 
     def __init__(self, capacity: str, keep: int) -> None:
         self.name = f"pareto (CIO vs {capacity})"
@@ -169,20 +190,16 @@ def _candidates(
     out = []
     for row in range(len(m)):
         index = int(m.index[row])
-        out.append(
-            Candidate(
-                index,
-                space.choices(index),
-                int(m.params[row]),
-                int(m.macs[row]),
-                int(m.cio[row]),
-                int(m.act_bytes[row]),
-                float(m.min_moc[row]),
-                0 if ranks is None else int(ranks[row]),
-                None if scores is None else float(scores[row]),
-            )
-        )
+        values = {s.name: _scalar(s, m.metric(s.name)[row]) for s in METRICS}
+        rank = 0 if ranks is None else int(ranks[row])
+        score = None if scores is None else float(scores[row])
+        out.append(Candidate(index, space.choices(index), **values, rank=rank, score=score))
     return out
+
+
+def _scalar(spec: MetricSpec, value: Any) -> Any:
+    """A numpy element as a Python int (counts) or float (ratios)."""
+    return int(value) if spec.integer else float(value)
 
 
 class _Closest:
@@ -194,37 +211,38 @@ class _Closest:
         self.best: dict[str, Metrics] = {}
 
     @staticmethod
-    def _cost(m: Metrics, metric: str) -> npt.NDArray[np.float64]:
-        values = np.asarray(m.metric(metric), dtype=np.float64)
-        return -values if metric == "min_moc" else values
+    def _cost(m: Metrics, name: str) -> npt.NDArray[np.float64]:
+        values = np.asarray(m.metric(name), dtype=np.float64)
+        return -values if metric(name).budget_is_floor else values
 
     def update(self, m: Metrics) -> None:
-        for metric in self.budgets.given():
-            cost = self._cost(m, metric)
+        for name in self.budgets.given():
+            cost = self._cost(m, name)
             row = int(np.argmin(cost))
-            current = self.best.get(metric)
-            if current is None or cost[row] < self._cost(current, metric)[0]:
-                self.best[metric] = m.take(np.array([row]))
+            current = self.best.get(name)
+            if current is None or cost[row] < self._cost(current, name)[0]:
+                self.best[name] = m.take(np.array([row]))
 
     def report(self) -> tuple[str, Metrics]:
         """The first budget that no candidate meets even alone (else the first budget), and
         the candidate nearest to it."""
-        for metric, best in self.best.items():
-            alone = replace(Budgets(), **{metric: getattr(self.budgets, metric)})
+        for name, best in self.best.items():
+            alone = replace(Budgets(), **{name: getattr(self.budgets, name)})
             if not alone.mask(best)[0]:
-                return metric, best
-        metric = next(iter(self.best))
-        return metric, self.best[metric]
+                return name, best
+        name = next(iter(self.best))
+        return name, self.best[name]
 
 
 def _no_candidate(space: SearchSpace, budgets: Budgets, closest: _Closest) -> UsageError:
-    metric, best = closest.report()
+    name, best = closest.report()
     c = _candidates(space, best)[0]
-    label = "largest min MoC" if metric == "min_moc" else f"smallest {metric}"
+    spec = metric(name)
+    label = f"largest {spec.label}" if spec.budget_is_floor else f"smallest {name}"
+    shown = ", ".join(f"{s.label} {s.text(getattr(c, s.name))}" for s in TABLE_METRICS)
     return UsageError(
         f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); the "
-        f"{label} has params {format_count(c.params)}, MACs {format_count(c.macs)}, "
-        f"CIO {format_count(c.cio)}, min MoC {c.min_moc:.1f}"
+        f"{label} has {shown}"
     )
 
 
@@ -235,8 +253,7 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     index = space.index_of(choices)
     if index is not None:
         return _candidates(space, grid.at([index]))[0]
-    t = grid.costs.total(choices)
-    return Candidate(None, choices, t.params, t.macs, t.cio, t.act_bytes, t.min_moc)
+    return Candidate(None, choices, **grid.costs.total(choices).values())
 
 
 def sweep(

@@ -14,11 +14,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.fronts import (
+    FRONT_FILE,
+    TRAINED_FILE,
+    FrontCandidate,
+    SearchFront,
+    TrainedFront,
+)
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.pool import PoolSettings, pareto_ranks
 from tests.trainkit import ROOT, tiny_definition_file
 
 GOOD = ("c0", "c1", "c2", "c3")
+
+
+def fake_front(candidates: tuple[FrontCandidate, ...]) -> SearchFront:
+    """A front as `hda search` would write it around `candidates` (the summary is made up)."""
+    metrics = {"params": 0, "macs": 0, "cio": 5000, "min_moc": 1.0, "act_bytes": 0}
+    return SearchFront(
+        template="tiny", input=(16, 16), batch=1, dtype="fp32", budgets={}, objective="cio",
+        objective_info={}, space_size=len(candidates), feasible=len(candidates),
+        front_size=None, template_metrics=metrics, candidates=candidates,
+    )  # fmt: skip
+
+
+def fake_candidate(cid: str, rank: int, cio: int, definition: str | None) -> FrontCandidate:
+    metrics = {"params": 1000 * rank, "macs": 10**6, "cio": cio, "min_moc": 1.0, "act_bytes": 0}
+    return FrontCandidate(
+        cid, rank, (6, 8), (1.6, 1.6), (4, 4), metrics, 0.0, definition=definition
+    )
 
 
 def make_front(root: Path) -> None:
@@ -30,13 +54,8 @@ def make_front(root: Path) -> None:
             (root / "candidates" / "broken.json").write_text("{not json")
         else:
             tiny_definition_file(root / "candidates", cid, growth=6 + 2 * rank)
-        cio = 5000 - 900 * rank
-        candidates.append(
-            {"id": cid, "rank": rank, "params": 1000 * rank, "macs": 10**6, "cio": cio,
-             "min_moc": 1.0, "definition": f"candidates/{cid}.json"}
-        )  # fmt: skip
-    atomic_write_json(root / "front.json", {"format": "hda-search-front", "version": 1,
-                                            "candidates": candidates})  # fmt: skip
+        candidates.append(fake_candidate(cid, rank, 5000 - 900 * rank, f"candidates/{cid}.json"))
+    fake_front(tuple(candidates)).write(root / FRONT_FILE)
     config = TrainConfig(
         model="-", dataset="digits", image_size=16, epochs=2, batch_size=64, deterministic=True
     )
@@ -86,9 +105,9 @@ def test_killed_pool_finishes_every_candidate_once(tmp_path: Path) -> None:
     assert any(e["event"] == "start" and e["resume"] for e in log), "no interrupted run resumed"
     failures = json.loads((root / "runs" / "broken" / "failures.json").read_text())["attempts"]
     assert len(failures) == 2 and "not valid JSON" in failures[0]["error"]  # 1 try + 1 retry
-    front = json.loads((root / "front_trained.json").read_text())["candidates"]
-    assert [c["status"] for c in front].count("done") == 4
-    assert front[-1]["id"] == "broken" and front[-1]["status"] == "failed"
+    front = TrainedFront.read(root / TRAINED_FILE).candidates
+    assert [c.status for c in front].count("done") == 4
+    assert front[-1].candidate.id == "broken" and front[-1].status == "failed"
     assert not list((root / "claims").glob("*.json")), "claims left behind"
 
 
@@ -119,7 +138,7 @@ def _foreign_claim(path: Path, age: float) -> None:
 
 
 def test_claim_of_another_host_expires_by_heartbeat_age(tmp_path: Path) -> None:
-    from hardnet_analysis.train.pool import Claim
+    from hardnet_analysis.train.claims import Claim
 
     fresh, stale = tmp_path / "claims" / "a.json", tmp_path / "claims" / "b.json"
     _foreign_claim(fresh, age=5)  # a live worker elsewhere: its pid cannot be checked from here

@@ -172,6 +172,7 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
         (("--k", "14/16"), "2 lists separated by '/' but the template has 5 stages"),
         (("--k", "x1", "--n-layers", "8//16/16/4"), "stage 2 n_layers: the list is empty"),
         (("--template", "resnet9000"), "unknown template 'resnet9000'"),
+        (("--template", "densenet121"), "template 'densenet121' is a densenet, not a HarDNet"),
         (("--space", "missing.toml"), "space file 'missing.toml' does not exist"),
         (("--objective", "latency"), "needs --calibration"),
         (("--calibration", "x.json"), "--calibration is used only with --objective latency"),

@@ -7,9 +7,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from search.evaluate import Metrics
 from search.objectives import OBJECTIVES
-from search.pareto import nondominated_ranks, strictly_dominated
 from search.sweep import ObjectiveRanker, ParetoRanker
 
 Points = list[tuple[int, int]]

@@ -44,3 +44,22 @@ def test_train_top_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["search", "--budget-macs", "4.5G", "--train-top", "2"])
     assert code == 2
     assert "--train-top needs --out" in capsys.readouterr().err
+
+
+def test_train_top_flags_default_to_the_recipe() -> None:
+    from hardnet_analysis.cli.main import build_parser
+    from hardnet_analysis.train.config import MAX_RETRIES, RECIPE
+
+    args = build_parser().parse_args(["search", "--train-top", "2", "--out", "x"])
+    for name in ("dataset", "epochs", "batch_size", "lr", "device", "seed"):
+        assert getattr(args, name) == getattr(RECIPE, name), name
+    assert args.max_retries == MAX_RETRIES
+
+
+def test_the_recipe_module_imports_no_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, hardnet_analysis.train.config\nassert 'torch' not in sys.modules\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -18,13 +19,18 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.cli.common import add_format_arg, add_input_args, console, positive_int
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.search_metrics import METRIC_NAMES
+from hardnet_analysis.train.config import DATASETS, MAX_RETRIES, RECIPE
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
+    from hardnet_analysis.fronts import FrontCandidate, TrainedFront
     from search.space import SearchSpace
+    from search.sweep import Ranker, SearchResult
 
-#: The names `search.objectives` registers (a test keeps this in step with the registry).
-OBJECTIVE_CHOICES = ("pareto", "cio", "macs", "params", "min_moc", "act_bytes", "latency")
+#: The names `search.objectives` registers: one per metric, then the calibrated ones (a test
+#: keeps this in step with the registry, which imports numpy).
+OBJECTIVE_CHOICES = ("pareto", *METRIC_NAMES, "latency")
 
 
 def budget(text: str) -> int:
@@ -106,27 +112,40 @@ def _register_training(parser: argparse.ArgumentParser) -> None:
         help="train the best N candidates and re-rank by accuracy against CIO",
     )
     group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
-    group.add_argument("--dataset", default="auto", help="auto, folder, cifar or digits")
-    group.add_argument("--epochs", type=positive_int, default=150, help="epochs (default 150)")
-    group.add_argument("--batch-size", type=positive_int, default=256, help="global batch")
-    group.add_argument("--lr", type=float, default=0.05, help="base learning rate (default 0.05)")
+    kinds = f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}"
+    group.add_argument("--dataset", default=RECIPE.dataset, help=kinds)
+    group.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=RECIPE.epochs,
+        help=f"epochs (default {RECIPE.epochs})",
+    )
+    group.add_argument(
+        "--batch-size", type=positive_int, default=RECIPE.batch_size, help="global batch"
+    )
+    group.add_argument(
+        "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
+    )
     group.add_argument("--image-size", type=positive_int, help="square input side")
-    group.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument(
+        "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
+    )
+    group.add_argument("--seed", type=int, default=RECIPE.seed)
     group.add_argument(
         "--workers",
         type=positive_int,
         default=1,
         help="local worker processes; more hosts join with `hda search-worker DIR`",
     )
-    group.add_argument("--max-retries", type=int, default=2, help="retries of a failed candidate")
+    group.add_argument(
+        "--max-retries", type=int, default=MAX_RETRIES, help="retries of a failed candidate"
+    )
 
 
-def _train_front(args: argparse.Namespace) -> dict[str, Any]:
-    """Train the emitted candidates (hardnet_analysis.train.pool) and load the re-ranked front."""
-    import json
-
-    from hardnet_analysis.train import TrainConfig
+def _train_front(args: argparse.Namespace) -> TrainedFront:
+    """Train the emitted candidates (hardnet_analysis.train.pool) and read the re-ranked front."""
+    from hardnet_analysis.fronts import TrainedFront
+    from hardnet_analysis.train.config import TrainConfig
     from hardnet_analysis.train.pool import train_front
 
     recipe = TrainConfig(
@@ -141,8 +160,7 @@ def _train_front(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
     )
     path = train_front(args.out, args.train_top, recipe, args.workers, args.max_retries)
-    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return document
+    return TrainedFront.read(path)
 
 
 def _check_training_args(args: argparse.Namespace) -> None:
@@ -186,12 +204,36 @@ def _progress() -> Iterator[Any]:
     yield log
 
 
+def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]]:
+    """The ranker `--objective` asks for, and what the front records about it."""
+    from search.objectives import get_objective
+    from search.sweep import ObjectiveRanker, ParetoRanker
+
+    if args.objective == "pareto":
+        if args.calibration:
+            raise UsageError("--calibration is used only with --objective latency")
+        return ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
+    objective = get_objective(args.objective, args.calibration)
+    return ObjectiveRanker(objective, keep), dict(objective.info)
+
+
+def _sweep(args: argparse.Namespace, space: SearchSpace, ranker: Ranker) -> SearchResult:
+    from search.sweep import Budgets, sweep
+
+    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
+    hw = args.input or (224, 224)  # HarDNet templates are ImageNet models
+    shape = (args.batch, space.template.stem.in_channels, *hw)
+    try:
+        with _progress() as progress:
+            return sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
+    except ShapeError as exc:
+        raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from search.emit import candidate_row, front_document, write_front
-    from search.objectives import get_objective
-    from search.present import search_table, trained_rows, trained_table
+    from search.present import trained_rows
     from search.space import save_space
-    from search.sweep import Budgets, ObjectiveRanker, ParetoRanker, Ranker, sweep
 
     _check_training_args(args)
     space = _space(args)
@@ -199,47 +241,47 @@ def run(args: argparse.Namespace) -> int:
         path = save_space(space, args.write_space)
         print(f"wrote {path} ({space.size:,} candidates)")
         return 0
-    keep = max(args.top, args.emit if args.out else 0)
-    ranker: Ranker
-    if args.objective == "pareto":
-        if args.calibration:
-            raise UsageError("--calibration is used only with --objective latency")
-        ranker, info = ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
-    else:
-        objective = get_objective(args.objective, args.calibration)
-        ranker, info = ObjectiveRanker(objective, keep), dict(objective.info)
-    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
-    hw = args.input or (224, 224)  # HarDNet templates are ImageNet models
-    shape = (args.batch, space.template.stem.in_channels, *hw)
-    try:
-        with _progress() as progress:
-            result = sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
-    except ShapeError as exc:
-        raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None
+    ranker, info = _ranker(args, keep=max(args.top, args.emit if args.out else 0))
+    result = _sweep(args, space, ranker)
     written = write_front(args.out, result, args.emit, info) if args.out else None
-    paths = {r["id"]: r["definition"] for r in written["candidates"]} if written else {}
-    rows = [candidate_row(space, c, result.template) for c in result.candidates[: args.top]]
-    for row in rows:
-        if row["id"] in paths:
-            row["definition"] = paths[row["id"]]
-    template = candidate_row(space, result.template, result.template)
+    paths = {c.id: c.definition for c in written.candidates} if written else {}
+    rows = [
+        replace(row, definition=paths.get(row.id))
+        for row in (candidate_row(space, c, result.template) for c in result.candidates[: args.top])
+    ]
     trained = _train_front(args) if args.train_top else None
     if args.format == "json":
-        write_json(trained or front_document(result, rows, info))
+        write_json(trained.to_dict() if trained else front_document(result, rows, info).to_dict())
     elif args.format == "csv":
-        if trained:
-            write_csv(trained_rows(trained))
-        else:
-            write_csv([{**r, **{k: _joined(r[k]) for k in ("k", "m", "n_layers")}} for r in rows])
+        write_csv(trained_rows(trained) if trained else [_csv_row(r) for r in rows])
     else:
-        console().print(search_table(result, rows, template))
-        if written:
-            print(
-                f"wrote {args.out}/front.json and {len(paths)} definitions in {args.out}/candidates"
-            )
-        if trained:
-            console().print(trained_table(trained))
+        _show(args, result, rows, len(paths), trained)
     return 0
+
+
+def _show(
+    args: argparse.Namespace,
+    result: SearchResult,
+    rows: list[FrontCandidate],
+    written: int,
+    trained: TrainedFront | None,
+) -> None:
+    """The search table, where the front was written, and the trained table."""
+    from search.emit import candidate_row
+    from search.present import search_table, trained_table
+
+    template = candidate_row(result.space, result.template, result.template)
+    console().print(search_table(result, rows, template))
+    if written:
+        print(f"wrote {args.out}/front.json and {written} definitions in {args.out}/candidates")
+    if trained:
+        console().print(trained_table(trained))
+
+
+def _csv_row(row: FrontCandidate) -> dict[str, Any]:
+    """A front row for CSV, its per-stage lists written as ``14/16/20``."""
+    values = row.to_dict()
+    return {**values, **{k: _joined(values[k]) for k in ("k", "m", "n_layers")}}
 
 
 def _joined(values: list[Any]) -> str:

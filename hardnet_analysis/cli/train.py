@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.train.config import recipe_defaults
 
-#: The recipe defaults, repeated here so that `hda --help` needs no torch import; a test checks
-#: they equal `TrainConfig`'s.
-DEFAULTS: dict[str, Any] = {
-    "epochs": 150,
-    "batch_size": 256,
-    "lr": 0.05,
-    "weight_decay": 6e-5,
-}
+#: The recipe defaults, read from `TrainConfig` (whose module imports no torch, so `hda --help`
+#: stays light).
+DEFAULTS: dict[str, Any] = recipe_defaults()
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:

@@ -2,6 +2,10 @@
 
 Recipe (``shared/notes/hardnet.md``): SGD, momentum 0.9, Nesterov, lr 0.05 decayed per epoch by a
 cosine, weight decay 6e-5, batch 256, 150-250 epochs.
+
+`TrainConfig`'s field defaults are the one declaration of the recipe's defaults: the CLI's flags
+(``hda train``, ``hda search --train-top``) read them through `RECIPE` or `recipe_defaults`, and
+so do the pool's. This module imports no torch, so building the CLI's parser stays light.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ from typing import Any
 from hardnet_analysis.errors import UsageError
 
 DATASETS = ("auto", "folder", "cifar", "digits")
+
+#: A failed pool candidate is retried this many times before it counts as failed.
+MAX_RETRIES = 2
+#: A pool claim whose heartbeat is older than this (seconds) is stale and taken over.
+CLAIM_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -77,3 +86,16 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+#: The recipe's defaults as a config (its `model` is a placeholder): ``RECIPE.lr`` is 0.05.
+RECIPE = TrainConfig(model="-")
+
+
+def recipe_defaults() -> dict[str, Any]:
+    """Every `TrainConfig` setting that has a default, by field name (``{"epochs": 150, ...}``)."""
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(TrainConfig)
+        if f.default is not dataclasses.MISSING
+    }

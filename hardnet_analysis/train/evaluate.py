@@ -10,8 +10,8 @@ from torch.utils.data import DataLoader
 
 from hardnet_analysis.train.data import collate_skipping, load_data
 from hardnet_analysis.train.distributed import pick_device
-from hardnet_analysis.train.loop import evaluate_model, summarize
 from hardnet_analysis.train.model import build_for_classes, load_initial_weights
+from hardnet_analysis.train.steps import evaluate_model, summarize
 
 
 def evaluate_weights(

@@ -2,16 +2,17 @@
 
 Directory layout (``DIR`` is the search's output):
 
-- ``front.json`` (from the search): ``{"format": "hda-search-front", "candidates": [{"id", "rank",
-  "params", "macs", "cio", "min_moc", "definition": "candidates/<id>.json", ...}]}``, best first;
+- ``front.json`` (from the search): a `hardnet_analysis.fronts.SearchFront`, whose candidates
+  name their definition files (``candidates/<id>.json``);
 - ``train_config.json``: the pool's settings and the `TrainConfig` shared by every candidate;
-- ``claims/<id>.json``: who trains a candidate now (host, pid, token, time); created with
-  ``O_CREAT | O_EXCL``, so exactly one worker wins it. Its mtime is a heartbeat; a claim older than
-  ``claim_timeout`` seconds, or held by a dead process on this host, is stale and taken over;
+- ``claims/<id>.json``: who trains a candidate now (`hardnet_analysis.train.claims`): exactly one
+  worker wins it; a claim older than ``claim_timeout`` seconds, or held by a dead process on this
+  host, is stale and taken over;
 - ``runs/<id>/``: the candidate's run directory (``last.pt`` makes an interrupted one resume);
   ``result.json`` marks it done, ``failures.json`` lists failed attempts with their errors;
 - ``events.jsonl``: one appended line per start, completion and failure (an audit trail);
-- ``front_trained.json``: the front re-ranked by accuracy (higher better) against CIO (lower).
+- ``front_trained.json``: a `hardnet_analysis.fronts.TrainedFront`, the front re-ranked by
+  accuracy (higher better) against CIO (lower).
 """
 
 from __future__ import annotations
@@ -19,14 +20,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +32,19 @@ import numpy as np
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
-from hardnet_analysis.train.config import TrainConfig
-from search.pareto import nondominated_ranks
+from hardnet_analysis.fronts import (
+    FRONT_FILE,
+    TRAINED_FILE,
+    FrontCandidate,
+    SearchFront,
+    TrainedCandidate,
+    TrainedFront,
+)
+from hardnet_analysis.pareto import nondominated_ranks
+from hardnet_analysis.train.claims import HOST, Claim, read_json_object
+from hardnet_analysis.train.config import CLAIM_TIMEOUT_S, MAX_RETRIES, TrainConfig
 
 SETTINGS = "train_config.json"
-HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -77,19 +83,17 @@ class PoolSettings:
             raise UsageError(f"{str(path)!r} is not a pool settings file: {exc}") from None
 
 
-def load_front(out_dir: Path) -> list[dict[str, Any]]:
-    """The candidates of ``DIR/front.json``, best first (by their ``rank``)."""
-    path = out_dir / "front.json"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{str(out_dir)!r} has no front.json (run `hda search` first)") from None
-    except ValueError as exc:
-        raise UsageError(f"{str(path)!r} is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != "hda-search-front":
-        raise UsageError(f"{str(path)!r} is not an hda search front")
-    candidates: list[dict[str, Any]] = document["candidates"]
-    return sorted(candidates, key=lambda c: c["rank"])
+def load_front(out_dir: Path) -> list[FrontCandidate]:
+    """The candidates of ``DIR/front.json``, best first (by their ``rank``); each must name its
+    definition file."""
+    path = out_dir / FRONT_FILE
+    if not path.is_file():
+        raise UsageError(f"{str(out_dir)!r} has no {FRONT_FILE} (run `hda search` first)")
+    candidates = SearchFront.read(path).candidates
+    missing = [c.id for c in candidates if c.definition is None]
+    if missing:
+        raise UsageError(f"front file {str(path)!r}: no definition for {', '.join(missing)}")
+    return sorted(candidates, key=lambda c: c.rank)
 
 
 def log_event(out_dir: Path, event: str, cid: str, **fields: Any) -> None:
@@ -103,105 +107,11 @@ def log_event(out_dir: Path, event: str, cid: str, **fields: Any) -> None:
         os.close(fd)
 
 
-# --- claims ------------------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-class Claim:
-    """An exclusive claim on one candidate, kept fresh by a heartbeat thread while held."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path = path
-        self.timeout = timeout
-        self.token = uuid.uuid4().hex
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _create(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        body = {"host": HOST, "pid": os.getpid(), "token": self.token, "time": time.time()}
-        with os.fdopen(fd, "w") as handle:
-            json.dump(body, handle)
-        return True
-
-    def _is_stale(self, holder: dict[str, Any] | None) -> bool:
-        try:
-            age = time.time() - self.path.stat().st_mtime
-        except FileNotFoundError:
-            return True
-        local = holder is not None and holder.get("host") == HOST
-        if local and holder is not None and not _pid_alive(int(holder.get("pid", -1))):
-            return True
-        return age > self.timeout
-
-    def _take_over(self, holder: dict[str, Any] | None) -> None:
-        """Move a stale claim aside; if it changed meanwhile (a fresh claim), put it back."""
-        aside = self.path.with_name(f"{self.path.name}.stale-{self.token}")
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return
-        if _read_json(aside) != holder:
-            with contextlib.suppress(FileExistsError):
-                os.link(aside, self.path)  # no-clobber restore of someone's fresh claim
-        aside.unlink(missing_ok=True)
-
-    def acquire(self) -> bool:
-        """True if this worker now holds the claim (taking over a stale one if need be)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self._create():
-            holder = _read_json(self.path)
-            if not self._is_stale(holder):
-                return False
-            self._take_over(holder)
-            if not self._create():
-                return False
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-        self._thread.start()
-        return True
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.timeout / 4):
-            with contextlib.suppress(FileNotFoundError):
-                os.utime(self.path)
-
-    def held(self) -> bool:
-        holder = _read_json(self.path)
-        return holder is not None and holder.get("token") == self.token
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        if self.held():
-            self.path.unlink(missing_ok=True)
-
-
 # --- one candidate -----------------------------------------------------------------------------
 
 
 def _failures(run_dir: Path) -> list[dict[str, Any]]:
-    data = _read_json(run_dir / "failures.json")
+    data = read_json_object(run_dir / "failures.json")
     return list(data["attempts"]) if data else []
 
 
@@ -214,16 +124,15 @@ def _status(out_dir: Path, cid: str, max_retries: int) -> str:
     return "pending"
 
 
-def _train_candidate(out_dir: Path, candidate: dict[str, Any], settings: PoolSettings) -> None:
+def _train_candidate(out_dir: Path, candidate: FrontCandidate, settings: PoolSettings) -> None:
     from hardnet_analysis.train.loop import train
     from hardnet_analysis.train.progress import Reporter
 
-    cid = candidate["id"]
+    cid = candidate.id
     run_dir = out_dir / "runs" / cid
     resume = (run_dir / "last.pt").is_file()
-    config = settings.config.replace(
-        model=str(out_dir / candidate["definition"]), out=str(run_dir), resume=resume
-    )
+    model = str(out_dir / str(candidate.definition))
+    config = settings.config.replace(model=model, out=str(run_dir), resume=resume)
     log_event(out_dir, "start", cid, resume=resume)
     result = train(config, Reporter(prefix=f"[{cid}] "))
     last = result.history[-1] if result.history else {}
@@ -241,19 +150,19 @@ def _record_failure(out_dir: Path, cid: str, error: BaseException) -> None:
     log_event(out_dir, "failed", cid, error=message, attempt=len(attempts))
 
 
-def _try_candidate(out_dir: Path, candidate: dict[str, Any], settings: PoolSettings) -> bool:
+def _try_candidate(out_dir: Path, candidate: FrontCandidate, settings: PoolSettings) -> bool:
     """Train `candidate` if its claim can be had; True if this worker handled it."""
-    claim = Claim(out_dir / "claims" / f"{candidate['id']}.json", settings.claim_timeout)
+    claim = Claim(out_dir / "claims" / f"{candidate.id}.json", settings.claim_timeout)
     if not claim.acquire():
         return False
     try:
         # re-check under the claim: another worker may have finished it just before
-        if _status(out_dir, candidate["id"], settings.max_retries) != "pending":
+        if _status(out_dir, candidate.id, settings.max_retries) != "pending":
             return True
         try:
             _train_candidate(out_dir, candidate, settings)
         except Exception as exc:  # any failure of one candidate is recorded, never fatal
-            _record_failure(out_dir, candidate["id"], exc)
+            _record_failure(out_dir, candidate.id, exc)
         return True
     finally:
         claim.release()
@@ -270,9 +179,7 @@ def run_worker(out_dir: str | Path, poll: float = 1.0) -> int:
     candidates = load_front(root)[: settings.top_n]
     handled = 0
     while True:
-        pending = [
-            c for c in candidates if _status(root, c["id"], settings.max_retries) == "pending"
-        ]
+        pending = [c for c in candidates if _status(root, c.id, settings.max_retries) == "pending"]
         if not pending:
             break
         took = next((c for c in pending if _try_candidate(root, c, settings)), None)
@@ -289,7 +196,7 @@ def run_worker(out_dir: str | Path, poll: float = 1.0) -> int:
 
 def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
     """Non-dominated sorting of (accuracy, cio), accuracy maximised and CIO minimised; rank 1
-    is the front, rank 2 the front without it, and so on (`search.pareto`):
+    is the front, rank 2 the front without it, and so on (`hardnet_analysis.pareto`):
     ``pareto_ranks([(90, 10), (80, 5), (70, 20)]) == [1, 1, 2]``.
     """
     accuracy = np.array([-p[0] for p in points], dtype=np.float64)
@@ -297,42 +204,37 @@ def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
     return [int(r) for r in nondominated_ranks(accuracy, cio)]
 
 
-def write_trained_front(out_dir: Path, candidates: list[dict[str, Any]], max_retries: int) -> Path:
+def _trained(out_dir: Path, candidate: FrontCandidate, max_retries: int) -> TrainedCandidate:
+    """Where `candidate`'s training stands, from its run directory."""
+    run_dir = out_dir / "runs" / candidate.id
+    result = read_json_object(run_dir / "result.json") or {}
+    final = result.get("final", {})
+    failures = _failures(run_dir)
+    return TrainedCandidate(
+        candidate,
+        status=_status(out_dir, candidate.id, max_retries),
+        top1=result.get("best_top1"),
+        top5=final.get("val_top5"),
+        final_top1=final.get("val_top1"),
+        error=failures[-1]["error"] if failures else None,
+        run=f"runs/{candidate.id}",
+    )
+
+
+def write_trained_front(out_dir: Path, candidates: list[FrontCandidate], max_retries: int) -> Path:
     """``front_trained.json``: every candidate with status, top1/top5 and its Pareto rank.
 
     Trained candidates come first, by (pareto_rank, -top1, cio); the others keep front order.
     """
-    rows = []
-    for candidate in candidates:
-        cid = candidate["id"]
-        run_dir = out_dir / "runs" / cid
-        result = _read_json(run_dir / "result.json") or {}
-        final = result.get("final", {})
-        failures = _failures(run_dir)
-        rows.append(
-            {
-                **candidate,
-                "status": _status(out_dir, cid, max_retries),
-                "top1": result.get("best_top1"),
-                "top5": final.get("val_top5"),
-                "final_top1": final.get("val_top1"),
-                "error": failures[-1]["error"] if failures else None,
-                "run": f"runs/{cid}",
-            }
-        )
-    trained = [r for r in rows if r["status"] == "done"]
-    ranks = pareto_ranks([(float(r["top1"]), float(r["cio"])) for r in trained])
-    for row, rank in zip(trained, ranks, strict=True):
-        row["pareto_rank"] = rank
-    trained.sort(key=lambda r: (r["pareto_rank"], -r["top1"], r["cio"]))
-    others = [{**r, "pareto_rank": None} for r in rows if r["status"] != "done"]
-    document = {
-        "format": "hda-search-front-trained",
-        "version": 1,
-        "objectives": {"top1": "max", "cio": "min"},
-        "candidates": trained + others,
-    }
-    return atomic_write_json(out_dir / "front_trained.json", document)
+    rows = [_trained(out_dir, c, max_retries) for c in candidates]
+    done = [r for r in rows if r.status == "done"]
+    scores = [(float(r.top1 or 0.0), float(r.candidate.metrics["cio"])) for r in done]
+    ranked = [
+        replace(r, pareto_rank=rank) for r, rank in zip(done, pareto_ranks(scores), strict=True)
+    ]
+    ranked.sort(key=lambda r: (r.pareto_rank, -(r.top1 or 0.0), r.candidate.metrics["cio"]))
+    others = [r for r in rows if r.status != "done"]
+    return TrainedFront((*ranked, *others)).write(out_dir / TRAINED_FILE)
 
 
 # --- local pools -------------------------------------------------------------------------------
@@ -374,8 +276,8 @@ def train_front(
     top_n: int,
     train_config: TrainConfig,
     workers: int = 1,
-    max_retries: int = 2,
-    claim_timeout: float = 600.0,
+    max_retries: int = MAX_RETRIES,
+    claim_timeout: float = CLAIM_TIMEOUT_S,
 ) -> Path:
     """Train the best `top_n` candidates of ``DIR/front.json`` with `workers` local processes.
 

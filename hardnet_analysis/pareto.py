@@ -7,8 +7,8 @@ ranks 1..r are removed. Equal points do not dominate each other and share a rank
 
 Streaming: a point's rank within a subset never exceeds its rank in the whole set, and every
 point that dominates a rank-r point has a smaller rank. So keeping, chunk after chunk, only the
-points of rank <= R among (kept + new) gives the exact ranks <= R of the whole set
-(`merge_ranked`), in memory bounded by the size of those R fronts.
+points of rank <= R among (kept + new) gives the exact ranks <= R of the whole set, in memory
+bounded by the size of those R fronts (the search's streaming Pareto ranker relies on this).
 """
 
 from __future__ import annotations

@@ -1,0 +1,96 @@
+"""The front documents: typed round trips, and one-line errors for wrong, old or broken files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardnet_analysis.cli.main import main
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.fronts import (
+    FRONT_FILE,
+    SearchFront,
+    TrainedCandidate,
+    TrainedFront,
+)
+from hardnet_analysis.train.config import TrainConfig
+from hardnet_analysis.train.pool import PoolSettings
+from tests.test_pool import fake_candidate, fake_front
+
+
+def front() -> SearchFront:
+    return fake_front(
+        (fake_candidate("aa", 1, 4000, "candidates/aa.json"), fake_candidate("bb", 2, 3000, None))
+    )
+
+
+def test_search_front_round_trips(tmp_path: Path) -> None:
+    path = front().write(tmp_path / FRONT_FILE)
+    assert SearchFront.read(path) == front()
+    row = json.loads(path.read_text())["candidates"][0]
+    assert list(row)[:6] == ["id", "rank", "k", "m", "n_layers", "params"]
+    assert "definition" not in json.loads(path.read_text())["candidates"][1]
+
+
+def test_trained_front_round_trips(tmp_path: Path) -> None:
+    done = TrainedCandidate(front().candidates[0], "done", 91.5, 99.0, 90.0, None, "runs/aa", 1)
+    failed = TrainedCandidate(front().candidates[1], "failed", None, None, None, "boom", "runs/bb")
+    document = TrainedFront((done, failed))
+    assert TrainedFront.read(document.write(tmp_path / "t.json")) == document
+
+
+def broken(tmp_path: Path, change: Any) -> Path:
+    """front.json after `change` edits its JSON form."""
+    document = front().to_dict()
+    change(document)
+    return atomic_write_json(tmp_path / FRONT_FILE, document)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(format="hda-latency-model"), "is not an 'hda-search-front' document"),
+        (lambda d: d.update(version=0), "is older version 0 of 'hda-search-front'"),
+        (lambda d: d.update(version=7), "is another version 7"),
+        (lambda d: d["candidates"][1].pop("cio"), "candidates[1] has no 'cio'"),
+        (lambda d: d["candidates"][0].update(rank="1"), "candidates[0] 'rank' must be an integer"),
+        (lambda d: d["template_metrics"].pop("params"), "template_metrics has no 'params'"),
+        (lambda d: d.pop("candidates"), "has no 'candidates'"),
+        (lambda d: d.update(input=[16]), "'input' must be [height, width]"),
+        (lambda d: d["budgets"].update(flops=1), "budgets has 'flops', which is not a search"),
+    ],
+)
+def test_a_wrong_old_or_broken_front_is_one_line(tmp_path: Path, change: Any, message: str) -> None:
+    path = broken(tmp_path, change)
+    with pytest.raises(UsageError) as caught:
+        SearchFront.read(path)
+    text = str(caught.value)
+    assert text.startswith(f"front file {str(path)!r}") and message in text
+    assert "\n" not in text
+
+
+def test_unreadable_files_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        TrainedFront.read(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(UsageError, match="is not valid JSON"):
+        SearchFront.read(tmp_path / "bad.json")
+
+
+def test_worker_on_a_broken_front_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken(tmp_path, lambda d: d["candidates"][0].pop("definition"))
+    config = TrainConfig(model="-", dataset="digits", epochs=1)
+    atomic_write_json(tmp_path / "train_config.json", PoolSettings(2, 0, 60.0, config).to_dict())
+    assert main(["search-worker", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "no definition for aa, bb" in lines[0]
+    broken(tmp_path, lambda d: d["candidates"][0].pop("macs"))
+    assert main(["search-worker", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "candidates[0] has no 'macs'" in lines[0]
