@@ -2,47 +2,59 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef, build_module
+from hardnet_analysis.models.checkpoints import (
+    LoadedWeights,
+    fill_batches_tracked,
+    mismatches,
+    read_checkpoint,
+    rename_legacy_dense,
+    strip_parallel_prefix,
+    unwrap,
+)
 from hardnet_analysis.resolve import ModuleSpec, resolve
 
+_log = logging.getLogger(__name__)
 
-def load_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a state dict file into `model` strictly; a mismatch names missing/unexpected keys."""
+
+def load_weights(model: nn.Module, path: str | Path) -> LoadedWeights:
+    """Load a weights file into `model` strictly, after fitting the layouts found in the wild.
+
+    Accepted: a state dict, or one under ``state_dict``/``model``/``model_ema``/
+    ``state_dict_ema`` (possibly nested); keys all prefixed ``module.`` (`DataParallel`/DDP);
+    legacy torchvision DenseNet keys (``norm.1``); no BatchNorm ``num_batches_tracked``. Returns
+    what was done; a file that still does not fit raises `UsageError` naming the missing,
+    unexpected and mis-shaped keys.
+    """
     file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"weights file {str(file)!r} does not exist")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable files
-        raise UsageError(
-            f"weights file {str(file)!r} cannot be read as a state dict: {exc}"
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise UsageError(
-            f"weights file {str(file)!r} holds a {type(state).__name__}, not a state dict"
-        )
+    state, wrapper, alternatives = unwrap(read_checkpoint(file), file)
     expected = model.state_dict()
-    problems = {
-        "missing": [k for k in expected if k not in state],
-        "unexpected": [k for k in state if k not in expected],
-        "shape mismatch": [
-            f"{k} {tuple(v.shape)} vs {tuple(expected[k].shape)}"
-            for k, v in state.items()
-            if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-        ],
-    }
+    # The fitting steps change `state` in place, in this order: each sees the keys left before.
+    loaded = LoadedWeights(
+        file,
+        wrapper,
+        alternatives,
+        stripped_prefix=strip_parallel_prefix(state, expected),
+        legacy_renamed=rename_legacy_dense(state, expected),
+        batches_tracked_filled=fill_batches_tracked(state, expected),
+    )
+    problems = mismatches(state, expected)
     parts = [f"{label}: {_shorten(keys)}" for label, keys in problems.items() if keys]
     if parts:
-        raise UsageError(f"weights file {str(file)!r} does not fit the model; " + "; ".join(parts))
+        # What was tried goes before the first "; ": callers split the key lists off there.
+        tried = loaded.changes()
+        how = f" ({', '.join(tried)})" if tried else ""
+        raise UsageError(
+            f"weights file {str(file)!r}{how} does not fit the model; " + "; ".join(parts)
+        )
     model.load_state_dict(state)
+    return loaded
 
 
 def _shorten(keys: list[str], shown: int = 5) -> str:
@@ -57,12 +69,13 @@ def create_model(
 ) -> nn.Module:
     """Build the torch model of a registered name, a definition file (``*.json``) or a definition.
 
-    `weights` is a path to a state dict (e.g. the official ``hardnet68-5d684880.pth``); nothing is
-    downloaded. `num_classes` applies to names (None: the model's own, 1000 for ImageNet models
-    and 10 for the CIFAR ones); a definition carries its own head.
+    `weights` is a path to a state dict (e.g. the official ``hardnet68-5d684880.pth``) or a
+    training checkpoint holding one (see `load_weights`; what was done is logged at INFO);
+    nothing is downloaded. `num_classes` applies to names (None: the model's own, 1000 for
+    ImageNet models and 10 for the CIFAR ones); a definition carries its own head.
     """
     target = resolve(name_or_definition, num_classes)
     model = target.build() if isinstance(target, ModuleSpec) else build_module(target)
     if weights is not None:
-        load_weights(model, weights)
+        _log.info("%s", load_weights(model, weights))
     return model
