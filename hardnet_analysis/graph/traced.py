@@ -137,18 +137,20 @@ class _Recorder(TorchFunctionMode):
         if not (inputs or weights or constants):
             return out
         op = FUNCTION_OPS.get(short, (short,))[0]
-        if not inputs and weights and op not in _COMPUTE_OPS:
-            # Weight preprocessing (a mask applied, a token expanded): no activation flows in and
-            # nothing is multiplied out, so no node; the result stands for its parameters
-            # wherever an op consumes it.
-            for tensor in outputs:
-                self.derived[id(tensor)] = (weights, tensor)
+        if not inputs and op not in _COMPUTE_OPS:
+            # Preparation: no activation flows in and nothing is multiplied out, so no node. With
+            # parameters (a mask applied, a token expanded) the result stands for them wherever
+            # it is consumed; on constants alone (a coordinate grid, an expanded mask) the result
+            # is another constant.
+            if weights:
+                for tensor in outputs:
+                    self.derived[id(tensor)] = (weights, tensor)
             return out
         if short in PASS_THROUGH and out is args[0]:
             return out
         if constants and (not inputs or op in _OPERAND_PRODUCTS):
-            # An op on constants (a grid from torch.arange, a buffer multiplied in): they are
-            # values of the graph like any other, so they get source nodes and the op is costed.
+            # Constants multiplied out (a conv on a grid, rotary inv_freq @ positions) are
+            # values of the graph like any other: they get source nodes and the op is costed.
             # (A conv's or BN's buffers stay its weights and statistics, not operands.)
             inputs = self._operands(args, kwargs)
         self._record(func, short, args, kwargs, outputs, inputs, weights)
