@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
 
 def _report_unhandled(analysis: Analysis) -> None:
     if analysis.unhandled:
-        ops = sorted({u.op for u in analysis.unhandled})
+        reasons = {u.op: u.reason for u in analysis.unhandled}
+        ops = [f"{op} ({why})" if why else op for op, why in sorted(reasons.items())]
         print(
             f"hda: warning: {len(analysis.unhandled)} ops have no cost handler and are not "
             f"counted (coverage {analysis.coverage:.1%} of ops): {', '.join(ops)}",

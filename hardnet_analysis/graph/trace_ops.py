@@ -99,6 +99,17 @@ def _addmm_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor)
     return {"inner": int(_arg(args, kwargs, 1, "mat1").shape[-1])}
 
 
+def _outer_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """ger/addr: an outer product, one multiply per output element."""
+    return {"inner": 1}
+
+
+def _addbmm_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """addbmm(bias, b1 (B, n, m), b2 (B, m, p)) -> (n, p): each output sums B * m products."""
+    batch1 = _arg(args, kwargs, 1, "batch1")
+    return {"inner": int(batch1.shape[0] * batch1.shape[-1])}
+
+
 def _einsum_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     """A two-operand einsum costs the product of the sizes of all its distinct indices
     (``bhwc,bkc->bhwk`` with sizes b,h,w,c,k: b*h*w*c*k MACs). More operands are left unhandled
@@ -152,6 +163,14 @@ def _rnn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -
         steps, sequences = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
     matrices = sum(w.numel() for w in weights if w.dim() == 2)
     return {"steps": int(steps), "sequences": int(sequences), "matrix_elements": int(matrices)}
+
+
+def _cell_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """``lstm_cell/gru_cell/rnn_*_cell(input, hx, w_ih, w_hh, b_ih, b_hh)``: one step, each weight
+    matrix multiplying one vector per sequence."""
+    x, w_ih, w_hh = args[0], args[2], args[3]
+    sequences = x.shape[0] if x.dim() == 2 else 1
+    return {"steps": 1, "sequences": int(sequences), "matrix_elements": w_ih.numel() + w_hh.numel()}
 
 
 def no_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
@@ -212,6 +231,21 @@ FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
     "baddbmm": ("matmul", _addmm_attrs),
     "einsum": ("einsum", _einsum_attrs),
     "scaled_dot_product_attention": ("attention", _sdpa_attrs),
+    "mv": ("matmul", _matmul_attrs),
+    "dot": ("matmul", _matmul_attrs),
+    "vdot": ("matmul", _matmul_attrs),
+    "inner": ("matmul", _matmul_attrs),
+    "linalg_matmul": ("matmul", _matmul_attrs),
+    "linalg_vecdot": ("matmul", _matmul_attrs),
+    "addmv": ("matmul", _addmm_attrs),
+    "ger": ("matmul", _outer_attrs),
+    "outer": ("matmul", _outer_attrs),
+    "addr": ("matmul", _outer_attrs),
+    "addbmm": ("matmul", _addbmm_attrs),
+    "lstm_cell": ("recurrent", _cell_attrs),
+    "gru_cell": ("recurrent", _cell_attrs),
+    "rnn_tanh_cell": ("recurrent", _cell_attrs),
+    "rnn_relu_cell": ("recurrent", _cell_attrs),
     "lstm": ("recurrent", _rnn_attrs),
     "gru": ("recurrent", _rnn_attrs),
     "rnn_tanh": ("recurrent", _rnn_attrs),

@@ -26,7 +26,8 @@ import networkx as nx
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.ir import Shape, nodes_in_order
-from hardnet_analysis.metrics.handlers import HANDLERS, Cost, Handler, is_conv
+from hardnet_analysis.metrics.handlers import HANDLERS, Cost, Handler, handler_for, is_conv
+from hardnet_analysis.metrics.op_table import unsupported_reason
 
 DTYPE_BYTES: dict[str, int] = {"fp64": 8, "fp32": 4, "fp16": 2, "bf16": 2, "int8": 1}
 
@@ -125,10 +126,12 @@ class Totals:
 
 @dataclass(frozen=True)
 class Unhandled:
-    """A node whose op has no cost handler: reported, not counted."""
+    """A node whose op has no cost handler: reported, not counted. `reason` says why when the op
+    is deliberately unsupported (``metrics/op_table.py``); "" for an op hda does not know."""
 
     name: str
     op: str
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -277,9 +280,9 @@ def measure_graph(
     layers: list[LayerRecord] = []
     unhandled: list[Unhandled] = []
     for name, attrs in nodes_in_order(graph):
-        handler = table.get(attrs["op"])
+        handler = handler_for(attrs["op"], table)
         if handler is None:
-            unhandled.append(Unhandled(name, attrs["op"]))
+            unhandled.append(Unhandled(name, attrs["op"], unsupported_reason(attrs["op"]) or ""))
         cost = Cost() if handler is None else _apply(handler, name, attrs)
         gone = _fused_away(graph, name, attrs["op"], fused)
         if gone:
