@@ -1,7 +1,7 @@
 """Benchmark: `analyze()` on torchvision models against fvcore's FlopCountAnalysis, same process.
 
-For each model (densenet121, resnet50, mobilenet_v2 by default) the same CPU module is given to
-``FlopCountAnalysis(model, x).total()`` (baseline: jit trace + real forward) and to
+For each model (densenet121, resnet50, mobilenet_v2, vit_b_16, swin_t and convnext_tiny by
+default) the same CPU module is given to ``FlopCountAnalysis(model, x).total()`` (baseline: jit trace + real forward) and to
 ``analyze(model)`` (meta-tensor trace + per-op handlers). Target: analyze >= 10x faster.
 
 Run: ``python benchmarks/bench_any_model.py [--repeat 5] [--models a,b]``. Prints medians and
@@ -37,7 +37,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--models", default="densenet121,resnet50,mobilenet_v2")
+    parser.add_argument(
+        "--models", default="densenet121,resnet50,mobilenet_v2,vit_b_16,swin_t,convnext_tiny"
+    )
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -333,6 +333,42 @@ def _cat_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] |
     return tuple(shape)
 
 
+def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """NumPy broadcasting of two shapes in plain Python (torch.broadcast_shapes goes through
+    torch._refs): (2, 1, 4) and (3, 1) -> (2, 3, 4); None when they do not broadcast."""
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + a, (1,) * (rank - len(b)) + b
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def _linear_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """F.linear(x (..., in), weight (out, in)) -> (..., out)."""
+    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    if not (isinstance(x, torch.Tensor) and isinstance(weight, torch.Tensor)):
+        return None
+    if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
+        return None
+    return (*x.shape[:-1], int(weight.shape[0]))
+
+
+def _matmul_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
+    """matmul of two tensors of rank >= 2: broadcast batch dims, then (n, m) @ (m, p)."""
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return None
+    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
+        return None
+    batch = broadcast(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    return None if batch is None else (*batch, int(a.shape[-2]), int(b.shape[-1]))
+
+
 def _binary_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
     """add/sub/mul/div of two meta tensors of one dtype (or a float tensor and a Python number):
     the broadcast shape. Anything needing type promotion goes to the meta kernel."""
@@ -344,7 +380,7 @@ def _binary_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...
     if isinstance(b, torch.Tensor):
         if not b.is_meta or b.dtype != a.dtype:
             return None
-        return tuple(torch.broadcast_shapes(a.shape, b.shape))  # type: ignore[no-untyped-call]
+        return broadcast(tuple(a.shape), tuple(b.shape))
     if isinstance(b, float | int) and not isinstance(b, bool):
         return tuple(a.shape)
     return None
@@ -361,6 +397,10 @@ FAST_SHAPES: dict[str, Callable[[Sequence[Any], dict[str, Any]], tuple[int, ...]
     "sub": _binary_shape,
     "mul": _binary_shape,
     "div": _binary_shape,
+    "linear": _linear_shape,
+    "matmul": _matmul_shape,
+    "bmm": _matmul_shape,
+    "mm": _matmul_shape,
 }
 
 
