@@ -18,87 +18,77 @@ candidate (`TrainedCandidate`: the front's row plus status, validation top-1/top
 its last error and run directory) re-ranked by Pareto rank of top-1 (higher is better) against
 CIO (lower is better), then the untrained ones.
 
-Both live here, below the CLI, because the trainer's pool reads and writes them. A file of
-another format or version, or with a missing or mistyped key, is a one-line `UsageError`.
+Both live here, below the CLI, because the trainer's pool reads and writes them, and both are
+written and read by `hardnet_analysis.records` (`encode`/`decode`), like the profile run. A file
+of another format or version, or with a missing or mistyped key, is a one-line `UsageError`,
+e.g. ``front file 'out/front.json': candidates[2]: missing field 'cio'; accepted: ...``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
-from hardnet_analysis.fileio import atomic_write_json
-from hardnet_analysis.jsondoc import Node, open_document
-from hardnet_analysis.search_metrics import METRIC_NAMES, metric
+from hardnet_analysis.fileio import atomic_write_json, read_json
+from hardnet_analysis.records import (
+    FLATTENED,
+    check_header,
+    decode,
+    encode,
+    keyed,
+    omitted_if_none,
+)
+from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS
 
 FRONT_FILE = "front.json"
 TRAINED_FILE = "front_trained.json"
+#: What writes each file, for messages.
+_SEARCH = "`hda search --out DIR`"
+_POOL = "the training pool (`hda search-worker DIR`)"
 
 #: Metric values by name: int counts, float ratios.
 MetricValues = dict[str, float]
 
+#: Each metric's JSON type, as `METRICS` says: counts are integers, ratios numbers.
+_METRIC_KINDS: dict[str, type] = {spec.name: int if spec.integer else float for spec in METRICS}
 
-def _read_metrics(node: Node, names: tuple[str, ...] | list[str]) -> MetricValues:
-    """The metrics `names` of `node`, each typed as its spec says."""
-    values: MetricValues = {}
-    for name in names:
-        try:
-            spec = metric(name)
-        except KeyError:
-            raise node.error(f"has {name!r}, which is not a search metric") from None
-        values[name] = node.integer(name) if spec.integer else node.number(name)
-    return values
+
+def _load(
+    path: str | Path, file: str, what: str, fmt: str, version: int, writer: str
+) -> tuple[Any, str, str]:
+    """The JSON document at `path` (`file` names its kind) after its header check, the file's
+    name for messages and what is accepted, for `decode`."""
+    where = f"{file} {str(path)!r}"
+    document = read_json(path, file)
+    check_header(document, where, what, fmt, version)
+    return document, where, f"accepted: format {fmt!r} version {version} as {writer} writes it"
 
 
 @dataclass(frozen=True)
 class FrontCandidate:
-    """One row of the front (see the module docstring); `score` is the objective's value (None
-    under Pareto ranking); `definition` is None for rows shown but not written."""
+    """One row of the front (see the module docstring): its metrics sit in the row by name;
+    `score` is the objective's value (None under Pareto ranking); `definition` is None for rows
+    shown but not written."""
 
     id: str
     rank: int
     k: tuple[int, ...]
     m: tuple[float, ...]
     n_layers: tuple[int, ...]
-    metrics: MetricValues
+    metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS, flat=True))
     cio_saved: float
-    score: float | None = None
-    definition: str | None = None
+    score: float | None = omitted_if_none()
+    definition: str | None = omitted_if_none()
 
     def __post_init__(self) -> None:
         if set(self.metrics) != set(METRIC_NAMES):
             raise ValueError(f"metrics must be exactly {METRIC_NAMES}, not {tuple(self.metrics)}")
 
     def to_dict(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "id": self.id,
-            "rank": self.rank,
-            "k": list(self.k),
-            "m": list(self.m),
-            "n_layers": list(self.n_layers),
-            **{name: self.metrics[name] for name in METRIC_NAMES},
-            "cio_saved": self.cio_saved,
-        }
-        if self.score is not None:
-            row["score"] = self.score
-        if self.definition is not None:
-            row["definition"] = self.definition
+        """The row's JSON object."""
+        row: dict[str, Any] = encode(self)
         return row
-
-    @classmethod
-    def read(cls, node: Node) -> FrontCandidate:
-        return cls(
-            id=node.text("id"),
-            rank=node.integer("rank"),
-            k=node.integers("k"),
-            m=node.numbers("m"),
-            n_layers=node.integers("n_layers"),
-            metrics=_read_metrics(node, METRIC_NAMES),
-            cio_saved=node.number("cio_saved"),
-            score=node.optional_number("score"),
-            definition=node.optional_text("definition"),
-        )
 
 
 @dataclass(frozen=True)
@@ -113,32 +103,17 @@ class SearchFront:
     input: tuple[int, int]
     batch: int
     dtype: str
-    budgets: MetricValues
+    budgets: MetricValues = field(metadata=keyed(_METRIC_KINDS, complete=False))
     objective: str
     objective_info: dict[str, Any]
     space_size: int
     feasible: int
     front_size: int | None
-    template_metrics: MetricValues
+    template_metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS))
     candidates: tuple[FrontCandidate, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "version": self.version,
-            "template": self.template,
-            "input": list(self.input),
-            "batch": self.batch,
-            "dtype": self.dtype,
-            "budgets": self.budgets,
-            "objective": self.objective,
-            "objective_info": self.objective_info,
-            "space_size": self.space_size,
-            "feasible": self.feasible,
-            "front_size": self.front_size,
-            "template_metrics": {name: self.template_metrics[name] for name in METRIC_NAMES},
-            "candidates": [c.to_dict() for c in self.candidates],
-        }
+        return {"format": self.format, "version": self.version, **encode(self)}
 
     def write(self, path: str | Path) -> Path:
         """Write the document to `path` atomically."""
@@ -146,40 +121,24 @@ class SearchFront:
 
     @classmethod
     def read(cls, path: str | Path) -> SearchFront:
-        node = open_document(path, "front file", cls.format, cls.version)
-        hw = node.integers("input")
-        if len(hw) != 2:
-            raise node.error(f"'input' must be [height, width], not {list(hw)}")
-        budgets = node.child("budgets")
-        return cls(
-            template=node.text("template"),
-            input=(hw[0], hw[1]),
-            batch=node.integer("batch"),
-            dtype=node.text("dtype"),
-            budgets=_read_metrics(budgets, list(budgets.data)),
-            objective=node.text("objective"),
-            objective_info=node.mapping("objective_info"),
-            space_size=node.integer("space_size"),
-            feasible=node.integer("feasible"),
-            front_size=node.optional_integer("front_size"),
-            template_metrics=_read_metrics(node.child("template_metrics"), METRIC_NAMES),
-            candidates=tuple(FrontCandidate.read(c) for c in node.children("candidates")),
-        )
+        load = _load(path, "front file", "hda search front", cls.format, cls.version, _SEARCH)
+        return decode(cls, *load)
 
 
-#: The training statuses of a candidate: finished, out of retries, or still to train.
-STATUSES = ("done", "failed", "pending")
+#: The training status of a candidate: finished, out of retries, or still to train.
+Status = Literal["done", "failed", "pending"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)
 class TrainedCandidate:
-    """A front candidate after training: `status` (one of `STATUSES`), the best and final
-    validation top-1 and the final top-5 (percent; None until trained), the last failure's
-    one-line error, its run directory (relative to DIR) and its Pareto rank among the trained
-    (None for the others)."""
+    """A front candidate after training (its row plus these keys): `status` (one of
+    `STATUSES`), the best and final validation top-1 and the final top-5 (percent; None until
+    trained), the last failure's one-line error, its run directory (relative to DIR) and its
+    Pareto rank among the trained (None for the others)."""
 
-    candidate: FrontCandidate
-    status: str
+    candidate: FrontCandidate = field(metadata=FLATTENED)
+    status: Status
     top1: float | None
     top5: float | None
     final_top1: float | None
@@ -188,32 +147,9 @@ class TrainedCandidate:
     pareto_rank: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.candidate.to_dict(),
-            "status": self.status,
-            "top1": self.top1,
-            "top5": self.top5,
-            "final_top1": self.final_top1,
-            "error": self.error,
-            "run": self.run,
-            "pareto_rank": self.pareto_rank,
-        }
-
-    @classmethod
-    def read(cls, node: Node) -> TrainedCandidate:
-        status = node.text("status")
-        if status not in STATUSES:
-            raise node.error(f"'status' must be one of {', '.join(STATUSES)}, not {status!r}")
-        return cls(
-            candidate=FrontCandidate.read(node),
-            status=status,
-            top1=node.optional_number("top1"),
-            top5=node.optional_number("top5"),
-            final_top1=node.optional_number("final_top1"),
-            error=node.optional_text("error"),
-            run=node.text("run"),
-            pareto_rank=node.optional_integer("pareto_rank"),
-        )
+        """The row's JSON object."""
+        row: dict[str, Any] = encode(self)
+        return row
 
 
 @dataclass(frozen=True)
@@ -229,12 +165,8 @@ class TrainedFront:
     candidates: tuple[TrainedCandidate, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "version": self.version,
-            "objectives": dict(self.objectives),
-            "candidates": [c.to_dict() for c in self.candidates],
-        }
+        header = {"format": self.format, "version": self.version}
+        return {**header, "objectives": dict(self.objectives), **encode(self)}
 
     def write(self, path: str | Path) -> Path:
         """Write the document to `path` atomically."""
@@ -242,5 +174,5 @@ class TrainedFront:
 
     @classmethod
     def read(cls, path: str | Path) -> TrainedFront:
-        node = open_document(path, "trained front file", cls.format, cls.version)
-        return cls(tuple(TrainedCandidate.read(c) for c in node.children("candidates")))
+        file, what = "trained front file", "hda trained search front"
+        return decode(cls, *_load(path, file, what, cls.format, cls.version, _POOL))

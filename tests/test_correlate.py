@@ -111,7 +111,7 @@ def test_unreadable_run_files_are_one_line_errors(
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(document))
     err = _one_line_usage_error(capsys, "report", str(broken), "--out", str(tmp_path / "r.html"))
-    assert "broken.json" in err and "missing key at layers[3].time_s" in err
+    assert "broken.json" in err and "layers[3]: missing field 'time_s'" in err
     assert "accepted: format 'hda-profile-run' version 1" in err
     calibration = (
         Path(__file__).parents[1] / "results" / "cpu-sweep" / "calibration-cpu-1thread.json"

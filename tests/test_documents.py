@@ -1,16 +1,20 @@
 """The typed run and latency-model files: committed results load and write back unchanged, and
-a wrong, old or broken file is a one-line UsageError naming it."""
+a wrong, old or broken file is a one-line UsageError naming it; the decoder behind every typed
+file (`hardnet_analysis.records`) and its exact messages."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.calibration import LatencyModel
 from hardnet_analysis.profiler.document import ProfileRun, load_run
+from hardnet_analysis.records import FLATTENED, check_header, decode, encode, keyed
 
 SWEEP = Path(__file__).parents[1] / "results" / "cpu-sweep"
 CALIBRATION = SWEEP / "calibration-cpu-1thread.json"
@@ -40,10 +44,10 @@ def _broken(tmp_path: Path, **changes: object) -> Path:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"version": 0}, "is hda-latency-model version 0; accepted: format"),
+        ({"version": 0}, "is older version 0 of 'hda-latency-model'; accepted: format"),
         ({"format": "hda-profile-run"}, "is not an hda latency model (format 'hda-profile-run')"),
-        ({"intercept": None}, "missing key at intercept; accepted: format 'hda-latency-model'"),
-        ({"coef": [1.0, "x"]}, "expected float, got 'x' at coef[1]"),
+        ({"intercept": None}, ": missing field 'intercept'; accepted: format 'hda-latency-model'"),
+        ({"coef": [1.0, "x"]}, "coef[1]: expected float, got 'x'"),
         ({"features": ["macs", "dram_bytes"]}, "features must be a list among params, macs"),
         ({"coef": [1.0]}, "needs one finite coef per feature"),
     ],
@@ -62,3 +66,90 @@ def test_fit_diagnostics_may_be_absent(tmp_path: Path) -> None:
     path = _broken(tmp_path, n_runs=None, lomo_mean_abs_rel_error=None)
     model = LatencyModel.load(path)
     assert model.n is None and model.lomo_error is None and model.train_error is not None
+
+
+# --- the decoder itself ------------------------------------------------------------------------
+
+KINDS = {"macs": int, "min_moc": float}
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    metrics: dict[str, float] = field(metadata=keyed(KINDS, flat=True))
+    budgets: dict[str, float] = field(metadata=keyed(KINDS, complete=False))
+
+
+@dataclass(frozen=True)
+class Trained:
+    row: Row = field(metadata=FLATTENED)
+    top1: float | None = None
+
+
+def _error(cls: type[Any], document: Any, strict: bool = False) -> str:
+    with pytest.raises(UsageError) as caught:
+        decode(cls, document, "f.json", strict=strict)
+    return str(caught.value)
+
+
+def test_flattened_mappings_round_trip_in_declared_order() -> None:
+    row = Row("a", {"min_moc": 0.5, "macs": 2}, {"min_moc": 1.5})
+    trained = Trained(row, 91.0)
+    document = encode(trained)
+    assert document == {
+        "id": "a",
+        "macs": 2,
+        "min_moc": 0.5,
+        "budgets": {"min_moc": 1.5},
+        "top1": 91.0,
+    }
+    assert list(document) == ["id", "macs", "min_moc", "budgets", "top1"]
+    assert decode(Trained, json.loads(json.dumps(document)), "f.json") == trained
+
+
+def test_ints_read_as_floats_but_not_floats_as_ints() -> None:
+    document = {"id": "a", "macs": 2, "min_moc": 1, "budgets": {}}
+    row = decode(Row, document, "f.json")
+    assert row.metrics == {"macs": 2, "min_moc": 1.0} and type(row.metrics["min_moc"]) is float
+    assert _error(Row, {**document, "macs": 2.0}) == "f.json: macs: expected int, got 2.0"
+
+
+@pytest.mark.parametrize("key", ["macs", "min_moc"])
+def test_a_bool_is_never_a_number(key: str) -> None:
+    document = {"id": "a", "macs": 2, "min_moc": 1.0, "budgets": {}, key: True}
+    expected = "int" if key == "macs" else "float"
+    assert _error(Row, document) == f"f.json: {key}: expected {expected}, got True"
+
+
+def test_keyed_and_strict_errors_name_the_path_and_the_known_keys() -> None:
+    document = {"id": "a", "macs": 2, "min_moc": 1.0, "budgets": {}, "colour": "red"}
+    assert decode(Row, document, "f.json").id == "a"  # tolerant: extra keys are ignored
+    assert _error(Row, document, strict=True) == (
+        "f.json: unknown field(s) colour; known: id, macs, min_moc, budgets"
+    )
+    assert _error(Row, {**document, "budgets": {"flops": 1}}) == (
+        "f.json: budgets: unknown field(s) flops; known: macs, min_moc"
+    )
+    del document["macs"]
+    assert _error(Row, document) == "f.json: missing field 'macs'"
+    assert _error(Trained, {"top1": None}) == "f.json: missing field 'id'"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        (
+            0,
+            "f.json is older version 0 of 'fmt'; accepted: format 'fmt' version 2 only "
+            "(write it again with this hda)",
+        ),
+        (3, "f.json is newer version 3 of 'fmt'; accepted: format 'fmt' version 2 only"),
+        ("2", "f.json is another version '2' of 'fmt'; accepted: format 'fmt' version 2 only"),
+        (True, "f.json is another version True of 'fmt'; accepted: format 'fmt' version 2 only"),
+    ],
+)
+def test_header_versions(version: object, message: str) -> None:
+    check_header({"format": "fmt", "version": 2}, "f.json", "hda thing", "fmt", 2)
+    with pytest.raises(UsageError) as caught:
+        check_header({"format": "fmt", "version": version}, "f.json", "hda thing", "fmt", 2)
+    assert str(caught.value) == message

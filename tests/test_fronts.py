@@ -53,15 +53,27 @@ def broken(tmp_path: Path, change: Any) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d.update(format="hda-latency-model"), "is not an 'hda-search-front' document"),
+        (
+            lambda d: d.update(format="hda-latency-model"),
+            "is not an hda search front (format 'hda-latency-model'); accepted:",
+        ),
         (lambda d: d.update(version=0), "is older version 0 of 'hda-search-front'"),
-        (lambda d: d.update(version=7), "is another version 7"),
-        (lambda d: d["candidates"][1].pop("cio"), "candidates[1] has no 'cio'"),
-        (lambda d: d["candidates"][0].update(rank="1"), "candidates[0] 'rank' must be an integer"),
-        (lambda d: d["template_metrics"].pop("params"), "template_metrics has no 'params'"),
-        (lambda d: d.pop("candidates"), "has no 'candidates'"),
-        (lambda d: d.update(input=[16]), "'input' must be [height, width]"),
-        (lambda d: d["budgets"].update(flops=1), "budgets has 'flops', which is not a search"),
+        (lambda d: d.update(version=7), "is newer version 7 of 'hda-search-front'"),
+        (
+            lambda d: d["candidates"][1].pop("cio"),
+            "candidates[1]: missing field 'cio'; accepted: format",
+        ),
+        (
+            lambda d: d["candidates"][0].update(rank="1"),
+            "candidates[0].rank: expected int, got '1'",
+        ),
+        (lambda d: d["template_metrics"].pop("params"), "template_metrics: missing field 'params'"),
+        (lambda d: d.pop("candidates"), ": missing field 'candidates'"),
+        (lambda d: d.update(input=[16]), "input: expected 2 values, got 1"),
+        (
+            lambda d: d["budgets"].update(flops=1),
+            "budgets: unknown field(s) flops; known: params, macs, cio",
+        ),
     ],
 )
 def test_a_wrong_old_or_broken_front_is_one_line(tmp_path: Path, change: Any, message: str) -> None:
@@ -93,4 +105,4 @@ def test_worker_on_a_broken_front_exits_2_with_one_line(
     broken(tmp_path, lambda d: d["candidates"][0].pop("macs"))
     assert main(["search-worker", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "candidates[0] has no 'macs'" in lines[0]
+    assert len(lines) == 1 and "candidates[0]: missing field 'macs'" in lines[0]

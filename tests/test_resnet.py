@@ -185,5 +185,5 @@ def test_json_round_trip(defn: ResNetDef) -> None:
 
 def test_bad_block_in_json_names_the_field() -> None:
     data = {**to_dict(get_definition("resnet50_v1")), "block": "wide"}
-    with pytest.raises(UsageError, match=r"definition.block: 'wide' is not one of"):
+    with pytest.raises(UsageError, match=r"definition: block: 'wide' is not one of"):
         from_dict(data)

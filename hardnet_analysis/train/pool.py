@@ -37,6 +37,7 @@ from hardnet_analysis.fronts import (
     TRAINED_FILE,
     FrontCandidate,
     SearchFront,
+    Status,
     TrainedCandidate,
     TrainedFront,
 )
@@ -115,7 +116,7 @@ def _failures(run_dir: Path) -> list[dict[str, Any]]:
     return list(data["attempts"]) if data else []
 
 
-def _status(out_dir: Path, cid: str, max_retries: int) -> str:
+def _status(out_dir: Path, cid: str, max_retries: int) -> Status:
     run_dir = out_dir / "runs" / cid
     if (run_dir / "result.json").is_file():
         return "done"
