@@ -2,7 +2,8 @@
 
 For each model (densenet121, resnet50, mobilenet_v2, vit_b_16, swin_t and convnext_tiny by
 default) the same CPU module is given to ``FlopCountAnalysis(model, x).total()`` (baseline:
-jit trace + real forward) and to ``analyze(model)`` (meta-tensor trace + per-op handlers). Target: analyze >= 10x faster.
+jit trace + real forward) and to ``analyze(model)`` (meta-tensor trace + per-op handlers).
+Target: analyze >= 10x faster on every model.
 
 Run: ``python benchmarks/bench_any_model.py [--repeat 5] [--models a,b]``. Prints medians and
 speed-ups; ``--profile`` prints cProfile's top functions of one ``analyze`` call per model.
