@@ -20,7 +20,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from hardnet_analysis.metrics.calibration import LatencyModel
-from hardnet_analysis.profiler.document import DramBytes, LayerRecord, ProfileRun, Totals
+from hardnet_analysis.profiler.document import DramBytes, ProfiledLayer, ProfiledTotals, ProfileRun
 
 PREDICTORS = ("model_bytes", "model_fused_bytes", "cio", "macs", "dram_bytes")
 
@@ -44,7 +44,7 @@ def device_label(run: ProfileRun) -> str:
 
 
 def _features(
-    values: Totals | LayerRecord, dram: DramBytes | None
+    values: ProfiledTotals | ProfiledLayer, dram: DramBytes | None
 ) -> tuple[dict[str, float], dict[str, str]]:
     names = (*PREDICTORS[:4], "params")
     feats = {k: float(getattr(values, k)) for k in names}

@@ -55,7 +55,7 @@ class DramBytes:
 
 
 @dataclass(frozen=True)
-class Totals:
+class ProfiledTotals:
     """Whole-model graph metrics: parameters, MACs, CIO (elements), activation bytes written,
     and the traffic model's bytes unfused and fused."""
 
@@ -68,7 +68,7 @@ class Totals:
 
 
 @dataclass(frozen=True)
-class LayerRecord:
+class ProfiledLayer:
     """One layer key (see ``profiler.latency``): its median time and quartiles (s), whether it is
     a leaf module (``layer``) or a container's own ops (``self``), the graph nodes it covers with
     their summed metrics, measured DRAM bytes (ncu only, else None) and its roofline point."""
@@ -156,12 +156,12 @@ class ProfileRun:
     latency: Timing
     layer_sum_s: float
     layer_sum_ratio: float
-    totals: Totals
+    totals: ProfiledTotals
     unhandled_ops: tuple[str, ...]
     counters: Choice
     dram: DramBytes | None
     roofline: RooflineSpec
-    layers: tuple[LayerRecord, ...]
+    layers: tuple[ProfiledLayer, ...]
     failures: tuple[Failure, ...]
 
     @property

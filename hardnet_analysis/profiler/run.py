@@ -27,11 +27,11 @@ from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.document import (
     DramBytes,
-    LayerRecord,
+    ProfiledLayer,
+    ProfiledTotals,
     ProfileRun,
     RooflineSpec,
     RunSettings,
-    Totals,
 )
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import clock_name, device_record, versions
@@ -200,7 +200,7 @@ def _layers(
     leaves: set[str],
     dram: dict[str, DramBytes],
     roof: tuple[devices.DeviceSpec, str],
-) -> tuple[LayerRecord, ...]:
+) -> tuple[ProfiledLayer, ...]:
     """One record per layer key: time stats, graph nodes and their summed metrics, measured
     DRAM bytes (ncu), and the roofline point of `roof` (spec, dtype) at the bytes moved:
     measured where there are counts, modeled otherwise."""
@@ -209,7 +209,7 @@ def _layers(
         stats, acc, measured = Stats.of(times), sums[key], dram.get(key)
         moved = acc.model_bytes if measured is None else int(measured.total)
         out.append(
-            LayerRecord(
+            ProfiledLayer(
                 name=key,
                 kind="layer" if key.split(":", 1)[0] in leaves else "self",
                 time_s=stats.median,
@@ -310,7 +310,7 @@ class _Run:
         self,
         analysis: Analysis,
         measured: _Measured,
-        layers: tuple[LayerRecord, ...],
+        layers: tuple[ProfiledLayer, ...],
         spec: devices.DeviceSpec,
     ) -> ProfileRun:
         """The run record joining the graph metrics, timings, counters and roofline."""
@@ -333,7 +333,7 @@ class _Run:
             latency=measured.whole.timing(),
             layer_sum_s=layer_sum,
             layer_sum_ratio=layer_sum / measured.whole.median,
-            totals=Totals(
+            totals=ProfiledTotals(
                 totals.params,
                 totals.macs,
                 totals.cio,
