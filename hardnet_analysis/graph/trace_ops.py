@@ -2,9 +2,9 @@
 
 `FUNCTION_OPS` names each traced torch function's graph op and extracts the attributes its cost
 handler reads (``metrics/handlers.py``); a function not listed keeps its own name as op, so the
-handler table decides whether it is counted. `FAST_SHAPES`, `SHAPE_PRESERVING`,
-`PASS_THROUGH` and `FACTORIES` let the tracer skip meta kernels that run slow Python
-decompositions.
+handler table decides whether it is counted. `SHAPE_PRESERVING`, `PASS_THROUGH` and
+`FACTORIES` let the tracer skip meta kernels that run slow Python decompositions (the shape
+rules that replace others are in ``fast_shapes.py``).
 """
 
 from __future__ import annotations
@@ -17,39 +17,23 @@ from typing import Any
 
 import torch
 
-from hardnet_analysis.graph.shapes import conv_out
+from hardnet_analysis.graph.fast_shapes import arg, as_tuple
 
 AttrFn = Callable[[Sequence[Any], dict[str, Any], torch.Tensor], dict[str, Any]]
 
 
-def _arg(
-    args: Sequence[Any], kwargs: dict[str, Any], index: int, key: str, default: Any = None
-) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(key, default)
-
-
-def _tuple(value: Any, dims: int) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * dims
-    if isinstance(value, str):  # padding="same"/"valid": the shape comes from execution anyway
-        return (0,) * dims
-    return tuple(int(v) for v in value)
-
-
 def _conv_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
-    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    x, weight = args[0], arg(args, kwargs, 1, "weight")
     dims = weight.dim() - 2
     return {
         "in_channels": x.shape[1],
         "out_channels": weight.shape[0],
         "kernel": tuple(weight.shape[2:]),
-        "stride": _tuple(_arg(args, kwargs, 3, "stride", 1), dims),
-        "padding": _tuple(_arg(args, kwargs, 4, "padding", 0), dims),
-        "dilation": _tuple(_arg(args, kwargs, 5, "dilation", 1), dims),
-        "groups": int(_arg(args, kwargs, 6, "groups", 1)),
-        "bias": _arg(args, kwargs, 2, "bias") is not None,
+        "stride": as_tuple(arg(args, kwargs, 3, "stride", 1), dims),
+        "padding": as_tuple(arg(args, kwargs, 4, "padding", 0), dims),
+        "dilation": as_tuple(arg(args, kwargs, 5, "dilation", 1), dims),
+        "groups": int(arg(args, kwargs, 6, "groups", 1)),
+        "bias": arg(args, kwargs, 2, "bias") is not None,
         "transposed": False,
     }
 
@@ -59,34 +43,34 @@ def _conv_transpose_attrs(
 ) -> dict[str, Any]:
     # F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation);
     # the weight is (C_in, C_out / groups, kh, kw).
-    x, weight = args[0], _arg(args, kwargs, 1, "weight")
+    x, weight = args[0], arg(args, kwargs, 1, "weight")
     dims = weight.dim() - 2
-    groups = int(_arg(args, kwargs, 6, "groups", 1))
+    groups = int(arg(args, kwargs, 6, "groups", 1))
     return {
         "in_channels": x.shape[1],
         "out_channels": weight.shape[1] * groups,
         "kernel": tuple(weight.shape[2:]),
-        "stride": _tuple(_arg(args, kwargs, 3, "stride", 1), dims),
-        "padding": _tuple(_arg(args, kwargs, 4, "padding", 0), dims),
-        "output_padding": _tuple(_arg(args, kwargs, 5, "output_padding", 0), dims),
-        "dilation": _tuple(_arg(args, kwargs, 7, "dilation", 1), dims),
+        "stride": as_tuple(arg(args, kwargs, 3, "stride", 1), dims),
+        "padding": as_tuple(arg(args, kwargs, 4, "padding", 0), dims),
+        "output_padding": as_tuple(arg(args, kwargs, 5, "output_padding", 0), dims),
+        "dilation": as_tuple(arg(args, kwargs, 7, "dilation", 1), dims),
         "groups": groups,
-        "bias": _arg(args, kwargs, 2, "bias") is not None,
+        "bias": arg(args, kwargs, 2, "bias") is not None,
         "transposed": True,
     }
 
 
 def _linear_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
-    weight = _arg(args, kwargs, 1, "weight")
+    weight = arg(args, kwargs, 1, "weight")
     return {
         "in_features": weight.shape[1],
         "out_features": weight.shape[0],
-        "bias": _arg(args, kwargs, 2, "bias") is not None,
+        "bias": arg(args, kwargs, 2, "bias") is not None,
     }
 
 
 def _bn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
-    return {"channels": args[0].shape[1], "affine": _arg(args, kwargs, 3, "weight") is not None}
+    return {"channels": args[0].shape[1], "affine": arg(args, kwargs, 3, "weight") is not None}
 
 
 def _matmul_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
@@ -96,7 +80,7 @@ def _matmul_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor
 
 def _addmm_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     """addmm/baddbmm(bias, a, b): the contraction is over a's last dim."""
-    return {"inner": int(_arg(args, kwargs, 1, "mat1").shape[-1])}
+    return {"inner": int(arg(args, kwargs, 1, "mat1").shape[-1])}
 
 
 def _outer_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
@@ -106,7 +90,7 @@ def _outer_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor)
 
 def _addbmm_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     """addbmm(bias, b1 (B, n, m), b2 (B, m, p)) -> (n, p): each output sums B * m products."""
-    batch1 = _arg(args, kwargs, 1, "batch1")
+    batch1 = arg(args, kwargs, 1, "batch1")
     return {"inner": int(batch1.shape[0] * batch1.shape[-1])}
 
 
@@ -128,7 +112,7 @@ def _einsum_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor
 
 def _sdpa_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     """scaled_dot_product_attention(q, k, v): q (..., L, E), k (..., S, E), v (..., S, Ev)."""
-    q, k, v = args[0], _arg(args, kwargs, 1, "key"), _arg(args, kwargs, 2, "value")
+    q, k, v = args[0], arg(args, kwargs, 1, "key"), arg(args, kwargs, 2, "value")
     return {
         "queries": prod(q.shape[:-1]),
         "keys": int(k.shape[-2]),
@@ -285,123 +269,6 @@ FACTORIES = frozenset(
     {"zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "rand", "randn", "eye"}
     | {"linspace", "randint"}
 )
-
-
-def _conv_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
-    """The output shape of F.conv1d/2d/3d by PyTorch's size rule, or None to let the meta kernel
-    decide (string padding, unbatched input, a size that vanishes: torch raises its own error)."""
-    x, weight = args[0], _arg(args, kwargs, 1, "weight")
-    padding = _arg(args, kwargs, 4, "padding", 0)
-    if isinstance(padding, str) or not x.is_meta or x.dim() != weight.dim():
-        return None
-    dims = weight.dim() - 2
-    stride = _tuple(_arg(args, kwargs, 3, "stride", 1), dims)
-    dilation = _tuple(_arg(args, kwargs, 5, "dilation", 1), dims)
-    pads = _tuple(padding, dims)
-    sizes = [
-        conv_out(x.shape[2 + i], weight.shape[2 + i], stride[i], pads[i], dilation[i])
-        for i in range(dims)
-    ]
-    if min(sizes) < 1 or x.shape[1] != weight.shape[1] * int(_arg(args, kwargs, 6, "groups", 1)):
-        return None
-    return (x.shape[0], weight.shape[0], *sizes)
-
-
-def _cat_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
-    """The output shape of torch.cat for same-rank, same-dtype meta tensors that agree off the
-    concatenated dim; None otherwise (torch decides, or raises)."""
-    tensors, dim = args[0], _arg(args, kwargs, 1, "dim", 0)
-    if not tensors or not isinstance(dim, int):
-        return None
-    head = tensors[0]
-    if not all(
-        isinstance(t, torch.Tensor)
-        and t.is_meta
-        and t.dim() == head.dim()
-        and t.dtype == head.dtype
-        for t in tensors
-    ):
-        return None
-    dim %= max(head.dim(), 1)
-    shape = list(head.shape)
-    for t in tensors[1:]:
-        if [n for i, n in enumerate(t.shape) if i != dim] != [
-            n for i, n in enumerate(shape) if i != dim
-        ]:
-            return None
-        shape[dim] += t.shape[dim]
-    return tuple(shape)
-
-
-def broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
-    """NumPy broadcasting of two shapes in plain Python (torch.broadcast_shapes goes through
-    torch._refs): (2, 1, 4) and (3, 1) -> (2, 3, 4); None when they do not broadcast."""
-    rank = max(len(a), len(b))
-    a, b = (1,) * (rank - len(a)) + a, (1,) * (rank - len(b)) + b
-    out = []
-    for x, y in zip(a, b, strict=True):
-        if x != y and 1 not in (x, y):
-            return None
-        out.append(y if x == 1 else x)
-    return tuple(out)
-
-
-def _linear_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
-    """F.linear(x (..., in), weight (out, in)) -> (..., out)."""
-    x, weight = args[0], _arg(args, kwargs, 1, "weight")
-    if not (isinstance(x, torch.Tensor) and isinstance(weight, torch.Tensor)):
-        return None
-    if weight.dim() != 2 or x.dim() < 1 or x.shape[-1] != weight.shape[1]:
-        return None
-    return (*x.shape[:-1], int(weight.shape[0]))
-
-
-def _matmul_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
-    """matmul of two tensors of rank >= 2: broadcast batch dims, then (n, m) @ (m, p)."""
-    if len(args) != 2 or kwargs:
-        return None
-    a, b = args
-    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
-        return None
-    if a.dim() < 2 or b.dim() < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
-        return None
-    batch = broadcast(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
-    return None if batch is None else (*batch, int(a.shape[-2]), int(b.shape[-1]))
-
-
-def _binary_shape(args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[int, ...] | None:
-    """add/sub/mul/div of two meta tensors of one dtype (or a float tensor and a Python number):
-    the broadcast shape. Anything needing type promotion goes to the meta kernel."""
-    if len(args) != 2 or kwargs:
-        return None
-    a, b = args
-    if not (isinstance(a, torch.Tensor) and a.is_meta and a.is_floating_point()):
-        return None
-    if isinstance(b, torch.Tensor):
-        if not b.is_meta or b.dtype != a.dtype:
-            return None
-        return broadcast(tuple(a.shape), tuple(b.shape))
-    if isinstance(b, float | int) and not isinstance(b, bool):
-        return tuple(a.shape)
-    return None
-
-
-#: Ops whose output shape is computed here instead of by their meta kernels, which run Python
-#: decompositions (conv: shape checks in _meta_registrations; cat: torch._refs.cat).
-FAST_SHAPES: dict[str, Callable[[Sequence[Any], dict[str, Any]], tuple[int, ...] | None]] = {
-    "conv1d": _conv_shape,
-    "conv2d": _conv_shape,
-    "conv3d": _conv_shape,
-    "cat": _cat_shape,
-    "add": _binary_shape,
-    "sub": _binary_shape,
-    "mul": _binary_shape,
-    "div": _binary_shape,
-    "linear": _linear_shape,
-    "matmul": _matmul_shape,
-    "bmm": _matmul_shape,
-    "mm": _matmul_shape,
-}
 
 
 @cache

@@ -30,10 +30,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.graph.fast_shapes import FAST_SHAPES
 from hardnet_analysis.graph.ir import GraphBuilder
 from hardnet_analysis.graph.trace_ops import (
     FACTORIES,
-    FAST_SHAPES,
     FUNCTION_OPS,
     PASS_THROUGH,
     SHAPE_PRESERVING,
