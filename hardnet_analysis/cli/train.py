@@ -25,7 +25,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         choices=("auto", "folder", "cifar", "digits"),
-        default="auto",
+        default=DEFAULTS["dataset"],
         help="dataset kind (default auto: detected from --data)",
     )
     parser.add_argument(
@@ -35,7 +35,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         help="square input side (default 224 for folders, 32 for CIFAR and digits)",
     )
     parser.add_argument("--workers", type=int, metavar="N", help="loader processes")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N (default auto)")
+    parser.add_argument(
+        "--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:N (default auto)"
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -43,8 +45,10 @@ def register(subparsers: Any) -> None:
         "train",
         help="train a model with the HarDNet recipe",
         description="Train any model hda builds (a registered name, a torchvision classifier or "
-        "a *.json definition) with the HarDNet recipe: SGD momentum 0.9 Nesterov, lr 0.05 with "
-        "per-epoch cosine decay, weight decay 6e-5, batch 256. Writes args.json, metrics.csv, "
+        f"a *.json definition) with the HarDNet recipe: SGD momentum {DEFAULTS['momentum']} "
+        f"Nesterov, lr {DEFAULTS['lr']} with per-epoch cosine decay, weight decay "
+        f"{DEFAULTS['weight_decay']}, batch {DEFAULTS['batch_size']}, {DEFAULTS['epochs']} "
+        "epochs. Writes args.json, metrics.csv, "
         "metrics.jsonl, last.pt and best.pt to --out. Under `torchrun --nproc-per-node N` it "
         "trains data-parallel.",
     )
@@ -56,14 +60,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="base learning rate")
     parser.add_argument("--wd", type=float, default=DEFAULTS["weight_decay"], help="weight decay")
-    parser.add_argument("--warmup-epochs", type=int, default=0)
-    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--warmup-epochs", type=int, default=DEFAULTS["warmup_epochs"])
+    parser.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument(
         "--memory-efficient", action="store_true", help="recompute features in backward"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument(
         "--deterministic", action="store_true", help="deterministic kernels (exact resume)"
     )
