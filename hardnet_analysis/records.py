@@ -37,6 +37,7 @@ A `keyed` mapping is always strict. Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Mapping
 from typing import Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -226,7 +227,10 @@ class _Decoder:
                 kwargs[f.name] = self.keyed(f, self.object(obj[f.name], inner), inner)
             else:
                 kwargs[f.name] = self.value(hints[f.name], obj[f.name], _join(path, f.name))
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except UsageError as exc:  # a range check of the class itself, named by its path
+            self.fail(path, str(exc))
 
     def keyed(self, f: dataclasses.Field[Any], obj: dict[str, Any], path: str) -> dict[str, Any]:
         """The `keyed` field `f` read from `obj`: its own object, or the parent's if flat."""
@@ -254,6 +258,8 @@ class _Decoder:
     def scalar(self, hint: Any, value: Any, path: str) -> Any:
         # bool is an int in Python but never a number in these files.
         if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # JSON has no NaN or Infinity; Python's parser does
+                self.fail(path, f"expected a finite number, got {value!r}")
             return float(value)
         if hint is int and isinstance(value, int) and not isinstance(value, bool):
             return value

@@ -40,7 +40,10 @@ def parse_count(text: str | int | float) -> int:
         raise UsageError(
             f"count {text!r} is not understood; use e.g. 4.5G, 450M, 4.5e9 or 4500000000"
         )
-    return round(float(match.group(1)) * _SUFFIX[match.group(2).upper()])
+    value = float(match.group(1)) * _SUFFIX[match.group(2).upper()]
+    if not value < 1e18:  # also inf: "1e400" parses as a float infinity
+        raise UsageError(f"count {text!r} is too large; counts go up to 1e18")
+    return round(value)
 
 
 def format_count(value: float, digits: int = 3) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torchvision
@@ -33,3 +35,28 @@ def test_create_model_builds_torchvision_with_classes() -> None:
 def test_unknown_name_suggests_torchvision_names_too() -> None:
     with pytest.raises(UnknownModelError, match="resnet50"):
         resolve("resnet5")
+
+
+def test_unknown_names_are_refused_without_importing_torchvision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from hardnet_analysis.resolve import torchvision_classifiers
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    names = torchvision_classifiers()  # imports torchvision once and writes the cache
+    assert "resnet50" in names and list(tmp_path.glob("hda/torchvision-*-classifiers.json"))
+    probe = (
+        "import sys\n"
+        "from hardnet_analysis.errors import UnknownModelError\n"
+        "from hardnet_analysis.resolve import resolve\n"
+        "try:\n    resolve('hardnett68')\nexcept UnknownModelError as e:\n    print(e)\n"
+        "print('torchvision' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "did you mean hardnet68" in out[0]
+    assert out[-1] == "False"  # the typo cost no torchvision import (3.5 s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -70,3 +71,33 @@ def test_bad_files(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(UsageError, match="not valid JSON"):
         load_definition(broken)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"version": 99}, "d.json is newer version 99 of 'hda-definition'"),
+        ({"format": None}, "d.json is not an hda definition (format None)"),
+        ({"stages.0.block.grmul": float("nan")}, "stages[0].block.grmul: expected a finite number"),
+        ({"head.num_classes": 0}, "d.json: head: num_classes must be >= 1, got 0"),
+        ({"stem.in_channels": 0}, "d.json: stem: in_channels must be >= 1, got 0"),
+        ({"stages.1.block.n_layers": 0}, "d.json: stages[1].block: n_layers must be >= 1, got 0"),
+    ],
+)
+def test_bad_definition_files_name_the_file_and_field(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    # Each of these used to be accepted silently (or crash with a ValueError for NaN), or was
+    # refused without the file and field path.
+    data = to_dict(get_definition("hardnet39ds"))
+    for dotted, value in change.items():
+        *parents, last = dotted.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[last] = value
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(UsageError) as info:
+        analyze(str(path))
+    assert message in str(info.value) and "\n" not in str(info.value)

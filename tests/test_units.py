@@ -34,10 +34,19 @@ def test_parse_count(text: str, value: int) -> None:
     assert parse_count(text) == value
 
 
-@pytest.mark.parametrize("bad", ["4.5X", "", "G", "1..2G", "-3M"])
+@pytest.mark.parametrize("bad", ["4.5X", "", "G", "1..2G", "-3M", "1e400", "2e18"])
 def test_parse_count_rejects(bad: str) -> None:
+    # "1e400" used to escape as OverflowError (float infinity to int).
     with pytest.raises(UsageError):
         parse_count(bad)
+
+
+@given(st.text(max_size=12))
+def test_parse_count_raises_only_hda_errors(text: str) -> None:
+    try:
+        assert parse_count(text) >= 0
+    except UsageError:
+        pass
 
 
 @given(st.integers(0, 10**14))

@@ -98,6 +98,15 @@ class StemDef:
     downsample: Downsample = "maxpool"
     in_channels: int = 3
 
+    def __post_init__(self) -> None:
+        for field, value in (
+            ("channels", min(self.channels)),
+            ("second_kernel", self.second_kernel),
+            ("in_channels", self.in_channels),
+        ):
+            if value < 1:
+                raise UsageError(f"{field} must be >= 1, got {value}")
+
 
 @dataclass(frozen=True)
 class StageDef:
@@ -112,6 +121,14 @@ class StageDef:
     downsample: Downsample = "none"
     dropout_before_transition: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.transition_channels < 1:
+            raise UsageError(f"transition_channels must be >= 1, got {self.transition_channels}")
+        if not 0 <= self.dropout_before_transition < 1:
+            raise UsageError(
+                f"dropout_before_transition must be in [0, 1), got {self.dropout_before_transition}"
+            )
+
 
 @dataclass(frozen=True)
 class HeadDef:
@@ -119,6 +136,12 @@ class HeadDef:
 
     dropout: float = 0.1
     num_classes: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise UsageError(f"num_classes must be >= 1, got {self.num_classes}")
+        if not 0 <= self.dropout < 1:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)
