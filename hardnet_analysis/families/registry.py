@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 class NetworkDef(Protocol):
     """What every family's top-level definition offers (all definitions are frozen dataclasses).
 
-    `num_classes` is the classifier's width, `in_channels` the input's channels and
-    `input_size` the square input the model is made for (224 for ImageNet, 32 for CIFAR).
+    `num_classes` is the classifier's width (or a dense predictor's classes per pixel),
+    `in_channels` the input's channels and `input_size` the input the model is made for: one
+    side of a square (224 for ImageNet, 32 for CIFAR) or (height, width) in pixels (1024x2048
+    for Cityscapes); `hardnet_analysis.resolve.native_input_size` reads it as (H, W).
     """
 
     @property
@@ -44,7 +46,7 @@ class NetworkDef(Protocol):
     def in_channels(self) -> int: ...
 
     @property
-    def input_size(self) -> int: ...
+    def input_size(self) -> int | tuple[int, int]: ...
 
     def with_num_classes(self, num_classes: int) -> Any:
         """This definition with a classifier of `num_classes` outputs."""
