@@ -23,13 +23,20 @@ from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.graph.ir import Shape
 
 
-def _conv_layer(
-    b: AnalyticBuilder, x: str, prefix: str, out_ch: int, kernel: int, stride: int = 1
+def conv_layer(
+    b: AnalyticBuilder,
+    x: str,
+    prefix: str,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    activation: str = "relu6",
 ) -> str:
-    """Conv-BN-ReLU6 (the official ``ConvLayer``: padding kernel // 2, no bias)."""
+    """Conv-BN-ReLU6 (the official ``ConvLayer``: padding kernel // 2, no bias); FC-HarDNet's
+    ConvLayer is the same with ``activation="relu"``."""
     x = b.conv(x, f"{prefix}.conv", out_ch, kernel, stride, kernel // 2)
     x = b.batchnorm(x, f"{prefix}.norm")
-    return b.activation(x, f"{prefix}.relu", "relu6")
+    return b.activation(x, f"{prefix}.relu", activation)
 
 
 def _dw_layer(b: AnalyticBuilder, x: str, prefix: str, stride: int = 1) -> str:
@@ -39,8 +46,11 @@ def _dw_layer(b: AnalyticBuilder, x: str, prefix: str, stride: int = 1) -> str:
     return b.batchnorm(x, f"{prefix}.norm")
 
 
-def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) -> str:
-    """A harmonic dense block; concatenations are nodes named ``{prefix}.cat``, ``.cat:1``, ..."""
+def hard_block(
+    b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef, activation: str = "relu6"
+) -> str:
+    """A harmonic dense block; concatenations are nodes named ``{prefix}.cat``, ``.cat:1``, ...
+    (`activation` of its conv layers: FC-HarDNet's blocks use ``"relu"``)."""
     outputs = [x]
     for layer in range(1, block.n_layers + 1):
         links = harmonic_links(layer)
@@ -52,10 +62,10 @@ def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) ->
         name = f"{prefix}.layers.{layer - 1}"
         width = block.layer_out_channels(layer)
         if block.depthwise:
-            out = _conv_layer(b, tin, f"{name}.layer1", width, 1)
+            out = conv_layer(b, tin, f"{name}.layer1", width, 1, activation=activation)
             out = _dw_layer(b, out, f"{name}.layer2")
         else:
-            out = _conv_layer(b, tin, name, width, 3)
+            out = conv_layer(b, tin, name, width, 3, activation=activation)
         outputs.append(out)
     return b.concat([outputs[i] for i in block.output_layers()], f"{prefix}.cat")
 
@@ -63,8 +73,8 @@ def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) ->
 def add_stem(b: AnalyticBuilder, x: str, stem: StemDef) -> str:
     """The stem as ``base.0`` to ``base.2``; returns its output node."""
     b.block = "stem"
-    x = _conv_layer(b, x, "base.0", stem.channels[0], 3, stride=2)
-    x = _conv_layer(b, x, "base.1", stem.channels[1], stem.second_kernel)
+    x = conv_layer(b, x, "base.0", stem.channels[0], 3, stride=2)
+    x = conv_layer(b, x, "base.1", stem.channels[1], stem.second_kernel)
     if stem.downsample == "maxpool":
         return b.pool(x, "base.2", "max", 3, 2, 1)
     return _dw_layer(b, x, "base.2", stride=2)
@@ -88,13 +98,13 @@ def stage_offsets(defn: HarDNetDef) -> tuple[int, ...]:
 def add_stage(b: AnalyticBuilder, x: str, stage: StageDef, number: int, index: int) -> str:
     """Stage `number` (1-based) at ``base.{index}``: block, transition, downsampling."""
     b.block = f"hardblock{number}"
-    x = _hard_block(b, x, f"base.{index}", stage.block)
+    x = hard_block(b, x, f"base.{index}", stage.block)
     index += 1
     b.block = f"transition{number}"
     if stage.dropout_before_transition > 0:
         x = b.dropout(x, f"base.{index}", stage.dropout_before_transition)
         index += 1
-    x = _conv_layer(b, x, f"base.{index}", stage.transition_channels, 1)
+    x = conv_layer(b, x, f"base.{index}", stage.transition_channels, 1)
     index += 1
     if stage.downsample == "maxpool":
         x = b.pool(x, f"base.{index}", "max", 2, 2)
