@@ -58,7 +58,7 @@ class OfficialFCDenseNet103(nn.Module):
         super().__init__()
         self.firstconv = nn.Conv2d(3, 48, 3, 1, 1, bias=True)
         self.denseBlocksDown, self.transDownBlocks = nn.ModuleList(), nn.ModuleList()
-        ch, skips = 48, []
+        ch, skips = 48, list[int]()
         for n in (4, 5, 7, 10, 12):
             self.denseBlocksDown.append(_Dense(ch, n, False))
             ch += 16 * n

@@ -48,7 +48,7 @@ class FCHarDNet(nn.Module):
             blocks[f"base.{len(base)}"] = f"encoder{i}"
             base.append(block)
             ch = stage.transition_channels
-            down = [ConvLayer(block.out_channels, ch, 1, 1, nn.ReLU)]
+            down: list[nn.Module] = [ConvLayer(block.out_channels, ch, 1, 1, nn.ReLU)]
             if i < len(defn.encoder):
                 down.append(nn.AvgPool2d(2, 2))
             blocks.update({f"base.{len(base) + j}": f"transition{i}" for j in range(len(down))})
