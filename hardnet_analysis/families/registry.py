@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import networkx as nx
     from torch import nn
 
+    from hardnet_analysis.families.parts import PartsFn
+
 
 class NetworkDef(Protocol):
     """What every family's top-level definition offers (all definitions are frozen dataclasses).
@@ -63,7 +65,9 @@ class FamilySpec:
 
     `name` is the ``family`` field of its definitions and files; `definition` the top-level
     definition class; `graph` builds the analytic DAG at an NCHW shape; `module` names the
-    callable that builds the torch module from a definition (``"pkg.mod:fn"``).
+    callable that builds the torch module from a definition (``"pkg.mod:fn"``);
+    `search_parts`, for families the architecture search can vary, cuts a definition into
+    parts measured alone at an NCHW input shape (`hardnet_analysis.families.parts`).
     """
 
     name: str
@@ -71,6 +75,7 @@ class FamilySpec:
     graph: GraphBuilderFn
     module: str
     description: str
+    search_parts: PartsFn | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from hardnet_analysis.families.fchardnet.definition import (
     FCHarDNetDef,
     FCStemDef,
 )
-from hardnet_analysis.families.fchardnet.graph import build_fchardnet_graph
+from hardnet_analysis.families.fchardnet.graph import build_fchardnet_graph, search_parts
 from hardnet_analysis.families.registry import FamilySpec, register_family
 
 SPEC = register_family(
@@ -16,6 +16,7 @@ SPEC = register_family(
         name="fchardnet",
         definition=FCHarDNetDef,
         graph=build_fchardnet_graph,
+        search_parts=search_parts,
         module=f"{__name__}.model:FCHarDNet",
         description="Fully convolutional HarDNets for segmentation (FCHarDNet layout)",
     )

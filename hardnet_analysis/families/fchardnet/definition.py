@@ -19,6 +19,7 @@ FC-HarDNet-70: skips of 48, 78, 160 and 214 channels; the decoder's 1x1 convs go
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -80,6 +81,18 @@ class FCHarDNetDef:
     def with_num_classes(self, num_classes: int) -> FCHarDNetDef:
         """This definition with `num_classes` classes per pixel."""
         return replace(self, num_classes=num_classes)
+
+    def blocks(self) -> tuple[HarDBlockDef, ...]:
+        """The encoder's blocks, then the decoder's (the architecture search's stages)."""
+        return (*(s.block for s in self.encoder), *self.decoder)
+
+    def with_blocks(self, blocks: Sequence[HarDBlockDef], name: str) -> FCHarDNetDef:
+        """This network named `name` with `blocks` in `blocks()` order."""
+        n = len(self.encoder)
+        if len(blocks) != n + len(self.decoder):
+            raise UsageError(f"{self.name}: expected {n + len(self.decoder)} blocks")
+        encoder = tuple(replace(s, block=b) for s, b in zip(self.encoder, blocks[:n], strict=True))
+        return replace(self, name=name, encoder=encoder, decoder=tuple(blocks[n:]))
 
     def skip_channels(self) -> tuple[int, ...]:
         """Channels of each skip, shallowest first: FC-HarDNet-70 -> (48, 78, 160, 214)."""

@@ -17,10 +17,13 @@ be built alone as a fragment fed by input nodes of given shapes, for the archite
 
 from __future__ import annotations
 
+from functools import partial
+
 import networkx as nx
 
 from hardnet_analysis.families.fchardnet.definition import FCHarDNetDef
 from hardnet_analysis.families.hardnet.graph import conv_layer, hard_block
+from hardnet_analysis.families.parts import NETWORK_INPUT, Part
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.graph.ir import Shape
 
@@ -123,3 +126,39 @@ def head_fragment(defn: FCHarDNetDef, in_shape: Shape, input_hw: tuple[int, int]
     """The head alone, upsampling to the network input's `input_hw`."""
     b = AnalyticBuilder(f"{defn.name}:head")
     return _fragment(b, add_head(b, b.input(in_shape), defn, input_hw))
+
+
+def search_parts(defn: FCHarDNetDef, input_shape: Shape) -> tuple[Part, ...]:
+    """Stem; encoder stages (outputs: to the next stage, the skip); decoder stages, each reading
+    the previous part's output and its skip; head. The search's stage order is the definition's
+    `blocks()`: encoder blocks, then decoder blocks. A decoder stage's input widths depend on
+    the previous decoder block and on the encoder block of its skip, so it is measured once per
+    width pair it can meet."""
+    n_enc, n_dec = len(defn.encoder), len(defn.decoder)
+    hw = (input_shape[2], input_shape[3])
+    encoder = [
+        Part(f"encoder{i + 1}", i, ((i, 0),), partial(_encoder_part, i)) for i in range(n_enc)
+    ]
+    decoder = [
+        Part(
+            f"decoder{skip_number(defn, j)}",
+            n_enc + j,
+            ((n_enc + j, 0), (n_enc - 1 - j, 1)),  # previous part's output, the skip
+            partial(_decoder_part, j),
+        )
+        for j in range(n_dec)
+    ]
+    return (
+        Part("stem", None, (NETWORK_INPUT,), lambda d, s: stem_fragment(d, s[0])),
+        *encoder,
+        *decoder,
+        Part("head", None, ((n_enc + n_dec, 0),), lambda d, s: head_fragment(d, s[0], hw)),
+    )
+
+
+def _encoder_part(stage: int, defn: FCHarDNetDef, shapes: tuple[Shape, ...]) -> nx.DiGraph:
+    return encoder_fragment(defn, stage, shapes[0])
+
+
+def _decoder_part(up: int, defn: FCHarDNetDef, shapes: tuple[Shape, ...]) -> nx.DiGraph:
+    return decoder_fragment(defn, up, shapes[0], shapes[1])

@@ -9,6 +9,8 @@ to the whole graph's exactly (inputs and outputs cost nothing).
 
 from __future__ import annotations
 
+from functools import partial
+
 import networkx as nx
 
 from hardnet_analysis.families.hardnet.definition import (
@@ -19,6 +21,7 @@ from hardnet_analysis.families.hardnet.definition import (
     StemDef,
     harmonic_links,
 )
+from hardnet_analysis.families.parts import NETWORK_INPUT, Part
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.graph.ir import Shape
 
@@ -157,3 +160,21 @@ def head_fragment(defn: HarDNetDef, in_shape: Shape) -> nx.DiGraph:
     """The classifier head alone, fed by the last stage's output shape."""
     b = AnalyticBuilder(f"{defn.name}:head")
     return _fragment(b, add_head(b, b.input(in_shape), defn.head, stage_offsets(defn)[-1]))
+
+
+def search_parts(defn: HarDNetDef, input_shape: Shape) -> tuple[Part, ...]:
+    """Stem, one part per stage (stage i reads part i's output), head. With a fixed stem and
+    fixed transition widths every stage meets one input shape, so each block is measured once."""
+    n = len(defn.stages)
+    stages = tuple(
+        Part(f"stage{i}", i - 1, ((i - 1, 0),), partial(_stage_part, i)) for i in range(1, n + 1)
+    )
+    return (
+        Part("stem", None, (NETWORK_INPUT,), lambda d, s: stem_fragment(d, s[0])),
+        *stages,
+        Part("head", None, ((n, 0),), lambda d, s: head_fragment(d, s[0])),
+    )
+
+
+def _stage_part(number: int, defn: HarDNetDef, shapes: tuple[Shape, ...]) -> nx.DiGraph:
+    return stage_fragment(defn, number, shapes[0])
