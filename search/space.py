@@ -1,10 +1,9 @@
 """The search space: a template plus, per stage, lists of growth rate k, layers per block and
 channel weighting factor m (one list for all stages, or one per stage).
 
-A template is any definition of a family with ``search_parts`` (`hardnet_analysis.families.
-parts`): a HarDNet, whose stages are its stages, or an FC-HarDNet, whose stages are its encoder
-blocks then its decoder blocks (fchardnet70: 5 + 4 = 9). The template fixes everything else:
-stem, stage count, transition widths, downsampling, head.
+A template is a definition of a family with ``search_parts`` (`hardnet_analysis.families.parts`):
+a HarDNet (stages: its stages) or an FC-HarDNet (its encoder then decoder blocks: 5 + 4 for
+fchardnet70). It fixes everything else: stem, stage count, transition widths, pooling, head.
 A *candidate* picks one (k, m, n_layers) per stage. With a global m list the candidates are, for
 each m, the product of the stages' k x n_layers lists (every stage uses that m); with per-stage
 m lists they are the product of the stages' k x m x n_layers lists. The default space for
@@ -53,8 +52,7 @@ DEFAULT_TEMPLATE = "hardnet68"
 DEFAULT_K_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25)
 DEFAULT_N_SCALES = (0.5, 0.75, 1.0)
 DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
-#: Templates of more stages than this default to fewer values per stage (the space is their
-#: product): k scaled by WIDE_K_SCALES and n_layers by WIDE_N_SCALES.
+#: Templates of more stages default to WIDE_K_SCALES x WIDE_N_SCALES per stage (a product).
 WIDE_STAGES = 6
 WIDE_K_SCALES = (0.75, 1.0)
 WIDE_N_SCALES = (0.5, 1.0)
@@ -227,16 +225,11 @@ def _options(stage: StageSpace, ms: Sequence[float]) -> tuple[StageChoice, ...]:
     return tuple(StageChoice(k, m, n) for k, m, n in product(stage.k, ms, stage.n_layers))
 
 
-def searchable_families() -> list[str]:
-    """Families whose definitions the search can vary (their spec has ``search_parts``)."""
-    return [f for f in list_families() if get_family(f).search_parts is not None]
-
-
 def load_template(name: str) -> Searchable:
     """The network a search starts from, through the one resolution path (``resolve``): a
     registered name of a searchable family (``hardnet68``, ``fchardnet70``) or a definition
     file (``*.json``)."""
-    families = searchable_families()
+    families = [f for f in list_families() if get_family(f).search_parts is not None]
     try:
         defn = resolve(name)
     except UnknownModelError:
@@ -244,12 +237,10 @@ def load_template(name: str) -> Searchable:
         raise UsageError(f"unknown template {name!r}; use one of {known} or a FILE.json") from None
     if isinstance(defn, ModuleSpec) or defn.family not in families:
         what = "a torch module builder" if isinstance(defn, ModuleSpec) else f"a {defn.family}"
-        raise UsageError(
-            f"template {name!r} is {what}, not a HarDNet definition (searchable families: "
-            f"{', '.join(families)})"
-        )
-    searchable: Searchable = defn
-    return searchable
+        searchable = ", ".join(families)
+        raise UsageError(f"template {name!r} is {what}, not a HarDNet definition ({searchable})")
+    template: Searchable = defn
+    return template
 
 
 def scale_even(value: int, factor: float) -> int:
