@@ -41,7 +41,8 @@ def analyze(
     (``"resnet50"``, traced), ``package.module:callable`` or ``file.py:callable`` returning an
     ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition or
     an ``nn.Module``; `input_size` is 224, ``"320x480"`` or (H, W), None for the model's native
-    size (its definition's ``input_size``: 224, or 32 for the CIFAR models; 224 for modules).
+    size (its definition's ``input_size``: 224, 32 for the CIFAR models, 1024x2048 for
+    fchardnet70; 224 for modules).
     `in_channels` None takes the definition's own (3 for modules). Counts are at `batch`
     (params are not). `handlers` extends or overrides the cost handler table for this call.
     ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).

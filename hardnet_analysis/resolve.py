@@ -243,8 +243,13 @@ def resolve(
     )
 
 
-def native_input_size(target: Any) -> int:
-    """The square input a model is made for: its definition's own (32 for the CIFAR models, also
-    when read from a JSON file), else 224 (torchvision names, callables, modules)."""
+def native_input_size(target: Any) -> tuple[int, int]:
+    """The (height, width) in pixels a model is made for: its definition's own (32x32 for the
+    CIFAR models, also when read from a JSON file; 1024x2048 for fchardnet70), else 224x224
+    (torchvision names, callables, modules)."""
     size = getattr(target, "input_size", None)
-    return size if isinstance(size, int) else 224
+    if isinstance(size, int):
+        return size, size
+    if isinstance(size, tuple) and len(size) == 2 and all(isinstance(s, int) for s in size):
+        return size[0], size[1]
+    return 224, 224

@@ -17,21 +17,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.families.hardnet.definition import HarDNetDef
+from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.fronts import FRONT_FILE, FrontCandidate, SearchFront
 from search.space import SearchSpace
 from search.sweep import Candidate, SearchResult
 
 
-def definition_id(defn: HarDNetDef) -> str:
+def definition_id(defn: Searchable) -> str:
     """12 hex digits identifying the network `defn` describes, whatever its name."""
     body = {k: v for k, v in to_dict(defn).items() if k != "name"}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
-def candidate_definition(space: SearchSpace, candidate: Candidate) -> tuple[str, HarDNetDef]:
+def candidate_definition(space: SearchSpace, candidate: Candidate) -> tuple[str, Searchable]:
     """The candidate's id and its definition, named ``{template}-{id}``."""
     defn = space.definition(candidate.choices)
     cid = definition_id(defn)

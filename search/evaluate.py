@@ -1,15 +1,18 @@
 """Candidates' params, MACs, CIO, activation bytes and minimum MoC, from the metric code itself.
 
 There is no second formula here. Every number comes from ``measure_graph`` (the cost handlers
-``analyze()`` uses) applied to the analytic builder's graph of a network *part*: the stem, one
-stage (block, transition, downsampling) or the head, each fed by an input node of the shape the
-template gives it. Because the template fixes the stem and the transition widths, a stage's input
-shape does not depend on the other stages' blocks, so
+``analyze()`` uses) applied to the analytic builder's graph of a network *part* (the template
+family's ``search_parts``: a stem, a stage, a decoder stage, a head), fed by input nodes of the
+shapes the part can meet. A part is measured once per (block choice, input shapes) pair
+(`PartCosts`, memoised); a candidate's totals combine its parts' totals as each metric of
+`hardnet_analysis.search_metrics.METRICS` says (counts summed, the min MoC the minimum), which
+`GridEvaluator` forms with numpy gathers over whole index ranges at once.
 
-- each distinct (stage, k, m, n_layers) is measured once (`PartCosts`, memoised), and
-- a candidate's totals combine its parts' totals as each metric of
-  `hardnet_analysis.search_metrics.METRICS` says (counts summed, the min MoC the minimum), which
-  `GridEvaluator` forms with numpy gathers over whole index ranges at once.
+Input shapes: a HarDNet stage follows a fixed-width transition, so it meets one shape and is
+measured once per block choice. An FC-HarDNet decoder stage reads the previous decoder block's
+output and an encoder block's skip, whose widths depend on those blocks: it is measured once
+per (choice, previous width, skip width) that the space can produce, and the grid picks the
+right entry per candidate from the other stages' digits, so the sum stays exact.
 
 HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params,
 4,246,114,304 MACs and 11,468,940 CIO, as ``analyze("hardnet68")`` gives.
@@ -18,15 +21,17 @@ HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
 import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
-from hardnet_analysis.errors import HdaError
-from hardnet_analysis.families.hardnet.graph import head_fragment, stage_fragment, stem_fragment
+from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.families.parts import NETWORK_INPUT, Part, Source
+from hardnet_analysis.families.registry import family_of
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, MetricSpec, check_fields
@@ -43,14 +48,14 @@ Columns = dict[str, Any]
 class PartCost:
     """Totals of one network part (one field per `METRICS` entry): counts at the search's batch,
     `act_bytes` at its dtype, `min_moc` the smallest MoC of the part's convolutions (inf without
-    convolutions); `out_shape` is the part's output (NCHW)."""
+    convolutions); `out_shapes` are the part's outputs (NCHW), in output order."""
 
     params: int
     macs: int
     cio: int
     act_bytes: int
     min_moc: float
-    out_shape: Shape
+    out_shapes: tuple[Shape, ...]
 
     @classmethod
     def of(cls, graph: nx.DiGraph, dtype: str) -> PartCost:
@@ -60,14 +65,15 @@ class PartCost:
             raise HdaError(f"the search cannot count ops without a cost handler: {ops}")
         t = analysis.totals
         values = {s.name: _or_identity(getattr(t, s.name), s) for s in METRICS}
-        return cls(**values, out_shape=analysis.output_shape)
+        outputs = tuple(r.out_shape for r in analysis.layers if r.op == "output")
+        return cls(**values, out_shapes=outputs)
 
     def plus(self, other: PartCost) -> PartCost:
-        """Totals of both parts (the shape is the later part's)."""
+        """Totals of both parts (the shapes are the later part's)."""
         values = {
             s.name: _combine(s, getattr(self, s.name), getattr(other, s.name)) for s in METRICS
         }
-        return PartCost(**values, out_shape=other.out_shape)
+        return PartCost(**values, out_shapes=other.out_shapes)
 
     def value(self, name: str) -> Any:
         """One metric by name: an int count or a float ratio."""
@@ -87,49 +93,60 @@ def _combine(spec: MetricSpec, a: Any, b: Any) -> Any:
     return a + b if spec.combine == "sum" else min(a, b)
 
 
-check_fields(PartCost, "out_shape")
+check_fields(PartCost, "out_shapes")
 
 
 class PartCosts:
-    """Measures the template's stem and head once and each distinct stage choice once."""
+    """Measures each part of the template once per (block choice, input shapes) it meets."""
 
     def __init__(self, space: SearchSpace, input_shape: Shape, dtype: str = "fp32") -> None:
         self.space = space
         self.dtype = dtype
-        template = space.template
-        self.stem = PartCost.of(stem_fragment(template, input_shape), dtype)
-        # The stage input shapes follow from the template alone (fixed transition widths).
-        shapes = [self.stem.out_shape]
-        for number in range(1, len(template.stages) + 1):
-            graph = stage_fragment(template, number, shapes[-1])
-            shapes.append(PartCost.of(graph, dtype).out_shape)
-        self.stage_inputs: tuple[Shape, ...] = tuple(shapes[:-1])
-        self.head = PartCost.of(head_fragment(template, shapes[-1]), dtype)
-        self._memo: dict[tuple[int, StageChoice], PartCost] = {}
+        self.input_shape = input_shape
+        parts_fn = family_of(space.template).search_parts
+        if parts_fn is None:
+            raise UsageError(f"the {space.template.family} family cannot be searched")
+        self.parts: tuple[Part, ...] = parts_fn(space.template, input_shape)
+        self._memo: dict[tuple[int, StageChoice | None, tuple[Shape, ...]], PartCost] = {}
 
-    def stage(self, number: int, choice: StageChoice) -> PartCost:
-        """Stage `number` (1-based) of the template with its block set to `choice`."""
-        key = (number, choice)
+    def shape_of(self, source: Source, outputs: Sequence[tuple[Shape, ...]]) -> Shape:
+        """The shape `source` gives, `outputs` being each earlier part's output shapes."""
+        return self.input_shape if source == NETWORK_INPUT else outputs[source[0]][source[1]]
+
+    def part(
+        self, index: int, choice: StageChoice | None, in_shapes: tuple[Shape, ...]
+    ) -> PartCost:
+        """Part `index` with its block set to `choice` (None: a part without a block), fed by
+        inputs of `in_shapes`; memoised."""
+        key = (index, choice, in_shapes)
         cost = self._memo.get(key)
         if cost is None:
-            choices = list(self.space.template_choices())
-            choices[number - 1] = choice
-            defn = self.space.definition(tuple(choices))
-            graph = stage_fragment(defn, number, self.stage_inputs[number - 1])
-            cost = self._memo[key] = PartCost.of(graph, self.dtype)
+            part = self.parts[index]
+            defn = self.space.template
+            if choice is not None and part.stage is not None:
+                choices = list(self.space.template_choices())
+                choices[part.stage] = choice
+                defn = self.space.definition(tuple(choices))
+            cost = self._memo[key] = PartCost.of(part.build(defn, in_shapes), self.dtype)
         return cost
 
     @property
     def measured(self) -> int:
-        """How many distinct stage choices have been measured so far."""
-        return len(self._memo)
+        """How many distinct (block choice, input shapes) fragments have been measured."""
+        return sum(key[1] is not None for key in self._memo)
 
     def total(self, choices: Choices) -> PartCost:
         """The whole candidate, part by part (the scalar path)."""
-        cost = self.stem
-        for number, choice in enumerate(choices, start=1):
-            cost = cost.plus(self.stage(number, choice))
-        return cost.plus(self.head)
+        outputs: list[tuple[Shape, ...]] = []
+        total: PartCost | None = None
+        for index, part in enumerate(self.parts):
+            shapes = tuple(self.shape_of(s, outputs) for s in part.inputs)
+            choice = None if part.stage is None else choices[part.stage]
+            cost = self.part(index, choice, shapes)
+            outputs.append(cost.out_shapes)
+            total = cost if total is None else total.plus(cost)
+        assert total is not None
+        return total
 
 
 def _dtype(spec: MetricSpec) -> type[np.int64] | type[np.float64]:
@@ -176,31 +193,77 @@ check_fields(Metrics, "index")
 
 
 @dataclass(frozen=True)
+class _PartTable:
+    """One part's entries in one group, one per *combo*: its option (the stage's digit; a
+    part without a block has one) times each varying input's shape index, the option the
+    most significant. `varying` lists each input whose shape varies as (producing part,
+    output index, stride in the combo); `out_index[k]` maps a combo to the index of output
+    k's shape among that output's shapes; `columns` holds each metric per combo."""
+
+    part: int
+    stage: int | None
+    varying: tuple[tuple[int, int, int], ...]
+    span: int
+    columns: Columns
+    out_index: tuple[IntArray, ...]
+
+
+@dataclass(frozen=True)
 class _GroupTables:
-    """One group's base (stem and head) and, per stage, each metric's value per option."""
+    """One group's base (the parts measured once: stems, heads) and its other part tables."""
 
     group: Group
-    base: PartCost
-    stages: tuple[Columns, ...]
+    base: dict[str, Any]
+    parts: tuple[_PartTable, ...]
+
+    def out_index(self, part: int, output: int) -> IntArray:
+        """Part `part`'s combo -> index of its output `output`'s shape."""
+        return next(t.out_index[output] for t in self.parts if t.part == part)
 
 
 class GridEvaluator:
-    """Metrics of any range of candidate indices, by gathering per-stage tables with numpy."""
+    """Metrics of any range of candidate indices, by gathering per-part tables with numpy."""
 
     def __init__(self, space: SearchSpace, costs: PartCosts) -> None:
         self.space = space
         self.costs = costs
-        base = replace(costs.stem.plus(costs.head), out_shape=())
-        self._groups = tuple(self._tables(group, base) for group in space.groups)
+        self._groups = tuple(self._tables(group) for group in space.groups)
 
-    def _tables(self, group: Group, base: PartCost) -> _GroupTables:
-        stages: list[Columns] = []
-        for number, options in enumerate(group.options, start=1):
-            parts = [self.costs.stage(number, c) for c in options]
-            stages.append(
-                {s.name: np.array([p.value(s.name) for p in parts], _dtype(s)) for s in METRICS}
-            )
-        return _GroupTables(group, base, tuple(stages))
+    def _tables(self, group: Group) -> _GroupTables:
+        shapes: dict[Source, list[Shape]] = {NETWORK_INPUT: [self.costs.input_shape]}
+        base = {s.name: s.identity for s in METRICS}
+        tables: list[_PartTable] = []
+        for index, part in enumerate(self.costs.parts):
+            table = self._part_table(group, index, part, shapes)
+            if table.stage is None and not table.varying:  # one entry: part of the base
+                base = {
+                    s.name: _combine(s, base[s.name], table.columns[s.name][0]) for s in METRICS
+                }
+            else:
+                tables.append(table)
+        return _GroupTables(group, base, tuple(tables))
+
+    def _part_table(
+        self, group: Group, index: int, part: Part, shapes: dict[Source, list[Shape]]
+    ) -> _PartTable:
+        """Measure `part` for every option and input shapes, and record its outputs' shapes."""
+        options = (None,) if part.stage is None else group.options[part.stage]
+        inputs = [shapes[s] for s in part.inputs]
+        span, varying = 1, []
+        for source, seen in reversed(list(zip(part.inputs, inputs, strict=True))):
+            if len(seen) > 1:
+                varying.append((source[0], source[1], span))
+                span *= len(seen)
+        combos = list(product(*inputs))
+        costs = [self.costs.part(index, o, ins) for o in options for ins in combos]
+        columns = {s.name: np.array([c.value(s.name) for c in costs], _dtype(s)) for s in METRICS}
+        out_index = []
+        for k in range(len(costs[0].out_shapes)):
+            distinct = list(dict.fromkeys(c.out_shapes[k] for c in costs))
+            shapes[(index, k)] = distinct
+            positions = [distinct.index(c.out_shapes[k]) for c in costs]
+            out_index.append(np.array(positions, dtype=np.int64))
+        return _PartTable(index, part.stage, tuple(varying), span, columns, tuple(out_index))
 
     def chunks(self, size: int) -> Iterator[tuple[int, int]]:
         """[start, stop) ranges of at most `size` candidates, none crossing a group boundary."""
@@ -216,17 +279,26 @@ class GridEvaluator:
             raise ValueError(f"range {start}..{stop} crosses a group boundary")
         index = np.arange(start, stop, dtype=np.int64)
         rest = index - g.group.offset
-        columns: Columns = {
-            s.name: np.full(len(index), g.base.value(s.name), _dtype(s)) for s in METRICS
-        }
-        for table, radix in reversed(list(zip(g.stages, g.group.radices, strict=True))):
+        digits: list[IntArray] = []
+        for radix in reversed(g.group.radices):
             rest, digit = np.divmod(rest, radix)
+            digits.append(digit)
+        digits.reverse()
+        columns: Columns = {s.name: np.full(len(index), g.base[s.name], _dtype(s)) for s in METRICS}
+        combos: dict[int, Any] = {}
+        for table in g.parts:
+            combo: Any = 0 if table.stage is None else digits[table.stage]
+            if table.varying:
+                combo = combo * table.span
+                for part, output, stride in table.varying:
+                    combo = combo + g.out_index(part, output)[combos[part]] * stride
+            combos[table.part] = combo
             for s in METRICS:
-                column, part = columns[s.name], table[s.name][digit]
+                column, values = columns[s.name], table.columns[s.name][combo]
                 if s.combine == "sum":
-                    column += part
+                    column += values
                 else:
-                    np.minimum(column, part, out=column)
+                    np.minimum(column, values, out=column)
         return Metrics(index, **columns)
 
     def at(self, indices: Sequence[int]) -> Metrics:

@@ -1,11 +1,15 @@
-"""The search space: a template HarDNet plus, per stage, lists of growth rate k, layers per block
-and channel weighting factor m (one list for all stages, or one per stage).
+"""The search space: a template plus, per stage, lists of growth rate k, layers per block and
+channel weighting factor m (one list for all stages, or one per stage).
 
-The template fixes everything else: stem, stage count, transition widths, downsampling, head.
+A template is a definition of a family with ``search_parts`` (`hardnet_analysis.families.parts`):
+a HarDNet (stages: its stages) or an FC-HarDNet (its encoder then decoder blocks: 5 + 4 for
+fchardnet70). It fixes everything else: stem, stage count, transition widths, pooling, head.
 A *candidate* picks one (k, m, n_layers) per stage. With a global m list the candidates are, for
 each m, the product of the stages' k x n_layers lists (every stage uses that m); with per-stage
 m lists they are the product of the stages' k x m x n_layers lists. The default space for
-HarDNet-68 has 4 m values and 5 k x 3 n_layers per stage: 4 * 15**5 = 3,037,500 candidates.
+HarDNet-68 has 4 m values and 5 k x 3 n_layers per stage: 4 * 15**5 = 3,037,500 candidates;
+a template of more than `WIDE_STAGES` stages gets 2 k x 2 n_layers per stage (fchardnet70:
+4 * 4**9 = 1,048,576).
 
 File format (JSON, or TOML with the same keys; ``hda search --write-space FILE`` writes one)::
 
@@ -29,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.errors import UnknownModelError, UsageError
-from hardnet_analysis.families.hardnet.definition import HarDNetDef
-from hardnet_analysis.families.registry import list_models
+from hardnet_analysis.families.hardnet.definition import HarDBlockDef
+from hardnet_analysis.families.parts import Searchable
+from hardnet_analysis.families.registry import get_family, list_families, list_models
 from hardnet_analysis.fileio import atomic_write_text
 from hardnet_analysis.resolve import ModuleSpec, resolve
 
@@ -47,6 +52,10 @@ DEFAULT_TEMPLATE = "hardnet68"
 DEFAULT_K_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25)
 DEFAULT_N_SCALES = (0.5, 0.75, 1.0)
 DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
+#: Templates of more stages default to WIDE_K_SCALES x WIDE_N_SCALES per stage (a product).
+WIDE_STAGES = 6
+WIDE_K_SCALES = (0.75, 1.0)
+WIDE_N_SCALES = (0.5, 1.0)
 
 
 @dataclass(frozen=True, order=True)
@@ -119,16 +128,16 @@ def _check_m(values: Sequence[Any], what: str) -> tuple[float, ...]:
 class SearchSpace:
     """A template and the per-stage lists; `m` is the global m list (None: per-stage m)."""
 
-    template: HarDNetDef
+    template: Searchable
     stages: tuple[StageSpace, ...]
     m: tuple[float, ...] | None
     template_name: str = DEFAULT_TEMPLATE
 
     def __post_init__(self) -> None:
-        if len(self.stages) != len(self.template.stages):
+        if len(self.stages) != len(self.template.blocks()):
             raise UsageError(
                 f"the space has {len(self.stages)} stages but template {self.template_name} has "
-                f"{len(self.template.stages)}"
+                f"{len(self.template.blocks())}"
             )
         per_stage = [s.m is not None for s in self.stages]
         if self.m is None and not all(per_stage):
@@ -188,17 +197,16 @@ class SearchSpace:
     def template_choices(self) -> Choices:
         """The template's own (k, m, n_layers) per stage."""
         return tuple(
-            StageChoice(s.block.growth_rate, s.block.grmul, s.block.n_layers)
-            for s in self.template.stages
+            StageChoice(b.growth_rate, b.grmul, b.n_layers) for b in self.template.blocks()
         )
 
-    def definition(self, choices: Choices, name: str | None = None) -> HarDNetDef:
+    def definition(self, choices: Choices, name: str | None = None) -> Searchable:
         """The template with each stage's block set to `choices` (depthwise/keep_base kept)."""
-        stages = tuple(
-            replace(s, block=replace(s.block, growth_rate=c.k, grmul=c.m, n_layers=c.n_layers))
-            for s, c in zip(self.template.stages, choices, strict=True)
+        blocks = tuple(
+            replace(b, growth_rate=c.k, grmul=c.m, n_layers=c.n_layers)
+            for b, c in zip(self.template.blocks(), choices, strict=True)
         )
-        return replace(self.template, name=name or self.template.name, stages=stages)
+        return self.template.with_blocks(blocks, name or self.template.name)
 
     def to_dict(self) -> dict[str, Any]:
         """The space as a file document (see the module docstring)."""
@@ -217,20 +225,22 @@ def _options(stage: StageSpace, ms: Sequence[float]) -> tuple[StageChoice, ...]:
     return tuple(StageChoice(k, m, n) for k, m, n in product(stage.k, ms, stage.n_layers))
 
 
-def load_template(name: str) -> HarDNetDef:
-    """The HarDNet a search starts from, through the one resolution path (``resolve``): a
-    registered HarDNet name (``hardnet68``) or a definition file (``*.json``)."""
+def load_template(name: str) -> Searchable:
+    """The network a search starts from, through the one resolution path (``resolve``): a
+    registered name of a searchable family (``hardnet68``, ``fchardnet70``) or a definition
+    file (``*.json``)."""
+    families = [f for f in list_families() if get_family(f).search_parts is not None]
     try:
         defn = resolve(name)
     except UnknownModelError:
-        known = ", ".join(list_models("hardnet"))
-        raise UsageError(
-            f"unknown template {name!r}; use one of {known} or a HarDNet FILE.json"
-        ) from None
-    if not isinstance(defn, HarDNetDef):
+        known = ", ".join(n for f in families for n in list_models(f))
+        raise UsageError(f"unknown template {name!r}; use one of {known} or a FILE.json") from None
+    if isinstance(defn, ModuleSpec) or defn.family not in families:
         what = "a torch module builder" if isinstance(defn, ModuleSpec) else f"a {defn.family}"
-        raise UsageError(f"template {name!r} is {what}, not a HarDNet definition")
-    return defn
+        searchable = ", ".join(families)
+        raise UsageError(f"template {name!r} is {what}, not a HarDNet definition ({searchable})")
+    template: Searchable = defn
+    return template
 
 
 def scale_even(value: int, factor: float) -> int:
@@ -243,22 +253,24 @@ def scale_int(value: int, factor: float) -> int:
     return max(1, round(value * factor))
 
 
-def default_space(template: HarDNetDef, template_name: str = DEFAULT_TEMPLATE) -> SearchSpace:
-    """k scaled by DEFAULT_K_SCALES, n_layers by DEFAULT_N_SCALES, a global m list shifted by
-    DEFAULT_M_SHIFTS (values > 1 only); the template's own values are always included."""
+def default_space(template: Searchable, template_name: str = DEFAULT_TEMPLATE) -> SearchSpace:
+    """k scaled by DEFAULT_K_SCALES, n_layers by DEFAULT_N_SCALES (WIDE_* for a template of more
+    than WIDE_STAGES stages), a global m list shifted by DEFAULT_M_SHIFTS (values > 1 only); the
+    template's own values are always included."""
+    blocks = template.blocks()
+    wide = len(blocks) > WIDE_STAGES
+    k_scales = WIDE_K_SCALES if wide else DEFAULT_K_SCALES
+    n_scales = WIDE_N_SCALES if wide else DEFAULT_N_SCALES
     stages = tuple(
         StageSpace(
-            tuple(
-                {scale_even(s.block.growth_rate, f) for f in DEFAULT_K_SCALES}
-                | {s.block.growth_rate}
-            ),
-            tuple({scale_int(s.block.n_layers, f) for f in DEFAULT_N_SCALES} | {s.block.n_layers}),
+            tuple({scale_even(b.growth_rate, f) for f in k_scales} | {b.growth_rate}),
+            tuple({scale_int(b.n_layers, f) for f in n_scales} | {b.n_layers}),
         )
-        for s in template.stages
+        for b in blocks
     )
-    grmuls = {s.block.grmul for s in template.stages}
+    grmuls = {b.grmul for b in blocks}
     if len(grmuls) != 1:
-        ms = [(s.block.grmul,) for s in template.stages]
+        ms = [(b.grmul,) for b in blocks]
         stages = tuple(replace(s, m=m) for s, m in zip(stages, ms, strict=True))
         return SearchSpace(template, stages, None, template_name)
     base = grmuls.pop()
@@ -311,7 +323,7 @@ def with_flags(
 ) -> SearchSpace:
     """`space` with the lists given by the --k, --m and --n-layers flags replaced."""
     stages = list(space.stages)
-    blocks = [s.block for s in space.template.stages]
+    blocks: list[HarDBlockDef] = list(space.template.blocks())
     if k is not None:
         ks = parse_stage_lists(k, "--k", [b.growth_rate for b in blocks])
         stages = [replace(s, k=tuple(int(v) for v in v_)) for s, v_ in zip(stages, ks, strict=True)]

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from hardnet_analysis.graph.shapes import conv_out, pool_out
+from hardnet_analysis.graph.shapes import conv_out, conv_transpose_out, pool_out
 
 
 @given(
@@ -46,3 +46,26 @@ def test_pool_out_matches_torch(
     assert out.shape[-1] == expected
     avg = F.avg_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
     assert avg.shape[-1] == expected
+
+
+@given(
+    size=st.integers(1, 97),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 4),
+    padding=st.integers(0, 3),
+    output_padding=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+)
+def test_conv_transpose_out_matches_torch(
+    size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> None:
+    # PyTorch's constraint: output padding smaller than the stride or the dilation.
+    assume(output_padding < max(stride, dilation))
+    expected = conv_transpose_out(size, kernel, stride, padding, output_padding, dilation)
+    assume(expected >= 1)
+    x = torch.empty(1, 1, size, size, device="meta")
+    w = torch.empty(1, 1, kernel, kernel, device="meta")
+    out = F.conv_transpose2d(
+        x, w, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+    )
+    assert out.shape[-1] == expected

@@ -49,7 +49,8 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N|HxW",
         help="input resolution: 224 (square) or HxW such as 320x480 (default: the model's own, "
-        "224 for ImageNet models, 32 for the registered CIFAR ones)",
+        "224 for ImageNet models, 32 for the registered CIFAR ones, 1024x2048 for fchardnet70, "
+        "360x480 for fcdensenet103)",
     )
     parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     parser.add_argument(

@@ -1,4 +1,5 @@
-"""`hda models`: the registered models, with published and computed figures at 224x224."""
+"""`hda models`: the registered models, with published and computed figures at each model's own
+input (the ``input`` column: one side of a square, ``224``, or ``HxW`` when not square)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 from rich.table import Table
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.cli.common import add_format_arg, console
+from hardnet_analysis.cli.common import add_format_arg, console, input_label
 from hardnet_analysis.families import get_definition, get_entry, list_models
 from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.units import format_count
 
 
@@ -21,6 +23,11 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _input(hw: tuple[int, int]) -> int | str:
+    """224 for a square input (as before non-square inputs existed), else ``"1024x2048"``."""
+    return hw[0] if hw[0] == hw[1] else input_label(hw)
+
+
 def _record(name: str) -> dict[str, Any]:
     entry = get_entry(name)
     defn = get_definition(name)
@@ -29,7 +36,7 @@ def _record(name: str) -> dict[str, Any]:
         "model": name,
         "family": entry.family,
         "description": entry.description,
-        "input": defn.input_size,
+        "input": _input(native_input_size(defn)),
         "params": totals.params,
         "macs": totals.macs,
         "cio": totals.cio,

@@ -19,6 +19,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.cli.common import add_format_arg, add_input_args, console, positive_int
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
 from hardnet_analysis.train.config import DATASETS, MAX_RETRIES, RECIPE
 from hardnet_analysis.units import parse_count
@@ -45,8 +46,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "search",
         help="search HarDNets over k, m and n_layers within MAC/param/CIO budgets",
-        description="Sweep HarDNets built on a template (stem, transition widths, downsampling) "
-        "over per-stage growth rate k, layers per block and channel weighting factor m. Keeps the "
+        description="Sweep HarDNets (or FC-HarDNets) built on a template (stem, transition "
+        "widths, downsampling, head) over per-stage growth rate k, layers per block and channel "
+        "weighting factor m; an FC-HarDNet's stages are its encoder blocks, then its decoder "
+        "blocks. Keeps the "
         "candidates within the budgets and ranks them: the Pareto front of CIO (lower is better) "
         "against capacity (MACs or params, higher is better) first, or by one --objective. "
         "Lists: '4,8,16' (every stage), '12,14/16/20/40/160' (per stage, '/'-separated) or "
@@ -56,7 +59,8 @@ def register(subparsers: Any) -> None:
     space.add_argument(
         "--template",
         metavar="NAME|FILE.json",
-        help="template HarDNet: hardnet39ds, hardnet68 (default), hardnet85, or a definition file",
+        help="template: hardnet39ds, hardnet68 (default), hardnet68ds, hardnet85, fchardnet70 "
+        "(its 5 encoder then 4 decoder blocks are the stages), or a definition file",
     )
     space.add_argument("--space", metavar="FILE", help="space file (.toml or .json; see README)")
     space.add_argument("--k", metavar="LISTS", help="growth rates k per stage")
@@ -221,8 +225,8 @@ def _sweep(args: argparse.Namespace, space: SearchSpace, ranker: Ranker) -> Sear
     from search.sweep import Budgets, sweep
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
-    hw = args.input or (224, 224)  # HarDNet templates are ImageNet models
-    shape = (args.batch, space.template.stem.in_channels, *hw)
+    hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
+    shape = (args.batch, space.template.in_channels, *hw)
     try:
         with _progress() as progress:
             return sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
@@ -237,6 +241,11 @@ def run(args: argparse.Namespace) -> int:
 
     _check_training_args(args)
     space = _space(args)
+    if args.train_top and space.template.family != "hardnet":
+        raise UsageError(
+            f"--train-top trains classifiers; a {space.template.family} template needs "
+            "segmentation training, which hda train does not do yet"
+        )
     if args.write_space:
         path = save_space(space, args.write_space)
         print(f"wrote {path} ({space.size:,} candidates)")

@@ -23,12 +23,16 @@ if TYPE_CHECKING:
     import networkx as nx
     from torch import nn
 
+    from hardnet_analysis.families.parts import PartsFn
+
 
 class NetworkDef(Protocol):
     """What every family's top-level definition offers (all definitions are frozen dataclasses).
 
-    `num_classes` is the classifier's width, `in_channels` the input's channels and
-    `input_size` the square input the model is made for (224 for ImageNet, 32 for CIFAR).
+    `num_classes` is the classifier's width (or a dense predictor's classes per pixel),
+    `in_channels` the input's channels and `input_size` the input the model is made for: one
+    side of a square (224 for ImageNet, 32 for CIFAR) or (height, width) in pixels (1024x2048
+    for Cityscapes); `hardnet_analysis.resolve.native_input_size` reads it as (H, W).
     """
 
     @property
@@ -44,7 +48,7 @@ class NetworkDef(Protocol):
     def in_channels(self) -> int: ...
 
     @property
-    def input_size(self) -> int: ...
+    def input_size(self) -> int | tuple[int, int]: ...
 
     def with_num_classes(self, num_classes: int) -> Any:
         """This definition with a classifier of `num_classes` outputs."""
@@ -61,7 +65,9 @@ class FamilySpec:
 
     `name` is the ``family`` field of its definitions and files; `definition` the top-level
     definition class; `graph` builds the analytic DAG at an NCHW shape; `module` names the
-    callable that builds the torch module from a definition (``"pkg.mod:fn"``).
+    callable that builds the torch module from a definition (``"pkg.mod:fn"``);
+    `search_parts`, for families the architecture search can vary, cuts a definition into
+    parts measured alone at an NCHW input shape (`hardnet_analysis.families.parts`).
     """
 
     name: str
@@ -69,6 +75,7 @@ class FamilySpec:
     graph: GraphBuilderFn
     module: str
     description: str
+    search_parts: PartsFn | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from hardnet_analysis.errors import ShapeError
 from hardnet_analysis.graph.ir import GraphBuilder, Shape
-from hardnet_analysis.graph.shapes import conv_out, pool_out
+from hardnet_analysis.graph.shapes import conv_out, conv_transpose_out, pool_out
 
 Pair = tuple[int, int]
 
@@ -72,6 +72,63 @@ class AnalyticBuilder(GraphBuilder):
             transposed=False,
             param_key=name,
         )
+
+    def conv_transpose(
+        self,
+        x: str,
+        name: str,
+        out_channels: int,
+        kernel: int | Pair,
+        stride: int | Pair = 1,
+        padding: int | Pair = 0,
+        output_padding: int | Pair = 0,
+        bias: bool = False,
+    ) -> str:
+        """A transposed convolution (``nn.ConvTranspose2d``, groups and dilation 1), its size by
+        `conv_transpose_out`: 3x3 stride 2 on 1x240x11x15 gives 1x240x23x31."""
+        shape = self.shape(x)
+        k, s, p, o = _pair(kernel), _pair(stride), _pair(padding), _pair(output_padding)
+        hw = (
+            conv_transpose_out(shape[2], k[0], s[0], p[0], o[0]),
+            conv_transpose_out(shape[3], k[1], s[1], p[1], o[1]),
+        )
+        out = self._checked(name, f"conv_transpose {k[0]}x{k[1]}/{s[0]}", shape, hw)
+        return self.add(
+            "conv_transpose",
+            name,
+            [x],
+            (out[0], out_channels, *hw),
+            self.block,
+            in_channels=shape[1],
+            out_channels=out_channels,
+            kernel=k,
+            stride=s,
+            padding=p,
+            output_padding=o,
+            dilation=(1, 1),
+            groups=1,
+            bias=bias,
+            transposed=True,
+            param_key=name,
+        )
+
+    def interpolate(self, x: str, name: str, size: Pair, mode: str = "bilinear") -> str:
+        """Resampling to `size` (H, W), as ``F.interpolate(x, size=...)``: no MACs and no CIO,
+        it reads its input and writes its output (1x48x256x512 to 1024x2048: 25.2 M elements
+        written)."""
+        shape = self.shape(x)
+        out = self._checked(name, f"interpolate {mode}", shape, size)
+        return self.add("interpolate", name, [x], out, self.block, size=size, mode=mode)
+
+    def crop(self, x: str, name: str, size: Pair) -> str:
+        """The centre `size` (H, W) window of `x`, a slice (``x[:, :, a:a+h, b:b+w]``: a view,
+        it moves nothing; traced as ``getitem``)."""
+        shape = self.shape(x)
+        if size[0] > shape[2] or size[1] > shape[3]:
+            raise ShapeError(
+                f"cannot crop {shape[2]}x{shape[3]} to {size[0]}x{size[1]} at {name!r}"
+            )
+        return self.add("getitem", name, [x], (*shape[:2], *size), self.block)
 
     def batchnorm(self, x: str, name: str, affine: bool = True) -> str:
         shape = self.shape(x)

@@ -32,3 +32,20 @@ def pool_out(
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
+
+
+def conv_transpose_out(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> int:
+    """Output length of a transposed convolution along one axis, PyTorch's rule:
+    (n - 1)s - 2p + d(k - 1) + output_padding + 1.
+
+    FC-DenseNet's 3x3 stride-2 upsampling (p=0) maps 11 -> 23 and 45 -> 91: always 2n + 1, one
+    more than the skip it meets when that skip is even (the model crops it; see fcdensenet).
+    """
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1

@@ -239,8 +239,9 @@ class _Recorder(TorchFunctionMode):
 
 
 def default_block_of(model: nn.Module) -> Callable[[str], str]:
-    """Block labels for a module path: the model's ``hda_blocks`` map (longest prefix) when it has
-    one, else its first path component, or the first two when that child is a container."""
+    """Block labels for a module path: the model's ``hda_blocks`` map (longest prefix; its key
+    ``""`` labels the top-level forward's own ops) when it has one, else its first path
+    component, or the first two when that child is a container."""
     mapping: dict[str, str] | None = getattr(model, "hda_blocks", None)
     containers = {
         n for n, m in model.named_children() if isinstance(m, (nn.Sequential, nn.ModuleList))
@@ -249,7 +250,7 @@ def default_block_of(model: nn.Module) -> Callable[[str], str]:
     def block_of(path: str) -> str:
         parts = path.split(".") if path else []
         if mapping:
-            for depth in range(len(parts), 0, -1):
+            for depth in range(len(parts), -1, -1):
                 label = mapping.get(".".join(parts[:depth]))
                 if label is not None:
                     return label

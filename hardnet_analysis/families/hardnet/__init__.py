@@ -9,7 +9,7 @@ from hardnet_analysis.families.hardnet.definition import (
     StageDef,
     StemDef,
 )
-from hardnet_analysis.families.hardnet.graph import build_hardnet_graph
+from hardnet_analysis.families.hardnet.graph import build_hardnet_graph, search_parts
 from hardnet_analysis.families.registry import FamilySpec, register_family
 
 SPEC = register_family(
@@ -17,6 +17,7 @@ SPEC = register_family(
         name="hardnet",
         definition=HarDNetDef,
         graph=build_hardnet_graph,
+        search_parts=search_parts,
         module=f"{__name__}.model:HarDNet",
         description="Harmonic densely connected networks (PyTorch-HarDNet layout)",
     )

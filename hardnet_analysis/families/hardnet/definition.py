@@ -10,6 +10,7 @@ The block output concatenates the last layer and every odd layer (layer 0 only w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -174,6 +175,15 @@ class HarDNetDef:
     def with_num_classes(self, num_classes: int) -> HarDNetDef:
         """This definition with a classifier of `num_classes` outputs."""
         return replace(self, head=replace(self.head, num_classes=num_classes))
+
+    def blocks(self) -> tuple[HarDBlockDef, ...]:
+        """Each stage's block, in stage order (the architecture search's stages)."""
+        return tuple(s.block for s in self.stages)
+
+    def with_blocks(self, blocks: Sequence[HarDBlockDef], name: str) -> HarDNetDef:
+        """This network named `name`, stage i's block replaced by ``blocks[i]``."""
+        stages = tuple(replace(s, block=b) for s, b in zip(self.stages, blocks, strict=True))
+        return replace(self, name=name, stages=stages)
 
 
 @dataclass(frozen=True)

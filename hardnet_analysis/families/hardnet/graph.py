@@ -9,6 +9,8 @@ to the whole graph's exactly (inputs and outputs cost nothing).
 
 from __future__ import annotations
 
+from functools import partial
+
 import networkx as nx
 
 from hardnet_analysis.families.hardnet.definition import (
@@ -19,17 +21,25 @@ from hardnet_analysis.families.hardnet.definition import (
     StemDef,
     harmonic_links,
 )
+from hardnet_analysis.families.parts import NETWORK_INPUT, Part
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.graph.ir import Shape
 
 
-def _conv_layer(
-    b: AnalyticBuilder, x: str, prefix: str, out_ch: int, kernel: int, stride: int = 1
+def conv_layer(
+    b: AnalyticBuilder,
+    x: str,
+    prefix: str,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    activation: str = "relu6",
 ) -> str:
-    """Conv-BN-ReLU6 (the official ``ConvLayer``: padding kernel // 2, no bias)."""
+    """Conv-BN-ReLU6 (the official ``ConvLayer``: padding kernel // 2, no bias); FC-HarDNet's
+    ConvLayer is the same with ``activation="relu"``."""
     x = b.conv(x, f"{prefix}.conv", out_ch, kernel, stride, kernel // 2)
     x = b.batchnorm(x, f"{prefix}.norm")
-    return b.activation(x, f"{prefix}.relu", "relu6")
+    return b.activation(x, f"{prefix}.relu", activation)
 
 
 def _dw_layer(b: AnalyticBuilder, x: str, prefix: str, stride: int = 1) -> str:
@@ -39,8 +49,11 @@ def _dw_layer(b: AnalyticBuilder, x: str, prefix: str, stride: int = 1) -> str:
     return b.batchnorm(x, f"{prefix}.norm")
 
 
-def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) -> str:
-    """A harmonic dense block; concatenations are nodes named ``{prefix}.cat``, ``.cat:1``, ..."""
+def hard_block(
+    b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef, activation: str = "relu6"
+) -> str:
+    """A harmonic dense block; concatenations are nodes named ``{prefix}.cat``, ``.cat:1``, ...
+    (`activation` of its conv layers: FC-HarDNet's blocks use ``"relu"``)."""
     outputs = [x]
     for layer in range(1, block.n_layers + 1):
         links = harmonic_links(layer)
@@ -52,10 +65,10 @@ def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) ->
         name = f"{prefix}.layers.{layer - 1}"
         width = block.layer_out_channels(layer)
         if block.depthwise:
-            out = _conv_layer(b, tin, f"{name}.layer1", width, 1)
+            out = conv_layer(b, tin, f"{name}.layer1", width, 1, activation=activation)
             out = _dw_layer(b, out, f"{name}.layer2")
         else:
-            out = _conv_layer(b, tin, name, width, 3)
+            out = conv_layer(b, tin, name, width, 3, activation=activation)
         outputs.append(out)
     return b.concat([outputs[i] for i in block.output_layers()], f"{prefix}.cat")
 
@@ -63,8 +76,8 @@ def _hard_block(b: AnalyticBuilder, x: str, prefix: str, block: HarDBlockDef) ->
 def add_stem(b: AnalyticBuilder, x: str, stem: StemDef) -> str:
     """The stem as ``base.0`` to ``base.2``; returns its output node."""
     b.block = "stem"
-    x = _conv_layer(b, x, "base.0", stem.channels[0], 3, stride=2)
-    x = _conv_layer(b, x, "base.1", stem.channels[1], stem.second_kernel)
+    x = conv_layer(b, x, "base.0", stem.channels[0], 3, stride=2)
+    x = conv_layer(b, x, "base.1", stem.channels[1], stem.second_kernel)
     if stem.downsample == "maxpool":
         return b.pool(x, "base.2", "max", 3, 2, 1)
     return _dw_layer(b, x, "base.2", stride=2)
@@ -88,13 +101,13 @@ def stage_offsets(defn: HarDNetDef) -> tuple[int, ...]:
 def add_stage(b: AnalyticBuilder, x: str, stage: StageDef, number: int, index: int) -> str:
     """Stage `number` (1-based) at ``base.{index}``: block, transition, downsampling."""
     b.block = f"hardblock{number}"
-    x = _hard_block(b, x, f"base.{index}", stage.block)
+    x = hard_block(b, x, f"base.{index}", stage.block)
     index += 1
     b.block = f"transition{number}"
     if stage.dropout_before_transition > 0:
         x = b.dropout(x, f"base.{index}", stage.dropout_before_transition)
         index += 1
-    x = _conv_layer(b, x, f"base.{index}", stage.transition_channels, 1)
+    x = conv_layer(b, x, f"base.{index}", stage.transition_channels, 1)
     index += 1
     if stage.downsample == "maxpool":
         x = b.pool(x, f"base.{index}", "max", 2, 2)
@@ -147,3 +160,21 @@ def head_fragment(defn: HarDNetDef, in_shape: Shape) -> nx.DiGraph:
     """The classifier head alone, fed by the last stage's output shape."""
     b = AnalyticBuilder(f"{defn.name}:head")
     return _fragment(b, add_head(b, b.input(in_shape), defn.head, stage_offsets(defn)[-1]))
+
+
+def search_parts(defn: HarDNetDef, input_shape: Shape) -> tuple[Part, ...]:
+    """Stem, one part per stage (stage i reads part i's output), head. With a fixed stem and
+    fixed transition widths every stage meets one input shape, so each block is measured once."""
+    n = len(defn.stages)
+    stages = tuple(
+        Part(f"stage{i}", i - 1, ((i - 1, 0),), partial(_stage_part, i)) for i in range(1, n + 1)
+    )
+    return (
+        Part("stem", None, (NETWORK_INPUT,), lambda d, s: stem_fragment(d, s[0])),
+        *stages,
+        Part("head", None, ((n, 0),), lambda d, s: head_fragment(d, s[0])),
+    )
+
+
+def _stage_part(number: int, defn: HarDNetDef, shapes: tuple[Shape, ...]) -> nx.DiGraph:
+    return stage_fragment(defn, number, shapes[0])

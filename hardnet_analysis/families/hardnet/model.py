@@ -11,15 +11,24 @@ from torch import nn
 
 from hardnet_analysis.families.hardnet.definition import HarDBlockDef, HarDNetDef, harmonic_links
 
+Activation = type[nn.ReLU] | type[nn.ReLU6]
+
 
 class ConvLayer(nn.Sequential):
-    """Conv-BN-ReLU6, padding kernel // 2, no bias."""
+    """Conv-BN-ReLU6, padding kernel // 2, no bias (FC-HarDNet's: ``activation=nn.ReLU``)."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int = 3,
+        stride: int = 1,
+        activation: Activation = nn.ReLU6,
+    ) -> None:
         super().__init__()
         self.add_module("conv", nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False))
         self.add_module("norm", nn.BatchNorm2d(out_ch))
-        self.add_module("relu", nn.ReLU6(inplace=True))
+        self.add_module("relu", activation(inplace=True))
 
 
 class DWConvLayer(nn.Sequential):
@@ -45,7 +54,9 @@ class CombConvLayer(nn.Sequential):
 class HarDBlock(nn.Module):
     """Harmonic dense block: layer k concatenates layers k - 2**n (2**n dividing k)."""
 
-    def __init__(self, in_channels: int, block: HarDBlockDef) -> None:
+    def __init__(
+        self, in_channels: int, block: HarDBlockDef, activation: Activation = nn.ReLU6
+    ) -> None:
         super().__init__()
         widths = block.widths(in_channels)
         self.links = [list(harmonic_links(k)) for k in range(1, block.n_layers + 1)]
@@ -54,7 +65,9 @@ class HarDBlock(nn.Module):
         for k, links in enumerate(self.links, start=1):
             in_ch = sum(widths[i] for i in links)
             layer = (
-                CombConvLayer(in_ch, widths[k]) if block.depthwise else ConvLayer(in_ch, widths[k])
+                CombConvLayer(in_ch, widths[k])
+                if block.depthwise
+                else ConvLayer(in_ch, widths[k], activation=activation)
             )
             layers.append(layer)
         self.layers = nn.ModuleList(layers)
