@@ -71,13 +71,21 @@ def _predict(coef: Matrix, x: Matrix, form: Form) -> Matrix:
     return np.asarray(coef[0] + body, dtype=np.float64)
 
 
+def _envelope(x: Matrix, t: Matrix) -> Matrix:
+    """A roofline start: each term's coefficient the tightest bound min(t / x) over the
+    benchmarks that use it (the ones it bounds sit on it), the overhead half the fastest."""
+    with np.errstate(divide="ignore"):
+        ratios = np.where(x > 0, t[:, None] / np.where(x > 0, x, 1.0), np.inf)
+    bounds = ratios.min(axis=0)
+    return np.concatenate([[t.min() / 2], np.where(np.isfinite(bounds), bounds, 0.0)])
+
+
 def _fit_max(x: Matrix, t: Matrix) -> Matrix:
     """The max form: log-coefficients of the overhead and of every feature that is ever
-    non-zero (the others stay 0), started from the sum fit (zeros lifted to a small share)."""
+    non-zero (the others stay 0), from two starts (the sum fit, zeros lifted to a small share,
+    and the roofline envelope); the better fit is kept."""
     active = np.concatenate([[True], x.max(axis=0) > 0])
-    start = _fit_sum(x, t)
     typical = np.concatenate([[t.min()], t.max() / np.maximum(x.max(axis=0), 1e-30)])
-    start = np.where(start > 0, start, typical * 1e-2)
 
     def full(theta: Matrix) -> Matrix:
         coef = np.zeros(len(active))
@@ -87,8 +95,14 @@ def _fit_max(x: Matrix, t: Matrix) -> Matrix:
     def residual(theta: Matrix) -> Matrix:
         return _predict(full(theta), x, "max") / t - 1.0
 
-    found = optimize.least_squares(residual, np.log(start[active]), method="trf", max_nfev=200)
-    return full(found.x)
+    best = None
+    for start in (_fit_sum(x, t), _envelope(x, t)):
+        lifted = np.where(start > 0, start, typical * 1e-2)
+        found = optimize.least_squares(residual, np.log(lifted[active]), method="trf", max_nfev=300)
+        if best is None or found.cost < best.cost:
+            best = found
+    assert best is not None
+    return full(best.x)
 
 
 FITS = {"sum": _fit_sum, "max": _fit_max}
