@@ -121,3 +121,19 @@ def test_op_kinds() -> None:
         "",
         "eltwise",
     ]
+
+
+def test_correlate_scores_the_predictor(
+    device_file: Path, profiled_runs: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [str(p) for p in profiled_runs]
+    assert main(["correlate", *files, "--device-model", str(device_file), "--format", "json"]) == 0
+    found = json.loads(capsys.readouterr().out)["predictor"]
+    assert found["runs"] == len(files) and found["layers"] > 0
+    assert 0 <= found["within_10pct"] <= 1 and found["mape"] >= 0
+    row = found["models"][0]
+    assert row["error"] == pytest.approx(row["predicted_s"] / row["measured_s"] - 1)
+    # One model only: no other model to fit a scale on.
+    assert found["lomo_mape"] is None and row["lomo_predicted_s"] is None
+    assert main(["correlate", *files, "--device-model", str(device_file)]) == 0
+    assert "device-model predictor" in capsys.readouterr().out
