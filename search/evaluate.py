@@ -17,8 +17,8 @@ HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -28,7 +28,7 @@ import numpy.typing as npt
 from hardnet_analysis.errors import HdaError
 from hardnet_analysis.families.hardnet.graph import head_fragment, stage_fragment, stem_fragment
 from hardnet_analysis.graph.ir import Shape
-from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, MetricSpec, check_fields
 from search.space import Choices, Group, SearchSpace, StageChoice
 
@@ -37,6 +37,10 @@ FloatArray = npt.NDArray[np.float64]
 #: One array per metric, by name: int64 for counts, float64 for ratios (typed loosely, as the
 #: dataclass fields that receive them by keyword name their own dtypes).
 Columns = dict[str, Any]
+#: A per-part quantity beyond `METRICS` that sums over a candidate's parts (seconds of predicted
+#: latency from a device model): a function of the part's analysis and its place in the network
+#: (``first`` for the stem, ``middle`` for a stage, ``last`` for the head).
+PartFeature = Callable[[Analysis, str], float]
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,10 @@ class PartCost:
 
     @classmethod
     def of(cls, graph: nx.DiGraph, dtype: str) -> PartCost:
-        analysis = measure_graph(graph, dtype)
+        return cls.of_analysis(measure_graph(graph, dtype))
+
+    @classmethod
+    def of_analysis(cls, analysis: Analysis) -> PartCost:
         if analysis.unhandled:
             ops = ", ".join(sorted({u.op for u in analysis.unhandled}))
             raise HdaError(f"the search cannot count ops without a cost handler: {ops}")
@@ -91,21 +98,36 @@ check_fields(PartCost, "out_shape")
 
 
 class PartCosts:
-    """Measures the template's stem and head once and each distinct stage choice once."""
+    """Measures the template's stem and head once and each distinct stage choice once, with
+    each `features` entry (name -> function of the part's analysis) beside the metrics."""
 
-    def __init__(self, space: SearchSpace, input_shape: Shape, dtype: str = "fp32") -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        input_shape: Shape,
+        dtype: str = "fp32",
+        features: Mapping[str, PartFeature] | None = None,
+    ) -> None:
         self.space = space
         self.dtype = dtype
+        self.features = dict(features or {})
+        self.extra: dict[Any, dict[str, float]] = {}
         template = space.template
-        self.stem = PartCost.of(stem_fragment(template, input_shape), dtype)
+        self.stem = self._measure("stem", stem_fragment(template, input_shape), "first")
         # The stage input shapes follow from the template alone (fixed transition widths).
         shapes = [self.stem.out_shape]
         for number in range(1, len(template.stages) + 1):
             graph = stage_fragment(template, number, shapes[-1])
             shapes.append(PartCost.of(graph, dtype).out_shape)
         self.stage_inputs: tuple[Shape, ...] = tuple(shapes[:-1])
-        self.head = PartCost.of(head_fragment(template, shapes[-1]), dtype)
+        self.head = self._measure("head", head_fragment(template, shapes[-1]), "last")
         self._memo: dict[tuple[int, StageChoice], PartCost] = {}
+
+    def _measure(self, key: Any, graph: nx.DiGraph, place: str = "middle") -> PartCost:
+        """The part's metrics; its features are kept under `key` in `extra`."""
+        analysis = measure_graph(graph, self.dtype)
+        self.extra[key] = {name: f(analysis, place) for name, f in self.features.items()}
+        return PartCost.of_analysis(analysis)
 
     def stage(self, number: int, choice: StageChoice) -> PartCost:
         """Stage `number` (1-based) of the template with its block set to `choice`."""
@@ -116,8 +138,13 @@ class PartCosts:
             choices[number - 1] = choice
             defn = self.space.definition(tuple(choices))
             graph = stage_fragment(defn, number, self.stage_inputs[number - 1])
-            cost = self._memo[key] = PartCost.of(graph, self.dtype)
+            cost = self._memo[key] = self._measure(key, graph)
         return cost
+
+    def stage_extra(self, number: int, choice: StageChoice) -> dict[str, float]:
+        """The features of stage `number` with `choice` (measured on first use)."""
+        self.stage(number, choice)
+        return self.extra[(number, choice)]
 
     @property
     def measured(self) -> int:
@@ -130,6 +157,12 @@ class PartCosts:
         for number, choice in enumerate(choices, start=1):
             cost = cost.plus(self.stage(number, choice))
         return cost.plus(self.head)
+
+    def total_extra(self, choices: Choices) -> dict[str, float]:
+        """The whole candidate's features, summed part by part (the scalar path)."""
+        parts = [self.extra["stem"], self.extra["head"]]
+        parts += [self.stage_extra(n, c) for n, c in enumerate(choices, start=1)]
+        return {name: sum(p[name] for p in parts) for name in self.features}
 
 
 def _dtype(spec: MetricSpec) -> type[np.int64] | type[np.float64]:
@@ -147,6 +180,8 @@ class Metrics:
     cio: IntArray
     act_bytes: IntArray
     min_moc: FloatArray
+    #: Per-part features beyond `METRICS` (`PartFeature`), summed, float64, by name.
+    extra: Mapping[str, FloatArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -154,17 +189,24 @@ class Metrics:
     def take(self, rows: npt.NDArray[np.bool_] | IntArray) -> Metrics:
         """The rows selected by a boolean mask or an index array."""
         columns: Columns = {n: self.metric(n)[rows] for n in METRIC_NAMES}
-        return Metrics(self.index[rows], **columns)
+        extra = {n: v[rows] for n, v in self.extra.items()}
+        return Metrics(self.index[rows], **columns, extra=extra)
 
     def metric(self, name: str) -> IntArray | FloatArray:
-        """One metric array by name (any of `METRIC_NAMES`)."""
+        """One metric array by name (any of `METRIC_NAMES`, or a feature of `extra`)."""
+        if name in self.extra:
+            return self.extra[name]
         value: IntArray | FloatArray = getattr(self, name)
         return value
 
     @classmethod
     def concat(cls, parts: Sequence[Metrics]) -> Metrics:
         columns: Columns = {n: np.concatenate([p.metric(n) for p in parts]) for n in METRIC_NAMES}
-        return Metrics(np.concatenate([p.index for p in parts]), **columns)
+        names = parts[-1].extra if parts else {}
+        extra = {
+            n: np.concatenate([p.extra.get(n, np.zeros(len(p))) for p in parts]) for n in names
+        }
+        return Metrics(np.concatenate([p.index for p in parts]), **columns, extra=extra)
 
     @classmethod
     def empty(cls) -> Metrics:
@@ -172,7 +214,7 @@ class Metrics:
         return Metrics(np.zeros(0, dtype=np.int64), **columns)
 
 
-check_fields(Metrics, "index")
+check_fields(Metrics, "index", "extra")
 
 
 @dataclass(frozen=True)
@@ -182,6 +224,8 @@ class _GroupTables:
     group: Group
     base: PartCost
     stages: tuple[Columns, ...]
+    base_extra: dict[str, float]
+    stage_extra: tuple[dict[str, FloatArray], ...]
 
 
 class GridEvaluator:
@@ -195,12 +239,17 @@ class GridEvaluator:
 
     def _tables(self, group: Group, base: PartCost) -> _GroupTables:
         stages: list[Columns] = []
+        extras: list[dict[str, FloatArray]] = []
         for number, options in enumerate(group.options, start=1):
             parts = [self.costs.stage(number, c) for c in options]
             stages.append(
                 {s.name: np.array([p.value(s.name) for p in parts], _dtype(s)) for s in METRICS}
             )
-        return _GroupTables(group, base, tuple(stages))
+            found = [self.costs.stage_extra(number, c) for c in options]
+            extras.append({n: np.array([f[n] for f in found]) for n in self.costs.features})
+        c = self.costs
+        base_extra = {n: c.extra["stem"][n] + c.extra["head"][n] for n in c.features}
+        return _GroupTables(group, base, tuple(stages), base_extra, tuple(extras))
 
     def chunks(self, size: int) -> Iterator[tuple[int, int]]:
         """[start, stop) ranges of at most `size` candidates, none crossing a group boundary."""
@@ -219,7 +268,9 @@ class GridEvaluator:
         columns: Columns = {
             s.name: np.full(len(index), g.base.value(s.name), _dtype(s)) for s in METRICS
         }
-        for table, radix in reversed(list(zip(g.stages, g.group.radices, strict=True))):
+        extra = {n: np.full(len(index), v) for n, v in g.base_extra.items()}
+        tables = zip(g.stages, g.stage_extra, g.group.radices, strict=True)
+        for table, table_extra, radix in reversed(list(tables)):
             rest, digit = np.divmod(rest, radix)
             for s in METRICS:
                 column, part = columns[s.name], table[s.name][digit]
@@ -227,7 +278,9 @@ class GridEvaluator:
                     column += part
                 else:
                     np.minimum(column, part, out=column)
-        return Metrics(index, **columns)
+            for n, values in table_extra.items():
+                extra[n] += values[digit]
+        return Metrics(index, **columns, extra=extra)
 
     def at(self, indices: Sequence[int]) -> Metrics:
         """Metrics of individual candidates (each evaluated through the same gathers)."""

@@ -16,15 +16,6 @@ from hardnet_analysis.metrics.fit_device import fit_kind
 from hardnet_analysis.metrics.predict import predict
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
-FAST = ["--grid", "tiny", "--threads", "1", "--repeat", "2", "--budget", "0.001"]
-
-
-@pytest.fixture(scope="session")
-def device_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A device model from a real ``hda calibrate`` on the tiny grid (a few seconds)."""
-    out = tmp_path_factory.mktemp("device") / "cpu.json"
-    assert main(["calibrate", *FAST, "--out", str(out), "--format", "json"]) == 0
-    return out
 
 
 def test_calibration_document(device_file: Path) -> None:

@@ -165,12 +165,13 @@ def _tensors(analysis: Analysis, element: int) -> _Tensors:
 class _Simulation:
     """One pass over the ops in execution order (see the module docstring)."""
 
-    def __init__(self, analysis: Analysis, capacity: int, warm: bool) -> None:
+    def __init__(self, analysis: Analysis, capacity: int, warm: bool, handed_over: bool) -> None:
         self.analysis = analysis
         self.element = dtype_bytes(analysis.dtype)
         self.cache = _Lru(capacity)
         self.t = _tensors(analysis, self.element)
         self.warm = warm
+        self.handed_over = handed_over
 
     def stream(self, key: str, size: int, dirty: bool) -> tuple[int, int]:
         """Bring `size` bytes of `key` in (dirty for a write): (bytes written back, bytes that
@@ -217,8 +218,10 @@ class _Simulation:
                 dirty = sum(self.cache.entries.get(k, [0, 0])[1] for k in self.t.outputs)
                 layers.append(CacheLayer(r.name, r.op, 0, dirty if flush_outputs else 0))
                 continue
-            if r.op in ROOT_OPS and self.warm:
-                self.stream(r.name, self.t.size[r.name], dirty=False)
+            if r.op in ROOT_OPS and (self.warm or self.handed_over):
+                size = self.t.size[r.name]
+                if size <= self.cache.capacity:  # else its producer already spilled it
+                    self.cache.put(r.name, size, dirty=self.handed_over and r.op == "input")
             if r.op in ROOT_OPS or _is_alias(r):
                 layers.append(CacheLayer(r.name, r.op, 0, 0))
                 continue
@@ -227,13 +230,21 @@ class _Simulation:
 
 
 def cache_traffic(
-    analysis: Analysis, cache_bytes: int, *, warm: bool = False, flush_outputs: bool = True
+    analysis: Analysis,
+    cache_bytes: int,
+    *,
+    warm: bool = False,
+    flush_outputs: bool = True,
+    handed_over: bool = False,
 ) -> CacheTraffic:
     """DRAM bytes per node of `analysis` through a cache of `cache_bytes` (see the module
     docstring). `warm` starts with the graph inputs and constants resident and the weights
     cached (a micro-benchmark that repeats one op on the same tensors); `flush_outputs`
-    charges the model's outputs' final write-back to the ``output`` node."""
-    layers = _Simulation(analysis, cache_bytes, warm).run(flush_outputs)
+    charges the model's outputs' final write-back to the ``output`` node; `handed_over` starts
+    with the graph input resident and dirty, as the tensor the network part before this one
+    just wrote (the search's stage fragments: at a stage boundary that tensor is all that is
+    live, so the parts' estimates add up to the whole network's)."""
+    layers = _Simulation(analysis, cache_bytes, warm, handed_over).run(flush_outputs)
     return CacheTraffic(cache_bytes, analysis.dtype, layers)
 
 

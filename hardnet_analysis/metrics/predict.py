@@ -18,6 +18,8 @@ from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.cache import cache_traffic
 from hardnet_analysis.metrics.device_model import DeviceModel, op_kind
 
+PARTS = ("whole", "first", "middle", "last")
+
 
 @dataclass(frozen=True)
 class LayerFeatures:
@@ -37,11 +39,18 @@ class LayerFeatures:
 
 
 def layer_features(
-    analysis: Analysis, cache_bytes: int, *, warm: bool = False, flush_outputs: bool = True
+    analysis: Analysis,
+    cache_bytes: int,
+    *,
+    warm: bool = False,
+    flush_outputs: bool = True,
+    handed_over: bool = False,
 ) -> list[LayerFeatures]:
-    """The features of every node but the graph boundaries, in execution order (`warm` and
-    `flush_outputs` as in `metrics.cache.cache_traffic`)."""
-    flow = cache_traffic(analysis, cache_bytes, warm=warm, flush_outputs=flush_outputs)
+    """The features of every node but the graph boundaries, in execution order (`warm`,
+    `flush_outputs` and `handed_over` as in `metrics.cache.cache_traffic`)."""
+    flow = cache_traffic(
+        analysis, cache_bytes, warm=warm, flush_outputs=flush_outputs, handed_over=handed_over
+    )
     out = []
     for record, est in zip(analysis.layers, flow.layers, strict=True):
         kind = op_kind(analysis.graph.nodes[record.name])
@@ -107,14 +116,27 @@ def predict_layers(features: list[LayerFeatures], device: DeviceModel) -> list[L
     return out
 
 
-def predict(analysis: Analysis, device: DeviceModel) -> Prediction:
-    """The predicted latency of `analysis` on `device`, per layer and in total."""
+def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> Prediction:
+    """The predicted latency of `analysis` on `device`, per layer and in total. `part` says
+    which piece of a network the graph is, for the search's fragments: ``whole`` (default),
+    ``first`` (its input comes from DRAM, its output is handed on), ``middle`` (its input was
+    just written by the part before and is resident; its output is handed on) or ``last``
+    (its input was handed over; its output is the network's): the parts' predictions sum to
+    the whole network's."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     if analysis.dtype != device.dtype:
         raise UsageError(
             f"the device model was calibrated at {device.dtype}; analyse at that dtype "
             f"(got {analysis.dtype})"
         )
-    layers = predict_layers(layer_features(analysis, device.cache_bytes), device)
+    features = layer_features(
+        analysis,
+        device.cache_bytes,
+        flush_outputs=part in ("whole", "last"),
+        handed_over=part in ("middle", "last"),
+    )
+    layers = predict_layers(features, device)
     shape = analysis.input_shape
     hw = (shape[-2], shape[-1]) if len(shape) >= 4 else (shape[-1], 1)
     return Prediction(
