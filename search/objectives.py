@@ -96,7 +96,8 @@ def latency_feature(path: str | Path) -> tuple[dict[str, PartFeature], dict[str,
     def seconds(analysis: Any, place: str) -> float:
         return predict(analysis, device, part=place).latency_s
 
-    info = {"device_model": str(path), "device": f"{device.device} {device.machine.name}"}
+    info: dict[str, Any] = {"device_model": str(path)}
+    info["device"] = f"{device.device} {device.machine.name}"
     info |= {"threads": device.threads, "cache_bytes": device.cache_bytes, "units": "s"}
     return {LATENCY: seconds}, info
 

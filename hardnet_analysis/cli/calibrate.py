@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repeat", type=positive_int, default=5, help="samples per benchmark")
     parser.add_argument(
-        "--budget", type=float, default=0.02, metavar="S", help="seconds per sample (0.02)"
+        "--budget", type=float, default=0.01, metavar="S", help="seconds per sample (0.01)"
     )
     parser.add_argument(
         "--cache-bytes", type=byte_size, metavar="SIZE", help="cache size instead of the probed"

@@ -137,10 +137,14 @@ def fit_kind(kind: str, x: Matrix, t: Matrix) -> KindFit:
     loo = {form: _loo(x, t, form) for form in ("max", "sum")}
     form: Form = "max" if loo["max"].mean() <= loo["sum"].mean() else "sum"
     coef = FITS[form](x, t)
+    overhead, flop, dram, cache = (float(c) for c in coef)
     model = KindModel(
         kind,
         form,
-        *(float(c) for c in coef),
+        overhead,
+        flop,
+        dram,
+        cache,
         n=len(t),
         train_error=float(_errors(coef, x, t, form).mean()),
         loo_max=float(loo["max"].mean()),

@@ -17,6 +17,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -46,7 +47,7 @@ class CalibrationSettings:
     thread_time: bool = False
     grid: str = "full"
     repeat: int = 5
-    budget_s: float = 0.02
+    budget_s: float = 0.01
     pool_limit: int = 768 * MiB
     cache_bytes: int | None = None
     models: tuple[str, ...] = ()
@@ -122,7 +123,9 @@ def measure(
             copy.deepcopy(module) if weights else module for _ in range(copies - 1)
         ]
         inputs = [x] + [x.clone() for _ in range(copies - 1)]
-        calls = [lambda m=m, i=i: m(i) for m, i in zip(modules, inputs, strict=True)]
+        calls: list[Callable[[], object]] = [
+            partial(m, i) for m, i in zip(modules, inputs, strict=True)
+        ]
         seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
         label = bench.label + (f" cold x{copies}" if copies > 1 else "")
         out.append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
@@ -155,7 +158,7 @@ def _checks(
     size = (settings.check_input, settings.check_input)
     for name in settings.models:
         net, x = prepare(name, size, 1, "fp32", False, device)
-        samples = time_forward(lambda n=net, i=x: n(i), clock, 2, settings.repeat)
+        samples = time_forward(partial(net, x), clock, 2, settings.repeat)
         predicted = predict(analyze(name, size), fitted).latency_s
         out.append(ModelCheck(name, size, statistics.median(samples), predicted))
     return tuple(out)

@@ -1,6 +1,6 @@
 """The micro-benchmarks ``hda calibrate`` times: one small module per layer kind and shape.
 
-Grids (`grid`): ``full`` (the default, about 300 benchmarks, under 5 minutes on 2 cores),
+Grids (`grid`): ``full`` (the default, 403 benchmarks, aimed at under 5 minutes on 2 cores),
 ``quick`` (every kind over fewer shapes) and ``tiny`` (one or two small shapes per kind, for
 tests). Each benchmark is a module of one op (or a free view plus one op, so a concat or an add
 reads two pieces of its input) whose graph the tracer records, so its features come from the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -148,7 +149,7 @@ def _gemm(size: str) -> Iterator[Bench]:
         yield Bench(
             "linear",
             f"linear {rows}x{d_in}->{d_out}",
-            lambda i=d_in, o=d_out: nn.Linear(i, o),
+            partial(nn.Linear, d_in, d_out),
             (1, rows, d_in),
         )
     for embed, tokens in ATTENTION[size]:
@@ -190,10 +191,10 @@ ELTWISE: dict[str, Make] = {
 
 
 def _memory(size: str) -> Iterator[Bench]:
-    names = list(ELTWISE) if size == "full" else ["relu", "add", "gelu"]
+    names = ["relu", "add", "mul", "gelu", "hardswish"] if size == "full" else ["relu", "add"]
     for c, side in MAPS[size]:
         shape = (1, c, side, side)
-        yield Bench("bn", f"bn {c} @{side}", lambda c=c: nn.BatchNorm2d(c), shape)
+        yield Bench("bn", f"bn {c} @{side}", partial(nn.BatchNorm2d, c), shape)
         for name in names:
             yield Bench("eltwise", f"{name} {c} @{side}", ELTWISE[name], shape)
         yield Bench("pool", f"maxpool3/2 {c} @{side}", lambda: nn.MaxPool2d(3, 2, 1), shape)
@@ -202,9 +203,7 @@ def _memory(size: str) -> Iterator[Bench]:
         yield Bench("concat", f"cat2 {c} @{side}", _pair(lambda a, b: torch.cat([a, b], 1)), shape)
         yield Bench("copy", f"shuffle {c} @{side}", lambda: Lambda(_shuffle), shape)
         yield Bench("copy", f"upsample2 {c} @{side}", lambda: nn.Upsample(scale_factor=2.0), shape)
-        yield Bench(
-            "norm", f"layernorm {c} @{side}", lambda c=c: nn.LayerNorm(c), (1, side, side, c)
-        )
+        yield Bench("norm", f"layernorm {c} @{side}", partial(nn.LayerNorm, c), (1, side, side, c))
         yield Bench("view", f"flatten {c} @{side}", lambda: nn.Flatten(), shape)
     for heads, tokens in ((12, 197), (4, 50)) if size != "tiny" else ((2, 10),):
         yield Bench(
