@@ -64,3 +64,33 @@ def format_bytes(value: float) -> str:
         if magnitude >= scale:
             return f"{value / scale:.2f} {suffix}"
     return f"{int(value)} B"
+
+
+_BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(s|ms|us|ns)?\s*$")
+_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def parse_bytes(text: str | int) -> int:
+    """Parse a byte size: SI units are powers of 10 (``"50MB"`` -> 50_000_000), binary units
+    powers of 2 (``"2MiB"`` -> 2_097_152); a bare number is bytes."""
+    if isinstance(text, int):
+        return text
+    match = _BYTES.match(text)
+    if not match:
+        raise UsageError(f"size {text!r} is not understood; use e.g. 50MB, 2MiB or 4194304")
+    number, prefix, binary = match.groups()
+    power = "KMGT".find(prefix.upper()) + 1 if prefix else 0
+    scale: int = (1024 if binary else 1000) ** power
+    return round(float(number) * scale)
+
+
+def parse_duration(text: str | float) -> float:
+    """Parse a duration in seconds: ``"12ms"`` -> 0.012, ``"250us"`` -> 0.00025, ``"0.5"`` ->
+    0.5 (a bare number is seconds)."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"duration {text!r} is not understood; use e.g. 12ms, 250us or 0.5s")
+    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]

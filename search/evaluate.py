@@ -20,8 +20,8 @@ HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
 
@@ -33,7 +33,7 @@ from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.families.parts import NETWORK_INPUT, Part, Source
 from hardnet_analysis.families.registry import family_of
 from hardnet_analysis.graph.ir import Shape
-from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, MetricSpec, check_fields
 from search.space import Choices, Group, SearchSpace, StageChoice
 
@@ -42,6 +42,11 @@ FloatArray = npt.NDArray[np.float64]
 #: One array per metric, by name: int64 for counts, float64 for ratios (typed loosely, as the
 #: dataclass fields that receive them by keyword name their own dtypes).
 Columns = dict[str, Any]
+#: A per-part quantity beyond `METRICS` that sums over a candidate's parts (seconds of predicted
+#: latency from a device model): a function of the part's analysis and its place in the network
+#: (``first`` for the part fed by the network input, ``last`` for the final part, else
+#: ``middle``: its input handed over by the part before).
+PartFeature = Callable[[Analysis, str], float]
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,10 @@ class PartCost:
 
     @classmethod
     def of(cls, graph: nx.DiGraph, dtype: str) -> PartCost:
-        analysis = measure_graph(graph, dtype)
+        return cls.of_analysis(measure_graph(graph, dtype))
+
+    @classmethod
+    def of_analysis(cls, analysis: Analysis) -> PartCost:
         if analysis.unhandled:
             ops = ", ".join(sorted({u.op for u in analysis.unhandled}))
             raise HdaError(f"the search cannot count ops without a cost handler: {ops}")
@@ -97,12 +105,21 @@ check_fields(PartCost, "out_shapes")
 
 
 class PartCosts:
-    """Measures each part of the template once per (block choice, input shapes) it meets."""
+    """Measures each part of the template once per (block choice, input shapes) it meets, with
+    each `features` entry (name -> function of the part's analysis) beside the metrics."""
 
-    def __init__(self, space: SearchSpace, input_shape: Shape, dtype: str = "fp32") -> None:
+    def __init__(
+        self,
+        space: SearchSpace,
+        input_shape: Shape,
+        dtype: str = "fp32",
+        features: Mapping[str, PartFeature] | None = None,
+    ) -> None:
         self.space = space
         self.dtype = dtype
         self.input_shape = input_shape
+        self.features = dict(features or {})
+        self.extra: dict[Any, dict[str, float]] = {}
         parts_fn = family_of(space.template).search_parts
         if parts_fn is None:
             raise UsageError(f"the {space.template.family} family cannot be searched")
@@ -127,8 +144,23 @@ class PartCosts:
                 choices = list(self.space.template_choices())
                 choices[part.stage] = choice
                 defn = self.space.definition(tuple(choices))
-            cost = self._memo[key] = PartCost.of(part.build(defn, in_shapes), self.dtype)
+            cost = self._memo[key] = self._measure(key, part.build(defn, in_shapes), index)
         return cost
+
+    def _measure(self, key: Any, graph: nx.DiGraph, index: int) -> PartCost:
+        """The part's metrics; its features are kept under `key` in `extra`."""
+        analysis = measure_graph(graph, self.dtype)
+        last = len(self.parts) - 1
+        place = "first" if index == 0 else "last" if index == last else "middle"
+        self.extra[key] = {name: f(analysis, place) for name, f in self.features.items()}
+        return PartCost.of_analysis(analysis)
+
+    def part_extra(
+        self, index: int, choice: StageChoice | None, in_shapes: tuple[Shape, ...]
+    ) -> dict[str, float]:
+        """The features of `part(index, choice, in_shapes)` (measured on first use)."""
+        self.part(index, choice, in_shapes)
+        return self.extra[(index, choice, in_shapes)]
 
     @property
     def measured(self) -> int:
@@ -148,6 +180,18 @@ class PartCosts:
         assert total is not None
         return total
 
+    def total_extra(self, choices: Choices) -> dict[str, float]:
+        """The whole candidate's features, summed part by part (the scalar path)."""
+        outputs: list[tuple[Shape, ...]] = []
+        sums = dict.fromkeys(self.features, 0.0)
+        for index, part in enumerate(self.parts):
+            shapes = tuple(self.shape_of(s, outputs) for s in part.inputs)
+            choice = None if part.stage is None else choices[part.stage]
+            outputs.append(self.part(index, choice, shapes).out_shapes)
+            for name, value in self.part_extra(index, choice, shapes).items():
+                sums[name] += value
+        return sums
+
 
 def _dtype(spec: MetricSpec) -> type[np.int64] | type[np.float64]:
     return np.int64 if spec.integer else np.float64
@@ -164,6 +208,8 @@ class Metrics:
     cio: IntArray
     act_bytes: IntArray
     min_moc: FloatArray
+    #: Per-part features beyond `METRICS` (`PartFeature`), summed, float64, by name.
+    extra: Mapping[str, FloatArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -171,17 +217,24 @@ class Metrics:
     def take(self, rows: npt.NDArray[np.bool_] | IntArray) -> Metrics:
         """The rows selected by a boolean mask or an index array."""
         columns: Columns = {n: self.metric(n)[rows] for n in METRIC_NAMES}
-        return Metrics(self.index[rows], **columns)
+        extra = {n: v[rows] for n, v in self.extra.items()}
+        return Metrics(self.index[rows], **columns, extra=extra)
 
     def metric(self, name: str) -> IntArray | FloatArray:
-        """One metric array by name (any of `METRIC_NAMES`)."""
+        """One metric array by name (any of `METRIC_NAMES`, or a feature of `extra`)."""
+        if name in self.extra:
+            return self.extra[name]
         value: IntArray | FloatArray = getattr(self, name)
         return value
 
     @classmethod
     def concat(cls, parts: Sequence[Metrics]) -> Metrics:
         columns: Columns = {n: np.concatenate([p.metric(n) for p in parts]) for n in METRIC_NAMES}
-        return Metrics(np.concatenate([p.index for p in parts]), **columns)
+        names = parts[-1].extra if parts else {}
+        extra = {
+            n: np.concatenate([p.extra.get(n, np.zeros(len(p))) for p in parts]) for n in names
+        }
+        return Metrics(np.concatenate([p.index for p in parts]), **columns, extra=extra)
 
     @classmethod
     def empty(cls) -> Metrics:
@@ -189,7 +242,7 @@ class Metrics:
         return Metrics(np.zeros(0, dtype=np.int64), **columns)
 
 
-check_fields(Metrics, "index")
+check_fields(Metrics, "index", "extra")
 
 
 @dataclass(frozen=True)
@@ -206,6 +259,7 @@ class _PartTable:
     span: int
     columns: Columns
     out_index: tuple[IntArray, ...]
+    extra: dict[str, FloatArray]
 
 
 @dataclass(frozen=True)
@@ -215,6 +269,7 @@ class _GroupTables:
     group: Group
     base: dict[str, Any]
     parts: tuple[_PartTable, ...]
+    base_extra: dict[str, float]
 
     def out_index(self, part: int, output: int) -> IntArray:
         """Part `part`'s combo -> index of its output `output`'s shape."""
@@ -232,6 +287,7 @@ class GridEvaluator:
     def _tables(self, group: Group) -> _GroupTables:
         shapes: dict[Source, list[Shape]] = {NETWORK_INPUT: [self.costs.input_shape]}
         base = {s.name: s.identity for s in METRICS}
+        base_extra = dict.fromkeys(self.costs.features, 0.0)
         tables: list[_PartTable] = []
         for index, part in enumerate(self.costs.parts):
             table = self._part_table(group, index, part, shapes)
@@ -239,9 +295,10 @@ class GridEvaluator:
                 base = {
                     s.name: _combine(s, base[s.name], table.columns[s.name][0]) for s in METRICS
                 }
+                base_extra = {n: v + float(table.extra[n][0]) for n, v in base_extra.items()}
             else:
                 tables.append(table)
-        return _GroupTables(group, base, tuple(tables))
+        return _GroupTables(group, base, tuple(tables), base_extra)
 
     def _part_table(
         self, group: Group, index: int, part: Part, shapes: dict[Source, list[Shape]]
@@ -257,13 +314,15 @@ class GridEvaluator:
         combos = list(product(*inputs))
         costs = [self.costs.part(index, o, ins) for o in options for ins in combos]
         columns = {s.name: np.array([c.value(s.name) for c in costs], _dtype(s)) for s in METRICS}
+        found = [self.costs.part_extra(index, o, ins) for o in options for ins in combos]
+        extra = {n: np.array([f[n] for f in found], np.float64) for n in self.costs.features}
         out_index = []
         for k in range(len(costs[0].out_shapes)):
             distinct = list(dict.fromkeys(c.out_shapes[k] for c in costs))
             shapes[(index, k)] = distinct
             positions = [distinct.index(c.out_shapes[k]) for c in costs]
             out_index.append(np.array(positions, dtype=np.int64))
-        return _PartTable(index, part.stage, tuple(varying), span, columns, tuple(out_index))
+        return _PartTable(index, part.stage, tuple(varying), span, columns, tuple(out_index), extra)
 
     def chunks(self, size: int) -> Iterator[tuple[int, int]]:
         """[start, stop) ranges of at most `size` candidates, none crossing a group boundary."""
@@ -285,6 +344,7 @@ class GridEvaluator:
             digits.append(digit)
         digits.reverse()
         columns: Columns = {s.name: np.full(len(index), g.base[s.name], _dtype(s)) for s in METRICS}
+        extra = {n: np.full(len(index), v) for n, v in g.base_extra.items()}
         combos: dict[int, Any] = {}
         for table in g.parts:
             combo: Any = 0 if table.stage is None else digits[table.stage]
@@ -299,7 +359,9 @@ class GridEvaluator:
                     column += values
                 else:
                     np.minimum(column, values, out=column)
-        return Metrics(index, **columns)
+            for n, values in table.extra.items():
+                extra[n] += values[combo]
+        return Metrics(index, **columns, extra=extra)
 
     def at(self, indices: Sequence[int]) -> Metrics:
         """Metrics of individual candidates (each evaluated through the same gathers)."""

@@ -17,7 +17,7 @@ cio and act_bytes. E.g. coef [1e-13, 2e-10], intercept 1e-4 gives HarDNet-68 (4.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,10 @@ import numpy.typing as npt
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.calibration import LatencyModel
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.search_metrics import METRICS
-from search.evaluate import Metrics
+from search.evaluate import Metrics, PartFeature
 
 Values = npt.NDArray[np.float64]
 
@@ -42,6 +44,8 @@ class Objective:
     higher_is_better: bool
     value: Callable[[Metrics], Values]
     info: dict[str, Any] = field(default_factory=dict)
+    #: Per-part features the value reads from `Metrics.extra` (see `search.evaluate`).
+    features: Mapping[str, PartFeature] = field(default_factory=dict)
 
     def cost(self, metrics: Metrics) -> Values:
         """The value turned into a cost (lower is better) for ranking."""
@@ -79,16 +83,55 @@ def _latency_model(path: Path) -> Objective:
 
 CALIBRATED: dict[str, Callable[[Path], Objective]] = {"latency": _latency_model}
 
+#: The search's name for a candidate's predicted latency (seconds) under a device model.
+LATENCY = "latency_s"
+
+
+def latency_feature(path: str | Path) -> tuple[dict[str, PartFeature], dict[str, Any]]:
+    """The per-part predicted latency (s) of the device model at `path` (``hda calibrate``):
+    each network part's prediction (``metrics.predict``), summed per candidate; and what the
+    front records about it."""
+    device = DeviceModel.load(path)
+
+    def seconds(analysis: Any, place: str) -> float:
+        return predict(analysis, device, part=place).latency_s
+
+    info: dict[str, Any] = {"device_model": str(path)}
+    info["device"] = f"{device.device} {device.machine.name}"
+    info |= {"threads": device.threads, "cache_bytes": device.cache_bytes, "units": "s"}
+    return {LATENCY: seconds}, info
+
+
+def _device_latency(path: Path) -> Objective:
+    """The `latency` objective from a device model: the sum of the layers' predictions."""
+    features, info = latency_feature(path)
+
+    def value(m: Metrics) -> Values:
+        return np.asarray(m.metric(LATENCY), dtype=np.float64)
+
+    text = f"predicted latency (s) on {info['device']}, lower first"
+    return Objective("latency", text, False, value, info, features)
+
 
 def objective_names() -> list[str]:
     return [*OBJECTIVES, *CALIBRATED]
 
 
-def get_objective(name: str, calibration: str | Path | None = None) -> Objective:
-    """The objective `name`; calibrated ones read `calibration`."""
+def get_objective(
+    name: str, calibration: str | Path | None = None, device_model: str | Path | None = None
+) -> Objective:
+    """The objective `name`; calibrated ones read `device_model` (a device model from hda
+    calibrate) or `calibration` (the older macs + cio latency model from hda correlate)."""
     if name in CALIBRATED:
+        if calibration is not None and device_model is not None:
+            raise UsageError("give --device-model or --calibration, not both")
+        if device_model is not None:
+            return _device_latency(Path(device_model))
         if calibration is None:
-            raise UsageError(f"--objective {name} needs --calibration FILE (from hda correlate)")
+            raise UsageError(
+                f"--objective {name} needs --device-model DEVICE.json (from hda calibrate) or "
+                "--calibration FILE (from hda correlate)"
+            )
         return CALIBRATED[name](Path(calibration))
     if name not in OBJECTIVES:
         raise UsageError(f"unknown objective {name!r}; use one of {', '.join(objective_names())}")

@@ -8,7 +8,7 @@ objective), so only those and one chunk are ever held.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -26,7 +26,7 @@ from hardnet_analysis.search_metrics import (
     metric,
 )
 from hardnet_analysis.units import format_count
-from search.evaluate import GridEvaluator, Metrics, PartCosts
+from search.evaluate import GridEvaluator, Metrics, PartCosts, PartFeature
 from search.objectives import Objective
 from search.space import Choices, SearchSpace
 
@@ -256,6 +256,25 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     return Candidate(None, choices, **grid.costs.total(choices).values())
 
 
+def _limited(m: Metrics, limits: Mapping[str, float]) -> npt.NDArray[np.bool_]:
+    """True where every feature of `limits` is at most its limit."""
+    ok = np.ones(len(m), dtype=np.bool_)
+    for name, limit in limits.items():
+        ok &= m.metric(name) <= limit
+    return ok
+
+
+def _no_feature(space: SearchSpace, limits: Mapping[str, float], lowest: dict[str, float]) -> str:
+    """The message when a feature limit alone rules every candidate out ('' when none does)."""
+    for name, limit in limits.items():
+        if lowest[name] > limit:
+            return (
+                f"no candidate of the {space.size:,} meets {name} <= {limit:g}; the lowest is "
+                f"{lowest[name]:g}"
+            )
+    return ""
+
+
 def sweep(
     space: SearchSpace,
     input_shape: Shape,
@@ -264,28 +283,36 @@ def sweep(
     dtype: str = "fp32",
     chunk: int = CHUNK,
     progress: Progress | None = None,
+    features: Mapping[str, PartFeature] | None = None,
+    limits: Mapping[str, float] | None = None,
 ) -> SearchResult:
     """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
-    and rank them with `ranker`. Raises UsageError when no candidate meets the budgets."""
+    and `limits` (upper bounds on `features`, per-part quantities summed per candidate such as
+    predicted latency) and rank them with `ranker`. Raises UsageError when no candidate meets
+    the budgets."""
     start = time.perf_counter()
+    limits = limits or {}
     if progress is not None:
         progress(0, space.size)
-    costs = PartCosts(space, input_shape, dtype)
+    costs = PartCosts(space, input_shape, dtype, features)
     grid = GridEvaluator(space, costs)
     closest = _Closest(budgets)
+    lowest = dict.fromkeys(limits, np.inf)
     feasible = done = 0
     for lo, hi in grid.chunks(chunk):
         m = grid.evaluate(lo, hi)
-        ok = budgets.mask(m)
+        ok = budgets.mask(m) & _limited(m, limits)
         feasible += int(np.count_nonzero(ok))
         if feasible == 0:
             closest.update(m)
+            lowest = {n: min(v, float(m.metric(n).min())) for n, v in lowest.items()}
         ranker.update(m.take(ok))
         done += hi - lo
         if progress is not None:
             progress(done, space.size)
     if feasible == 0:
-        raise _no_candidate(space, budgets, closest)
+        message = _no_feature(space, limits, lowest)
+        raise UsageError(message) if message else _no_candidate(space, budgets, closest)
     kept, ranks, scores = ranker.best()
     return SearchResult(
         space=space,

@@ -54,3 +54,14 @@ def profiled_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         code = main(["profile", tiny, "--input", *PROFILED_SIZES, "--out", str(out), *fast])
     assert code == 0
     return sorted(out.glob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def device_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A device model from a real ``hda calibrate`` on the tiny grid (a few seconds)."""
+    from hardnet_analysis.cli.main import main
+
+    out = tmp_path_factory.mktemp("device") / "cpu.json"
+    fast = ["--grid", "tiny", "--threads", "1", "--repeat", "2", "--budget", "0.001"]
+    assert main(["calibrate", *fast, "--out", str(out), "--format", "json"]) == 0
+    return out

@@ -37,3 +37,15 @@ def test_ncu_measures_dram_per_layer() -> None:
     conv = next(layer for layer in run.layers if layer.name == "base.0.conv")
     assert conv.dram is not None and conv.dram.source == "ncu"
     assert conv.dram.kernels is not None and conv.dram.kernels >= 1
+
+
+def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
+    from hardnet_analysis.analysis import analyze
+    from hardnet_analysis.metrics.device_model import DeviceModel
+    from hardnet_analysis.metrics.predict import predict
+    from hardnet_analysis.profiler.calibrate import CalibrationSettings, calibrate
+
+    model = calibrate(CalibrationSettings(device="cuda", grid="tiny", repeat=2, budget_s=0.002))
+    assert model.device == "cuda" and model.clock == "cuda events" and model.cache_bytes > 2**20
+    path = model.save(tmp_path / "gpu.json")
+    assert predict(analyze("hardnet39ds", 64), DeviceModel.load(path)).latency_s > 0

@@ -174,7 +174,10 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
         (("--template", "resnet9000"), "unknown template 'resnet9000'"),
         (("--template", "densenet121"), "template 'densenet121' is a densenet, not a HarDNet"),
         (("--space", "missing.toml"), "space file 'missing.toml' does not exist"),
-        (("--objective", "latency"), "needs --calibration"),
+        (
+            ("--objective", "latency"),
+            "needs --device-model DEVICE.json (from hda calibrate) or --calibration",
+        ),
         (("--calibration", "x.json"), "--calibration is used only with --objective latency"),
         (("--input", "8"), "too small"),
     ],

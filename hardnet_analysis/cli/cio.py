@@ -11,11 +11,14 @@ from hardnet_analysis.cli.common import (
     add_format_arg,
     add_input_args,
     add_kwargs_arg,
+    byte_size,
     console,
 )
 from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.cache import cache_traffic
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import blocks_table, layers_table, totals_table
+from hardnet_analysis.units import format_bytes, format_count
 
 
 def register(subparsers: Any) -> None:
@@ -41,6 +44,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--by-block", action="store_true", help="one row per block instead of per layer"
     )
+    parser.add_argument(
+        "--cache",
+        type=byte_size,
+        metavar="SIZE",
+        help="also estimate DRAM bytes per layer through a last-level cache of SIZE (50MB, "
+        "2MiB): dram_bytes_est beside CIO and the unfused and fused bytes",
+    )
     add_format_arg(parser)
     parser.set_defaults(func=run)
 
@@ -63,13 +73,26 @@ def _report_unhandled(analysis: Analysis) -> None:
         )
 
 
+def _document(analysis: Analysis, cache: int | None) -> dict[str, Any]:
+    """The analysis as JSON, with `cache_bytes` and every layer's (and the totals')
+    `dram_bytes_est` when a cache size is given."""
+    document = analysis.to_dict()
+    if cache is None:
+        return document
+    flow = cache_traffic(analysis, cache)
+    for layer, est in zip(document["layers"], flow.layers, strict=True):
+        layer["dram_bytes_est"] = est.dram_bytes_est
+    document["totals"]["dram_bytes_est"] = flow.dram_bytes_est
+    return {"cache_bytes": cache, **document}
+
+
 def run(args: argparse.Namespace) -> int:
     analysis = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs)
     _report_unhandled(analysis)
     if args.format == "json":
-        write_json(analysis.to_dict())
+        write_json(_document(analysis, args.cache))
     elif args.format == "csv":
-        document = analysis.to_dict()
+        document = _document(analysis, args.cache)
         write_csv(document["blocks"] if args.by_block else document["layers"])
     else:
         out = console()
@@ -78,4 +101,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             out.print(layers_table(analysis, all_ops=args.per_layer))
         out.print(totals_table(analysis))
+        if args.cache is not None:
+            est = cache_traffic(analysis, args.cache).dram_bytes_est
+            out.print(
+                f"estimated DRAM bytes through a {format_count(args.cache)}B cache: "
+                f"{format_bytes(est)} (unfused {format_bytes(analysis.totals.bytes)}, fused "
+                f"{format_bytes(analysis.totals.fused_bytes)})"
+            )
     return 0

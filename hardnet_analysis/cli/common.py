@@ -10,7 +10,7 @@ from rich.console import Console
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
-from hardnet_analysis.units import parse_input_size
+from hardnet_analysis.units import parse_bytes, parse_duration, parse_input_size
 
 FORMATS = ("table", "json", "csv")
 
@@ -26,6 +26,22 @@ def input_size(text: str) -> tuple[int, int]:
     """argparse type for `--input`: 224 or HxW."""
     try:
         return parse_input_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def byte_size(text: str) -> int:
+    """argparse type for byte sizes: 50MB, 2MiB or a number of bytes."""
+    try:
+        return parse_bytes(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def duration(text: str) -> float:
+    """argparse type for durations in seconds: 12ms, 250us, 0.5s or 0.5."""
+    try:
+        return parse_duration(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hardnet_analysis.cli.common import add_format_arg, console
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
-from hardnet_analysis.present.profile import correlation_table
+from hardnet_analysis.present.profile import correlation_table, predictor_table
 from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
 
 if TYPE_CHECKING:
@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
         type=Path,
         metavar="FILE",
         help="save the macs + cio latency model for the search (hda-latency-model JSON)",
+    )
+    parser.add_argument(
+        "--device-model",
+        metavar="DEVICE.json",
+        help="also score the calibrated predictor (hda calibrate): predicted vs measured per "
+        "model and per layer, MAPE, share within +-10%%, leave-one-model-out",
     )
     add_format_arg(parser)
     parser.set_defaults(func=run)
@@ -108,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         "best": verdicts,
         "latency_models": [m.to_json() for m in models],
     }
+    if args.device_model:
+        document["predictor"] = _predictor(runs, args.device_model)
     if args.format == "json":
         write_json(document)
     elif args.format == "csv":
@@ -129,7 +137,21 @@ def run(args: argparse.Namespace) -> int:
             )
         if args.save_calibration:
             out.print(f"calibration saved to {args.save_calibration}")
+        if "predictor" in document:
+            out.print(predictor_table(document["predictor"]))
     return 0
+
+
+def _predictor(runs: list[ProfileRun], path: str) -> dict[str, Any]:
+    """The device model's score on `runs` (which must all come from one device)."""
+    from hardnet_analysis.metrics.correlate import by_device, model_points
+    from hardnet_analysis.metrics.device_model import DeviceModel
+    from hardnet_analysis.metrics.predictor_score import score
+
+    device = DeviceModel.load(path)
+    if len(by_device(model_points(runs))) > 1:
+        raise UsageError("--device-model scores the runs of one device; give those runs only")
+    return score(runs, device).to_dict()
 
 
 def _percent(fraction: float | None) -> str:

@@ -11,6 +11,7 @@ import traceback
 from collections.abc import Sequence
 
 from hardnet_analysis.cli import (
+    calibrate,
     cio,
     compare,
     correlate,
@@ -18,6 +19,7 @@ from hardnet_analysis.cli import (
     evaluate,
     graph,
     models,
+    predict,
     report,
     search,
     search_worker,
@@ -35,6 +37,8 @@ COMMANDS = (
     graph,
     search,
     profile_cmd,
+    calibrate,
+    predict,
     correlate,
     report,
     train,

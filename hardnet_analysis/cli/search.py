@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from hardnet_analysis.cli.common import add_format_arg, add_input_args, console, positive_int
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    add_input_args,
+    console,
+    duration,
+    positive_int,
+)
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.resolve import native_input_size
@@ -80,12 +86,19 @@ def register(subparsers: Any) -> None:
     limits.add_argument(
         "--min-moc", type=float, metavar="X", help="every conv's MACs/CIO at least X"
     )
+    limits.add_argument(
+        "--budget-latency",
+        type=duration,
+        metavar="T",
+        help="predicted latency at most T (12ms; needs --device-model)",
+    )
     rank = parser.add_argument_group("ranking and output")
     rank.add_argument(
         "--objective",
         choices=OBJECTIVE_CHOICES,
         default="pareto",
-        help="pareto (default: CIO vs capacity) or one metric; latency needs --calibration",
+        help="pareto (default: CIO vs capacity) or one metric; latency needs --device-model "
+        "(or the older --calibration)",
     )
     rank.add_argument(
         "--capacity",
@@ -93,7 +106,14 @@ def register(subparsers: Any) -> None:
         default="macs",
         help="capacity axis of the Pareto front (default macs)",
     )
-    rank.add_argument("--calibration", metavar="FILE", help="latency model from hda correlate")
+    rank.add_argument(
+        "--device-model",
+        metavar="DEVICE.json",
+        help="device model from hda calibrate: per-layer predicted latency, summed per stage",
+    )
+    rank.add_argument(
+        "--calibration", metavar="FILE", help="older macs + cio latency model from hda correlate"
+    )
     rank.add_argument("--top", type=positive_int, default=10, help="rows shown (default 10)")
     rank.add_argument(
         "--emit", type=positive_int, default=10, help="definitions written with --out (default 10)"
@@ -217,11 +237,37 @@ def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]
         if args.calibration:
             raise UsageError("--calibration is used only with --objective latency")
         return ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
-    objective = get_objective(args.objective, args.calibration)
+    model = args.device_model if args.objective == "latency" else None
+    objective = get_objective(args.objective, args.calibration, model)
     return ObjectiveRanker(objective, keep), dict(objective.info)
 
 
-def _sweep(args: argparse.Namespace, space: SearchSpace, ranker: Ranker) -> SearchResult:
+def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Per-part features (predicted latency with --device-model), their limits, and what the
+    front records about them."""
+    from search.objectives import LATENCY, latency_feature
+
+    if args.budget_latency is not None and not args.device_model:
+        raise UsageError("--budget-latency needs --device-model DEVICE.json (from hda calibrate)")
+    if not args.device_model:
+        return {}, {}, {}
+    features, info = latency_feature(args.device_model)
+    if args.budget_latency is None:
+        return features, {}, info
+    return (
+        features,
+        {LATENCY: args.budget_latency},
+        {**info, "budget_latency_s": args.budget_latency},
+    )
+
+
+def _sweep(
+    args: argparse.Namespace,
+    space: SearchSpace,
+    ranker: Ranker,
+    features: dict[str, Any],
+    limits: dict[str, float],
+) -> SearchResult:
     from search.sweep import Budgets, sweep
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
@@ -229,7 +275,16 @@ def _sweep(args: argparse.Namespace, space: SearchSpace, ranker: Ranker) -> Sear
     shape = (args.batch, space.template.in_channels, *hw)
     try:
         with _progress() as progress:
-            return sweep(space, shape, budgets, ranker, args.dtype, progress=progress)
+            return sweep(
+                space,
+                shape,
+                budgets,
+                ranker,
+                args.dtype,
+                progress=progress,
+                features=features,
+                limits=limits,
+            )
     except ShapeError as exc:
         raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None
 
@@ -251,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({space.size:,} candidates)")
         return 0
     ranker, info = _ranker(args, keep=max(args.top, args.emit if args.out else 0))
-    result = _sweep(args, space, ranker)
+    features, limits, feature_info = _features(args)
+    info |= feature_info
+    result = _sweep(args, space, ranker, features, limits)
     written = write_front(args.out, result, args.emit, info) if args.out else None
     paths = {c.id: c.definition for c in written.candidates} if written else {}
     rows = [

@@ -82,3 +82,32 @@ def correlation_table(rows: Sequence[dict[str, Any]]) -> Table:
             f"{r['slope']:.3g}",
         )
     return table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def predictor_table(score: dict[str, Any]) -> Table:
+    """Predicted vs measured per run, with MAPE and share within +-10% (raw and
+    leave-one-model-out scaled) and the per-layer figures in the title."""
+    table = Table(
+        title=f"device-model predictor on {score['device']}: MAPE {_pct(score['mape'])}, "
+        f"{_pct(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
+        f"{_pct(score['lomo_mape'])}, {_pct(score['lomo_within_10pct'])}); "
+        f"{score['layers']} layers: MAPE {_pct(score['layer_mape'])}, "
+        f"{_pct(score['layer_within_10pct'])} within +-10%"
+    )
+    for column in ("model", "input", "measured ms", "predicted ms", "error", "LOMO ms"):
+        table.add_column(column, justify="left" if column in ("model", "input") else "right")
+    for m in score["models"]:
+        lomo = m["lomo_predicted_s"]
+        table.add_row(
+            m["model"],
+            m["input"],
+            _ms(m["measured_s"]),
+            _ms(m["predicted_s"]),
+            f"{100 * m['error']:+.1f}%",
+            "-" if lomo is None else _ms(lomo),
+        )
+    return table

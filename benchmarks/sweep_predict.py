@@ -1,0 +1,190 @@
+"""The predictor sweep: calibrate on micro-benchmarks alone, profile >= 20 models, score.
+
+For each setting (1 thread with ``--thread-time``, then 2 threads wall time):
+
+1. ``hda calibrate`` (micro-benchmarks only: no whole model is fitted on);
+2. (once) ``hda search --objective latency`` for searched HarDNet candidates to add;
+3. ``hda profile`` of every model at each input size (ViT-B/16 only at 224, its fixed size);
+4. ``hda correlate --device-model``: predicted vs measured per model and per layer, MAPE,
+   share within +-10%, and leave-one-model-out with a fitted scale.
+
+Writes everything under ``--out`` (default ``results/predict-sweep``) with ``RESULTS.md``
+holding the commands run, the per-model table and the summary. Run when the machine is quiet:
+``python benchmarks/sweep_predict.py``; a quick end-to-end check:
+``python benchmarks/sweep_predict.py --models tests/data/tinyhardnet.json resnet18 --sizes 32
+--grid tiny --candidates 0 --repeat 2 --out /tmp/sweep``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HDA = [sys.executable, "-m", "hardnet_analysis"]
+MODELS = [
+    "hardnet68",
+    "hardnet85",
+    "hardnet39ds",
+    "hardnet68ds",
+    "densenet121",
+    "densenet169",
+    "condensenet74_c4_g4_converted",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "regnet_y_400mf",
+    "shufflenet_v2_x1_0",
+    "vgg16",
+    "convnext_tiny",
+    "vit_b_16",
+]
+FIXED = {"vit_b_16": ("224",)}
+SETTINGS = {"1thread": ["--threads", "1", "--thread-time"], "2threads": ["--threads", "2"]}
+
+
+class Steps:
+    """Runs hda commands, logging each (with its wall time) for RESULTS.md."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.log: list[str] = []
+
+    def run(self, args: list[str], stdout: Path | None = None, ok: tuple[int, ...] = (0,)) -> None:
+        shown = "hda " + " ".join(args) + (f" > {stdout}" if stdout else "")
+        print(f"$ {shown}", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        with open(stdout, "w") if stdout else open("/dev/null", "w") as sink:
+            code = subprocess.run([*HDA, *args], stdout=sink if stdout else None, check=False)
+        seconds = time.perf_counter() - start
+        self.log.append(f"{shown}    # {seconds:.0f} s, exit {code.returncode}")
+        if code.returncode not in ok:
+            raise SystemExit(f"failed ({code.returncode}): {shown}")
+
+
+def candidates(steps: Steps, device: Path, count: int) -> list[str]:
+    """Definition files of the `count` fastest predicted HarDNets within 2 GMACs."""
+    if count == 0:
+        return []
+    where = steps.out / "candidates"
+    steps.run(
+        [
+            "search",
+            "--objective",
+            "latency",
+            "--device-model",
+            str(device),
+            "--budget-macs",
+            "2G",
+            "--top",
+            str(count),
+            "--emit",
+            str(count),
+            "--out",
+            str(where),
+            "--format",
+            "json",
+        ],
+        stdout=steps.out / "search.json",
+    )
+    return sorted(str(p) for p in (where / "candidates").glob("*.json"))[:count]
+
+
+def profile(
+    steps: Steps,
+    models: list[str],
+    sizes: list[str],
+    flags: list[str],
+    runs: Path,
+    args: argparse.Namespace,
+) -> None:
+    """Profile each model at its sizes (failed runs are recorded and skipped by correlate)."""
+    timing = ["--repeat", str(args.repeat), "--warmup", str(args.warmup), "--counters", "none"]
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for model in models:
+        groups.setdefault(FIXED.get(model, tuple(sizes)), []).append(model)
+    for group_sizes, group in groups.items():
+        command = ["profile", *group, "--input", *group_sizes, *flags, *timing]
+        steps.run([*command, "--out", str(runs)], ok=(0, 1))
+
+
+def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Calibrate, (first time) search, profile and score one thread setting."""
+    flags = SETTINGS[name]
+    device = steps.out / f"device-{name}.json"
+    steps.run(["calibrate", *flags, "--grid", args.grid, "--out", str(device)])
+    if not args.found:
+        args.found = candidates(steps, device, args.candidates) or ["-"]
+    found = [c for c in args.found if c != "-"]
+    runs = steps.out / f"runs-{name}"
+    profile(steps, [*models, *found], args.sizes, flags, runs, args)
+    score = steps.out / f"score-{name}.json"
+    steps.run(
+        ["correlate", str(runs), "--device-model", str(device), "--format", "json"], stdout=score
+    )
+    document: dict[str, Any] = json.loads(score.read_text())["predictor"]
+    document["calibration_s"] = json.loads(device.read_text())["fit"]["seconds"]
+    return document
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
+    """RESULTS.md: the commands, then per setting the summary and the per-model table."""
+    lines = ["# Predictor sweep: micro-benchmark calibration against measured latency", ""]
+    lines += ["Commands (run by `benchmarks/sweep_predict.py`):", "", "```sh", *log, "```", ""]
+    for name, s in scores.items():
+        lines += [f"## {name} ({s['device']})", ""]
+        lines += [
+            f"- calibration: {s['calibration_s']:.0f} s; {s['runs']} runs",
+            f"- models: MAPE {_pct(s['mape'])}, within +-10% {_pct(s['within_10pct'])}",
+            f"- leave-one-model-out with one fitted scale: MAPE {_pct(s['lomo_mape'])}, "
+            f"within +-10% {_pct(s['lomo_within_10pct'])}",
+            f"- layers ({s['layers']}): MAPE {_pct(s['layer_mape'])}, within +-10% "
+            f"{_pct(s['layer_within_10pct'])}",
+            "",
+            "| model | input | measured ms | predicted ms | error | LOMO ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for m in s["models"]:
+            lomo = "-" if m["lomo_predicted_s"] is None else f"{1e3 * m['lomo_predicted_s']:.2f}"
+            lines.append(
+                f"| {Path(m['model']).stem} | {m['input']} | {1e3 * m['measured_s']:.2f} | "
+                f"{1e3 * m['predicted_s']:.2f} | {100 * m['error']:+.1f}% | {lomo} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=Path("results/predict-sweep"))
+    parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--sizes", nargs="+", default=["224", "320"])
+    parser.add_argument("--grid", default="full", choices=("full", "quick", "tiny"))
+    parser.add_argument("--candidates", type=int, default=3, help="searched HarDNets to add")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    args = parser.parse_args()
+    args.found = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    steps = Steps(args.out)
+    scores = {name: setting(steps, name, list(args.models), args) for name in args.settings}
+    (args.out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    (args.out / "RESULTS.md").write_text(results_md(scores, steps.log))
+    print((args.out / "RESULTS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

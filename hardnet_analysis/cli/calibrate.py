@@ -1,0 +1,90 @@
+"""`hda calibrate --out DEVICE.json`: time micro-benchmarks of the layer kinds and fit the
+device model that `hda predict`, `hda correlate --device-model` and the search read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from hardnet_analysis.cli.common import byte_size, console, positive_int
+from hardnet_analysis.present.formats import write_json
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="time micro-benchmarks of the layer kinds and fit a per-layer device model",
+        description="Times dense 3x3/1x1, depthwise and grouped convs over a grid of channels "
+        "and sizes, linear and attention products, BN, activations, norms, pooling, concat, "
+        "copies and views, warm and cold; fits per kind overhead + max or sum of compute, "
+        "DRAM and cache terms (chosen leave-one-out) and the cache capacity; writes "
+        '{"format": "hda-device-model", "version": 1, ...}.',
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads (default torch's)")
+    parser.add_argument(
+        "--thread-time",
+        action="store_true",
+        help="clock the thread's CPU time (needs --threads 1; for a busy shared CPU)",
+    )
+    parser.add_argument(
+        "--grid",
+        choices=("full", "quick", "tiny"),
+        default="full",
+        help="benchmark grid: full (default, < 5 min on 2 cores), quick, tiny (tests)",
+    )
+    parser.add_argument("--repeat", type=positive_int, default=5, help="samples per benchmark")
+    parser.add_argument(
+        "--budget", type=float, default=0.01, metavar="S", help="seconds per sample (0.01)"
+    )
+    parser.add_argument(
+        "--cache-bytes", type=byte_size, metavar="SIZE", help="cache size instead of the probed"
+    )
+    parser.add_argument(
+        "--models",
+        default="",
+        metavar="A,B",
+        help="whole models to time and predict as a check (never fitted on)",
+    )
+    parser.add_argument("--check-input", type=positive_int, default=224, metavar="N")
+    parser.add_argument("--out", required=True, metavar="DEVICE.json", help="where to write it")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardnet_analysis.present.predict import kinds_table
+    from hardnet_analysis.profiler.calibrate import CalibrationSettings, calibrate
+
+    settings = CalibrationSettings(
+        device=args.device,
+        threads=args.threads,
+        thread_time=args.thread_time,
+        grid=args.grid,
+        repeat=args.repeat,
+        budget_s=args.budget,
+        cache_bytes=args.cache_bytes,
+        models=tuple(m for m in args.models.split(",") if m),
+        check_input=args.check_input,
+    )
+    model = calibrate(settings, lambda line: print(line, file=sys.stderr))
+    model.save(args.out)
+    if args.format == "json":
+        write_json(model.to_json())
+        return 0
+    out = console()
+    out.print(kinds_table(model))
+    fit = model.fit
+    out.print(
+        f"{fit.n} benchmarks: fit error {100 * fit.train_error:.1f}%, leave-one-out "
+        f"{100 * fit.loo_error:.1f}% ({100 * fit.loo_within_10pct:.0f}% within +-10%), "
+        f"{fit.seconds:.0f} s; written to {args.out}"
+    )
+    for check in model.checks:
+        error = check.predicted_s / check.measured_s - 1
+        out.print(
+            f"check {check.model} @ {check.input[0]}: measured {1e3 * check.measured_s:.2f} ms, "
+            f"predicted {1e3 * check.predicted_s:.2f} ms ({100 * error:+.1f}%)"
+        )
+    return 0

@@ -1,0 +1,72 @@
+"""`hda predict MODEL ... --device-model DEVICE.json`: per-layer predicted latency on a
+calibrated device, without running the model."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    add_kwargs_arg,
+    console,
+    input_size,
+    positive_int,
+)
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predict import Prediction, predict
+from hardnet_analysis.present.formats import write_csv, write_json
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predicted latency per layer on a calibrated device (hda calibrate)",
+        description="Predicts each layer's time from its kind, FLOPs, cache-aware DRAM bytes and "
+        "bytes with the device model, and the model's latency as their sum. JSON: one object "
+        '{"model", "input", "batch", "latency_s", "layers": [...]} per model and input (a list '
+        "when there are several).",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="anything `hda cio` takes")
+    parser.add_argument(
+        "--input", type=input_size, nargs="+", default=[None], metavar="N|HxW", help="sizes"
+    )
+    parser.add_argument("--batch", type=positive_int, default=1)
+    parser.add_argument(
+        "--device-model", required=True, metavar="DEVICE.json", help="from hda calibrate"
+    )
+    parser.add_argument("--top", type=int, default=15, help="table rows per model (0: all)")
+    add_kwargs_arg(parser)
+    add_format_arg(parser)
+    parser.set_defaults(func=run)
+
+
+def predictions(args: argparse.Namespace) -> list[Prediction]:
+    """One prediction per (model, input), the device model read first."""
+    device = DeviceModel.load(args.device_model)
+    return [
+        predict(analyze(name, size, args.batch, device.dtype, kwargs=args.kwargs), device)
+        for name in args.models
+        for size in args.input
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardnet_analysis.present.predict import prediction_table
+
+    found = predictions(args)
+    if args.format == "json":
+        documents = [p.to_dict() for p in found]
+        write_json(documents[0] if len(documents) == 1 else documents)
+    elif args.format == "csv":
+        write_csv(
+            {"model": p.model, "input": "x".join(map(str, p.input)), "batch": p.batch, **row}
+            for p in found
+            for row in p.to_dict()["layers"]
+        )
+    else:
+        out = console()
+        for p in found:
+            out.print(prediction_table(p, args.top or None))
+    return 0

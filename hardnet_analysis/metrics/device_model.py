@@ -1,0 +1,280 @@
+"""The device model: what ``hda calibrate`` writes and ``hda predict`` reads.
+
+``{"format": "hda-device-model", "version": 1, "device": "cpu", "machine": {...}, "threads": 1,
+"versions": {...}, "cache_bytes": ..., "kinds": [...], "fit": {...}, "samples": [...]}``.
+
+Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, depthwise, grouped, linear,
+matmul, BN, elementwise, norm, pooling, concat, copy, view). A kind's time for one op is
+
+    t = overhead_s + combine(flops * flop_s, dram_bytes * dram_byte_s, bytes * cache_byte_s)
+
+where combine is ``max`` (a roofline: the slowest resource bounds the op) or ``sum`` (a blend:
+the resources do not overlap), chosen per kind by leave-one-out error on the micro-benchmarks.
+`flops` is 2 x MACs, `dram_bytes` the cache-aware estimate (``metrics.cache``) through
+`cache_bytes`, `bytes` the unfused bytes read + written (traffic through the cache hierarchy).
+The coefficients are seconds per unit: 1 / flop_s is the kind's attainable FLOP/s. E.g. a conv
+kind with overhead 5e-6 s, flop_s 2e-11 (50 GFLOP/s), dram_byte_s 1e-10 (10 GB/s), cache_byte_s
+2e-11 (50 GB/s), max form, on a 3x3 conv of 115.6 M MACs moving 1.2 MB all from DRAM: 5e-6 +
+max(4.62e-3, 1.2e-4, 2.4e-5) = 4.63 ms, compute-bound.
+
+`DeviceModel.save` is the only writer and `DeviceModel.load` the only reader (``records.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from math import prod
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_json, read_json
+from hardnet_analysis.metrics.handlers import is_conv
+from hardnet_analysis.metrics.op_table import FREE_OPS
+from hardnet_analysis.profiler.document import DeviceRecord
+from hardnet_analysis.records import check_header, decode, encode
+
+FORMAT = "hda-device-model"
+VERSION = 1
+ACCEPTED = f"accepted: format {FORMAT!r} version {VERSION} as `hda calibrate --out FILE` writes it"
+
+#: The kinds, in the order tables list them.
+KINDS = (
+    "conv_kxk",
+    "conv_1x1",
+    "conv_dw",
+    "conv_grouped",
+    "linear",
+    "matmul",
+    "bn",
+    "eltwise",
+    "norm",
+    "pool",
+    "concat",
+    "copy",
+    "view",
+)
+#: The kind whose coefficients stand in for a kind the device model lacks.
+FALLBACK = {
+    "conv_grouped": "conv_kxk",
+    "conv_dw": "conv_grouped",
+    "conv_1x1": "conv_kxk",
+    "matmul": "linear",
+    "norm": "eltwise",
+    "copy": "eltwise",
+    "concat": "copy",
+    "pool": "eltwise",
+    "bn": "eltwise",
+}
+_GEMM = frozenset({"matmul", "einsum", "attention", "multi_head_attention", "recurrent"})
+_NORM = frozenset(
+    [
+        "layer_norm",
+        "group_norm",
+        "instance_norm",
+        "rms_norm",
+        "softmax",
+        "log_softmax",
+        "mean",
+        "sum",
+        "amax",
+        "amin",
+        "max",
+        "min",
+        "std",
+        "var",
+        "logsumexp",
+        "norm",
+        "local_response_norm",
+        "normalize",
+    ]
+)
+_COPY = frozenset(
+    [
+        "contiguous",
+        "clone",
+        "copy",
+        "to",
+        "pad",
+        "constant_pad_nd",
+        "interpolate",
+        "upsample",
+        "repeat",
+        "tile",
+        "roll",
+        "flip",
+        "channel_shuffle",
+        "native_channel_shuffle",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "index_select",
+        "gather",
+        "grid_sample",
+    ]
+)
+_CONCAT = frozenset({"concat", "stack", "hstack", "vstack", "dstack", "column_stack"})
+#: Ops that are graph boundaries: no time.
+BOUNDARY = frozenset({"input", "output", "constant"})
+
+
+def op_kind(attrs: Mapping[str, Any]) -> str:
+    """The kind of the graph node with attributes `attrs` (see `KINDS`); ``""`` for graph
+    boundaries. A conv with groups == in_channels > 1 is depthwise, other groups > 1 grouped,
+    a 1x1 kernel ``conv_1x1``, any other ``conv_kxk`` (transposed convs included)."""
+    op = attrs["op"]
+    if op in BOUNDARY:
+        return ""
+    if is_conv(op):
+        groups = attrs["groups"]
+        if groups > 1:
+            return "conv_dw" if groups == attrs["in_channels"] else "conv_grouped"
+        return "conv_1x1" if prod(attrs["kernel"]) == 1 else "conv_kxk"
+    if op == "linear":
+        return "linear"
+    if op in _GEMM:
+        return "matmul"
+    if op == "batchnorm":
+        return "bn"
+    if op in _CONCAT:
+        return "concat"
+    if "pool" in op:
+        return "pool"
+    if op in _NORM:
+        return "norm"
+    if op in _COPY or op.endswith("_copy"):
+        return "copy"
+    return "view" if op in FREE_OPS else "eltwise"
+
+
+Form = Literal["max", "sum"]
+TERMS = ("compute", "dram", "cache")
+
+
+@dataclass(frozen=True)
+class KindModel:
+    """One kind's fitted time model (see the module docstring): overhead (s), seconds per FLOP,
+    per DRAM byte and per byte through the cache, the `form` chosen, the number of
+    micro-benchmarks `n`, and the mean |relative error| of the fit (`train_error`) and
+    leave-one-out for each form (`loo_max`, `loo_sum`)."""
+
+    kind: str
+    form: Form
+    overhead_s: float
+    flop_s: float
+    dram_byte_s: float
+    cache_byte_s: float
+    n: int
+    train_error: float
+    loo_max: float
+    loo_sum: float
+
+    def terms(self, flops: float, dram_bytes: float, nbytes: float) -> dict[str, float]:
+        """Seconds of each resource term for one op."""
+        values = (flops * self.flop_s, dram_bytes * self.dram_byte_s, nbytes * self.cache_byte_s)
+        return dict(zip(TERMS, values, strict=True))
+
+    def time(self, flops: float, dram_bytes: float, nbytes: float) -> tuple[float, str]:
+        """Predicted seconds of one op and its bound (``compute``, ``dram``, ``cache`` or
+        ``overhead``: the largest share of the time)."""
+        terms = self.terms(flops, dram_bytes, nbytes)
+        body = max(terms.values()) if self.form == "max" else sum(terms.values())
+        top = max(terms, key=lambda k: terms[k])
+        bound = top if terms[top] > self.overhead_s else "overhead"
+        return self.overhead_s + body, bound
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One micro-benchmark: its kind and label, MACs, unfused bytes, the DRAM bytes estimated at
+    the chosen cache size, the bytes its rotated pool of inputs spans (``pool_bytes``: above
+    the cache it runs cold), measured and fitted seconds."""
+
+    kind: str
+    label: str
+    macs: int
+    bytes: int
+    dram_bytes: int
+    pool_bytes: int
+    time_s: float
+    predicted_s: float
+
+
+@dataclass(frozen=True)
+class CacheChoice:
+    """A cache capacity tried (bytes), where it comes from, and the leave-one-out mean |relative
+    error| over all micro-benchmarks with it."""
+
+    cache_bytes: int
+    source: str
+    loo_error: float
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """Over all micro-benchmarks: count, mean |relative error| fitted and leave-one-out, the
+    share within +-10% leave-one-out, and the seconds the calibration took."""
+
+    n: int
+    train_error: float
+    loo_error: float
+    loo_within_10pct: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """A whole model timed during calibration (not fitted): measured and predicted seconds."""
+
+    model: str
+    input: tuple[int, int]
+    measured_s: float
+    predicted_s: float
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """A calibrated device (see the module docstring)."""
+
+    FORMAT: ClassVar[str] = FORMAT
+    VERSION: ClassVar[int] = VERSION
+
+    device: str
+    machine: DeviceRecord
+    threads: int
+    clock: str
+    dtype: str
+    versions: Mapping[str, str]
+    cache_bytes: int
+    cache_choices: tuple[CacheChoice, ...]
+    kinds: tuple[KindModel, ...]
+    fit: FitSummary
+    samples: tuple[Sample, ...]
+    checks: tuple[ModelCheck, ...]
+    created: str
+
+    def kind(self, name: str) -> KindModel:
+        """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""
+        table = {k.kind: k for k in self.kinds}
+        seen = name
+        while seen not in table and seen in FALLBACK:
+            seen = FALLBACK[seen]
+        if seen not in table:
+            raise UsageError(f"the device model has no fit for op kind {name!r} or a fallback")
+        return table[seen]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the document to `path` atomically."""
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeviceModel:
+        """The device model in the file at `path`; a missing file, another format or version,
+        or a missing key is a one-line UsageError."""
+        where = f"device model {str(path)!r}"
+        document = read_json(path, "device model")
+        check_header(document, where, "hda device model", FORMAT, VERSION)
+        return decode(cls, document, where, ACCEPTED)

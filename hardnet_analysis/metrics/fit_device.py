@@ -1,0 +1,206 @@
+"""Fitting the device model (``metrics.device_model``) to micro-benchmark timings.
+
+Per kind and per candidate cache capacity, two forms of ``t = overhead + combine(terms)`` are
+fitted to minimise relative error: ``sum`` by non-negative least squares on rows scaled by
+1 / t (exact and fast), ``max`` (a roofline with overhead) by least squares on the logarithms of
+the coefficients, started from the sum fit. Each form is scored leave-one-out (refit without a
+benchmark, predict it); a kind keeps the form with the lower leave-one-out mean |relative error|
+and the device keeps the cache capacity whose kinds score best overall. A benchmark whose
+rotated pool of inputs spans more than the capacity runs cold (every tensor from DRAM: an LRU
+cache cycling through more than itself hits nothing); otherwise warm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize
+
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.device_model import CacheChoice, Form, KindModel, Sample
+from hardnet_analysis.metrics.predict import layer_features
+
+Matrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One micro-benchmark as timed: its kind, label, the traced graph of the module it ran, the
+    bytes its rotated pool of inputs and weights spans, and its median seconds per call."""
+
+    kind: str
+    label: str
+    analysis: Analysis
+    pool_bytes: int
+    time_s: float
+
+
+def features(m: Measurement, capacity: int) -> tuple[int, float, float, float]:
+    """(MACs, FLOPs, DRAM bytes, bytes) of the nodes of `m`'s kind at cache `capacity`."""
+    warm = m.pool_bytes <= capacity
+    rows = [f for f in layer_features(m.analysis, capacity, warm=warm, flush_outputs=False)]
+    mine = [f for f in rows if f.kind == m.kind] or rows
+    macs = sum(f.macs for f in mine)
+    return (
+        macs,
+        2.0 * macs,
+        float(sum(f.dram_bytes for f in mine)),
+        float(sum(f.bytes for f in mine)),
+    )
+
+
+def _design(x: Matrix) -> Matrix:
+    """Columns: 1 (overhead), FLOPs, DRAM bytes, bytes."""
+    return np.column_stack([np.ones(len(x)), x])
+
+
+def _fit_sum(x: Matrix, t: Matrix) -> Matrix:
+    a = _design(x) / t[:, None]
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    coef, _ = optimize.nnls(a / scale, np.ones(len(t)))
+    return np.asarray(coef / scale, dtype=np.float64)
+
+
+def _predict(coef: Matrix, x: Matrix, form: Form) -> Matrix:
+    terms = x * coef[1:]
+    body = terms.max(axis=1) if form == "max" else terms.sum(axis=1)
+    return np.asarray(coef[0] + body, dtype=np.float64)
+
+
+def _envelope(x: Matrix, t: Matrix) -> Matrix:
+    """A roofline start: each term's coefficient the tightest bound min(t / x) over the
+    benchmarks that use it (the ones it bounds sit on it), the overhead half the fastest."""
+    with np.errstate(divide="ignore"):
+        ratios = np.where(x > 0, t[:, None] / np.where(x > 0, x, 1.0), np.inf)
+    bounds = ratios.min(axis=0)
+    return np.concatenate([[t.min() / 2], np.where(np.isfinite(bounds), bounds, 0.0)])
+
+
+def _fit_max(x: Matrix, t: Matrix) -> Matrix:
+    """The max form: log-coefficients of the overhead and of every feature that is ever
+    non-zero (the others stay 0), from two starts (the sum fit, zeros lifted to a small share,
+    and the roofline envelope); the better fit is kept."""
+    active = np.concatenate([[True], x.max(axis=0) > 0])
+    typical = np.concatenate([[t.min()], t.max() / np.maximum(x.max(axis=0), 1e-30)])
+
+    def full(theta: Matrix) -> Matrix:
+        coef = np.zeros(len(active))
+        coef[active] = np.exp(theta)
+        return coef
+
+    def residual(theta: Matrix) -> Matrix:
+        return _predict(full(theta), x, "max") / t - 1.0
+
+    best = None
+    for start in (_fit_sum(x, t), _envelope(x, t)):
+        lifted = np.where(start > 0, start, typical * 1e-2)
+        found = optimize.least_squares(residual, np.log(lifted[active]), method="trf", max_nfev=300)
+        if best is None or found.cost < best.cost:
+            best = found
+    assert best is not None
+    return full(best.x)
+
+
+FITS = {"sum": _fit_sum, "max": _fit_max}
+
+
+def _errors(coef: Matrix, x: Matrix, t: Matrix, form: Form) -> Matrix:
+    return np.asarray(np.abs(_predict(coef, x, form) - t) / t, dtype=np.float64)
+
+
+def _loo(x: Matrix, t: Matrix, form: Form) -> Matrix:
+    """Each benchmark's |relative error| when the others fit the form."""
+    if len(t) < 3:
+        return _errors(FITS[form](x, t), x, t, form)
+    out = np.empty(len(t))
+    for i in range(len(t)):
+        keep = np.arange(len(t)) != i
+        coef = FITS[form](x[keep], t[keep])
+        out[i] = _errors(coef, x[i : i + 1], t[i : i + 1], form)[0]
+    return out
+
+
+@dataclass(frozen=True)
+class KindFit:
+    """A kind's chosen model and its per-benchmark leave-one-out errors."""
+
+    model: KindModel
+    loo: Matrix
+
+
+def fit_kind(kind: str, x: Matrix, t: Matrix) -> KindFit:
+    """Both forms fitted and scored leave-one-out; the better one kept (ties: max)."""
+    loo = {form: _loo(x, t, form) for form in ("max", "sum")}
+    form: Form = "max" if loo["max"].mean() <= loo["sum"].mean() else "sum"
+    coef = FITS[form](x, t)
+    overhead, flop, dram, cache = (float(c) for c in coef)
+    model = KindModel(
+        kind,
+        form,
+        overhead,
+        flop,
+        dram,
+        cache,
+        n=len(t),
+        train_error=float(_errors(coef, x, t, form).mean()),
+        loo_max=float(loo["max"].mean()),
+        loo_sum=float(loo["sum"].mean()),
+    )
+    return KindFit(model, loo[form])
+
+
+@dataclass(frozen=True)
+class DeviceFit:
+    """The fit at the chosen capacity: kinds, samples with their predictions, the capacities
+    tried, and every benchmark's leave-one-out error."""
+
+    cache_bytes: int
+    kinds: tuple[KindModel, ...]
+    samples: tuple[Sample, ...]
+    choices: tuple[CacheChoice, ...]
+    loo: Matrix
+
+
+def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFit], Matrix]:
+    feats = np.array([features(m, capacity) for m in measured], dtype=np.float64)
+    times = np.array([m.time_s for m in measured])
+    fits = []
+    for kind in dict.fromkeys(m.kind for m in measured):
+        rows = np.array([m.kind == kind for m in measured])
+        fits.append(fit_kind(kind, feats[rows][:, 1:], times[rows]))
+    return fits, feats
+
+
+def fit_device(measured: Sequence[Measurement], capacities: dict[int, str]) -> DeviceFit:
+    """Fit every kind at each candidate capacity (bytes -> where it comes from) and keep the
+    capacity with the lowest leave-one-out mean |relative error| over all benchmarks."""
+    tried = {c: _fit_at(measured, c) for c in capacities}
+    score = {
+        c: float(np.concatenate([f.loo for f in fits]).mean()) for c, (fits, _) in tried.items()
+    }
+    best = min(score, key=lambda c: score[c])
+    fits, feats = tried[best]
+    by_kind = {f.model.kind: f.model for f in fits}
+    samples = []
+    for m, row in zip(measured, feats, strict=True):
+        model = by_kind[m.kind]
+        seconds, _ = model.time(row[1], row[2], row[3])
+        samples.append(
+            Sample(
+                m.kind,
+                m.label,
+                int(row[0]),
+                int(row[3]),
+                int(row[2]),
+                m.pool_bytes,
+                m.time_s,
+                seconds,
+            )
+        )
+    choices = tuple(CacheChoice(c, capacities[c], score[c]) for c in capacities)
+    loo = np.concatenate([f.loo for f in fits])
+    return DeviceFit(best, tuple(by_kind.values()), tuple(samples), choices, loo)

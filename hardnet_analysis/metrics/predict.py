@@ -1,0 +1,150 @@
+"""Predicted latency of a graph on a calibrated device: per layer, the device model's time for
+the layer's kind at its FLOPs, cache-aware DRAM bytes and unfused bytes; the model's latency is
+the sum over layers (ops run one after another, as in eager PyTorch).
+
+Nothing runs the model: the numbers come from the one engine's records (``metrics.analysis``)
+and their cache-aware view (``metrics.cache``) at the device model's cache size. HarDNet-68 at
+224 on a device whose conv kinds attain 50 GFLOP/s and whose overhead dominates nothing: about
+2 * 4.25e9 / 5e10 = 0.17 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.cache import cache_traffic
+from hardnet_analysis.metrics.device_model import DeviceModel, op_kind
+
+PARTS = ("whole", "first", "middle", "last")
+
+
+@dataclass(frozen=True)
+class LayerFeatures:
+    """What the device model reads of one node: its kind, FLOPs (2 x MACs), cache-aware DRAM
+    bytes and unfused bytes read + written."""
+
+    name: str
+    op: str
+    kind: str
+    macs: int
+    dram_bytes: int
+    bytes: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+def layer_features(
+    analysis: Analysis,
+    cache_bytes: int,
+    *,
+    warm: bool = False,
+    flush_outputs: bool = True,
+    handed_over: bool = False,
+) -> list[LayerFeatures]:
+    """The features of every node but the graph boundaries, in execution order (`warm`,
+    `flush_outputs` and `handed_over` as in `metrics.cache.cache_traffic`)."""
+    flow = cache_traffic(
+        analysis, cache_bytes, warm=warm, flush_outputs=flush_outputs, handed_over=handed_over
+    )
+    out = []
+    for record, est in zip(analysis.layers, flow.layers, strict=True):
+        kind = op_kind(analysis.graph.nodes[record.name])
+        if kind:
+            out.append(
+                LayerFeatures(
+                    record.name, record.op, kind, record.macs, est.dram_bytes_est, record.bytes
+                )
+            )
+    return out
+
+
+@dataclass(frozen=True)
+class LayerPrediction:
+    """One node's predicted seconds and bound, with the features they come from."""
+
+    name: str
+    op: str
+    kind: str
+    macs: int
+    bytes: int
+    dram_bytes_est: int
+    time_s: float
+    bound: str
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's predicted latency (s) on `device` at `input` (H, W) and `batch`, per layer."""
+
+    model: str
+    input: tuple[int, int]
+    batch: int
+    device: str
+    cache_bytes: int
+    latency_s: float
+    layers: tuple[LayerPrediction, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"model", "input", "batch", "latency_s", "layers": [...]}`` plus the device."""
+        return {
+            "model": self.model,
+            "input": list(self.input),
+            "batch": self.batch,
+            "latency_s": self.latency_s,
+            "device": self.device,
+            "cache_bytes": self.cache_bytes,
+            "layers": [asdict(layer) for layer in self.layers],
+        }
+
+    def by_name(self) -> dict[str, LayerPrediction]:
+        return {layer.name: layer for layer in self.layers}
+
+
+def predict_layers(features: list[LayerFeatures], device: DeviceModel) -> list[LayerPrediction]:
+    """Each node's predicted time on `device`."""
+    out = []
+    for f in features:
+        seconds, bound = device.kind(f.kind).time(f.flops, f.dram_bytes, f.bytes)
+        out.append(
+            LayerPrediction(f.name, f.op, f.kind, f.macs, f.bytes, f.dram_bytes, seconds, bound)
+        )
+    return out
+
+
+def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> Prediction:
+    """The predicted latency of `analysis` on `device`, per layer and in total. `part` says
+    which piece of a network the graph is, for the search's fragments: ``whole`` (default),
+    ``first`` (its input comes from DRAM, its output is handed on), ``middle`` (its input was
+    just written by the part before and is resident; its output is handed on) or ``last``
+    (its input was handed over; its output is the network's): the parts' predictions sum to
+    the whole network's."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
+    if analysis.dtype != device.dtype:
+        raise UsageError(
+            f"the device model was calibrated at {device.dtype}; analyse at that dtype "
+            f"(got {analysis.dtype})"
+        )
+    features = layer_features(
+        analysis,
+        device.cache_bytes,
+        flush_outputs=part in ("whole", "last"),
+        handed_over=part in ("middle", "last"),
+    )
+    layers = predict_layers(features, device)
+    shape = analysis.input_shape
+    hw = (shape[-2], shape[-1]) if len(shape) >= 4 else (shape[-1], 1)
+    return Prediction(
+        analysis.model,
+        hw,
+        shape[0] if shape else 1,
+        f"{device.device} {device.machine.name} {device.threads} threads",
+        device.cache_bytes,
+        sum(layer.time_s for layer in layers),
+        tuple(layers),
+    )

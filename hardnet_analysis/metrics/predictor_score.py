@@ -1,0 +1,124 @@
+"""The device-model predictor against profile runs: predicted vs measured, per model and per
+layer, with mean absolute percentage error (MAPE) and the share within +-10%.
+
+Each run's model is analysed at the run's input, batch and dtype (its saved definition when it
+has one, else its name) and predicted with the device model; a profiled layer key's prediction
+is the sum over the graph nodes it covers. The device model is fitted on micro-benchmarks only,
+so no scored model is in its fit. The leave-one-model-out figures score a variant that also
+fits one whole-model scale factor: each model is predicted with the median measured/predicted
+ratio of the *other* models' runs. E.g. runs measured 100 and 200 ms, predicted 90 and 220 ms:
+MAPE (10% + 10%) / 2 = 10%, within +-10%: both (100%).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predict import Prediction, predict
+from hardnet_analysis.profiler.document import ProfileRun
+
+
+@dataclass(frozen=True)
+class ModelScore:
+    """One run: measured median and predicted seconds, and the leave-one-model-out scaled
+    prediction (None with a single model)."""
+
+    model: str
+    input: str
+    measured_s: float
+    predicted_s: float
+    lomo_predicted_s: float | None
+
+    @property
+    def error(self) -> float:
+        """Signed relative error of the prediction (+0.05: 5% slow)."""
+        return self.predicted_s / self.measured_s - 1
+
+
+@dataclass(frozen=True)
+class PredictorScore:
+    """Predicted vs measured over runs of one device: per model (MAPE, share within +-10%, and
+    the same leave-one-model-out with a fitted scale), per layer, and the rows."""
+
+    device: str
+    runs: int
+    mape: float
+    within_10pct: float
+    lomo_mape: float | None
+    lomo_within_10pct: float | None
+    layers: int
+    layer_mape: float
+    layer_within_10pct: float
+    models: tuple[ModelScore, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [{**asdict(m), "error": m.error} for m in self.models]
+        return {**{k: v for k, v in asdict(self).items() if k != "models"}, "models": rows}
+
+
+def _target(run: ProfileRun) -> Any:
+    if run.definition is None:
+        return run.model
+    from hardnet_analysis.families.serialize import from_dict
+
+    return from_dict(dict(run.definition), f"definition in the run of {run.model}")
+
+
+def predict_run(run: ProfileRun, device: DeviceModel) -> Prediction:
+    """The device model's prediction for the model of `run` at its input, batch and dtype."""
+    return predict(analyze(_target(run), run.input, run.batch, run.dtype), device)
+
+
+def _shares(errors: Sequence[float]) -> tuple[float, float]:
+    """(mean |error|, share with |error| <= 10%)."""
+    absolute = [abs(e) for e in errors]
+    return statistics.fmean(absolute), sum(e <= 0.1 for e in absolute) / len(absolute)
+
+
+def _lomo(rows: list[tuple[ProfileRun, float]]) -> list[float | None]:
+    """Each run's prediction scaled by the median measured/predicted of other models' runs."""
+    out: list[float | None] = []
+    for run, predicted in rows:
+        others = [r.latency.median_s / p for r, p in rows if r.model != run.model]
+        out.append(predicted * statistics.median(others) if others else None)
+    return out
+
+
+def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
+    """Predicted vs measured for `runs` (one device) with `device`."""
+    predictions = [predict_run(run, device) for run in runs]
+    rows = [(run, p.latency_s) for run, p in zip(runs, predictions, strict=True)]
+    lomo = _lomo(rows)
+    models = tuple(
+        ModelScore(run.model, run.size, run.latency.median_s, p, scaled)
+        for (run, p), scaled in zip(rows, lomo, strict=True)
+    )
+    mape, within = _shares([m.error for m in models])
+    scaled = [m.lomo_predicted_s / m.measured_s - 1 for m in models if m.lomo_predicted_s]
+    lomo_mape, lomo_within = _shares(scaled) if scaled else (None, None)
+    layer_errors = []
+    for run, prediction in zip(runs, predictions, strict=True):
+        by_node = prediction.by_name()
+        for layer in run.layers:
+            nodes = [by_node[n] for n in layer.nodes if n in by_node]
+            if nodes and layer.time_s > 0:
+                layer_errors.append(sum(n.time_s for n in nodes) / layer.time_s - 1)
+    layer_mape, layer_within = _shares(layer_errors) if layer_errors else (0.0, 0.0)
+    label = f"{device.device} {device.machine.name} {device.threads} threads"
+    return PredictorScore(
+        label,
+        len(models),
+        mape,
+        within,
+        lomo_mape,
+        lomo_within,
+        len(layer_errors),
+        layer_mape,
+        layer_within,
+        models,
+    )

@@ -1,0 +1,74 @@
+"""Terminal tables for device models and latency predictions (rich)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predict import Prediction
+from hardnet_analysis.units import format_bytes, format_count
+
+
+def _rate(seconds_per_unit: float, unit: str) -> str:
+    """A coefficient in seconds per unit as the rate it means (``2e-11`` -> ``50G``)."""
+    return "-" if seconds_per_unit <= 0 else f"{format_count(1 / seconds_per_unit)}{unit}"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f}"
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"
+
+
+def kinds_table(device: DeviceModel) -> Table:
+    """One row per op kind: the form chosen, overhead, attainable rates, fit errors."""
+    table = Table(
+        title=f"device model: {device.device} {device.machine.name}, {device.threads} threads, "
+        f"cache {format_bytes(device.cache_bytes)}"
+    )
+    for column in ("kind", "form", "overhead us", "FLOP/s", "DRAM B/s", "cache B/s", "n"):
+        table.add_column(column, justify="left" if column in ("kind", "form") else "right")
+    for column in ("fit err", "LOO max", "LOO sum"):
+        table.add_column(column, justify="right")
+    for k in device.kinds:
+        table.add_row(
+            k.kind,
+            k.form,
+            f"{k.overhead_s * 1e6:.1f}",
+            _rate(k.flop_s, ""),
+            _rate(k.dram_byte_s, ""),
+            _rate(k.cache_byte_s, ""),
+            str(k.n),
+            _percent(k.train_error),
+            _percent(k.loo_max),
+            _percent(k.loo_sum),
+        )
+    return table
+
+
+def prediction_table(prediction: Prediction, top: int | None) -> Table:
+    """The layers by predicted time, slowest first (`top` of them, or all)."""
+    size = "x".join(map(str, prediction.input))
+    table = Table(
+        title=f"{prediction.model} @ {size}, batch {prediction.batch}: predicted "
+        f"{_ms(prediction.latency_s)} ms on {prediction.device}"
+    )
+    for column in ("layer", "kind", "MACs", "bytes", "DRAM est", "ms", "share", "bound"):
+        table.add_column(
+            column, justify="left" if column in ("layer", "kind", "bound") else "right"
+        )
+    rows = sorted(prediction.layers, key=lambda r: r.time_s, reverse=True)
+    for r in rows[:top] if top else rows:
+        table.add_row(
+            r.name,
+            r.kind,
+            format_count(r.macs),
+            format_bytes(r.bytes),
+            format_bytes(r.dram_bytes_est),
+            _ms(r.time_s),
+            _percent(r.time_s / prediction.latency_s) if prediction.latency_s else "-",
+            r.bound,
+        )
+    return table

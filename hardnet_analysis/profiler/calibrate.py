@@ -1,0 +1,225 @@
+"""``hda calibrate``: time the micro-benchmarks on this device and fit its device model.
+
+Each benchmark (``profiler.microbench``) is traced for its features, then timed: warm-up calls,
+then `repeat` samples of enough calls to fill `budget_s`, the median per call kept. A cold run
+cycles through a pool of copies (inputs and weights) spanning more than twice the largest
+candidate cache. Clocks: ``perf_counter_ns`` (or ``thread_time_ns`` with `thread_time`, one
+thread) on CPU, CUDA events on a GPU. Candidate cache capacities come from sysfs on CPU (each
+data or unified level from L2 up) and from the device properties (L2) on CUDA; the fit keeps
+the one that predicts the benchmarks best leave-one-out (``metrics.fit_device``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.graph.traced import trace_module
+from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.device_model import DeviceModel, FitSummary, ModelCheck
+from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_device
+from hardnet_analysis.profiler.environment import clock_name, device_record, versions
+from hardnet_analysis.profiler.latency import Clock, clock_for, time_forward
+from hardnet_analysis.profiler.microbench import Bench, grid
+
+Log = Callable[[str], None]
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Device (``cpu``/``cuda``), CPU threads (None: torch's default), the per-thread clock,
+    the grid (``full``/``quick``/``tiny``), timing (samples, seconds per sample), the most
+    bytes a cold pool may hold, a cache size that replaces the probed candidates, and whole
+    models to time as a check (not fitted) at `check_input`."""
+
+    device: str = "cpu"
+    threads: int | None = None
+    thread_time: bool = False
+    grid: str = "full"
+    repeat: int = 5
+    budget_s: float = 0.01
+    pool_limit: int = 768 * MiB
+    cache_bytes: int | None = None
+    models: tuple[str, ...] = ()
+    check_input: int = 224
+
+
+def cache_candidates(
+    device: torch.device, sysfs: Path = Path("/sys/devices/system/cpu")
+) -> dict[int, str]:
+    """Cache capacities to try (bytes -> where from): CPU cache levels >= 2 from sysfs; the L2
+    size CUDA reports; 32 MiB when neither can be read."""
+    if device.type == "cuda":
+        size = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
+        return {size: "L2 (CUDA device properties)"} if size else {32 * MiB: "default"}
+    found: dict[int, str] = {}
+    for index in sorted((sysfs / "cpu0" / "cache").glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            text = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if level >= 2 and kind in ("Data", "Unified") and text.endswith("K"):
+            found[int(text[:-1]) * 1024] = f"L{level} (sysfs)"
+    return found or {32 * MiB: "default"}
+
+
+def seconds_per_call(
+    calls: list[Callable[[], object]], clock: Clock, budget_s: float, repeat: int
+) -> float:
+    """Median seconds per call of `calls` run round-robin, after one warm-up round."""
+
+    def round_of(n: int) -> float:
+        start = clock.mark()
+        for _ in range(n):
+            for call in calls:
+                call()
+        end = clock.mark()
+        clock.sync()
+        return clock.elapsed(start, end) / (n * len(calls))
+
+    round_of(1)
+    per = max(round_of(1), 1e-7)
+    rounds = max(1, math.ceil(budget_s / (per * len(calls))))
+    return statistics.median(round_of(rounds) for _ in range(repeat))
+
+
+def _pool_size(bench_bytes: int, settings: CalibrationSettings, caches: dict[int, str]) -> int:
+    """Copies in a cold pool: enough to span twice the largest cache, within the limits (1 when
+    a cold run would tell nothing a warm one does not)."""
+    target = 2 * max(caches)
+    copies = min(256, math.ceil(target / bench_bytes), settings.pool_limit // bench_bytes)
+    return copies if copies >= 2 and copies * bench_bytes > 2 * min(caches) else 1
+
+
+def measure(
+    bench: Bench,
+    device: torch.device,
+    clock: Clock,
+    settings: CalibrationSettings,
+    caches: dict[int, str],
+) -> list[Measurement]:
+    """The warm and (where it differs) cold timings of one benchmark."""
+    module = bench.make().eval()
+    analysis = measure_graph(trace_module(module, bench.shape, bench.label))
+    module = module.to(device)
+    x = torch.rand(bench.shape, device=device)
+    weights = sum(p.numel() for p in module.parameters()) * 4
+    nbytes = x.numel() * 4 + weights
+    out = []
+    for copies in sorted({1, _pool_size(nbytes, settings, caches)}):
+        modules = [module] + [
+            copy.deepcopy(module) if weights else module for _ in range(copies - 1)
+        ]
+        inputs = [x] + [x.clone() for _ in range(copies - 1)]
+        calls: list[Callable[[], object]] = [
+            partial(m, i) for m, i in zip(modules, inputs, strict=True)
+        ]
+        seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
+        label = bench.label + (f" cold x{copies}" if copies > 1 else "")
+        out.append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
+    return out
+
+
+def _device(settings: CalibrationSettings) -> torch.device:
+    if settings.device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {settings.device!r}; accepted: cpu, cuda")
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "--device cuda: no CUDA GPU is available (torch.cuda.is_available() is False)"
+        )
+    if settings.thread_time and (settings.device != "cpu" or settings.threads != 1):
+        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+    if settings.grid not in ("full", "quick", "tiny"):
+        raise UsageError(f"unknown grid {settings.grid!r}; accepted: full, quick, tiny")
+    return torch.device(settings.device)
+
+
+def _checks(
+    fitted: DeviceModel, device: torch.device, clock: Clock, settings: CalibrationSettings
+) -> tuple[ModelCheck, ...]:
+    """Whole models timed and predicted with the fitted model (a check; never fitted on)."""
+    from hardnet_analysis.analysis import analyze
+    from hardnet_analysis.metrics.predict import predict
+    from hardnet_analysis.profiler.run import prepare
+
+    out = []
+    size = (settings.check_input, settings.check_input)
+    for name in settings.models:
+        net, x = prepare(name, size, 1, "fp32", False, device)
+        samples = time_forward(partial(net, x), clock, 2, settings.repeat)
+        predicted = predict(analyze(name, size), fitted).latency_s
+        out.append(ModelCheck(name, size, statistics.median(samples), predicted))
+    return tuple(out)
+
+
+def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceModel:
+    """Time the grid on the device, fit the device model, check it on whole models."""
+    say: Log = log or (lambda message: None)
+    started = time.perf_counter()
+    device = _device(settings)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.backends.cudnn.benchmark = device.type == "cuda"
+    caches = (
+        {settings.cache_bytes: "--cache-bytes"}
+        if settings.cache_bytes
+        else cache_candidates(device)
+    )
+    clock = clock_for(device, settings.thread_time)
+    benches = grid(settings.grid)
+    measured: list[Measurement] = []
+    with torch.inference_mode():
+        for number, bench in enumerate(benches, start=1):
+            measured.extend(measure(bench, device, clock, settings, caches))
+            if number % 25 == 0 or number == len(benches):
+                say(f"hda calibrate: {number}/{len(benches)} benchmarks timed")
+    fit = fit_device(measured, caches)
+    model = _document(settings, device, fit, time.perf_counter() - started)
+    with torch.inference_mode():
+        checks = _checks(model, device, clock, settings)
+    seconds = time.perf_counter() - started
+    return _with(model, checks, seconds)
+
+
+def _document(
+    settings: CalibrationSettings, device: torch.device, fit: DeviceFit, seconds: float
+) -> DeviceModel:
+    errors = [abs(s.predicted_s - s.time_s) / s.time_s for s in fit.samples]
+    summary = FitSummary(
+        len(errors),
+        statistics.fmean(errors),
+        float(fit.loo.mean()),
+        float((fit.loo <= 0.1).mean()),
+        seconds,
+    )
+    return DeviceModel(
+        device=device.type,
+        machine=device_record(settings.device, device, None),
+        threads=torch.get_num_threads() if device.type == "cpu" else 0,
+        clock=clock_name(device, settings.thread_time),
+        dtype="fp32",
+        versions=versions(),
+        cache_bytes=fit.cache_bytes,
+        cache_choices=fit.choices,
+        kinds=fit.kinds,
+        fit=summary,
+        samples=fit.samples,
+        checks=(),
+        created=time.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def _with(model: DeviceModel, checks: tuple[ModelCheck, ...], seconds: float) -> DeviceModel:
+    return replace(model, checks=checks, fit=replace(model.fit, seconds=seconds))

@@ -1,0 +1,70 @@
+"""The search ranks and bounds by a device model's predicted latency, per stage fragment and
+exact: a candidate's figure is the sum of its layers' predictions, equal to `hda predict` on
+the emitted network."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.cli.main import main
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predict import predict
+from search.objectives import get_objective
+from search.space import default_space, load_template, with_flags
+from search.sweep import Budgets, ObjectiveRanker, sweep
+
+SMALL = ["--k", "x0.75,x1", "--n-layers", "x0.5,x1", "--m", "1.65,1.7"]
+
+
+@pytest.fixture(scope="module")
+def dram_bound(device_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny calibration with every kind a sum whose DRAM term is large, on a 50 MiB cache:
+    the case where stage boundaries would show if the fragments' caches did not add up."""
+    device = DeviceModel.load(device_file)
+    kinds = tuple(replace(k, form="sum", dram_byte_s=1e-9) for k in device.kinds)
+    path = tmp_path_factory.mktemp("dram") / "dram.json"
+    replace(device, kinds=kinds, cache_bytes=50 * 2**20).save(path)
+    return path
+
+
+@pytest.mark.parametrize("size", [224, 512])
+def test_candidate_latency_equals_predict_on_the_network(dram_bound: Path, size: int) -> None:
+    space = with_flags(default_space(load_template("hardnet68")), "x0.75,x1", None, "x0.5,x1")
+    objective = get_objective("latency", device_model=dram_bound)
+    ranker = ObjectiveRanker(objective, keep=3)
+    result = sweep(space, (1, 3, size, size), Budgets(), ranker, features=objective.features)
+    device = DeviceModel.load(dram_bound)
+    for candidate in result.candidates:
+        network = space.definition(candidate.choices)
+        whole = predict(analyze(network, size), device).latency_s
+        assert candidate.score == pytest.approx(whole, rel=1e-9)
+
+
+def test_budget_latency_bounds_the_front(
+    device_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["search", *SMALL, "--device-model", str(device_file), "--format", "json"]
+    assert main([*base, "--objective", "latency", "--top", "50"]) == 0
+    scores = [c["score"] for c in json.loads(capsys.readouterr().out)["candidates"]]
+    assert scores == sorted(scores)
+    limit = scores[len(scores) // 2]
+    assert main([*base, "--objective", "latency", "--budget-latency", f"{limit * 1e3}ms"]) == 0
+    kept = json.loads(capsys.readouterr().out)
+    assert all(c["score"] <= limit * (1 + 1e-9) for c in kept["candidates"])
+    assert kept["objective_info"]["budget_latency_s"] == pytest.approx(limit)
+
+
+def test_latency_budget_errors_are_one_line(
+    device_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", *SMALL, "--budget-latency", "12ms"]) == 2
+    assert "--budget-latency needs --device-model" in capsys.readouterr().err
+    args = ["search", *SMALL, "--device-model", str(device_file), "--budget-latency", "1us"]
+    assert main(args) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines
+    assert last.startswith("hda search: error: no candidate") and "latency_s <= 1e-06" in last
