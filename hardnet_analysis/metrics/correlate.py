@@ -38,9 +38,11 @@ class Point:
 
 
 def device_label(run: ProfileRun) -> str:
-    """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within."""
+    """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within
+    (``nhwc`` added for channels-last runs: the layout changes every kernel)."""
     threads = f" {run.threads} threads" if run.device.used == "cpu" else ""
-    return f"{run.device.used} {run.device.name} {run.dtype}{threads}"
+    layout = " nhwc" if run.channels_last else ""
+    return f"{run.device.used} {run.device.name} {run.dtype}{layout}{threads}"
 
 
 def _features(
