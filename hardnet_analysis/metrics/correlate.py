@@ -141,6 +141,39 @@ def correlate(points: Sequence[Point], predictor: str, level: str) -> Correlatio
     )
 
 
+@dataclass(frozen=True)
+class PowerFit:
+    """latency = 10**intercept * x**exponent (seconds): the least-squares line of log10 latency
+    on log10 `predictor` over the n points with both positive, so it is straight on log-log
+    axes; `r_log` is Pearson r of the logs."""
+
+    level: str
+    device: str
+    predictor: str
+    n: int
+    exponent: float
+    intercept: float
+    r_log: float
+
+    def latency(self, x: float) -> float:
+        """The fitted latency (s) at predictor value `x` (> 0)."""
+        return float(10**self.intercept * x**self.exponent)
+
+
+def power_fit(points: Sequence[Point], predictor: str, level: str) -> PowerFit | None:
+    """`PowerFit` of latency on `predictor` over `points` (one device); None with fewer than 4
+    positive points or a constant predictor, as `correlate`."""
+    have = [p for p in points if p.features.get(predictor, 0) > 0 and p.latency > 0]
+    x = np.log10([p.features[predictor] for p in have])
+    y = np.log10([p.latency for p in have])
+    if len(have) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    fit = stats.linregress(x, y)
+    n = len(have)
+    slope, intercept, r = float(fit.slope), float(fit.intercept), float(fit.rvalue)
+    return PowerFit(level, have[0].device, predictor, n, slope, intercept, r)
+
+
 def by_device(points: Iterable[Point]) -> dict[str, list[Point]]:
     """`points` grouped by device label, in first-seen order: latencies are compared only
     within a group."""

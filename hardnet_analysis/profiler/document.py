@@ -25,13 +25,27 @@ VERSION = 1
 ACCEPTED = f"accepted: format {FORMAT!r} version {VERSION} as `hda profile --out DIR` writes it"
 
 
+def setup_fields(
+    device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
+) -> dict[str, str]:
+    """What besides the model and input changes a run's numbers, by name: the device actually
+    used (a CUDA request that fell back is a ``cpu`` run), dtype, batch, layout, threads and
+    repeat count, each as `setup_label` words it."""
+    return {
+        "device": device,
+        "dtype": dtype,
+        "batch": f"b{batch}",
+        "layout": "nhwc" if channels_last else "nchw",
+        "threads": f"{threads} threads",
+        "repeats": f"{repeat} repeats",
+    }
+
+
 def setup_label(
     device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
 ) -> str:
-    """``cpu fp32 b1 nchw 2 threads 10 repeats``: the device actually used (a CUDA request
-    that fell back is a ``cpu`` run), dtype, batch, layout, threads and repeat count."""
-    layout = "nhwc" if channels_last else "nchw"
-    return f"{device} {dtype} b{batch} {layout} {threads} threads {repeat} repeats"
+    """``cpu fp32 b1 nchw 2 threads 10 repeats`` (see `setup_fields`)."""
+    return " ".join(setup_fields(device, dtype, batch, channels_last, threads, repeat).values())
 
 
 def run_stem(model: str) -> str:
@@ -201,9 +215,9 @@ class ProfileRun:
         return "x".join(map(str, self.input))
 
     @property
-    def setup(self) -> str:
-        """What besides the model and input changes the numbers, as `setup_label` words it."""
-        return setup_label(
+    def setup_fields(self) -> dict[str, str]:
+        """What besides the model and input changes the numbers (see `setup_fields`)."""
+        return setup_fields(
             self.device.used,
             self.dtype,
             self.batch,
@@ -211,6 +225,11 @@ class ProfileRun:
             self.threads,
             self.settings.repeat,
         )
+
+    @property
+    def setup(self) -> str:
+        """`setup_fields` in words: ``cpu fp32 b1 nchw 2 threads 10 repeats``."""
+        return " ".join(self.setup_fields.values())
 
     @property
     def file_name(self) -> str:
