@@ -143,15 +143,25 @@ def panel(runs: Sequence[ProfileRun], x: str, found: Sequence[Correlation]) -> g
 
 
 def runs_table(runs: Sequence[ProfileRun]) -> str:
-    """What each run is: model, input, setup, device, latency median and quartiles."""
-    headers = ("model", "input", "setup", "device", "median ms", "p25-p75 ms", "note")
+    """What each run is: model, input, setup, device (in the caption when all share it),
+    latency median and quartiles, and a fall-back note where the device asked for was not used."""
+    names = {r.device.name for r in runs}
+    one = len(names) == 1
+    headers = ("model", "input", "setup", *(() if one else ("device",)), "median ms", "p25-p75 ms")
     rows = []
     for r in runs:
         lat = r.latency
-        note = f"asked for {r.device.requested}: {r.device.fallback}" if r.device.fallback else ""
-        rows.append((r.model, r.size, r.setup, r.device.name, f"{lat.median_s * 1e3:.2f}",
-                     f"{lat.p25_s * 1e3:.2f}-{lat.p75_s * 1e3:.2f}", note))  # fmt: skip
-    return table(headers, rows, "profile runs (setup: device used, dtype, batch, layout, threads)")
+        spread = f"{lat.p25_s * 1e3:.2f}-{lat.p75_s * 1e3:.2f}"
+        device = () if one else (r.device.name,)
+        rows.append((r.model, r.size, r.setup, *device, f"{lat.median_s * 1e3:.2f}", spread))
+    where = f" on {names.pop()}" if one else ""
+    notes = "".join(
+        f"<p class='note'>{r.model} @ {r.size}: asked for {r.device.requested}, "
+        f"{r.device.fallback}</p>"
+        for r in runs
+        if r.device.fallback
+    )
+    return table(headers, rows, f"profile runs{where} (setup: what changes the numbers)") + notes
 
 
 def latency_section(runs: Sequence[ProfileRun]) -> Section:
