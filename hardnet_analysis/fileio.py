@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the same directory, fsync, then rename.
 
-A reader never sees a half-written result, and a crash leaves the previous file intact.
+A reader never sees a half-written result, and a crash leaves the previous file intact. The file
+gets the mode an ordinary ``open(path, "w")`` would give it (0666 less the process umask), not
+the 0600 of `tempfile.mkstemp`: a search directory shared between users or hosts stays readable.
 """
 
 from __future__ import annotations
@@ -14,6 +16,21 @@ from typing import Any
 from hardnet_analysis.errors import UsageError
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux reports it (``Umask:`` in
+    /proc/self/status); elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no way to read it without setting it here
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` atomically; returns the path."""
     target = Path(path)
@@ -21,6 +38,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

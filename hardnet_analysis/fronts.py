@@ -43,6 +43,7 @@ from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS
 
 FRONT_FILE = "front.json"
 TRAINED_FILE = "front_trained.json"
+SAMPLE_FILE = "sample.json"
 #: What writes each file, for messages.
 _SEARCH = "`hda search --out DIR`"
 _POOL = "the training pool (`hda search-worker DIR`)"
@@ -122,6 +123,47 @@ class SearchFront:
     @classmethod
     def read(cls, path: str | Path) -> SearchFront:
         load = _load(path, "front file", "hda search front", cls.format, cls.version, _SEARCH)
+        return decode(cls, *load)
+
+
+@dataclass(frozen=True)
+class SampledCandidate:
+    """A candidate drawn at random from the whole space: its id, index in the space, per-stage
+    k/m/n_layers, metrics (as in `FrontCandidate`) and whether it meets the budgets."""
+
+    id: str
+    index: int
+    k: tuple[int, ...]
+    m: tuple[float, ...]
+    n_layers: tuple[int, ...]
+    metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS, flat=True))
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class SearchSample:
+    """``DIR/sample.json``: a seeded uniform sample of the space ``hda search --out DIR``
+    swept (every candidate where the space is smaller than the sample), for plots of the space
+    beside its front: ``{"format": "hda-search-sample", "version": 1, "space_size", "seed",
+    "candidates": [{"id", "index", "k", "m", "n_layers", <metrics>, "feasible"}, ...]}``."""
+
+    format: ClassVar[str] = "hda-search-sample"
+    version: ClassVar[int] = 1
+
+    space_size: int
+    seed: int
+    candidates: tuple[SampledCandidate, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "version": self.version, **encode(self)}
+
+    def write(self, path: str | Path) -> Path:
+        """Write the document to `path` atomically."""
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | Path) -> SearchSample:
+        load = _load(path, "sample file", "hda search sample", cls.format, cls.version, _SEARCH)
         return decode(cls, *load)
 
 

@@ -1,11 +1,79 @@
-"""Reports: self-contained interactive HTML (plotly.js embedded, works offline).
+"""The report: one self-contained HTML page (plotly.js inlined once, works offline) built from
+whatever the user has, one section per kind of input, each in its own module:
 
-``latency_report(runs)`` returns the HTML of: latency against DRAM traffic (models and layers,
-hover names, the least-squares line and Pearson r per device, as ``hda correlate`` computes
-them), the same against MACs beside it, and a per-layer view of one model (time, bytes, MoC,
-roofline bound).
+- `reports.models`: models analysed without running them (table, per block, per layer);
+- `reports.latency`: profile runs, latency against each traffic measure and MACs;
+- `reports.roofline`: the runs' layers on each device's roofline, one run's time per layer;
+- `reports.search`: a search directory's space, front and trained front;
+- `reports.training`: training runs' loss, top-1 and learning rate per epoch.
+
+Everything shown is computed in `hardnet_analysis` (analyses, run documents, correlations,
+fronts); this package only draws it.
 """
 
-from reports.latency import latency_report, write_report
+from __future__ import annotations
 
-__all__ = ["latency_report", "write_report"]
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_text
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.profiler.document import ProfileRun
+from reports.page import Section, page
+from reports.search import SearchDir
+from reports.training import TrainingRun
+
+__all__ = ["ReportInputs", "SearchDir", "TrainingRun", "build_report", "write_report"]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the report is made of: analysed models, profile runs, search directories and
+    training runs (any may be empty); `detail` names the model whose run's time per layer is
+    shown (default: the first run's), `given` the inputs as the user named them."""
+
+    analyses: Sequence[Analysis] = ()
+    runs: Sequence[ProfileRun] = ()
+    searches: Sequence[SearchDir] = ()
+    trainings: Sequence[TrainingRun] = ()
+    detail: str | None = None
+    given: Sequence[str] = ()
+
+
+def sections(inputs: ReportInputs) -> list[Section]:
+    """The sections the inputs allow, in reading order."""
+    from reports.latency import latency_section
+    from reports.models import models_section
+    from reports.roofline import roofline_section
+    from reports.search import search_section
+    from reports.training import training_section
+
+    out = []
+    if inputs.analyses:
+        out.append(models_section(inputs.analyses))
+    if inputs.runs:
+        detail = next((r for r in inputs.runs if r.model == inputs.detail), None)
+        if inputs.detail and detail is None:
+            raise UsageError(f"--model {inputs.detail!r} has no run among the inputs")
+        out.append(latency_section(inputs.runs))
+        out.append(roofline_section(inputs.runs, detail or inputs.runs[0]))
+    if inputs.searches:
+        out.append(search_section(inputs.searches))
+    if inputs.trainings:
+        out.append(training_section(inputs.trainings))
+    return out
+
+
+def build_report(inputs: ReportInputs) -> str:
+    """The report's HTML; a UsageError when the inputs give nothing to show."""
+    found = sections(inputs)
+    if not found:
+        raise UsageError("nothing to report: give models, profile runs, a search or training runs")
+    return page("hda report", found, inputs.given)
+
+
+def write_report(inputs: ReportInputs, path: str | Path) -> Path:
+    """Write `build_report` to `path` atomically."""
+    return atomic_write_text(path, build_report(inputs))

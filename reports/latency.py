@@ -1,161 +1,180 @@
-"""The latency report: latency vs traffic and vs MACs, and one model's layers, as Plotly HTML.
+"""Section 2a, profile runs: latency against each traffic measure and against MACs, one panel
+each, and the list of runs with what makes each distinct.
 
-The traffic axis uses measured DRAM bytes where every run of a device has them (labelled with
-their source, e.g. ``ncu``) and the modeled unfused bytes otherwise (labelled ``model``): the two
-are never mixed on one axis. Pearson r and the fit lines are those of
-`hardnet_analysis.metrics.correlate` (what ``hda correlate`` prints): computed per device,
-never over runs of several devices pooled.
+Models are coloured and labelled with their input size, their layers drawn faint in the same
+colour. Measured DRAM bytes have their own panel (points that have them only), so measured and
+modelled bytes never share an axis. The dashed line is the power-law fit (least squares of
+log latency on log x, straight on these log axes); the r and n in the subtitle are Pearson's r
+of latency against x as ``hda correlate`` prints it. Both come from
+`hardnet_analysis.metrics.correlate`, per device, never pooled across devices.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from hardnet_analysis.fileio import atomic_write_text
 from hardnet_analysis.metrics.correlate import (
     Correlation,
     Point,
     by_device,
     correlations,
+    device_label,
     layer_points,
     model_points,
+    power_fit,
 )
+from hardnet_analysis.present.fit import abbreviate
 from hardnet_analysis.profiler.document import ProfileRun
+from reports.page import Section, grid, table
+from reports.style import colors, figure_html, layout, log_axis
 
-BOUND_COLORS = {"memory": "#d62728", "compute": "#1f77b4"}
-LEVELS = (("layer", "layers", 5), ("model", "models", 12))  # level, legend name, marker size
+#: Predictor: (axis title, unit). Measured bytes name their source in the title.
+AXES = {
+    "model_bytes": ("modelled bytes, unfused", "B"),
+    "model_fused_bytes": ("modelled bytes, fused", "B"),
+    "cio": ("CIO", "elements"),
+    "dram_bytes": ("measured DRAM bytes", "B"),
+    "macs": ("MACs", "multiply-adds"),
+}
+SYMBOLS = ("circle", "diamond", "square", "triangle-up", "x", "star")
 
 
-def _traffic_key(points: Sequence[Point]) -> tuple[str, str]:
-    """(feature, source) for the traffic axis: measured DRAM bytes only if all points have
-    them, otherwise the traffic model's unfused bytes."""
-    if points and all("dram_bytes" in p.features for p in points):
-        return "dram_bytes", points[0].sources["dram_bytes"]
-    return "model_bytes", "model"
+def _setups(runs: Sequence[ProfileRun]) -> dict[int, str]:
+    """Per run (by id), the setup fields that differ between the runs (``7 repeats``), or ""
+    where every run has the same setup: what tells points of one model apart."""
+    fields = [{**r.setup_fields, "device": device_label(r)} for r in runs]
+    differ = [k for k in fields[0] if len({f[k] for f in fields}) > 1]
+    return {id(r): " ".join(f[k] for k in differ) for r, f in zip(runs, fields, strict=True)}
 
 
-def _scatter(points: Sequence[Point], feature: str, name: str, size: int) -> go.Scatter:
+def _scatter(points: Sequence[Point], x: str, model_level: bool) -> go.Scatter:
+    have = [p for p in points if p.features.get(x, 0) > 0]
+    sizes = [p.label.split(" @ ")[-1].split(":")[0] for p in have]
     return go.Scatter(
-        x=[p.features[feature] for p in points],
-        y=[p.latency * 1e3 for p in points],
-        mode="markers",
-        name=name,
-        text=[p.label for p in points],
-        hovertemplate="%{text}<br>x=%{x:.3s}<br>%{y:.3f} ms<extra></extra>",
-        marker={"size": size, "opacity": 0.85 if size > 6 else 0.35},
+        x=[p.features[x] for p in have],
+        y=[p.latency * 1e3 for p in have],
+        mode="markers+text" if model_level else "markers",
+        text=[_short_size(size) if model_level else "" for size in sizes],
+        textposition="top center",
+        textfont={"size": 9},
+        customdata=[p.label for p in have],
+        hovertemplate="%{customdata}<br>x = %{x:.3s}<br>%{y:.3f} ms<extra></extra>",
+        marker={"size": 11 if model_level else 4, "opacity": 0.9 if model_level else 0.18},
     )
 
 
-def _fit_line(points: Sequence[Point], fit: Correlation, name: str) -> go.Scatter:
-    """The least-squares line of `fit` over the x range of `points`, latency in ms."""
-    x = np.array([p.features[fit.predictor] for p in points])
-    xs = np.linspace(x.min(), x.max(), 50)
-    ys = (fit.slope * xs + fit.intercept) * 1e3
-    return go.Scatter(x=xs, y=ys, mode="lines", name=f"{name} fit (r = {fit.pearson:.3f})")
+def _short_size(size: str) -> str:
+    """``224`` for ``224x224``; other sizes as they are."""
+    h, _, w = size.partition("x")
+    return h if h == w else size
 
 
-def _find(found: Sequence[Correlation], level: str, device: str, x: str) -> Correlation | None:
-    return next((c for c in found if (c.level, c.device, c.predictor) == (level, device, x)), None)
+def _fit_trace(points: Sequence[Point], x: str, device: str, several: bool) -> go.Scatter | None:
+    fit = power_fit(points, x, "model")
+    if fit is None:
+        return None
+    values = [p.features[x] for p in points if p.features.get(x, 0) > 0]
+    xs = np.geomspace(min(values), max(values), 20)
+    where = f" on {device}" if several else ""
+    return go.Scatter(
+        x=xs, y=[fit.latency(v) * 1e3 for v in xs], mode="lines",
+        line={"dash": "dash", "color": "#444", "width": 1.5},
+        name=f"models fit{where}: latency ∝ x^{fit.exponent:.2f}", hoverinfo="skip",
+    )  # fmt: skip
 
 
-def _title(x: str, source: str, found: Sequence[Correlation], devices: Sequence[str]) -> str:
-    """``latency vs model_bytes (model, models r = 0.912)``; r per device where there are
-    several, ``n/a`` where a device has fewer than 4 runs (r of so few points says little)."""
-    rs = []
+def _subtitle(found: Sequence[Correlation], x: str, devices: Sequence[str]) -> str:
+    """``models r = 0.62, n = 12 · layers r = 0.34, n = 2408``, a line per device (named where
+    there are several)."""
+    lines = []
     for device in devices:
-        fit = _find(found, "model", device, x)
-        r = "n/a, < 4 runs" if fit is None else f"{fit.pearson:.3f}"
-        rs.append(r if len(devices) == 1 else f"{r} on {device}")
-    where = "" if x == "macs" else f"{source}, "
-    return f"latency vs {x} ({where}models r = {'; '.join(rs) or 'n/a'})"
+        parts = []
+        for level in ("model", "layer"):
+            key = (level, device, x)
+            c = next((c for c in found if (c.level, c.device, c.predictor) == key), None)
+            parts.append(f"{level}s " + ("n/a" if c is None else f"r = {c.pearson:.2f}, n = {c.n}"))
+        where = f"{abbreviate(device, 44)}: " if len(devices) > 1 else ""
+        lines.append(where + " · ".join(parts))
+    return "<br>".join(lines)
 
 
-def scatter_figure(runs: Sequence[ProfileRun]) -> go.Figure:
-    """Latency against traffic (left) and MACs (right), models large and layers small, one
-    trace and fit line per device. The r and lines are `correlations`' (what ``hda correlate``
-    prints): per device, never pooled across devices."""
-    points = {"model": model_points(runs), "layer": layer_points(runs)}
-    found = correlations(runs)
-    feature, source = _traffic_key(points["model"] + points["layer"])
-    devices = list(by_device(points["model"]))
-    features = (feature, "macs")
-    titles = [_title(x, source, found, devices) for x in features]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
-    for col, x in enumerate(features, start=1):
-        for level, label, size in LEVELS:
-            for device, group in by_device(points[level]).items():
-                name = label if len(devices) == 1 else f"{label}, {device}"
-                fig.add_trace(_scatter(group, x, name, size), row=1, col=col)
-                fit = _find(found, level, device, x)
-                if fit is not None:
-                    fig.add_trace(_fit_line(group, fit, name), row=1, col=col)
-        unit = "bytes" if x != "macs" else "MACs"
-        fig.update_xaxes(title_text=f"{x} ({unit})", type="log", row=1, col=col)
-        fig.update_yaxes(title_text="latency (ms)", type="log", row=1, col=col)
-    fig.update_layout(height=520, title="Does latency follow memory traffic or MACs?")
-    return fig
+def _add_runs(fig: go.Figure, runs: Sequence[ProfileRun], x: str) -> None:
+    """Per run, its layers (faint) and its whole-model point: colour by model, one legend
+    entry per model, symbol by setup where the runs' setups differ."""
+    color = colors(r.model for r in runs)
+    setups = _setups(runs)
+    symbols = {s: SYMBOLS[i % len(SYMBOLS)] for i, s in enumerate(dict.fromkeys(setups.values()))}
+    shown: set[str] = set()
+    for run in runs:
+        style = {"marker_color": color[run.model], "marker_symbol": symbols[setups[id(run)]]}
+        for level, points in (("layer", layer_points([run])), ("model", model_points([run]))):
+            trace = _scatter(points, x, level == "model")
+            first = level == "model" and run.model not in shown
+            trace.update(name=run.model, legendgroup=run.model, showlegend=first, **style)
+            fig.add_trace(trace)
+            if first:
+                shown.add(run.model)
+    for setup, symbol in symbols.items() if len(symbols) > 1 else ():
+        key = {"color": "#777", "symbol": symbol, "size": 9}
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=setup, marker=key))
 
 
-def layers_figure(run: ProfileRun) -> go.Figure:
-    """One model's layers in execution order: time (bars coloured by roofline bound), modeled
-    bytes and MoC (MACs per CIO element) on the rows below."""
-    layers = [layer for layer in run.layers if layer.nodes]
-    names = [layer.name for layer in layers]
-    bound = [layer.roofline.bound for layer in layers]
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.04,
-        subplot_titles=("time (ms), colour = roofline bound", "bytes (model)", "MoC (MACs / CIO)"),
-    )
-    fig.add_trace(
-        go.Bar(
-            x=names,
-            y=[layer.time_s * 1e3 for layer in layers],
-            marker_color=[BOUND_COLORS[b] for b in bound],
-            text=bound,
-            hovertemplate="%{x}<br>%{y:.3f} ms<br>%{text}-bound<extra></extra>",
-            name="time",
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Bar(x=names, y=[layer.model_bytes for layer in layers], name="bytes"), row=2, col=1
-    )
-    moc = [layer.macs / layer.cio if layer.cio else None for layer in layers]
-    fig.add_trace(go.Scatter(x=names, y=moc, mode="markers", name="MoC"), row=3, col=1)
-    title = f"{run.model} @ {run.size}: per layer"
-    fig.update_layout(height=800, showlegend=False, title=title)
-    fig.update_xaxes(showticklabels=False)
-    return fig
+def panel(runs: Sequence[ProfileRun], x: str, found: Sequence[Correlation]) -> go.Figure:
+    """Latency against predictor `x` (see the module docstring)."""
+    fig = go.Figure()
+    _add_runs(fig, runs, x)
+    devices = list(by_device(model_points(runs)))
+    for device, points in by_device(model_points(runs)).items():
+        line = _fit_trace(points, x, device, len(devices) > 1)
+        if line is not None:
+            fig.add_trace(line)
+    title, unit = AXES[x]
+    if x == "dram_bytes":
+        sources = {
+            p.sources["dram_bytes"] for p in model_points(runs) if "dram_bytes" in p.features
+        }
+        title = f"{title} ({', '.join(sorted(sources))})"
+    fig.update_xaxes(**log_axis(title, unit))
+    fig.update_yaxes(**log_axis("latency", "ms"))
+    return layout(fig, f"latency vs {title}", 540, _subtitle(found, x, devices))
 
 
-def latency_report(runs: Sequence[ProfileRun], model: str | None = None) -> str:
-    """The whole report as one HTML page with plotly.js inlined (no network needed); the
-    per-layer view shows `model`'s first run (default: the first run)."""
-    detail = next((r for r in runs if model is None or r.model == model), runs[0])
-    first = scatter_figure(runs).to_html(full_html=False, include_plotlyjs=True)
-    second = layers_figure(detail).to_html(full_html=False, include_plotlyjs=False)
-    listing = "".join(
-        f"<li>{html.escape(r.model)} @ {r.size}: "
-        f"{r.latency.median_s * 1e3:.2f} ms on {html.escape(r.device.used)}</li>"
+def runs_table(runs: Sequence[ProfileRun]) -> str:
+    """What each run is: model, input, setup, device (in the caption when all share it),
+    latency median and quartiles, and a fall-back note where the device asked for was not used."""
+    names = {r.device.name for r in runs}
+    one = len(names) == 1
+    headers = ("model", "input", "setup", *(() if one else ("device",)), "median ms", "p25-p75 ms")
+    rows = []
+    for r in runs:
+        lat = r.latency
+        spread = f"{lat.p25_s * 1e3:.2f}-{lat.p75_s * 1e3:.2f}"
+        device = () if one else (r.device.name,)
+        rows.append((r.model, r.size, r.setup, *device, f"{lat.median_s * 1e3:.2f}", spread))
+    where = f" on {names.pop()}" if one else ""
+    notes = "".join(
+        f"<p class='note'>{r.model} @ {r.size}: asked for {r.device.requested}, "
+        f"{r.device.fallback}</p>"
         for r in runs
+        if r.device.fallback
     )
-    return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>hda latency report</title>"
-        "</head><body style='font-family:sans-serif'><h1>hda latency report</h1>"
-        f"{first}{second}<h2>runs</h2><ul>{listing}</ul></body></html>"
-    )
+    return table(headers, rows, f"profile runs{where} (setup: what changes the numbers)") + notes
 
 
-def write_report(runs: Sequence[ProfileRun], path: str | Path, model: str | None = None) -> Path:
-    """Write `latency_report` to `path` atomically."""
-    return atomic_write_text(path, latency_report(runs, model))
+def latency_section(runs: Sequence[ProfileRun]) -> Section:
+    """Section 2a for `runs` (see the module docstring)."""
+    found = correlations(runs)
+    points = model_points(runs)
+    shown = [x for x in AXES if any(p.features.get(x, 0) > 0 for p in points)]
+    return Section(
+        "latency",
+        "Latency against memory traffic and MACs",
+        "One panel per predictor, log axes. Large markers are whole models (labelled with their "
+        "input), faint ones their layers. The dashed line is a power-law fit of the models; r "
+        "is Pearson's r as <code>hda correlate</code> prints it. Click a legend entry to hide "
+        "a model.",
+        [grid([figure_html(panel(runs, x, found)) for x in shown]), runs_table(runs)],
+    )

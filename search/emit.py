@@ -19,9 +19,16 @@ from typing import Any
 
 from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.serialize import save_definition, to_dict
-from hardnet_analysis.fronts import FRONT_FILE, FrontCandidate, SearchFront
+from hardnet_analysis.fronts import (
+    FRONT_FILE,
+    SAMPLE_FILE,
+    FrontCandidate,
+    SampledCandidate,
+    SearchFront,
+    SearchSample,
+)
 from search.space import SearchSpace
-from search.sweep import Candidate, SearchResult
+from search.sweep import SAMPLE_SEED, Candidate, SearchResult
 
 
 def definition_id(defn: Searchable) -> str:
@@ -87,8 +94,8 @@ def write_front(
     emit: int,
     objective_info: dict[str, Any] | None = None,
 ) -> SearchFront:
-    """Write the best `emit` candidates' definitions and ``front.json`` under `out_dir`;
-    returns the front document."""
+    """Write the best `emit` candidates' definitions, ``sample.json`` (where the sweep drew a
+    sample) and ``front.json`` under `out_dir`; returns the front document."""
     out = Path(out_dir)
     rows = []
     for candidate in result.candidates[:emit]:
@@ -96,6 +103,29 @@ def write_front(
         relative = f"candidates/{cid}.json"
         save_definition(defn, out / relative)
         rows.append(candidate_row(result.space, candidate, result.template, relative))
+    if result.sample:
+        sample_document(result).write(out / SAMPLE_FILE)
     document = front_document(result, rows, objective_info)
     document.write(out / FRONT_FILE)
     return document
+
+
+def sample_document(result: SearchResult) -> SearchSample:
+    """The sweep's sample of the space as a document, each candidate with its id."""
+    rows = []
+    for candidate, feasible in result.sample:
+        cid, _ = candidate_definition(result.space, candidate)
+        assert candidate.index is not None  # sampled candidates are indexes of the space
+        choices = candidate.choices
+        rows.append(
+            SampledCandidate(
+                id=cid,
+                index=candidate.index,
+                k=tuple(c.k for c in choices),
+                m=tuple(c.m for c in choices),
+                n_layers=tuple(c.n_layers for c in choices),
+                metrics=candidate.values(),
+                feasible=feasible,
+            )
+        )
+    return SearchSample(result.size, SAMPLE_SEED, tuple(rows))

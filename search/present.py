@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.table import Table
 
 from hardnet_analysis.fronts import FrontCandidate, TrainedFront
+from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.search_metrics import TABLE_METRICS, metric
 from hardnet_analysis.units import format_count
 from search.sweep import SearchResult
@@ -53,16 +53,23 @@ def summary(result: SearchResult) -> str:
 
 def search_table(
     result: SearchResult, rows: Sequence[FrontCandidate], template: FrontCandidate
-) -> Table:
+) -> FitTable:
     """Rank, id, m, k and n_layers per stage, params, MACs, CIO, min MoC, CIO saved against the
-    template; the template's own row last."""
-    table = Table(title=title(result), caption=summary(result), box=box.SIMPLE_HEAD)
-    for column in ("rank", "id", "m", "k per stage", "n per stage"):
-        table.add_column(column, overflow="fold")
+    template; the template's own row last. Narrow terminals abbreviate the per-stage lists and
+    then leave out params, min MoC and the lists (the id names the definition file)."""
     has_score = result.ranking not in SHOWN and any(r.score is not None for r in rows)
-    numbers = [*(s.label for s in TABLE_METRICS), "CIO saved"]  # saved: against the template
-    for column in numbers + (["score"] if has_score else []):
-        table.add_column(column, justify="right")
+    drops = {"params": 5, "min MoC": 4, "MACs": 0, "CIO": 0}
+    columns = [
+        Col("rank", drop=7),
+        Col("id"),
+        Col("m", drop=3, shorten=True),
+        Col("k per stage", drop=1, shorten=True),
+        Col("n per stage", drop=2, shorten=True),
+        *(Col(s.label, "right", drop=drops.get(s.label, 6)) for s in TABLE_METRICS),
+        Col("CIO saved", "right"),  # against the template
+        *([Col("score", "right")] if has_score else []),
+    ]
+    table = FitTable(title(result), columns, caption=summary(result), box=box.SIMPLE_HEAD)
     for row in rows:
         table.add_row(*_cells(row, str(row.rank), has_score))
     table.add_section()
@@ -100,11 +107,18 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-def trained_table(front: TrainedFront) -> Table:
+def trained_table(front: TrainedFront) -> FitTable:
     """The re-ranked front: Pareto rank of (top-1 higher, CIO lower), then untrained ones."""
-    table = Table(title="trained candidates (Pareto: top-1 up, CIO down)", box=box.SIMPLE)
-    for column in ("rank", "id", "status", "top-1", "top-5", *(s.label for s in TRAINED_METRICS)):
-        table.add_column(column, justify="left" if column in ("id", "status") else "right")
+    columns = [
+        Col("rank", "right"),
+        Col("id"),
+        Col("status"),
+        Col("top-1", "right"),
+        Col("top-5", "right", drop=1),
+        *(Col(s.label, "right", drop=2 if s.name == "params" else 0) for s in TRAINED_METRICS),
+    ]
+    title = "trained candidates (Pareto: top-1 up, CIO down)"
+    table = FitTable(title, columns, box=box.SIMPLE)
     for c in front.candidates:
         table.add_row(
             "-" if c.pareto_rank is None else str(c.pareto_rank),

@@ -31,6 +31,8 @@ from search.objectives import Objective
 from search.space import Choices, SearchSpace
 
 CHUNK = 1 << 18
+#: The seed of the space sample (`sweep`'s `sample`): the same command draws the same sample.
+SAMPLE_SEED = 0
 Progress = Callable[[int, int], None]
 
 
@@ -179,6 +181,8 @@ class SearchResult:
     measured_stages: int
     front_size: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: A uniform random sample of the whole space (budgets or not) and whether each meets them.
+    sample: list[tuple[Candidate, bool]] = field(default_factory=list)
 
 
 def _candidates(
@@ -285,11 +289,13 @@ def sweep(
     progress: Progress | None = None,
     features: Mapping[str, PartFeature] | None = None,
     limits: Mapping[str, float] | None = None,
+    sample: int = 0,
 ) -> SearchResult:
     """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
     and `limits` (upper bounds on `features`, per-part quantities summed per candidate such as
-    predicted latency) and rank them with `ranker`. Raises UsageError when no candidate meets
-    the budgets."""
+    predicted latency) and rank them with `ranker`; also evaluate a seeded uniform `sample` of
+    the space (all of it when smaller) for plots. Raises UsageError when no candidate meets the
+    budgets."""
     start = time.perf_counter()
     limits = limits or {}
     if progress is not None:
@@ -327,4 +333,18 @@ def sweep(
         seconds=time.perf_counter() - start,
         measured_stages=costs.measured,
         front_size=getattr(ranker, "front_size", None),
+        sample=_sample(space, grid, budgets, sample),
     )
+
+
+def _sample(
+    space: SearchSpace, grid: GridEvaluator, budgets: Budgets, n: int, seed: int = SAMPLE_SEED
+) -> list[tuple[Candidate, bool]]:
+    """`n` candidates drawn without replacement (seeded: the same every run), in space order,
+    each with whether it meets `budgets`."""
+    if n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(space.size, size=min(n, space.size), replace=False))
+    m = grid.at([int(i) for i in picked])
+    return list(zip(_candidates(space, m), (bool(ok) for ok in budgets.mask(m)), strict=True))

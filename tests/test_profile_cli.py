@@ -39,8 +39,8 @@ def test_sweep_writes_runs_records_failures_and_skips_done(
         capsys, "profile", TINY, "--input", "48", "2", "--out", str(tmp_path), *FAST
     )
     assert code == 1 and "failed" in err  # 2x2 is too small for the tiny HarDNet
-    ok = json.loads((tmp_path / "tinyhardnet-48x48-cpu-fp32-b1.json").read_text())
-    bad = json.loads((tmp_path / "tinyhardnet-2x2-cpu-fp32-b1.json").read_text())
+    ok = json.loads((tmp_path / "tinyhardnet-48x48-cpu-fp32-b1-t1-r2.json").read_text())
+    bad = json.loads((tmp_path / "tinyhardnet-2x2-cpu-fp32-b1-t1-r2.json").read_text())
     assert ok["status"] == "ok" and bad["status"] == "failed"
     assert "too small" in bad["failures"][0]["error"]
     assert ok["definition"]["name"] == "tinyhardnet" and ok["counters"]["source"] == "model"
@@ -53,7 +53,36 @@ def test_sweep_writes_runs_records_failures_and_skips_done(
     assert code == 0 and "skipped" in err
 
 
-def test_cuda_without_gpu_falls_back_or_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_what_changes_the_numbers_makes_a_distinct_run_and_force_reruns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = ["--input", "32", "--warmup", "1", "--out", str(tmp_path)]
+    setups = (
+        ["--repeat", "2", "--threads", "1"],
+        ["--repeat", "2", "--threads", "1", "--channels-last"],
+        ["--repeat", "3", "--threads", "1"],
+        ["--repeat", "2", "--threads", "2"],
+    )
+    for setup in setups:
+        assert call(capsys, "profile", TINY, *out, *setup)[0] == 0
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == [
+        "tinyhardnet-32x32-cpu-fp32-b1-nhwc-t1-r2.json",
+        "tinyhardnet-32x32-cpu-fp32-b1-t1-r2.json",
+        "tinyhardnet-32x32-cpu-fp32-b1-t1-r3.json",
+        "tinyhardnet-32x32-cpu-fp32-b1-t2-r2.json",
+    ]
+    first = tmp_path / names[1]
+    before = first.stat().st_mtime_ns
+    code, _, err = call(capsys, "profile", TINY, *out, *setups[0])
+    assert code == 0 and "skipped" in err and first.stat().st_mtime_ns == before
+    code, _, err = call(capsys, "profile", TINY, *out, *setups[0], "--force")
+    assert code == 0 and "skipped" not in err and first.stat().st_mtime_ns != before
+
+
+def test_cuda_without_gpu_falls_back_or_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     code, out, err = call(
@@ -62,6 +91,10 @@ def test_cuda_without_gpu_falls_back_or_exits_2(capsys: pytest.CaptureFixture[st
     assert code == 0 and "fell back to cpu" in err
     document = json.loads(out)
     assert document["device"]["requested"] == "cuda" and document["device"]["used"] == "cpu"
+    code, _, _ = call(capsys, "profile", TINY, "--input", "32", "--device", "cuda", *FAST,
+                      "--out", str(tmp_path))  # fmt: skip
+    assert code == 0  # named as the CPU run it was
+    assert [p.name for p in tmp_path.iterdir()] == ["tinyhardnet-32x32-cpu-fp32-b1-t1-r2.json"]
     code, _, err = call(capsys, "profile", TINY, "--device", "cuda", "--strict-device")
     assert code == 2 and "no CUDA GPU" in err and "Traceback" not in err
 

@@ -90,7 +90,8 @@ def test_out_writes_front_and_definitions_with_stable_ids(
         assert a == (tmp_path / "b" / c["definition"]).read_bytes()
         totals = analyze(str(tmp_path / "a" / c["definition"])).totals
         assert (c["params"], c["macs"], c["cio"]) == (totals.params, totals.macs, totals.cio)
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["candidates", "front.json"]
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["candidates", "front.json", "sample.json"]  # the sample for `hda report`
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
@@ -200,3 +201,17 @@ def test_readme_space_file_example_loads(tmp_path: Path) -> None:
     path.write_text(example)
     space = load_space(path)
     assert space.size == 2 * (3 * 2) * 2 * 2 * 2 * 1  # m x per-stage k x n_layers
+
+
+def test_sample_is_seeded_and_flags_the_budgets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tiny = str(Path(__file__).parent / "data" / "tinyhardnet.json")
+    argv = ["--template", tiny, "--input", "32", "--k", "x0.75,x1", "--m", "1.5,1.6"]
+    for name in ("a", "b"):
+        out = ["--out", str(tmp_path / name), "--sample", "10", "--budget-macs", "1M"]
+        assert run(capsys, *argv, *out)[0] == 0
+    first, second = (json.loads((tmp_path / n / "sample.json").read_text()) for n in "ab")
+    assert first == second and len(first["candidates"]) == 10 and first["space_size"] == 72
+    assert all(c["feasible"] == (c["macs"] <= 1_000_000) for c in first["candidates"])
+    assert {c["feasible"] for c in first["candidates"]} == {True, False}

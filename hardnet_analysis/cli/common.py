@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any, NoReturn
 
 from rich.console import Console
@@ -107,9 +108,10 @@ def add_format_arg(parser: argparse.ArgumentParser, formats: tuple[str, ...] = F
 
 
 def console() -> Console:
-    """Console for tables. Piped output gets a wide page so rows are not cut at 80 columns."""
+    """Console for tables: the terminal's width, or ``COLUMNS`` where set; piped output without
+    ``COLUMNS`` gets a wide page (tables fit themselves to the width, see `present.fit`)."""
     out = Console(highlight=False)
-    if not out.is_terminal:
+    if not out.is_terminal and "COLUMNS" not in os.environ:
         out.width = 160
     return out
 

@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Any
 from hardnet_analysis.cli.common import add_format_arg, console
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
-from hardnet_analysis.present.profile import correlation_table, predictor_table
+from hardnet_analysis.present.profile import (
+    correlation_tables,
+    latency_model_table,
+    predictor_table,
+)
 from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
 
 if TYPE_CHECKING:
+    from hardnet_analysis.metrics.calibration import LatencyModel
     from hardnet_analysis.metrics.correlate import Correlation
 
 CALIBRATION_FEATURES = ("macs", "cio")
@@ -121,24 +126,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         write_csv(document["correlations"])
     else:
-        out = console()
-        out.print(correlation_table(document["correlations"]))
-        for v in verdicts:
-            out.print(
-                f"best predictor per {v['level']} on {v['device']}: {v['predictor']} "
-                f"(Pearson r = {v['r']:.3f})"
-            )
-        for m in models:
-            lomo = _percent(m.lomo_error)
-            terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
-            out.print(
-                f"latency model ({m.device}): {terms} + {m.intercept:.3g} s; "
-                f"train error {_percent(m.train_error)}, leave-one-model-out {lomo}"
-            )
+        _show(document, models)
         if args.save_calibration:
-            out.print(f"calibration saved to {args.save_calibration}")
+            console().print(f"calibration saved to {args.save_calibration}")
         if "predictor" in document:
-            out.print(predictor_table(document["predictor"]))
+            console().print(predictor_table(document["predictor"]))
     return 0
 
 
@@ -154,5 +146,15 @@ def _predictor(runs: list[ProfileRun], path: str) -> dict[str, Any]:
     return score(runs, device).to_dict()
 
 
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:
+    """Per device: its table, the best predictor per level, its latency models."""
+    out = console()
+    for table, device in correlation_tables(document["correlations"]):
+        out.print(table)
+        best = [v for v in document["best"] if v["device"] == device]
+        out.print(
+            "best predictor: "
+            + "; ".join(f"{v['level']}s {v['predictor']} (r = {v['r']:.3f})" for v in best)
+        )
+        out.print(latency_model_table([m for m in models if m.device == device]))
+        out.print()

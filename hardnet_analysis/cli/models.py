@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rich.table import Table
-
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import add_format_arg, console, input_label
 from hardnet_analysis.families import get_definition, get_entry, list_models
 from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.present.tables import models_table
 from hardnet_analysis.resolve import native_input_size
-from hardnet_analysis.units import format_count
 
 
 def register(subparsers: Any) -> None:
@@ -53,34 +51,5 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         write_csv(records)
     else:
-        table = Table(title="registered models (computed at each model's input, batch 1)")
-        for column in (
-            "model",
-            "family",
-            "input",
-            "params",
-            "MACs",
-            "CIO",
-            "published params / MACs / top-1",
-        ):
-            table.add_column(
-                column, justify="right" if column in ("input", "params", "MACs", "CIO") else "left"
-            )
-        for r in records:
-            published = " / ".join(
-                "-"
-                if r[k] is None
-                else (f"{r[k]:g}%" if k == "published_top1" else format_count(r[k]))
-                for k in ("published_params", "published_macs", "published_top1")
-            )
-            table.add_row(
-                r["model"],
-                r["family"],
-                str(r["input"]),
-                format_count(r["params"]),
-                format_count(r["macs"]),
-                format_count(r["cio"]),
-                published,
-            )
-        console().print(table)
+        console().print(models_table(records))
     return 0

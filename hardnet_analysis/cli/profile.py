@@ -1,8 +1,10 @@
 """`hda profile MODEL ... [--input 224 512] [--out runs/]`: latency per model and per layer.
 
 Several models and sizes make a sweep. With ``--out`` each run is written (atomically) as soon
-as it is done to ``DIR/MODEL-HxW-DEVICE-DTYPE-bN.json``; a run file with status ``ok`` is
-skipped when the sweep is run again. A run that fails (out of memory, a model that cannot be
+as it is done to ``DIR/MODEL-HxW-DEVICE-DTYPE-bN[-nhwc]-tT-rR.json`` (`run_file_name`: the
+device actually used, so a CUDA request that fell back is a ``cpu`` file; T threads, R repeats);
+a run file with status ``ok`` and the same setup is skipped when the sweep is run again, unless
+``--force``. A run that fails (out of memory, a model that cannot be
 built or traced at that size) is recorded (status ``failed``, with the error) and the sweep
 goes on; the exit status is then 1. Unknown model names are usage errors before anything runs.
 """
@@ -24,6 +26,8 @@ from hardnet_analysis.profiler.document import (
     ProfileRun,
     RequestedDevice,
     load_run,
+    run_file_name,
+    run_stem,
 )
 from hardnet_analysis.records import encode
 from hardnet_analysis.resolve import resolve
@@ -75,27 +79,46 @@ def register(subparsers: Any) -> None:
         help="DRAM counter source (default auto: the probe picks what works)",
     )
     parser.add_argument("--out", type=Path, help="directory for run files (one per model/size)")
+    parser.add_argument(
+        "--force", action="store_true", help="profile again runs already saved under --out"
+    )
     add_format_arg(parser)
     parser.set_defaults(func=run)
 
 
 def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespace) -> Path:
-    """``out/MODEL-HxW-DEVICE-DTYPE-bN.json`` (the model's file stem for *.json models)."""
-    stem = Path(model).stem if model.endswith(".json") else model
-    layout = "-nhwc" if args.channels_last else ""
-    return out / f"{stem}-{hw[0]}x{hw[1]}-{args.device}-{args.dtype}-b{args.batch}{layout}.json"
+    """Where the run of `model` at `hw` goes (`run_file_name`; the model's file stem for
+    *.json models): named by the device it will use and the threads it will run with."""
+    import torch
+
+    from hardnet_analysis.profiler.run import pick_device
+
+    used, _ = pick_device(args.device, args.strict_device)
+    threads = args.threads or torch.get_num_threads()
+    name = run_file_name(
+        run_stem(model),
+        hw,
+        used.type,
+        args.dtype,
+        args.batch,
+        args.channels_last,
+        threads,
+        args.repeat,
+    )
+    return out / name
 
 
 def _finished(path: Path) -> ProfileRun | None:
-    """The successful run already saved at `path`; None where there is none or it cannot be
-    read (then the run is profiled again and the file replaced)."""
+    """The successful run already saved at `path` with the same setup (its name says it);
+    None where there is none or it cannot be read (then the run is profiled again and the file
+    replaced)."""
     if not path.exists():
         return None
     try:
         run = load_run(path)
     except UsageError:
         return None
-    return run if isinstance(run, ProfileRun) else None
+    return run if isinstance(run, ProfileRun) and run.file_name == path.name else None
 
 
 def _log(message: str) -> None:
@@ -138,7 +161,7 @@ def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]
     for index, (model, hw) in enumerate(jobs, start=1):
         label = f"[{index}/{len(jobs)}] {model} @ {hw[0]}x{hw[1]}"
         path = run_path(args.out, model, hw, args) if args.out else None
-        done = _finished(path) if path else None
+        done = _finished(path) if path and not args.force else None
         if done is not None:
             _log(f"{label}: done already ({path}), skipped")
             documents.append(done)

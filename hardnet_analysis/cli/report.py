@@ -1,32 +1,133 @@
-"""`hda report RUN.json ... --out report.html`: the interactive latency report (offline HTML)."""
+"""`hda report INPUT ... --out report.html`: one offline HTML report of whatever is given.
+
+Each INPUT is a model (a registered or torchvision name, ``*.json`` definition or
+``module:callable``, analysed at ``--input`` without running it), a profile run file or a
+directory of them, a search directory (``front.json``; its trained candidates' runs are
+training runs too), a training run directory (``metrics.jsonl``) or a directory of those.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.correlate import load_runs
+from hardnet_analysis.cli.common import add_input_args
 from hardnet_analysis.errors import UsageError
+
+if TYPE_CHECKING:
+    from reports import ReportInputs, SearchDir, TrainingRun
+
+RUN_FORMAT = "hda-profile-run"
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="write an interactive Plotly report (latency vs DRAM traffic and vs MACs)",
+        help="write an offline interactive HTML report of models, profile runs, a search or "
+        "training runs",
+        description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
     )
-    parser.add_argument("runs", nargs="+", type=Path, metavar="RUN.json", help="profile runs")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="models, files, directories")
     parser.add_argument("--out", type=Path, required=True, help="HTML file to write")
-    parser.add_argument("--model", help="model of the per-layer view (default: the first run)")
+    parser.add_argument("--model", help="model of the per-layer time view (default: first run)")
+    add_input_args(parser)
     parser.set_defaults(func=run)
+
+
+def _format(path: Path) -> str | None:
+    """The ``format`` a JSON file declares (None for other files)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document.get("format") if isinstance(document, dict) else None
+
+
+def _training(path: Path, name: str) -> TrainingRun:
+    from hardnet_analysis.train.runlog import read_metrics
+    from reports import TrainingRun
+
+    return TrainingRun(name, read_metrics(path))
+
+
+def _search(path: Path) -> SearchDir:
+    from hardnet_analysis.fronts import (
+        FRONT_FILE,
+        SAMPLE_FILE,
+        TRAINED_FILE,
+        SearchFront,
+        SearchSample,
+        TrainedFront,
+    )
+    from reports import SearchDir
+
+    sample, trained = path / SAMPLE_FILE, path / TRAINED_FILE
+    return SearchDir(
+        path,
+        SearchFront.read(path / FRONT_FILE),
+        SearchSample.read(sample) if sample.exists() else None,
+        TrainedFront.read(trained) if trained.exists() else None,
+    )
+
+
+class _Collected:
+    """The inputs sorted by kind as they are found."""
+
+    def __init__(self) -> None:
+        self.models: list[str] = []
+        self.run_files: list[Path] = []
+        self.searches: list[SearchDir] = []
+        self.trainings: list[TrainingRun] = []
+
+    def directory(self, path: Path) -> None:
+        """A search, a training run, or a directory of run files or training runs."""
+        if (path / "front.json").exists():
+            self.searches.append(_search(path))
+            for run_dir in sorted((path / "runs").glob("*/metrics.jsonl")):
+                self.trainings.append(_training(run_dir.parent, run_dir.parent.name))
+        elif (path / "metrics.jsonl").exists():
+            self.trainings.append(_training(path, path.name))
+        else:
+            runs = [f for f in sorted(path.glob("*.json")) if _format(f) == RUN_FORMAT]
+            runs_dirs = sorted(path.glob("*/metrics.jsonl"))
+            if not runs and not runs_dirs:
+                raise UsageError(f"{str(path)!r} holds no profile runs, search or training runs")
+            self.run_files += runs
+            self.trainings += [_training(m.parent, m.parent.name) for m in runs_dirs]
+
+    def add(self, text: str) -> None:
+        path = Path(text)
+        if path.is_dir():
+            self.directory(path)
+        elif path.is_file() and _format(path) == RUN_FORMAT:
+            self.run_files.append(path)
+        elif path.is_file() and _format(path) == "hda-search-front":
+            self.directory(path.parent)
+        else:
+            self.models.append(text)  # a name or definition; resolve() judges it
+
+
+def collect(args: argparse.Namespace) -> ReportInputs:
+    """The analyses, runs, searches and training runs `args.inputs` name."""
+    from hardnet_analysis.analysis import analyze
+    from hardnet_analysis.cli.correlate import load_runs
+    from reports import ReportInputs
+
+    found = _Collected()
+    for text in args.inputs:
+        found.add(text)
+    analyses = [analyze(m, args.input, args.batch, args.dtype) for m in found.models]
+    runs = load_runs(found.run_files) if found.run_files else []
+    return ReportInputs(
+        analyses, runs, found.searches, found.trainings, args.model, tuple(args.inputs)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from reports import write_report
 
-    runs = load_runs(args.runs)
-    if args.model and args.model not in {r.model for r in runs}:
-        raise UsageError(f"--model {args.model!r} has no run among the files given")
-    path = write_report(runs, args.out, args.model)
+    path = write_report(collect(args), args.out)
     print(f"report written to {path}")
     return 0

@@ -119,6 +119,14 @@ def register(subparsers: Any) -> None:
         "--emit", type=positive_int, default=10, help="definitions written with --out (default 10)"
     )
     rank.add_argument("--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/*.json")
+    rank.add_argument(
+        "--sample",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="with --out, also write DIR/sample.json: N candidates drawn from the whole space "
+        "for `hda report` (default 2000; 0 for none)",
+    )
     add_format_arg(parser)
     _register_training(parser)
     parser.set_defaults(func=run)
@@ -284,6 +292,7 @@ def _sweep(
                 progress=progress,
                 features=features,
                 limits=limits,
+                sample=args.sample if args.out else 0,
             )
     except ShapeError as exc:
         raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None

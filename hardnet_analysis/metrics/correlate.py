@@ -38,9 +38,11 @@ class Point:
 
 
 def device_label(run: ProfileRun) -> str:
-    """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within."""
+    """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within
+    (``nhwc`` added for channels-last runs: the layout changes every kernel)."""
     threads = f" {run.threads} threads" if run.device.used == "cpu" else ""
-    return f"{run.device.used} {run.device.name} {run.dtype}{threads}"
+    layout = " nhwc" if run.channels_last else ""
+    return f"{run.device.used} {run.device.name} {run.dtype}{layout}{threads}"
 
 
 def _features(
@@ -137,6 +139,39 @@ def correlate(points: Sequence[Point], predictor: str, level: str) -> Correlatio
         float(fit.slope),
         float(fit.intercept),
     )
+
+
+@dataclass(frozen=True)
+class PowerFit:
+    """latency = 10**intercept * x**exponent (seconds): the least-squares line of log10 latency
+    on log10 `predictor` over the n points with both positive, so it is straight on log-log
+    axes; `r_log` is Pearson r of the logs."""
+
+    level: str
+    device: str
+    predictor: str
+    n: int
+    exponent: float
+    intercept: float
+    r_log: float
+
+    def latency(self, x: float) -> float:
+        """The fitted latency (s) at predictor value `x` (> 0)."""
+        return float(10**self.intercept * x**self.exponent)
+
+
+def power_fit(points: Sequence[Point], predictor: str, level: str) -> PowerFit | None:
+    """`PowerFit` of latency on `predictor` over `points` (one device); None with fewer than 4
+    positive points or a constant predictor, as `correlate`."""
+    have = [p for p in points if p.features.get(predictor, 0) > 0 and p.latency > 0]
+    x = np.log10([p.features[predictor] for p in have])
+    y = np.log10([p.latency for p in have])
+    if len(have) < 4 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    fit = stats.linregress(x, y)
+    n = len(have)
+    slope, intercept, r = float(fit.slope), float(fit.intercept), float(fit.rvalue)
+    return PowerFit(level, have[0].device, predictor, n, slope, intercept, r)
 
 
 def by_device(points: Iterable[Point]) -> dict[str, list[Point]]:

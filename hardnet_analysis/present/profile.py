@@ -1,12 +1,12 @@
-"""Tables for profile runs and correlations (rich). Nothing here measures or computes fits."""
+"""Tables for profile runs and correlations. Nothing here measures or computes fits."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from rich.table import Table
-
+from hardnet_analysis.metrics.calibration import LatencyModel
+from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.profiler.document import ProfileRun
 from hardnet_analysis.units import format_bytes, format_count
 
@@ -15,21 +15,30 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f}"
 
 
-def runs_table(runs: Sequence[ProfileRun]) -> Table:
-    """One row per run: model, input, device, median latency and spread, layer sum / whole,
-    MACs, CIO, modeled bytes, measured DRAM bytes with their source."""
-    table = Table(title="profile runs (latency in ms: median, p25-p75)")
-    for column in ("model", "input", "device", "median", "p25-p75", "layers/whole"):
-        table.add_column(column, justify="left" if column in ("model", "device") else "right")
-    for column in ("MACs", "CIO", "model bytes", "DRAM bytes"):
-        table.add_column(column, justify="right")
+def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
+    """One row per run: model, input, what ran (`ProfileRun.setup`), median latency and
+    spread, layer sum / whole, MACs, CIO, modeled bytes, measured DRAM bytes with their
+    source."""
+    columns = [
+        Col("model"),
+        Col("input", "right"),
+        Col("run", drop=1, shorten=True),
+        Col("median", "right"),
+        Col("p25-p75", "right", drop=5),
+        Col("layers/whole", "right", drop=6),
+        Col("MACs", "right", drop=3),
+        Col("CIO", "right", drop=4),
+        Col("model bytes", "right", drop=2),
+        Col("DRAM bytes", "right", drop=7),
+    ]
+    table = FitTable("profile runs (latency in ms: median, p25-p75)", columns)
     for run in runs:
         lat, dram = run.latency, run.dram
         measured = "-" if dram is None else f"{format_bytes(dram.total)} ({dram.source})"
         table.add_row(
             run.model,
             run.size,
-            run.device.used,
+            run.setup,
             _ms(lat.median_s),
             f"{_ms(lat.p25_s)}-{_ms(lat.p75_s)}",
             f"{run.layer_sum_ratio:.2f}",
@@ -41,14 +50,20 @@ def runs_table(runs: Sequence[ProfileRun]) -> Table:
     return table
 
 
-def layers_table(run: ProfileRun) -> Table:
+def layers_table(run: ProfileRun) -> FitTable:
     """One row per layer key of a run: time, share, ops, MACs, modeled bytes, MoC, bound."""
     total = run.layer_sum_s or 1.0
-    table = Table(title=f"{run.model} @ {run.size} per layer")
-    table.add_column("layer", overflow="fold")
-    table.add_column("ops")
-    for column in ("ms", "%", "MACs", "model bytes", "MoC", "bound"):
-        table.add_column(column, justify="right")
+    columns = [
+        Col("layer"),
+        Col("ops", drop=5, shorten=True),
+        Col("ms", "right"),
+        Col("%", "right"),
+        Col("MACs", "right", drop=3),
+        Col("model bytes", "right", drop=2),
+        Col("MoC", "right", drop=4),
+        Col("bound", drop=1),
+    ]
+    table = FitTable(f"{run.model} @ {run.size} per layer ({run.setup})", columns)
     for layer in run.layers:
         moc = f"{layer.macs / layer.cio:.1f}" if layer.cio else "-"
         table.add_row(
@@ -64,22 +79,55 @@ def layers_table(run: ProfileRun) -> Table:
     return table
 
 
-def correlation_table(rows: Sequence[dict[str, Any]]) -> Table:
-    """One row per (level, device, predictor): n, Pearson r [CI], Spearman rho [CI], fit."""
-    table = Table(title="latency against each predictor (95% confidence intervals)")
-    for column in ("level", "device", "predictor", "source", "n", "Pearson r", "Spearman rho"):
-        table.add_column(column, justify="right" if column == "n" else "left")
-    table.add_column("fit: s per unit", justify="right")
+def _interval(value: float, ci: Sequence[float]) -> str:
+    return f"{value:.3f} [{ci[0]:.2f},{ci[1]:.2f}]"
+
+
+def correlation_tables(rows: Sequence[dict[str, Any]]) -> list[tuple[FitTable, str]]:
+    """One table per device (its label in the title) with the device label, one row per
+    (level, predictor): n, Pearson r [CI], Spearman rho [CI], fit."""
+    columns = [
+        Col("level"),
+        Col("predictor"),
+        Col("source", drop=2),
+        Col("n", "right"),
+        Col("Pearson r", "right"),
+        Col("Spearman rho", "right", drop=1),
+        Col("s per unit", "right", drop=3),
+    ]
+    tables: dict[str, FitTable] = {}
     for r in rows:
+        title = f"latency against each predictor on {r['device']} (95% confidence intervals)"
+        table = tables.setdefault(r["device"], FitTable(title, columns))
         table.add_row(
             r["level"],
-            r["device"],
             r["predictor"],
             r["source"],
             str(r["n"]),
-            f"{r['pearson']:.3f} [{r['pearson_ci'][0]:.2f}, {r['pearson_ci'][1]:.2f}]",
-            f"{r['spearman']:.3f} [{r['spearman_ci'][0]:.2f}, {r['spearman_ci'][1]:.2f}]",
+            _interval(r["pearson"], r["pearson_ci"]),
+            _interval(r["spearman"], r["spearman_ci"]),
             f"{r['slope']:.3g}",
+        )
+    return [(table, device) for device, table in tables.items()]
+
+
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def latency_model_table(models: Sequence[LatencyModel]) -> FitTable:
+    """One row per latency model of one device: its formula (seconds), its mean relative error
+    on the runs it was fitted to and left one model out."""
+    columns = [
+        Col("latency model (s)"),
+        Col("train error", "right"),
+        Col("leave-one-model-out", "right"),
+    ]
+    table = FitTable("latency models (non-negative least squares)", columns)
+    for m in models:
+        terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
+        table.add_row(
+            f"{terms} + {m.intercept:.3g}", _percent(m.train_error), _percent(m.lomo_error)
         )
     return table
 
@@ -88,23 +136,29 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def predictor_table(score: dict[str, Any]) -> Table:
+def predictor_table(score: dict[str, Any]) -> FitTable:
     """Predicted vs measured per run, with MAPE and share within +-10% (raw and
     leave-one-model-out scaled) and the per-layer figures in the title."""
-    table = Table(
-        title=f"device-model predictor on {score['device']}: MAPE {_pct(score['mape'])}, "
+    table = FitTable(
+        f"device-model predictor on {score['device']}: MAPE {_pct(score['mape'])}, "
         f"{_pct(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
         f"{_pct(score['lomo_mape'])}, {_pct(score['lomo_within_10pct'])}); "
         f"{score['layers']} layers: MAPE {_pct(score['layer_mape'])}, "
-        f"{_pct(score['layer_within_10pct'])} within +-10%"
+        f"{_pct(score['layer_within_10pct'])} within +-10%",
+        [
+            Col("model"),
+            Col("input", "right"),
+            Col("measured ms", "right"),
+            Col("predicted ms", "right"),
+            Col("error", "right"),
+            Col("LOMO ms", "right", drop=1),
+        ],
     )
-    for column in ("model", "input", "measured ms", "predicted ms", "error", "LOMO ms"):
-        table.add_column(column, justify="left" if column in ("model", "input") else "right")
     for m in score["models"]:
         lomo = m["lomo_predicted_s"]
         table.add_row(
             m["model"],
-            m["input"],
+            str(m["input"]),
             _ms(m["measured_s"]),
             _ms(m["predicted_s"]),
             f"{100 * m['error']:+.1f}%",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from rich.table import Table
+from typing import Any
 
 from hardnet_analysis.metrics.analysis import Analysis, GroupRecord, Totals
+from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.units import format_bytes, format_count
 
 
@@ -22,12 +22,12 @@ def title(analysis: Analysis) -> str:
     return f"{analysis.model} @ {_shape(analysis.input_shape)} {analysis.dtype} ({analysis.source})"
 
 
-def totals_table(analysis: Analysis) -> Table:
+def totals_table(analysis: Analysis) -> FitTable:
     """Totals: params, MACs, CIO, MoC, minimum layer MoC, activation bytes."""
     t = analysis.totals
-    table = Table(title=title(analysis), show_header=True)
-    for column in ("params", "MACs", "CIO", "MoC", "min MoC", "act. bytes", "convs"):
-        table.add_column(column, justify="right")
+    names = ("params", "MACs", "CIO", "MoC", "min MoC", "act. bytes", "convs")
+    columns = [Col(name, "right", drop=int(name in ("act. bytes", "convs"))) for name in names]
+    table = FitTable(title(analysis), columns)
     table.add_row(
         format_count(t.params),
         format_count(t.macs),
@@ -40,16 +40,23 @@ def totals_table(analysis: Analysis) -> Table:
     return table
 
 
-def layers_table(analysis: Analysis, all_ops: bool = False) -> Table:
+#: The counts every per-layer and per-model table ends with, right-aligned, kept longest.
+COUNTS = (Col("params", "right", drop=2), Col("MACs", "right"), Col("CIO", "right"))
+
+
+def layers_table(analysis: Analysis, all_ops: bool = False) -> FitTable:
     """One row per convolution and linear layer (every op with `all_ops`): name, op, block,
-    output shape, params, MACs, CIO, MoC."""
-    table = Table(title=f"{title(analysis)}: {'all ops' if all_ops else 'conv and linear layers'}")
-    table.add_column("layer", overflow="fold")
-    table.add_column("op")
-    table.add_column("block")
-    table.add_column("output")
-    for column in ("params", "MACs", "CIO", "MoC"):
-        table.add_column(column, justify="right")
+    output shape, params, MACs, CIO, MoC. Narrow terminals lose output, op, params, block."""
+    columns = [
+        Col("layer"),
+        Col("op", drop=3),
+        Col("block", drop=1, shorten=True),
+        Col("output", drop=4, shorten=True),
+        *COUNTS,
+        Col("MoC", "right"),
+    ]
+    what = "all ops" if all_ops else "conv and linear layers"
+    table = FitTable(f"{title(analysis)}: {what}", columns)
     for r in analysis.layers:
         if r.op in ("input", "output") or not (all_ops or r.op in ("conv", "linear")):
             continue
@@ -78,24 +85,20 @@ def _group_row(g: GroupRecord) -> list[str]:
     ]
 
 
-def blocks_table(analysis: Analysis) -> Table:
+def blocks_table(analysis: Analysis) -> FitTable:
     """One row per block: layers, params, MACs, CIO, MoC."""
-    table = Table(title=f"{title(analysis)}: blocks")
-    table.add_column("block")
-    for column in ("nodes", "params", "MACs", "CIO", "MoC"):
-        table.add_column(column, justify="right")
+    columns = [Col("block"), Col("nodes", "right", drop=3), *COUNTS, Col("MoC", "right")]
+    table = FitTable(f"{title(analysis)}: blocks", columns)
     for g in analysis.by_block():
         if g.name not in ("input", "output"):
             table.add_row(*_group_row(g))
     return table
 
 
-def compare_table(rows: Sequence[tuple[str, Totals]], input_label: str) -> Table:
+def compare_table(rows: Sequence[tuple[str, Totals]], input_label: str) -> FitTable:
     """One row per model, as the HarDNet paper's ImageNet table: params, MACs, CIO, MoC."""
-    table = Table(title=f"models @ {input_label}")
-    table.add_column("model")
-    for column in ("params", "MACs", "CIO", "MoC", "min MoC"):
-        table.add_column(column, justify="right")
+    columns = [Col("model"), *COUNTS, Col("MoC", "right"), Col("min MoC", "right", drop=1)]
+    table = FitTable(f"models @ {input_label}", columns)
     for name, t in rows:
         table.add_row(
             name,
@@ -104,5 +107,32 @@ def compare_table(rows: Sequence[tuple[str, Totals]], input_label: str) -> Table
             format_count(t.cio),
             _moc(t.moc),
             _moc(t.min_moc),
+        )
+    return table
+
+
+def models_table(records: Sequence[dict[str, Any]]) -> FitTable:
+    """`hda models`: name, family, input, computed params/MACs/CIO, published figures."""
+    columns = [
+        Col("model"),
+        Col("family", drop=2, shorten=True),
+        Col("input", "right", drop=3),
+        *COUNTS,
+        Col("published params / MACs / top-1", drop=1),
+    ]
+    table = FitTable("registered models (computed at each model's input, batch 1)", columns)
+    for r in records:
+        published = " / ".join(
+            "-" if r[k] is None else (f"{r[k]:g}%" if k == "published_top1" else format_count(r[k]))
+            for k in ("published_params", "published_macs", "published_top1")
+        )
+        table.add_row(
+            r["model"],
+            r["family"],
+            str(r["input"]),
+            format_count(r["params"]),
+            format_count(r["macs"]),
+            format_count(r["cio"]),
+            published,
         )
     return table

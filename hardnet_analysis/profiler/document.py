@@ -25,6 +25,51 @@ VERSION = 1
 ACCEPTED = f"accepted: format {FORMAT!r} version {VERSION} as `hda profile --out DIR` writes it"
 
 
+def setup_fields(
+    device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
+) -> dict[str, str]:
+    """What besides the model and input changes a run's numbers, by name: the device actually
+    used (a CUDA request that fell back is a ``cpu`` run), dtype, batch, layout, threads and
+    repeat count, each as `setup_label` words it."""
+    return {
+        "device": device,
+        "dtype": dtype,
+        "batch": f"b{batch}",
+        "layout": "nhwc" if channels_last else "nchw",
+        "threads": f"{threads} threads",
+        "repeats": f"{repeat} repeats",
+    }
+
+
+def setup_label(
+    device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
+) -> str:
+    """``cpu fp32 b1 nchw 2 threads 10 repeats`` (see `setup_fields`)."""
+    return " ".join(setup_fields(device, dtype, batch, channels_last, threads, repeat).values())
+
+
+def run_stem(model: str) -> str:
+    """The model's part of a run file name: a definition file's stem, else the model as given
+    with path separators replaced (``net.py:make`` stays, ``a/b.py:f`` becomes ``a_b.py:f``)."""
+    return Path(model).stem if model.endswith(".json") else model.replace("/", "_")
+
+
+def run_file_name(
+    stem: str,
+    hw: tuple[int, int],
+    device: str,
+    dtype: str,
+    batch: int,
+    channels_last: bool,
+    threads: int,
+    repeat: int,
+) -> str:
+    """``STEM-HxW-DEVICE-DTYPE-bN[-nhwc]-tT-rR.json``: runs that differ in anything that
+    changes their numbers (see `setup_label`) get different files. DEVICE is the device used."""
+    layout = "-nhwc" if channels_last else ""
+    return f"{stem}-{hw[0]}x{hw[1]}-{device}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}.json"
+
+
 @dataclass(frozen=True)
 class Timing:
     """Repeated timings summarised in seconds: median, quartiles (inclusive), min, max, count."""
@@ -168,6 +213,37 @@ class ProfileRun:
     def size(self) -> str:
         """The input size as ``HxW``."""
         return "x".join(map(str, self.input))
+
+    @property
+    def setup_fields(self) -> dict[str, str]:
+        """What besides the model and input changes the numbers (see `setup_fields`)."""
+        return setup_fields(
+            self.device.used,
+            self.dtype,
+            self.batch,
+            self.channels_last,
+            self.threads,
+            self.settings.repeat,
+        )
+
+    @property
+    def setup(self) -> str:
+        """`setup_fields` in words: ``cpu fp32 b1 nchw 2 threads 10 repeats``."""
+        return " ".join(self.setup_fields.values())
+
+    @property
+    def file_name(self) -> str:
+        """The run file's name `run_file_name` gives this run (`hda profile --out`)."""
+        return run_file_name(
+            run_stem(self.model),
+            self.input,
+            self.device.used,
+            self.dtype,
+            self.batch,
+            self.channels_last,
+            self.threads,
+            self.settings.repeat,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The run file's JSON object."""

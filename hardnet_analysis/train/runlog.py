@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json, atomic_write_text
 
 #: Columns of a metrics row. Losses are mean cross-entropy per image (with label smoothing, if
@@ -45,3 +46,19 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     for record in history:
         writer.writerow({k: record.get(k) for k in METRIC_FIELDS})
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of ``RUN_DIR/metrics.jsonl`` (see `METRIC_FIELDS`), oldest first; a
+    missing or unreadable file is a one-line UsageError naming it."""
+    path = Path(run_dir) / "metrics.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except FileNotFoundError:
+        raise UsageError(f"{str(run_dir)!r} is not a training run (no metrics.jsonl)") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"metrics file {str(path)!r} cannot be read: {exc}") from None
+    if not all(isinstance(row, dict) and "epoch" in row for row in rows):
+        raise UsageError(f"metrics file {str(path)!r}: every line must be an object with 'epoch'")
+    return rows
