@@ -21,3 +21,12 @@ class ShapeError(UsageError):
 
 class UnknownModelError(UsageError):
     """A model name that no registry entry, builder or file resolves."""
+
+
+class TransientError(HdaError):
+    """A failure that another attempt may not meet (a diverged run, a lost worker): the
+    training of a front retries it, unlike a `UsageError`, which would fail the same way."""
+
+
+class NonFiniteLossError(TransientError):
+    """The training loss became NaN or infinite."""

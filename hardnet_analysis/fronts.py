@@ -1,24 +1,29 @@
 """The search's two documents, each a frozen dataclass with one writer and one reader.
 
-``DIR/front.json`` is a `SearchFront`: what ``hda search --out DIR`` found, best first, each
+``DIR/front.json`` is a `SearchFront`: what ``hda search --out DIR`` found, under the front's
+own id (12 hex digits of the SHA-256 of what decides the front: the space, the template's
+definition, the input, dtype, budgets and objective), with the command that found it and its
+space (as a space file holds it). Its candidates come best first, each
 candidate (`FrontCandidate`) with its id, Pareto or objective rank, per-stage k/m/n_layers, its
 metrics (one per `hardnet_analysis.search_metrics.METRICS` entry, counts at the search's input
 and batch), `cio_saved` (a fraction of the template's CIO: 0.1 means 10% less) and its definition
 file relative to DIR::
 
-    {"format": "hda-search-front", "version": 1, "template": "hardnet68", "input": [224, 224],
+    {"format": "hda-search-front", "version": 2, "id": "3f2a...", "command": "hda search ...",
+     "space": {"format": "hda-search-space", ...}, "template": "hardnet68", "input": [224, 224],
      "batch": 1, "dtype": "fp32", "budgets": {"macs": 4500000000}, "objective": "pareto (CIO vs
      macs)", "objective_info": {...}, "space_size": 3037500, "feasible": ..., "front_size": ...,
      "template_metrics": {"params": ..., ...}, "candidates": [{"id": "...", "rank": 1, "k": [...],
      "m": [...], "n_layers": [...], "params": ..., "macs": ..., "cio": ..., "min_moc": ...,
-     "act_bytes": ..., "cio_saved": ..., "definition": "candidates/<id>.json"}, ...]}
+     "act_bytes": ..., "cio_saved": ..., "definition": "candidates/<front id>/<id>.json"}, ...]}
 
-``DIR/front_trained.json`` is a `TrainedFront`, written by the training pool: every trained
-candidate (`TrainedCandidate`: the front's row plus status, validation top-1/top-5 in percent,
-its last error and run directory) re-ranked by Pareto rank of top-1 (higher is better) against
-CIO (lower is better), then the untrained ones.
+``DIR/front_trained.json`` is a `TrainedFront`, the summary of the front's Optuna study
+(`hardnet_analysis.train.trials`): the study's name and storage (password hidden), then every
+trained candidate (`TrainedCandidate`: the front's row plus status, validation top-1/top-5 in
+percent, its last error, run directory and number of attempts) re-ranked by Pareto rank of top-1
+(higher is better) against CIO (lower is better), then the untrained ones.
 
-Both live here, below the CLI, because the trainer's pool reads and writes them, and both are
+Both live here, below the CLI, because the trainer reads and writes them, and both are
 written and read by `hardnet_analysis.records` (`encode`/`decode`), like the profile run. A file
 of another format or version, or with a missing or mistyped key, is a one-line `UsageError`,
 e.g. ``front file 'out/front.json': candidates[2]: missing field 'cio'; accepted: ...``.
@@ -46,7 +51,7 @@ TRAINED_FILE = "front_trained.json"
 SAMPLE_FILE = "sample.json"
 #: What writes each file, for messages.
 _SEARCH = "`hda search --out DIR`"
-_POOL = "the training pool (`hda search-worker DIR`)"
+_POOL = "the front's training (`hda search --train-top`, `hda search-worker`)"
 
 #: Metric values by name: int counts, float ratios.
 MetricValues = dict[str, float]
@@ -98,8 +103,11 @@ class SearchFront:
     template's own metrics and the candidates best first."""
 
     format: ClassVar[str] = "hda-search-front"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
 
+    id: str
+    command: str
+    space: dict[str, Any]
     template: str
     input: tuple[int, int]
     batch: int
@@ -176,8 +184,9 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 class TrainedCandidate:
     """A front candidate after training (its row plus these keys): `status` (one of
     `STATUSES`), the best and final validation top-1 and the final top-5 (percent; None until
-    trained), the last failure's one-line error, its run directory (relative to DIR) and its
-    Pareto rank among the trained (None for the others)."""
+    trained), the last failure's one-line error (None once done), its run directory (relative
+    to DIR), its trials so far (`attempts`) and its Pareto rank among the trained (None for the
+    others)."""
 
     candidate: FrontCandidate = field(metadata=FLATTENED)
     status: Status
@@ -186,6 +195,7 @@ class TrainedCandidate:
     final_top1: float | None
     error: str | None
     run: str
+    attempts: int
     pareto_rank: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,14 +206,17 @@ class TrainedCandidate:
 
 @dataclass(frozen=True)
 class TrainedFront:
-    """``front_trained.json`` (see the module docstring): trained candidates first, by
-    (Pareto rank, -top-1, CIO), then the others in front order."""
+    """``front_trained.json`` (see the module docstring): the Optuna study's name and storage,
+    then trained candidates first, by (Pareto rank, -top-1, CIO), then the others in front
+    order. ``optuna.load_study(study_name=study, storage=URL)`` gives the same values."""
 
     format: ClassVar[str] = "hda-search-front-trained"
-    version: ClassVar[int] = 1
-    #: What the Pareto rank ranks: top-1 maximised, CIO minimised.
+    version: ClassVar[int] = 2
+    #: What the Pareto rank ranks: top-1 maximised, CIO minimised (the study's directions).
     objectives: ClassVar[dict[str, str]] = {"top1": "max", "cio": "min"}
 
+    study: str
+    storage: str
     candidates: tuple[TrainedCandidate, ...]
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,10 @@ same command on the same space gives the same ids, and the same network found by
 gets the same id. Its definition is named ``{template}-{id}``.
 
 ``DIR/front.json`` is a `hardnet_analysis.fronts.SearchFront` (the trainer reads it), its
-candidates ordered best first. Each file is written atomically, the definitions before the front.
+candidates ordered best first, under the front's own id (`front_id`: what decides the front, known
+before the sweep). The directory belongs to that front: a search with another id is refused
+there unless forced (`check_directory`), and the definitions go to ``candidates/<front id>/``, so
+two fronts never mix theirs. Each file is written atomically, the definitions before the front.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.fronts import (
@@ -31,11 +36,60 @@ from search.space import SearchSpace
 from search.sweep import SAMPLE_SEED, Candidate, SearchResult
 
 
-def definition_id(defn: Searchable) -> str:
-    """12 hex digits identifying the network `defn` describes, whatever its name."""
-    body = {k: v for k, v in to_dict(defn).items() if k != "name"}
+def _digest(body: Any) -> str:
+    """12 hex digits of the SHA-256 of `body`'s canonical JSON (sorted keys, no spaces)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def definition_id(defn: Searchable) -> str:
+    """12 hex digits identifying the network `defn` describes, whatever its name."""
+    return _digest({k: v for k, v in to_dict(defn).items() if k != "name"})
+
+
+@dataclass(frozen=True)
+class FrontKey:
+    """What decides a front, and so its id: the space (with the template's definition, whatever
+    file it came from), the input shape, dtype, budgets and the ranking with its settings."""
+
+    space: SearchSpace
+    input_shape: tuple[int, ...]
+    dtype: str
+    budgets: dict[str, float]
+    ranking: str
+    objective_info: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return _digest(
+            {
+                "space": self.space.to_dict(),
+                "template": to_dict(self.space.template),
+                "input": list(self.input_shape),
+                "dtype": self.dtype,
+                "budgets": self.budgets,
+                "ranking": self.ranking,
+                "objective_info": self.objective_info,
+            }
+        )
+
+
+def check_directory(out_dir: str | Path, front_id: str, force: bool) -> None:
+    """A UsageError if `out_dir` holds another front than `front_id` (or a front file this hda
+    cannot read), unless `force`: a second search must not replace a front that workers may be
+    training."""
+    path = Path(out_dir) / FRONT_FILE
+    if force or not path.exists():
+        return
+    try:
+        held = SearchFront.read(path)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (pass --force to replace it)") from None
+    if held.id != front_id:
+        raise UsageError(
+            f"{str(out_dir)!r} holds front {held.id} (`{held.command}`), not this search's front "
+            f"{front_id}; choose another --out, or pass --force to replace it there"
+        )
 
 
 def candidate_definition(space: SearchSpace, candidate: Candidate) -> tuple[str, Searchable]:
@@ -69,10 +123,22 @@ def front_document(
     result: SearchResult,
     rows: Sequence[FrontCandidate],
     objective_info: dict[str, Any] | None = None,
+    command: str = "",
 ) -> SearchFront:
-    """The front document for `rows`, with the sweep's summary."""
+    """The front document for `rows`, with the sweep's summary and the command given."""
     h, w = result.input_shape[2:]
+    key = FrontKey(
+        result.space,
+        result.input_shape,
+        result.dtype,
+        result.budgets.given(),
+        result.ranking,
+        objective_info or {},
+    )
     return SearchFront(
+        id=key.id,
+        command=command,
+        space=result.space.to_dict(),
         template=result.space.template_name,
         input=(h, w),
         batch=result.input_shape[0],
@@ -93,19 +159,22 @@ def write_front(
     result: SearchResult,
     emit: int,
     objective_info: dict[str, Any] | None = None,
+    command: str = "",
 ) -> SearchFront:
-    """Write the best `emit` candidates' definitions, ``sample.json`` (where the sweep drew a
-    sample) and ``front.json`` under `out_dir`; returns the front document."""
+    """Write the best `emit` candidates' definitions (``candidates/<front id>/<id>.json``),
+    ``sample.json`` (where the sweep drew a sample) and ``front.json`` under `out_dir`; returns
+    the front document."""
     out = Path(out_dir)
+    front_id = front_document(result, [], objective_info).id
     rows = []
     for candidate in result.candidates[:emit]:
         cid, defn = candidate_definition(result.space, candidate)
-        relative = f"candidates/{cid}.json"
+        relative = f"candidates/{front_id}/{cid}.json"
         save_definition(defn, out / relative)
         rows.append(candidate_row(result.space, candidate, result.template, relative))
     if result.sample:
         sample_document(result).write(out / SAMPLE_FILE)
-    document = front_document(result, rows, objective_info)
+    document = front_document(result, rows, objective_info, command)
     document.write(out / FRONT_FILE)
     return document
 

@@ -17,8 +17,6 @@ from hardnet_analysis.fronts import (
     TrainedCandidate,
     TrainedFront,
 )
-from hardnet_analysis.train.config import TrainConfig
-from hardnet_analysis.train.pool import PoolSettings
 from tests.test_pool import fake_candidate, fake_front
 
 
@@ -37,9 +35,10 @@ def test_search_front_round_trips(tmp_path: Path) -> None:
 
 
 def test_trained_front_round_trips(tmp_path: Path) -> None:
-    done = TrainedCandidate(front().candidates[0], "done", 91.5, 99.0, 90.0, None, "runs/aa", 1)
-    failed = TrainedCandidate(front().candidates[1], "failed", None, None, None, "boom", "runs/bb")
-    document = TrainedFront((done, failed))
+    first, second = front().candidates
+    done = TrainedCandidate(first, "done", 91.5, 99.0, 90.0, None, "runs/aa", 1, 1)
+    failed = TrainedCandidate(second, "failed", None, None, None, "boom", "runs/bb", 3)
+    document = TrainedFront("hda-f00d", "sqlite:////x/optuna.db", (done, failed))
     assert TrainedFront.read(document.write(tmp_path / "t.json")) == document
 
 
@@ -57,7 +56,7 @@ def broken(tmp_path: Path, change: Any) -> Path:
             lambda d: d.update(format="hda-latency-model"),
             "is not an hda search front (format 'hda-latency-model'); accepted:",
         ),
-        (lambda d: d.update(version=0), "is older version 0 of 'hda-search-front'"),
+        (lambda d: d.update(version=1), "is older version 1 of 'hda-search-front'"),
         (lambda d: d.update(version=7), "is newer version 7 of 'hda-search-front'"),
         (
             lambda d: d["candidates"][1].pop("cio"),
@@ -97,8 +96,6 @@ def test_worker_on_a_broken_front_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken(tmp_path, lambda d: d["candidates"][0].pop("definition"))
-    config = TrainConfig(model="-", dataset="digits", epochs=1)
-    atomic_write_json(tmp_path / "train_config.json", PoolSettings(2, 0, 60.0, config).to_dict())
     assert main(["search-worker", str(tmp_path)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "no definition for aa, bb" in lines[0]

@@ -1,19 +1,22 @@
-"""Search to train: a killed and restarted pool trains every candidate exactly once."""
+"""Training a front on Optuna's storage: workers on SQLite, PostgreSQL and a journal file, one
+killed mid-trial and one started late, train every candidate to completion exactly once."""
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import signal
 import subprocess
-import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import optuna
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from optuna.trial import TrialState
 
-from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.fronts import (
     FRONT_FILE,
     TRAINED_FILE,
@@ -22,16 +25,22 @@ from hardnet_analysis.fronts import (
     TrainedFront,
 )
 from hardnet_analysis.train.config import TrainConfig
-from hardnet_analysis.train.pool import PoolSettings, pareto_ranks
-from tests.trainkit import ROOT, tiny_definition_file
+from hardnet_analysis.train.pool import train_front
+from hardnet_analysis.train.storage import open_storage, shown, storage_url
+from hardnet_analysis.train.trials import pareto_ranks
+from tests import pgserver
+from tests.trainkit import hda_background, image_folder, tiny_definition_file
 
-GOOD = ("c0", "c1", "c2", "c3")
+CANDIDATES = ("c0", "c1", "c2", "c3")
+FRONT_ID = "f00dfeedbeef"
+EPOCHS = 2
 
 
 def fake_front(candidates: tuple[FrontCandidate, ...]) -> SearchFront:
     """A front as `hda search` would write it around `candidates` (the summary is made up)."""
     metrics = {"params": 0, "macs": 0, "cio": 5000, "min_moc": 1.0, "act_bytes": 0}
     return SearchFront(
+        id=FRONT_ID, command="hda search --made-up", space={"format": "hda-search-space"},
         template="tiny", input=(16, 16), batch=1, dtype="fp32", budgets={}, objective="cio",
         objective_info={}, space_size=len(candidates), feasible=len(candidates),
         front_size=None, template_metrics=metrics, candidates=candidates,
@@ -46,69 +55,130 @@ def fake_candidate(cid: str, rank: int, cio: int, definition: str | None) -> Fro
 
 
 def make_front(root: Path) -> None:
-    """Four tiny HarDNets and one candidate whose definition file is broken."""
+    """Four tiny HarDNets, their CIO falling with their rank."""
     candidates = []
-    for rank, cid in enumerate((*GOOD, "broken")):
-        if cid == "broken":
-            (root / "candidates").mkdir(parents=True, exist_ok=True)
-            (root / "candidates" / "broken.json").write_text("{not json")
-        else:
-            tiny_definition_file(root / "candidates", cid, growth=6 + 2 * rank)
-        candidates.append(fake_candidate(cid, rank, 5000 - 900 * rank, f"candidates/{cid}.json"))
+    for rank, cid in enumerate(CANDIDATES, start=1):
+        tiny_definition_file(root / "candidates" / FRONT_ID, cid, growth=4 + 2 * rank)
+        path = f"candidates/{FRONT_ID}/{cid}.json"
+        candidates.append(fake_candidate(cid, rank, 5000 - 900 * rank, path))
     fake_front(tuple(candidates)).write(root / FRONT_FILE)
-    config = TrainConfig(
-        model="-", dataset="digits", image_size=16, epochs=2, batch_size=64, deterministic=True
-    )
-    atomic_write_json(root / "train_config.json", PoolSettings(5, 1, 600.0, config).to_dict())
 
 
-def pool(root: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "hardnet_analysis", "search-worker", str(root)]
-    return subprocess.Popen(
-        [*command, "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group, so the test can kill the whole pool
-    )
-
-
-def events(root: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
-
-
-def test_killed_pool_finishes_every_candidate_once(tmp_path: Path) -> None:
-    root = tmp_path / "search"
+def prepare(root: Path, storage: str | None) -> str:
+    """The front's study, made and enqueued with no local worker; returns its name."""
     make_front(root)
-    first = pool(root)
-    deadline = time.monotonic() + 240
-    # kill once a candidate has a checkpoint but is not finished (it is mid-training)
-    while time.monotonic() < deadline and first.poll() is None:
-        runs = list((root / "runs").glob("*/last.pt")) if (root / "runs").exists() else []
-        if any(not (p.parent / "result.json").exists() for p in runs):
-            break
-        time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
-    unfinished = [c for c in GOOD if not (root / "runs" / c / "result.json").exists()]
-    assert unfinished, "the pool finished before it could be killed"
+    recipe = TrainConfig(model="-", dataset="digits", image_size=16, epochs=EPOCHS, batch_size=128)
+    trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 6))
+    assert [c.status for c in trained.candidates] == ["pending"] * 4
+    return trained.study
 
-    second = pool(root)
-    assert second.wait(timeout=300) == 0
-    log = events(root)
-    for cid in GOOD:
-        assert [e["event"] for e in log if e["id"] == cid].count("done") == 1, cid
-        result = json.loads((root / "runs" / cid / "result.json").read_text())
-        assert result["final"]["epoch"] == 2
-    assert any(e["event"] == "start" and e["resume"] for e in log), "no interrupted run resumed"
-    failures = json.loads((root / "runs" / "broken" / "failures.json").read_text())["attempts"]
-    assert len(failures) == 2 and "not valid JSON" in failures[0]["error"]  # 1 try + 1 retry
-    front = TrainedFront.read(root / TRAINED_FILE).candidates
-    assert [c.status for c in front].count("done") == 4
-    assert front[-1].candidate.id == "broken" and front[-1].status == "failed"
-    assert not list((root / "claims").glob("*.json")), "claims left behind"
+
+def running_in(storage: str, study: str, pid: int, root: Path) -> bool:
+    """True once worker `pid` runs a trial whose candidate has a checkpoint (it is mid-trial)."""
+    trials = optuna.load_study(study_name=study, storage=open_storage(storage)).get_trials(
+        deepcopy=False, states=(TrialState.RUNNING,)
+    )
+    return any(
+        t.user_attrs.get("pid") == pid
+        and (root / "runs" / FRONT_ID / t.user_attrs["candidate_id"] / "last.pt").exists()
+        for t in trials
+    )
+
+
+def kill_mid_trial(worker: subprocess.Popen[bytes], storage: str, study: str, root: Path) -> None:
+    deadline = time.monotonic() + 240
+    while not running_in(storage, study, worker.pid, root):
+        assert worker.poll() is None and time.monotonic() < deadline, "never caught mid-trial"
+        time.sleep(0.1)
+    worker.send_signal(signal.SIGKILL)
+    assert worker.wait() == -signal.SIGKILL
+
+
+def three_workers(root: Path, storage: str | None) -> None:
+    """Two workers, one killed mid-trial, a third started late; the survivors must exit 0."""
+    study = prepare(root, storage)
+    spec = storage or str(root)
+    args = ["search-worker", str(root)] if storage is None else ["search-worker", "--storage", spec]
+    log = root / "workers.log"
+    first, second = hda_background(log, *args), hda_background(log, *args)
+    kill_mid_trial(first, spec, study, root)
+    late = hda_background(log, *args)
+    for worker in (second, late):
+        assert worker.wait(timeout=600) == 0, log.read_text()[-3000:]
+    check_exactly_once(root, spec, study)
+
+
+def check_exactly_once(root: Path, spec: str, name: str) -> None:
+    """Counted from the study and from the run directories."""
+    study = optuna.load_study(study_name=name, storage=open_storage(spec))
+    trials = study.get_trials(deepcopy=False)
+    done = Counter(t.user_attrs["candidate_id"] for t in trials if t.state == TrialState.COMPLETE)
+    assert done == dict.fromkeys(CANDIDATES, 1)
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    assert killed, "the killed worker's trial was not failed"
+    retried = {t.system_attrs.get("failed_trial") for t in trials if t.state == TrialState.COMPLETE}
+    assert {t.number for t in killed} <= retried  # each taken over and finished by a retry
+    events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
+    assert Counter(e["id"] for e in events if e["event"] == "done") == dict.fromkeys(CANDIDATES, 1)
+    assert any(e["event"] == "start" and e["resume"] for e in events), "nothing resumed last.pt"
+    for cid in CANDIDATES:
+        lines = (root / "runs" / FRONT_ID / cid / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
+    check_values(TrainedFront.read(root / TRAINED_FILE), study)
+
+
+def check_values(trained: TrainedFront, study: optuna.Study) -> None:
+    """`optuna.load_study` gives the trained front's values and Pareto front."""
+    assert trained.study == study.study_name
+    assert [c.status for c in trained.candidates] == ["done"] * 4
+    values = {t.user_attrs["candidate_id"]: t.values for t in study.best_trials}
+    front = {c.candidate.id: [c.top1, c.candidate.metrics["cio"]] for c in trained.candidates}
+    assert values == {cid: front[cid] for cid in values}
+    assert set(values) == {c.candidate.id for c in trained.candidates if c.pareto_rank == 1}
+
+
+def test_workers_on_sqlite_finish_every_candidate_once(tmp_path: Path) -> None:
+    three_workers(tmp_path / "search", None)  # workers given DIR: its optuna.db
+
+
+def test_workers_on_a_journal_file_finish_every_candidate_once(tmp_path: Path) -> None:
+    three_workers(tmp_path / "search", str(tmp_path / "trials.log"))
+
+
+@pytest.mark.skipif(not pgserver.available(), reason="no PostgreSQL server tools (initdb, pg_ctl)")
+def test_workers_on_postgresql_finish_every_candidate_once(tmp_path: Path) -> None:
+    with pgserver.postgres_server() as url:
+        three_workers(tmp_path / "search", url)
+
+
+def test_a_worker_refuses_at_once_without_data_or_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hardnet_analysis.cli.main import main
+
+    assert main(["search-worker"]) == 2
+    assert main(["search-worker", "--storage", str(tmp_path / "empty.log")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "give the search's DIR or --storage URL" in err[0] and "holds 0 hda studies" in err[1]
+    root = tmp_path / "search"
+    data = image_folder(tmp_path / "data", classes=2, per_class=2)
+    make_front(root)
+    recipe = TrainConfig(model="-", data=str(data), image_size=16, epochs=1, batch_size=2)
+    name = train_front(root, 4, recipe, workers=0).study
+    shutil.rmtree(data)  # this host lacks the data: the worker takes no trial
+    assert main(["search-worker", str(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hda search-worker: error: data directory")
+    trials = optuna.load_study(study_name=name, storage=storage_url(str(root))).get_trials()
+    assert [t.state for t in trials] == [TrialState.WAITING] * 4
+
+
+def test_storage_names(tmp_path: Path) -> None:
+    assert storage_url(str(tmp_path)) == f"sqlite:///{tmp_path / 'optuna.db'}"
+    assert storage_url(str(tmp_path / "trials.log")) == str(tmp_path / "trials.log")
+    assert storage_url("postgresql://u:secret@h/db") == "postgresql://u:secret@h/db"
+    assert shown("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert shown("sqlite:////x/optuna.db") == "sqlite:////x/optuna.db"
 
 
 def test_pareto_ranks_example() -> None:
@@ -127,30 +197,3 @@ def test_pareto_ranks_brute_force(points: list[tuple[int, int]]) -> None:
         dominators = [ranks[j] for j, q in enumerate(points) if dominates(q, p)]
         assert all(r < ranks[i] for r in dominators)
         assert ranks[i] == 1 or ranks[i] - 1 in dominators
-
-
-def _foreign_claim(path: Path, age: float) -> None:
-    """A claim held by a process on another host, last heartbeat `age` seconds ago."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {"host": "other-host.invalid", "pid": 1, "token": "theirs", "time": time.time() - age}
-    path.write_text(json.dumps(body))
-    os.utime(path, (time.time() - age, time.time() - age))
-
-
-def test_claim_of_another_host_expires_by_heartbeat_age(tmp_path: Path) -> None:
-    from hardnet_analysis.train.claims import Claim
-
-    fresh, stale = tmp_path / "claims" / "a.json", tmp_path / "claims" / "b.json"
-    _foreign_claim(fresh, age=5)  # a live worker elsewhere: its pid cannot be checked from here
-    _foreign_claim(stale, age=120)
-    first = Claim(fresh, timeout=60)
-    assert not first.acquire()
-    assert json.loads(fresh.read_text())["token"] == "theirs"  # left alone
-    second = Claim(stale, timeout=60)
-    assert second.acquire()  # older than the timeout: taken over
-    try:
-        assert second.held() and json.loads(stale.read_text())["token"] == second.token
-        assert not Claim(stale, timeout=60).acquire()  # and now it is exclusive
-    finally:
-        second.release()
-    assert not stale.exists()

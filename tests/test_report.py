@@ -90,7 +90,7 @@ def search_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         TrainedCandidate(c, "done", 90.0 + i, 99.0, 90.0 + i, None, f"runs/{c.id}", 1)
         for i, c in enumerate(front.candidates)
     ]
-    TrainedFront(tuple(rows)).write(out / "front_trained.json")
+    TrainedFront("hda-test", "sqlite:///optuna.db", tuple(rows)).write(out / "front_trained.json")
     assert json.loads((out / "sample.json").read_text())["space_size"] == 72
     return out
 

@@ -54,7 +54,7 @@ def test_default_search_table_shows_template_with_official_numbers(
 def test_json_front_is_ranked_and_within_budget(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, *SMALL, "--budget-macs", "4e9", "--format", "json", "--top", "50")
     doc = json.loads(out)
-    assert code == 0 and doc["format"] == "hda-search-front" and doc["version"] == 1
+    assert code == 0 and doc["format"] == "hda-search-front" and doc["version"] == 2
     assert doc["space_size"] == 32 and doc["input"] == [224, 224]
     assert doc["budgets"] == {"macs": 4_000_000_000}
     expected = sorted(t for t in small_space_totals() if t[1] <= 4_000_000_000)
@@ -84,8 +84,9 @@ def test_out_writes_front_and_definitions_with_stable_ids(
         fronts.append(json.loads((tmp_path / name / "front.json").read_text()))
     ids = [[c["id"] for c in f["candidates"]] for f in fronts]
     assert ids[0] == ids[1] and len(set(ids[0])) == 4
+    assert fronts[0]["id"] == fronts[1]["id"]  # the same search: the same front
     for c in fronts[0]["candidates"]:
-        assert c["definition"] == f"candidates/{c['id']}.json"
+        assert c["definition"] == f"candidates/{fronts[0]['id']}/{c['id']}.json"
         a = (tmp_path / "a" / c["definition"]).read_bytes()
         assert a == (tmp_path / "b" / c["definition"]).read_bytes()
         totals = analyze(str(tmp_path / "a" / c["definition"])).totals

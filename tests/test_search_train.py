@@ -29,15 +29,74 @@ def test_train_top_trains_and_reranks(tmp_path: Path, capsys: pytest.CaptureFixt
     # The two best candidates of the front were trained, each into its own run directory.
     assert {c["id"] for c in done} == {c["id"] for c in front["candidates"][:2]}
     assert all(0.0 <= c["top1"] <= 100.0 and c["pareto_rank"] >= 1 for c in done)
-    assert all((out / "runs" / c["id"] / "last.pt").is_file() for c in done)
+    assert all((out / c["run"] / "last.pt").is_file() for c in done)
+    assert all(
+        c["definition"].startswith(f"candidates/{front['id']}/") for c in front["candidates"]
+    )
+    assert front["command"].startswith("hda search --template") and front["space"]["stages"]
+    assert trained["study"] == f"hda-{front['id']}"
     starts = (out / "events.jsonl").read_text().count('"start"')
 
     # The same command again trains nothing twice.
     capsys.readouterr()
     assert _search(template, out) == 0
     assert (out / "events.jsonl").read_text().count('"start"') == starts
-    printed = json.loads(capsys.readouterr().out)  # one JSON document: the re-ranked front
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)  # one JSON document: the re-ranked front
     assert printed["format"] == "hda-search-front-trained"
+    assert f"study 'hda-{front['id']}'" in captured.err  # the study's name is printed
+
+
+def test_the_directory_belongs_to_its_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tiny_definition_file(tmp_path)
+    out = tmp_path / "search"
+    search = ["search", "--template", str(template), "--input", "16", "--out", str(out)]
+    assert main([*search, "--k", "4,6", "--format", "json"]) == 0
+    first = json.loads((out / "front.json").read_text())
+    capsys.readouterr()
+    assert main([*search, "--k", "8", "--format", "json"]) == 2  # another space: refused
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"holds front {first['id']}" in err and "--force" in err
+    assert json.loads((out / "front.json").read_text()) == first  # left as it was
+    assert main([*search, "--k", "8", "--format", "json", "--force"]) == 0
+    second = json.loads((out / "front.json").read_text())
+    assert second["id"] != first["id"]
+    # each front's definitions stay under its own id: none of the old front's are mixed in
+    assert {p.name for p in (out / "candidates").iterdir()} == {first["id"], second["id"]}
+    listed = {c["definition"] for c in second["candidates"]}
+    assert listed == {
+        f"candidates/{second['id']}/{p.name}" for p in (out / "candidates" / second["id"]).iterdir()
+    }
+
+
+def test_configuration_error_fails_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "search"
+    assert _search(tiny_definition_file(tmp_path), out, "--data", str(tmp_path / "nodir")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hda search: error: data directory") and "Traceback" not in err[-1]
+    assert not (out / "runs").exists() and not (out / "events.jsonl").exists()
+
+
+def test_failures_are_retried_and_a_later_run_retries_what_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tiny_definition_file(tmp_path)
+    out = tmp_path / "search"
+    # lr 1e30 diverges: a NaN loss is transient, tried once and retried once, then failed
+    assert _search(template, out, "--lr", "1e30", "--max-retries", "1") == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        err.startswith("hda search: error: 2 of 2 candidates did not finish") and "NonFinite" in err
+    )
+    trained = json.loads((out / "front_trained.json").read_text())
+    assert [c["attempts"] for c in trained["candidates"]] == [2, 2]
+    assert _search(template, out) == 0  # fixed settings: what failed is trained
+    trained = json.loads((out / "front_trained.json").read_text())
+    assert [(c["status"], c["attempts"]) for c in trained["candidates"]] == [("done", 3)] * 2
 
 
 def test_train_top_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,6 +110,7 @@ def test_train_top_flags_default_to_the_recipe() -> None:
     from hardnet_analysis.train.config import MAX_RETRIES, RECIPE
 
     args = build_parser().parse_args(["search", "--train-top", "2", "--out", "x"])
+    assert args.storage is None and args.workers == 1
     for name in ("dataset", "epochs", "batch_size", "lr", "device", "seed"):
         assert getattr(args, name) == getattr(RECIPE, name), name
     assert args.max_retries == MAX_RETRIES

@@ -21,8 +21,8 @@ from hardnet_analysis.families.serialize import save_definition
 from hardnet_analysis.graph.analytic import AnalyticBuilder
 from hardnet_analysis.train import TrainConfig, train
 from hardnet_analysis.train.evaluate import evaluate_weights
-from hardnet_analysis.train.loop import lr_factor
 from hardnet_analysis.train.runlog import METRIC_FIELDS
+from hardnet_analysis.train.schedule import lr_factor
 from tests.trainkit import (
     cifar_dir,
     hda_process,

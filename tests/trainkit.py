@@ -90,3 +90,17 @@ def hda_run(*args: str, timeout: float = 300) -> tuple[int, str, str]:
     process = hda_process(*args)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+def hda_background(log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m hardnet_analysis ARGS`` in the background, its output appended to `log`
+    (a file, so that a long run never blocks on a full pipe), on one thread."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hardnet_analysis", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )

@@ -17,11 +17,16 @@ def register(subparsers: Any) -> None:
         "evaluate",
         help="top-1/top-5 of a model with given weights",
         description="Validation accuracy of MODEL (a name or *.json definition) with --weights "
-        "(a state dict, a run's best.pt, or an official HarDNet checkpoint), built for the "
-        "data's class count.",
+        "(a run's last.pt or best.pt, converted.pt with its own definition, a plain or wrapped "
+        "state dict, or an official HarDNet checkpoint), built for the data's class count.",
     )
     parser.add_argument("model", help="model name or definition file (*.json)")
-    parser.add_argument("--weights", metavar="FILE", help="state dict to load (strict)")
+    parser.add_argument("--weights", metavar="FILE", help="weights to load (strict)")
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="score the untrained model (without it, --weights is required)",
+    )
     add_data_args(parser)
     parser.add_argument("--batch-size", type=positive_int, default=256)
     add_format_arg(parser)
@@ -40,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         args.batch_size,
         args.device,
         args.workers,
+        args.random_weights,
     )
     if args.format == "json":
         write_json(result)

@@ -7,6 +7,7 @@ without numpy).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,15 +24,21 @@ from hardnet_analysis.cli.common import (
     duration,
     positive_int,
 )
+from hardnet_analysis.cli.search_train import (
+    check_training_args,
+    finished,
+    register_training,
+    train,
+)
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
-from hardnet_analysis.train.config import DATASETS, MAX_RETRIES, RECIPE
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
     from hardnet_analysis.fronts import FrontCandidate, TrainedFront
+    from search.emit import FrontKey
     from search.space import SearchSpace
     from search.sweep import Ranker, SearchResult
 
@@ -118,7 +125,9 @@ def register(subparsers: Any) -> None:
     rank.add_argument(
         "--emit", type=positive_int, default=10, help="definitions written with --out (default 10)"
     )
-    rank.add_argument("--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/*.json")
+    rank.add_argument(
+        "--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/<front id>/*.json"
+    )
     rank.add_argument(
         "--sample",
         type=int,
@@ -127,82 +136,12 @@ def register(subparsers: Any) -> None:
         help="with --out, also write DIR/sample.json: N candidates drawn from the whole space "
         "for `hda report` (default 2000; 0 for none)",
     )
+    rank.add_argument(
+        "--force", action="store_true", help="replace another search's front in --out DIR"
+    )
     add_format_arg(parser)
-    _register_training(parser)
+    register_training(parser)
     parser.set_defaults(func=run)
-
-
-def _register_training(parser: argparse.ArgumentParser) -> None:
-    """--train-top and the recipe flags that `hda train` also takes (HarDNet recipe defaults)."""
-    group = parser.add_argument_group(
-        "training the front (needs --out; resumable: run the same command again)"
-    )
-    group.add_argument(
-        "--train-top",
-        type=positive_int,
-        metavar="N",
-        help="train the best N candidates and re-rank by accuracy against CIO",
-    )
-    group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
-    kinds = f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}"
-    group.add_argument("--dataset", default=RECIPE.dataset, help=kinds)
-    group.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=RECIPE.epochs,
-        help=f"epochs (default {RECIPE.epochs})",
-    )
-    group.add_argument(
-        "--batch-size", type=positive_int, default=RECIPE.batch_size, help="global batch"
-    )
-    group.add_argument(
-        "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
-    )
-    group.add_argument("--image-size", type=positive_int, help="square input side")
-    group.add_argument(
-        "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
-    )
-    group.add_argument("--seed", type=int, default=RECIPE.seed)
-    group.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="local worker processes; more hosts join with `hda search-worker DIR`",
-    )
-    group.add_argument(
-        "--max-retries", type=int, default=MAX_RETRIES, help="retries of a failed candidate"
-    )
-
-
-def _train_front(args: argparse.Namespace) -> TrainedFront:
-    """Train the emitted candidates (hardnet_analysis.train.pool) and read the re-ranked front."""
-    from hardnet_analysis.fronts import TrainedFront
-    from hardnet_analysis.train.config import TrainConfig
-    from hardnet_analysis.train.pool import train_front
-
-    recipe = TrainConfig(
-        model="-",
-        data=args.data,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        image_size=args.image_size,
-        device=args.device,
-        seed=args.seed,
-    )
-    path = train_front(args.out, args.train_top, recipe, args.workers, args.max_retries)
-    return TrainedFront.read(path)
-
-
-def _check_training_args(args: argparse.Namespace) -> None:
-    if args.train_top is None:
-        return
-    if not args.out:
-        raise UsageError("--train-top needs --out DIR (where candidates and runs are kept)")
-    if args.max_retries < 0:
-        raise UsageError("--max-retries must be >= 0")
-    args.emit = max(args.emit, args.train_top)  # only emitted candidates have definition files
 
 
 def _space(args: argparse.Namespace) -> SearchSpace:
@@ -269,9 +208,22 @@ def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float
     )
 
 
+def _key(
+    args: argparse.Namespace, space: SearchSpace, ranker: Ranker, info: dict[str, Any]
+) -> FrontKey:
+    """What decides the front this command finds (its id), known before the sweep."""
+    from search.emit import FrontKey
+    from search.sweep import Budgets
+
+    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
+    hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
+    shape = (args.batch, space.template.in_channels, *hw)
+    return FrontKey(space, shape, args.dtype, budgets.given(), ranker.name, info)
+
+
 def _sweep(
     args: argparse.Namespace,
-    space: SearchSpace,
+    key: FrontKey,
     ranker: Ranker,
     features: dict[str, Any],
     limits: dict[str, float],
@@ -279,13 +231,11 @@ def _sweep(
     from search.sweep import Budgets, sweep
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
-    hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
-    shape = (args.batch, space.template.in_channels, *hw)
     try:
         with _progress() as progress:
             return sweep(
-                space,
-                shape,
+                key.space,
+                key.input_shape,
                 budgets,
                 ranker,
                 args.dtype,
@@ -295,15 +245,16 @@ def _sweep(
                 sample=args.sample if args.out else 0,
             )
     except ShapeError as exc:
-        raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for the template: {exc}") from None
+        h, w = key.input_shape[2:]
+        raise ShapeError(f"input {h}x{w} is too small for the template: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    from search.emit import candidate_row, front_document, write_front
+    from search.emit import candidate_row, check_directory, front_document, write_front
     from search.present import trained_rows
     from search.space import save_space
 
-    _check_training_args(args)
+    check_training_args(args)
     space = _space(args)
     if args.train_top and space.template.family != "hardnet":
         raise UsageError(
@@ -317,21 +268,26 @@ def run(args: argparse.Namespace) -> int:
     ranker, info = _ranker(args, keep=max(args.top, args.emit if args.out else 0))
     features, limits, feature_info = _features(args)
     info |= feature_info
-    result = _sweep(args, space, ranker, features, limits)
-    written = write_front(args.out, result, args.emit, info) if args.out else None
+    key = _key(args, space, ranker, info)
+    if args.out:
+        check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
+    result = _sweep(args, key, ranker, features, limits)
+    command = shlex.join(["hda", *getattr(args, "argv", [])])
+    written = write_front(args.out, result, args.emit, info, command) if args.out else None
     paths = {c.id: c.definition for c in written.candidates} if written else {}
     rows = [
         replace(row, definition=paths.get(row.id))
         for row in (candidate_row(space, c, result.template) for c in result.candidates[: args.top])
     ]
-    trained = _train_front(args) if args.train_top else None
+    trained = train(args) if args.train_top else None
     if args.format == "json":
-        write_json(trained.to_dict() if trained else front_document(result, rows, info).to_dict())
+        document = front_document(result, rows, info, command)
+        write_json(trained.to_dict() if trained else document.to_dict())
     elif args.format == "csv":
         write_csv(trained_rows(trained) if trained else [_csv_row(r) for r in rows])
     else:
-        _show(args, result, rows, len(paths), trained)
-    return 0
+        _show(args, result, rows, len(paths), trained, written.id if written else "")
+    return finished(trained) if trained else 0
 
 
 def _show(
@@ -340,6 +296,7 @@ def _show(
     rows: list[FrontCandidate],
     written: int,
     trained: TrainedFront | None,
+    front_id: str = "",
 ) -> None:
     """The search table, where the front was written, and the trained table."""
     from search.emit import candidate_row
@@ -348,7 +305,8 @@ def _show(
     template = candidate_row(result.space, result.template, result.template)
     console().print(search_table(result, rows, template))
     if written:
-        print(f"wrote {args.out}/front.json and {written} definitions in {args.out}/candidates")
+        where = f"{args.out}/candidates/{front_id}"
+        print(f"wrote {args.out}/front.json and {written} definitions in {where}")
     if trained:
         console().print(trained_table(trained))
 

@@ -1,4 +1,5 @@
-"""The bundled trainer: the HarDNet recipe on the user's data, resumable, DDP and a worker pool.
+"""The bundled trainer: the HarDNet recipe on the user's data, resumable, DDP, and a search front
+trained as an Optuna study by workers on any host.
 
 Its modules import torch, except `hardnet_analysis.train.config` (the recipe as data, which the
 CLI reads when it builds its parser). So this package's names are loaded on first use: importing

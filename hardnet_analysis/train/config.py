@@ -18,8 +18,13 @@ from hardnet_analysis.errors import UsageError
 
 DATASETS = ("auto", "folder", "cifar", "digits")
 
-#: A failed pool candidate is retried this many times before it counts as failed.
+#: A candidate whose training failed transiently is retried this many times before it counts as
+#: failed (a later run of the command gives it as many again).
 MAX_RETRIES = 2
+#: Seconds between a training worker's heartbeats; a trial without one for `GRACE_S` seconds
+#: belongs to a dead worker and is taken over (`hardnet_analysis.train.trials`).
+HEARTBEAT_S = 30
+GRACE_S = 120
 #: A pool claim whose heartbeat is older than this (seconds) is stale and taken over.
 CLAIM_TIMEOUT_S = 600.0
 
@@ -71,6 +76,13 @@ class TrainConfig:
             )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UsageError("--label-smoothing must be in [0, 1)")
+        # `not x > 0` also refuses NaN, which would pass `x <= 0`.
+        if not self.lr > 0 or self.lr == float("inf"):
+            raise UsageError(f"--lr must be a positive number, not {self.lr:g}")
+        if not self.weight_decay >= 0 or self.weight_decay == float("inf"):
+            raise UsageError(f"--wd must be a number >= 0, not {self.weight_decay:g}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise UsageError(f"momentum must be in [0, 1), not {self.momentum:g}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

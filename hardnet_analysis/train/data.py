@@ -64,7 +64,8 @@ def detect_dataset(data: str | None) -> str:
 
 
 def load_data(dataset: str, data: str | None, image_size: int | None) -> DataSplit:
-    """The `DataSplit` for a dataset kind (``auto`` detects it from `data`)."""
+    """The `DataSplit` for a dataset kind (``auto`` detects it from `data`); a split without a
+    usable image is an error (`require_usable`)."""
     if data is not None and not Path(data).is_dir():
         raise UsageError(f"data directory {data!r} does not exist")
     kind = detect_dataset(data) if dataset == "auto" else dataset
@@ -72,8 +73,27 @@ def load_data(dataset: str, data: str | None, image_size: int | None) -> DataSpl
         return load_digits(image_size or 32)
     assert data is not None
     if kind == "cifar":
-        return load_cifar(data, image_size or 32)
-    return load_folder(data, image_size or 224)
+        split = load_cifar(data, image_size or 32)
+    else:
+        split = load_folder(data, image_size or 224)
+    require_usable(split, data)
+    return split
+
+
+def require_usable(split: DataSplit, data: str) -> None:
+    """A UsageError unless the train and the validation split each hold a decodable image.
+
+    Samples are tried in order until one decodes, so a good folder costs one image, and only a
+    folder with nothing usable is read through (a run on it would train on nothing).
+    """
+    for name, dataset in (("train", split.train), ("val", split.val)):
+        size = len(dataset)  # type: ignore[arg-type]
+        if size == 0:
+            raise UsageError(f"{data!r} has no {name} images")
+        if all(dataset[i] is None for i in range(size)):
+            raise UsageError(
+                f"{data!r}: none of the {size} {name} images can be decoded (zero usable images)"
+            )
 
 
 # --- digits ------------------------------------------------------------------------------------

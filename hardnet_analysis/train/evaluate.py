@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.registry import NetworkDef
+from hardnet_analysis.families.serialize import from_dict
+from hardnet_analysis.models.checkpoints import read_checkpoint
 from hardnet_analysis.train.data import collate_skipping, load_data
 from hardnet_analysis.train.distributed import pick_device
-from hardnet_analysis.train.model import build_for_classes, load_initial_weights
+from hardnet_analysis.train.model import build_for_classes, check_output, load_initial_weights
 from hardnet_analysis.train.steps import evaluate_model, summarize
+
+
+def carried_definition(weights: str) -> NetworkDef | None:
+    """The definition a weights file carries beside its state dict (``converted.pt`` does: its
+    weights fit the converted network, not the one trained), else None."""
+    document = read_checkpoint(Path(weights))
+    carried = document.get("definition") if isinstance(document, dict) else None
+    if not isinstance(carried, dict):
+        return None
+    return from_dict(carried, where=f"the definition in {weights!r}")
 
 
 def evaluate_weights(
@@ -23,16 +38,26 @@ def evaluate_weights(
     batch_size: int = 256,
     device: str = "auto",
     workers: int | None = None,
+    random_weights: bool = False,
 ) -> dict[str, Any]:
     """Loss (mean cross-entropy per image), top-1 and top-5 (%) on the validation split.
 
-    The model is built for the data's class count and `weights` (a state dict, ``best.pt`` or an
-    official HarDNet checkpoint) must fit it exactly.
+    The model is built for the data's class count and `weights` must fit it exactly: a run's
+    ``last.pt`` or ``best.pt``, a plain or wrapped state dict, an official checkpoint, or
+    ``converted.pt``, whose own definition is built instead of `model`. Without `weights` it is
+    an error unless `random_weights` (an untrained model's score is rarely what was meant).
     """
+    if weights is None and not random_weights:
+        raise UsageError(
+            "no --weights given: pass a weights file (last.pt, best.pt, converted.pt or a state "
+            "dict), or --random-weights to score the untrained model"
+        )
     split = load_data(dataset, data, image_size)
-    net, _ = build_for_classes(model, split.num_classes)
+    carried = carried_definition(weights) if weights is not None else None
+    net, _ = build_for_classes(carried or model, split.num_classes)
     if weights is not None:
         load_initial_weights(net, weights, split.num_classes)
+    check_output(net, model, split.num_classes, split.image_size)
     target = pick_device(device)
     net.to(target)
     if workers is None:
@@ -42,8 +67,10 @@ def evaluate_weights(
     )
     with torch.inference_mode():
         result = summarize(evaluate_model(net, loader, target))
+    if not result["images"]:
+        raise UsageError(f"zero usable validation images ({result['skipped']:.0f} skipped)")
     return {
-        "model": model,
+        "model": carried.name if carried is not None else model,
         "weights": weights,
         "dataset": split.name,
         "num_classes": split.num_classes,

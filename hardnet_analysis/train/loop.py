@@ -6,7 +6,6 @@ when validation top-1 improved. A run killed at any point loses at most the epoc
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import resource
@@ -37,12 +36,15 @@ from hardnet_analysis.train.distributed import (
 from hardnet_analysis.train.model import (
     Hooks,
     build_for_classes,
+    check_convertible,
+    check_output,
     convert,
     load_initial_weights,
     set_memory_efficient,
 )
 from hardnet_analysis.train.progress import Reporter, epoch_line
 from hardnet_analysis.train.runlog import write_args, write_metrics
+from hardnet_analysis.train.schedule import lr_factor, resume_note
 from hardnet_analysis.train.steps import Step, evaluate_model, summarize, train_one_epoch
 
 
@@ -66,16 +68,6 @@ class ShardSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
-
-
-def lr_factor(epoch: int, epochs: int, warmup: int) -> float:
-    """Multiplier of the base lr in `epoch` (0-based): linear warm-up, then per-epoch cosine.
-
-    Without warm-up, epoch e of E gets ``0.5 * (1 + cos(pi * e / E))``: 1.0 at e=0, 0.5 at E/2.
-    """
-    if epoch < warmup:
-        return (epoch + 1) / (warmup + 1)
-    return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (epochs - warmup)))
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -153,14 +145,7 @@ class Run:
         seed_everything(config.seed, config.deterministic)
         self.data = load_data(config.dataset, config.data, config.image_size)
         self.num_classes = self._num_classes()
-        self.model, self.definition = build_for_classes(config.model, self.num_classes)
-        if config.weights:
-            load_initial_weights(self.model, config.weights, self.num_classes)
-        if config.memory_efficient:
-            set_memory_efficient(self.model, config.model)
-        self.model.to(self.device)
-        if config.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+        self.model = self._build_model()
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=config.lr,
@@ -178,8 +163,26 @@ class Run:
         self.history: list[dict[str, Any]] = []
         self.best_top1 = -1.0
         self.start_epoch = 0
+        self.note = "started"
         if config.resume:
             self._restore(checkpoint.load(self.run_dir / "last.pt"))
+
+    def _build_model(self) -> nn.Module:
+        """The model for the data's classes, initial weights loaded, every hook the settings
+        need checked and one forward pass checked, all before the first step."""
+        config = self.config
+        model, self.definition = build_for_classes(config.model, self.num_classes)
+        if config.weights:
+            load_initial_weights(model, config.weights, self.num_classes)
+        if config.convert:
+            check_convertible(model, config.model)
+        if config.memory_efficient:
+            set_memory_efficient(model, config.model)
+        check_output(model, config.model, self.num_classes, self.data.image_size)
+        model.to(self.device)
+        if config.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
 
     def _check_run_dir(self) -> None:
         last = self.run_dir / "last.pt"
@@ -216,6 +219,12 @@ class Run:
         self.best_top1 = float(state["best_top1"])
         self.history = list(state["history"])
         self.rng = state["rng"]
+        stored = int(state["config"]["epochs"])
+        self.note = resume_note(str(self.run_dir), stored, self.config.epochs, self.start_epoch)
+        # The schedule is this run's (over --epochs); the restored lr was the stored schedule's.
+        factor = lr_factor(self.start_epoch, self.config.epochs, self.config.warmup_epochs)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * factor
 
     def _state(self, epoch: int) -> dict[str, Any]:
         return {
@@ -233,10 +242,11 @@ class Run:
 
     def fit(self, reporter: Reporter) -> TrainResult:
         config, ctx = self.config, self.ctx
-        if ctx.is_main:
+        if ctx.is_main and self.start_epoch < config.epochs:  # a finished run stays untouched
             self.run_dir.mkdir(parents=True, exist_ok=True)
             extra = {"num_classes": self.num_classes, "dataset": self.data.name}
-            write_args(self.run_dir, config.to_dict(), {**extra, "world_size": ctx.world_size})
+            extra["world_size"] = ctx.world_size
+            write_args(self.run_dir, config.to_dict(), extra, self.start_epoch, self.note)
         net: nn.Module = self.model
         if ctx.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -274,6 +284,11 @@ class Run:
         )
         seconds = train.pop("seconds")
         train = _reduced(train, self.device, ctx)
+        if not train["images"]:
+            raise UsageError(
+                f"epoch {epoch + 1} had zero usable training images ({train['skipped']:.0f} "
+                "skipped as undecodable)"
+            )
         val = summarize(
             _reduced(
                 evaluate_model(
@@ -331,8 +346,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     try:
         run = Run(config)
         with reporter or Reporter(enabled=run.ctx.is_main) as active:
-            if run.start_epoch:
-                active.log(f"resuming {config.out} after epoch {run.start_epoch}")
+            if config.resume:
+                active.log(f"resuming {config.out}: {run.note}")
             return run.fit(active)
     finally:  # in-process callers (tests, pool workers) get their global setting back
         torch.use_deterministic_algorithms(deterministic)

@@ -21,13 +21,14 @@ import torch
 from torch import nn
 
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.families.registry import build_module
+from hardnet_analysis.families.registry import NetworkDef, build_module
 from hardnet_analysis.models.factory import load_weights
 from hardnet_analysis.resolve import ModuleSpec, resolve
 
 
-def build_for_classes(spec: str, num_classes: int) -> tuple[nn.Module, Any]:
-    """The model of `spec` (a name, a torchvision name or a ``*.json`` file) for `num_classes`.
+def build_for_classes(spec: str | NetworkDef, num_classes: int) -> tuple[nn.Module, Any]:
+    """The model of `spec` (a name, a torchvision name, a ``*.json`` file or a definition) for
+    `num_classes`.
 
     Returns ``(module, definition)``; the definition is None for torchvision models.
     """
@@ -99,14 +100,42 @@ class Hooks:
         return torch.stack([t.reshape(()) for t in terms]).sum() if terms else None
 
 
-def convert(model: nn.Module, spec: str) -> nn.Module:
-    """The model's ``hda_convert()`` result (its inference form); an error if it has none."""
-    hook = getattr(model, "hda_convert", None)
-    if not callable(hook):
+def check_convertible(model: nn.Module, spec: str) -> None:
+    """A UsageError unless `model` has the ``hda_convert`` hook (checked before training)."""
+    if not callable(getattr(model, "hda_convert", None)):
         raise UsageError(
             f"--convert: model {spec!r} has no hda_convert hook (CondenseNets have one)"
         )
-    converted = hook()
+
+
+def check_output(model: nn.Module, spec: str, num_classes: int, image_size: int) -> None:
+    """A UsageError unless `model` maps two images of the data's size to (2, `num_classes`)
+    logits: one forward pass on zeros, in eval mode, before the first training step."""
+    probe = torch.zeros(2, 3, image_size, image_size)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(probe)
+    except (RuntimeError, ValueError) as exc:  # shapes that do not fit raise either
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(
+            f"model {spec!r} cannot run on 3x{image_size}x{image_size} images: {first}"
+        ) from None
+    finally:
+        model.train(was_training)
+    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    if shape != (2, num_classes):
+        raise UsageError(
+            f"model {spec!r} outputs {shape} for 2 images; training needs (N, {num_classes}) "
+            f"logits (N images, {num_classes} classes)"
+        )
+
+
+def convert(model: nn.Module, spec: str) -> nn.Module:
+    """The model's ``hda_convert()`` result (its inference form); an error if it has none."""
+    check_convertible(model, spec)
+    converted = model.hda_convert()  # type: ignore[operator]
     if not isinstance(converted, nn.Module):
         raise UsageError(f"--convert: {spec!r}.hda_convert() returned {type(converted).__name__}")
     return converted

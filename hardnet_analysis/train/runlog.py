@@ -1,5 +1,10 @@
 """The files of a run directory other than checkpoints: ``args.json`` and the metric logs.
 
+``args.json`` holds the settings of the latest invocation and a ``history`` list with one entry
+per invocation (``time``, ``start_epoch``, ``epochs``, ``note`` and the settings ``changed``
+since the previous one, as ``[old, new]``): a resumed run that extends its schedule says so
+there, and the first run's settings stay readable.
+
 ``metrics.jsonl`` has one JSON object per finished epoch; ``metrics.csv`` the same rows. Both are
 rewritten atomically from the history after every epoch, so they always agree with ``last.pt``.
 """
@@ -9,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +39,34 @@ METRIC_FIELDS = (
 )
 
 
-def write_args(run_dir: Path, config: dict[str, Any], extra: dict[str, Any]) -> None:
-    atomic_write_json(run_dir / "args.json", {**config, **extra})
+#: Settings whose change between invocations is not worth a history entry.
+_UNTRACKED = ("resume",)
+
+
+def write_args(
+    run_dir: Path, config: dict[str, Any], extra: dict[str, Any], start_epoch: int, note: str
+) -> None:
+    """Write ``args.json``: `config` and `extra` at the top, the history appended to."""
+    path = run_dir / "args.json"
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    history = list(before.get("history", [])) if isinstance(before, dict) else []
+    settings = {**config, **extra}
+    changed = {
+        k: [before[k], v]
+        for k, v in settings.items()
+        if history and k in before and before[k] != v and k not in _UNTRACKED
+    }
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "start_epoch": start_epoch,
+        "epochs": config["epochs"],
+        "note": note,
+        **({"changed": changed} if changed else {}),
+    }
+    atomic_write_json(path, {**settings, "history": [*history, entry]})
 
 
 def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ undecodable files skipped), so data-parallel ranks can add theirs before dividin
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hardnet_analysis.errors import NonFiniteLossError
 from hardnet_analysis.train.model import Hooks
 from hardnet_analysis.train.progress import Reporter
 
@@ -68,7 +70,13 @@ def train_one_epoch(
         step.scaler.scale(loss).backward()
         step.scaler.step(step.optimizer)
         step.scaler.update()
-        sums["loss"] += float(loss.detach()) * len(labels)
+        value = float(loss.detach())  # one sync per step, which the sum needs anyway
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"the training loss is {value} at iteration {first_iteration + i + 1} (the run "
+                "diverged; last.pt holds the last finished epoch)"
+            )
+        sums["loss"] += value * len(labels)
         sums["correct"] += float((logits.detach().argmax(1) == labels).sum())
         sums["images"] += len(labels)
     if step.device.type == "cuda":

@@ -1,0 +1,120 @@
+"""`hda search ... --train-top N`: the flags and the run of training the front it found.
+
+The training itself is `hardnet_analysis.train.pool.train_front` (an Optuna study); this module
+reads the flags (the recipe's defaults come from `TrainConfig`), prints where the study is, and
+turns the outcome into the exit status: 0 when every candidate finished, 1 when some did not
+(named on one line), 2 for a configuration error before any training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE
+
+if TYPE_CHECKING:
+    from hardnet_analysis.fronts import TrainedFront
+
+
+def register_training(parser: argparse.ArgumentParser) -> None:
+    """--train-top, where the trials live, and the recipe flags `hda train` also takes."""
+    group = parser.add_argument_group(
+        "training the front (needs --out; resumable: run the same command again)"
+    )
+    group.add_argument(
+        "--train-top",
+        type=positive_int,
+        metavar="N",
+        help="train the best N candidates and re-rank by accuracy against CIO",
+    )
+    group.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage of the trials: sqlite:///FILE, postgresql://..., a journal FILE "
+        "(default: DIR/optuna.db)",
+    )
+    group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
+    kinds = f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}"
+    group.add_argument("--dataset", default=RECIPE.dataset, help=kinds)
+    group.add_argument(
+        "--epochs", type=positive_int, default=RECIPE.epochs, help=f"default {RECIPE.epochs}"
+    )
+    group.add_argument(
+        "--batch-size", type=positive_int, default=RECIPE.batch_size, help="global batch"
+    )
+    group.add_argument(
+        "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
+    )
+    group.add_argument("--image-size", type=positive_int, help="square input side")
+    group.add_argument(
+        "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
+    )
+    group.add_argument("--seed", type=int, default=RECIPE.seed)
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="local worker processes (0: none); more hosts join with `hda search-worker`",
+    )
+    group.add_argument(
+        "--max-retries", type=int, default=MAX_RETRIES, help="retries of a transient failure"
+    )
+    group.add_argument(
+        "--heartbeat",
+        type=positive_int,
+        default=HEARTBEAT_S,
+        metavar="S",
+        help=f"seconds between a worker's heartbeats (default {HEARTBEAT_S}); a trial "
+        "silent for 4 of them is taken over",
+    )
+
+
+def check_training_args(args: argparse.Namespace) -> None:
+    if args.train_top is None:
+        return
+    if not args.out:
+        raise UsageError("--train-top needs --out DIR (where candidates and runs are kept)")
+    if args.max_retries < 0 or args.workers < 0:
+        raise UsageError("--max-retries and --workers must be >= 0")
+    args.emit = max(args.emit, args.train_top)  # only emitted candidates have definition files
+
+
+def train(args: argparse.Namespace) -> TrainedFront:
+    """Train the emitted candidates (`hardnet_analysis.train.pool.train_front`)."""
+    from hardnet_analysis.train.config import TrainConfig
+    from hardnet_analysis.train.pool import train_front
+
+    recipe = TrainConfig(
+        model="-",
+        data=args.data,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        image_size=args.image_size,
+        device=args.device,
+        seed=args.seed,
+    )
+    beat = (args.heartbeat, 4 * args.heartbeat)
+    return train_front(
+        args.out, args.train_top, recipe, args.workers, args.max_retries, args.storage, beat
+    )
+
+
+def finished(trained: TrainedFront) -> int:
+    """Print where the study is; 0 if every candidate finished, else 1 with one error line."""
+    from hardnet_analysis.train.pool import unfinished
+
+    print(
+        f"hda: study {trained.study!r} in {trained.storage} (optuna-dashboard {trained.storage})",
+        file=sys.stderr,
+    )
+    error = unfinished(trained)
+    if error is None:
+        return 0
+    print(f"hda search: error: {error}", file=sys.stderr)
+    return error.exit_code

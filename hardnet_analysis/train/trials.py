@@ -1,0 +1,237 @@
+"""A search front's training as an Optuna study, and the trained front summarised from it.
+
+The study is named ``hda-<front id>`` and has two objectives, validation top-1 (maximised) and
+the candidate's CIO (minimised), named ``top1`` and ``cio``. Its user attribute ``hda`` holds the
+`FrontSettings` every worker follows (the recipe, the retries, the heartbeat, where the run
+directories are). Each candidate starts as one enqueued trial whose user attributes are the
+candidate's id (``candidate_id``), its front row (``candidate``) and its definition
+(``definition``); the worker that takes it adds the recipe it trains with (``recipe``), its
+``host`` and ``pid``, and on failure the one-line ``error`` and its ``error_kind``.
+
+A candidate's later trials are retries (`RetryCandidate`: Optuna's retry scheme, with
+``failed_trial`` and ``retry_history`` system attributes) or, after a later run of the command,
+fresh trials. It is ``done`` once a trial is complete, ``pending`` while one waits or runs, and
+``failed`` otherwise. A trial that found its candidate already taken is pruned and ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fronts import (
+    TRAINED_FILE,
+    FrontCandidate,
+    Status,
+    TrainedCandidate,
+    TrainedFront,
+)
+from hardnet_analysis.pareto import nondominated_ranks
+from hardnet_analysis.records import decode
+from hardnet_analysis.train.config import TrainConfig
+from hardnet_analysis.train.storage import open_storage, quiet_experimental, shown, storage_url
+
+STUDY_PREFIX = "hda-"
+SETTINGS_ATTR = "hda"
+#: A trial lost with its worker has no error of its own; this says what happened.
+LOST = "the worker stopped sending heartbeats (killed, or cut off from the storage)"
+
+
+@dataclass(frozen=True)
+class FrontSettings:
+    """What every worker of a front follows (the study's ``hda`` user attribute): the front's
+    id, the run root (``<directory>/runs/<front id>/<candidate id>/``), the recipe, how often a
+    transient failure is retried, and the heartbeat interval and grace period in seconds."""
+
+    front_id: str
+    directory: str
+    recipe: TrainConfig
+    max_retries: int
+    heartbeat: int
+    grace: int
+
+    def to_attr(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "recipe": self.recipe.to_dict()}
+
+    @classmethod
+    def from_attr(cls, value: Any, study: str) -> FrontSettings:
+        try:
+            return cls(**{**value, "recipe": TrainConfig.from_dict(value["recipe"])})
+        except (TypeError, KeyError) as exc:
+            raise UsageError(f"study {study!r} is not an hda front study ({exc})") from None
+
+    def run_dir(self, cid: str) -> Path:
+        return Path(self.directory) / "runs" / self.front_id / cid
+
+
+class RetryCandidate:
+    """Enqueue a failed trial's candidate again, at most `max_retries` times in a row.
+
+    Optuna's `RetryHeartbeatStaleTrialCallback` does the same but copies every user attribute,
+    so a retry would carry its predecessor's error, host and recipe; this copies only those the
+    candidate was enqueued with.
+    """
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        if len(history) > self.max_retries:
+            return
+        first = trial.system_attrs.get("failed_trial", trial.number)
+        system = {"failed_trial": first, "retry_history": history}
+        keep = {k: trial.user_attrs[k] for k in ("candidate_id", "candidate", "definition")}
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState.WAITING, user_attrs=keep, system_attrs=system
+            )
+        )
+
+
+@dataclass
+class FrontStudy:
+    """An open front study: the Optuna study, the storage object it uses, the storage's URL
+    and the front's settings."""
+
+    study: optuna.Study
+    storage: BaseStorage
+    url: str
+    settings: FrontSettings
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    def by_candidate(self) -> dict[str, list[FrozenTrial]]:
+        """Each candidate's trials, oldest first (pruned ones left out)."""
+        groups: dict[str, list[FrozenTrial]] = defaultdict(list)
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.state != TrialState.PRUNED:
+                groups[str(trial.user_attrs["candidate_id"])].append(trial)
+        return dict(groups)
+
+    def trial_id(self, trial: FrozenTrial) -> int:
+        study_id = self.storage.get_study_id_from_name(self.name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+
+
+def study_name(front_id: str) -> str:
+    return f"{STUDY_PREFIX}{front_id}"
+
+
+def status(trials: list[FrozenTrial]) -> Status:
+    """``done``, ``pending`` or ``failed`` (see the module docstring)."""
+    states = {t.state for t in trials}
+    if TrialState.COMPLETE in states:
+        return "done"
+    if states & {TrialState.WAITING, TrialState.RUNNING}:
+        return "pending"
+    return "failed"
+
+
+def create_front_study(
+    spec: str, settings: FrontSettings, candidates: list[tuple[FrontCandidate, dict[str, Any]]]
+) -> FrontStudy:
+    """Create (or reopen) the front's study in storage `spec`, store `settings` and enqueue each
+    candidate (its row, its definition) that is neither done nor pending: the first run
+    enqueues them all, a later one what failed."""
+    storage = open_storage(spec)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name(settings.front_id),
+        directions=["maximize", "minimize"],
+        load_if_exists=True,
+    )
+    with quiet_experimental():
+        study.set_metric_names(["top1", "cio"])
+    study.set_user_attr(SETTINGS_ATTR, settings.to_attr())
+    front = FrontStudy(study, storage, storage_url(spec), settings)
+    trials = front.by_candidate()
+    for row, definition in candidates:
+        if status(trials.get(row.id, [])) == "failed":  # also true of a candidate never tried
+            attrs = {"candidate_id": row.id, "candidate": row.to_dict(), "definition": definition}
+            study.enqueue_trial({}, user_attrs=attrs)
+    return front
+
+
+def open_front_study(spec: str, name: str | None = None) -> FrontStudy:
+    """The front study `name` in storage `spec` (None: the storage's only hda study), opened
+    with the heartbeat and retries its settings ask for."""
+    plain = open_storage(spec)
+    names = [n for n in optuna.get_all_study_names(plain) if n.startswith(STUDY_PREFIX)]
+    if name is None:
+        if len(names) != 1:
+            found = ", ".join(names) or "none"
+            raise UsageError(
+                f"storage {shown(storage_url(spec))!r} holds {len(names)} hda studies ({found}); "
+                "name one with --study"
+            )
+        name = names[0]
+    elif name not in names:
+        raise UsageError(f"storage {shown(storage_url(spec))!r} has no hda study {name!r}")
+    attr = optuna.load_study(study_name=name, storage=plain).user_attrs.get(SETTINGS_ATTR)
+    settings = FrontSettings.from_attr(attr, name)
+    retry = RetryCandidate(settings.max_retries)
+    storage = open_storage(spec, settings.heartbeat, settings.grace, retry)
+    study = optuna.load_study(study_name=name, storage=storage)
+    return FrontStudy(study, storage, storage_url(spec), settings)
+
+
+def pareto_ranks(points: list[tuple[float, float]]) -> list[int]:
+    """Non-dominated sorting of (accuracy, cio), accuracy maximised and CIO minimised; rank 1
+    is the front, rank 2 the front without it, and so on (`hardnet_analysis.pareto`):
+    ``pareto_ranks([(90, 10), (80, 5), (70, 20)]) == [1, 1, 2]``.
+    """
+    accuracy = np.array([-p[0] for p in points], dtype=np.float64)
+    cio = np.array([p[1] for p in points], dtype=np.float64)
+    return [int(r) for r in nondominated_ranks(accuracy, cio)]
+
+
+def _row(cid: str, trials: list[FrozenTrial], front: FrontStudy) -> TrainedCandidate:
+    """Where candidate `cid` stands, from its trials."""
+    where = f"study {front.name!r}, candidate {cid}"
+    candidate = decode(FrontCandidate, trials[0].user_attrs["candidate"], where)
+    done = next((t for t in trials if t.state == TrialState.COMPLETE), None)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    error = str(failed[-1].user_attrs.get("error", LOST)) if failed else None
+    run = front.settings.run_dir(cid).relative_to(front.settings.directory)
+    return TrainedCandidate(
+        candidate,
+        status=status(trials),
+        top1=done.values[0] if done and done.values else None,
+        top5=done.user_attrs.get("top5") if done else None,
+        final_top1=done.user_attrs.get("final_top1") if done else None,
+        error=error if done is None else None,
+        run=str(run),
+        attempts=len(trials),
+    )
+
+
+def trained_front(front: FrontStudy) -> TrainedFront:
+    """The study as a `TrainedFront`: trained candidates first, by (Pareto rank, -top-1, CIO),
+    then the others in front order."""
+    rows = [_row(cid, trials, front) for cid, trials in front.by_candidate().items()]
+    done = [r for r in rows if r.status == "done"]
+    scores = [(float(r.top1 or 0.0), float(r.candidate.metrics["cio"])) for r in done]
+    ranks = pareto_ranks(scores) if scores else []
+    ranked = [dataclasses.replace(r, pareto_rank=k) for r, k in zip(done, ranks, strict=True)]
+    ranked.sort(key=lambda r: (r.pareto_rank, -(r.top1 or 0.0), r.candidate.metrics["cio"]))
+    others = sorted((r for r in rows if r.status != "done"), key=lambda r: r.candidate.rank)
+    return TrainedFront(front.name, shown(front.url), (*ranked, *others))
+
+
+def write_trained_front(front: FrontStudy) -> TrainedFront:
+    """`trained_front` written to ``<directory>/front_trained.json`` (atomically)."""
+    document = trained_front(front)
+    document.write(Path(front.settings.directory) / TRAINED_FILE)
+    return document
