@@ -53,7 +53,7 @@ def reference_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
 
 
 def hda_epoch(model: nn.Module, config: TrainConfig, device: torch.device) -> float:
-    data = load_digits(config.image_size or 32)
+    data = load_digits(32)  # compare's config asks for 32
     loader, _, _ = make_loaders(data, config, DistContext(), device)
     step = Step(model, _sgd(model), nn.CrossEntropyLoss(), torch.amp.GradScaler(
         device.type, enabled=config.amp), Hooks.of(model), device, config.amp,

@@ -1,4 +1,5 @@
-"""`hda train MODEL|DEF.json`: train with the HarDNet recipe on a folder, CIFAR or digits."""
+"""`hda train MODEL|DEF.json`: train with the HarDNet recipe on a folder, CIFAR or digits, or
+with ``--task segmentation`` on a folder of images and label masks."""
 
 from __future__ import annotations
 
@@ -8,20 +9,51 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.cli.common import positive_int
-from hardnet_analysis.train.config import recipe_defaults
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.train.config import SCHEDULES, TASKS, recipe_defaults
+from hardnet_analysis.units import parse_input_size
 
 #: The recipe defaults, read from `TrainConfig` (whose module imports no torch, so `hda --help`
 #: stays light).
 DEFAULTS: dict[str, Any] = recipe_defaults()
 
 
+def image_size(text: str) -> int | tuple[int, int]:
+    """argparse type for `--image-size`: N (a square side) or HxW."""
+    try:
+        height, width = parse_input_size(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return height if height == width else (height, width)
+
+
+def add_task_args(parser: argparse.ArgumentParser) -> None:
+    """--task and --ignore-index (segmentation's masks)."""
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default=DEFAULTS["task"],
+        help="classification (default) or segmentation (--data DIR with train/images, "
+        "train/labels, val/images, val/labels; masks are PNGs of class indices)",
+    )
+    parser.add_argument(
+        "--ignore-index",
+        type=int,
+        default=DEFAULTS["ignore_index"],
+        metavar="V",
+        help=f"segmentation: the mask value left out of loss and metrics (default "
+        f"{DEFAULTS['ignore_index']})",
+    )
+
+
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         metavar="DIR",
-        help="image folder (train/<class>/*, val/<class>/*) or CIFAR-10/100 python batches; "
-        "without it, the built-in digits dataset",
+        help="image folder (train/<class>/*, val/<class>/*), CIFAR-10/100 python batches, or "
+        "a segmentation folder (--task segmentation); without it, the built-in digits dataset",
     )
+    add_task_args(parser)
     parser.add_argument(
         "--dataset",
         choices=("auto", "folder", "cifar", "digits"),
@@ -30,9 +62,10 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--image-size",
-        type=positive_int,
-        metavar="N",
-        help="square input side (default 224 for folders, 32 for CIFAR and digits)",
+        type=image_size,
+        metavar="N|HxW",
+        help="input size: a square side, or HxW for segmentation (default 224 for folders, 32 "
+        "for CIFAR and digits, the first training image's for segmentation)",
     )
     parser.add_argument("--workers", type=int, metavar="N", help="loader processes")
     parser.add_argument(
@@ -50,7 +83,8 @@ def register(subparsers: Any) -> None:
         f"{DEFAULTS['weight_decay']}, batch {DEFAULTS['batch_size']}, {DEFAULTS['epochs']} "
         "epochs. Writes args.json, metrics.csv, "
         "metrics.jsonl, last.pt and best.pt to --out. Under `torchrun --nproc-per-node N` it "
-        "trains data-parallel.",
+        "trains data-parallel. --task segmentation trains per-pixel classes (FC-HarDNets) and "
+        "logs mIoU and pixel accuracy; best.pt follows mIoU.",
     )
     parser.add_argument("model", help="model name or definition file (*.json)")
     add_data_args(parser)
@@ -61,6 +95,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="base learning rate")
     parser.add_argument("--wd", type=float, default=DEFAULTS["weight_decay"], help="weight decay")
     parser.add_argument("--warmup-epochs", type=int, default=DEFAULTS["warmup_epochs"])
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=DEFAULTS["schedule"],
+        help="lr decay per epoch after warm-up: cosine (default) or poly, (1 - e/E)^0.9",
+    )
     parser.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
@@ -111,8 +151,12 @@ def run(args: argparse.Namespace) -> int:
         num_classes=args.num_classes,
         weights=args.weights,
         convert=args.convert,
+        task=args.task,
+        schedule=args.schedule,
+        ignore_index=args.ignore_index,
     )
     result = train(config)
     if result.history and os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 only
-        print(f"best val top-1 {result.best_top1:.2f}% in {result.run_dir}")
+        name = {"val_top1": "top-1", "val_miou": "mIoU"}[result.score]
+        print(f"best val {name} {result.best:.2f}% in {result.run_dir}")
     return 0

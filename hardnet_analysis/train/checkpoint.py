@@ -1,8 +1,9 @@
 """Checkpoints: everything a run needs to continue exactly, written atomically.
 
 ``last.pt`` holds the model, optimizer, scheduler and GradScaler states, the RNG states (python,
-numpy, torch, CUDA), the finished epoch count, the best top-1 so far and the metric history.
-``best.pt`` holds ``{"state_dict": ..., "epoch": ..., "top1": ...}``, which `load_weights` (and
+numpy, torch, CUDA), the finished epoch count, the best score so far (``best``: the task's, top-1
+or mIoU; older checkpoints call it ``best_top1``) and the metric history. ``best.pt`` holds
+``{"state_dict": ..., "epoch": ..., "top1" (or "miou"): ...}``, which `load_weights` (and
 ``hda evaluate --weights``) reads.
 """
 

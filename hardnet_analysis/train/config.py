@@ -17,6 +17,10 @@ from typing import Any
 from hardnet_analysis.errors import UsageError
 
 DATASETS = ("auto", "folder", "cifar", "digits")
+#: What a run learns (`hardnet_analysis.train.task`): one label per image, or one per pixel.
+TASKS = ("classification", "segmentation")
+#: Learning-rate schedules (`hardnet_analysis.train.schedule`).
+SCHEDULES = ("cosine", "poly")
 
 #: A candidate whose training failed transiently is retried this many times before it counts as
 #: failed (a later run of the command gives it as many again).
@@ -34,7 +38,10 @@ class TrainConfig:
     """Everything one training run depends on; `args.json` holds it as a dict.
 
     `batch_size` is the global batch: under DDP each of N ranks takes ``batch_size / N``.
-    `image_size` None means the dataset's own (224 for folders, 32 for CIFAR and digits).
+    `image_size` None means the dataset's own (224 for folders, 32 for CIFAR and digits, the
+    first training image's size for segmentation); an int is a square side, (h, w) a rectangle
+    (segmentation only). `ignore_index` is the mask value that segmentation leaves out of the
+    loss and the metrics.
     `workers` None means ``min(4, cpu count)`` loader processes (0 for in-memory data).
     """
 
@@ -58,12 +65,18 @@ class TrainConfig:
     device: str = "auto"
     out: str = "runs/train"
     resume: bool = False
-    image_size: int | None = None
+    image_size: int | tuple[int, int] | None = None
     num_classes: int | None = None
     weights: str | None = None
     convert: bool = False
+    task: str = "classification"
+    schedule: str = "cosine"
+    ignore_index: int = 255
 
     def __post_init__(self) -> None:
+        if isinstance(self.image_size, list):  # as args.json and Optuna's attributes keep it
+            object.__setattr__(self, "image_size", tuple(self.image_size))
+        self._check_task()
         if self.dataset not in DATASETS:
             raise UsageError(f"--dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
         if self.dataset in ("folder", "cifar") and not self.data:
@@ -83,6 +96,22 @@ class TrainConfig:
             raise UsageError(f"--wd must be a number >= 0, not {self.weight_decay:g}")
         if not 0.0 <= self.momentum < 1.0:
             raise UsageError(f"momentum must be in [0, 1), not {self.momentum:g}")
+
+    def _check_task(self) -> None:
+        if self.task not in TASKS:
+            raise UsageError(f"--task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.task == "classification":
+            if isinstance(self.image_size, tuple) and self.image_size[0] != self.image_size[1]:
+                raise UsageError("classification takes a square --image-size N")
+            return
+        if not self.data:
+            raise UsageError("--task segmentation needs --data DIR (train/images, train/labels)")
+        if self.dataset != "auto":
+            raise UsageError("--task segmentation reads --data DIR itself; drop --dataset")
+        if self.ignore_index < 0:
+            raise UsageError(f"--ignore-index must be >= 0 (a mask value), not {self.ignore_index}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -2,7 +2,8 @@
 
 Nothing is downloaded. Every loader returns a `DataSplit`: train and validation datasets whose
 items are ``(image CHW float tensor, label)`` or ``None`` for a file that cannot be decoded
-(`collate_skipping` drops those and counts them).
+(`collate_skipping` drops those and counts them). Segmentation folders, whose labels are masks,
+are `hardnet_analysis.train.segdata`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
-Sample = tuple[torch.Tensor, int] | None
+#: A label is a class index, or a mask (an HxW tensor of indices) for segmentation.
+Sample = tuple[torch.Tensor, int | torch.Tensor] | None
 
 
 @dataclass
@@ -32,25 +34,29 @@ class DataSplit:
     """Train and validation sets of one dataset.
 
     `in_memory` data gains nothing from loader processes, so the loop uses none for it.
+    `image_size` is a square side, or (h, w) for segmentation.
     """
 
     name: str
     train: Dataset[Any]
     val: Dataset[Any]
     num_classes: int
-    image_size: int
+    image_size: int | tuple[int, int]
     in_memory: bool = False
 
 
 def collate_skipping(batch: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Stack the decodable samples; the third value counts the skipped ones (``None``)."""
+    """Stack the decodable samples (labels as N indices or N masks); the third value counts the
+    skipped ones (``None``)."""
     kept = [s for s in batch if s is not None]
     skipped = len(batch) - len(kept)
     if not kept:
         return torch.empty(0), torch.empty(0, dtype=torch.long), skipped
     images = torch.stack([s[0] for s in kept])
-    labels = torch.tensor([s[1] for s in kept], dtype=torch.long)
-    return images, labels, skipped
+    labels = [s[1] for s in kept]
+    if isinstance(labels[0], torch.Tensor):
+        return images, torch.stack(labels).long(), skipped  # type: ignore[arg-type]
+    return images, torch.tensor(labels, dtype=torch.long), skipped
 
 
 def detect_dataset(data: str | None) -> str:
@@ -63,11 +69,15 @@ def detect_dataset(data: str | None) -> str:
     return "folder"
 
 
-def load_data(dataset: str, data: str | None, image_size: int | None) -> DataSplit:
+def load_data(
+    dataset: str, data: str | None, image_size: int | tuple[int, int] | None
+) -> DataSplit:
     """The `DataSplit` for a dataset kind (``auto`` detects it from `data`); a split without a
     usable image is an error (`require_usable`)."""
     if data is not None and not Path(data).is_dir():
         raise UsageError(f"data directory {data!r} does not exist")
+    if isinstance(image_size, tuple):  # the config allows only square ones for classification
+        image_size = image_size[0]
     kind = detect_dataset(data) if dataset == "auto" else dataset
     if kind == "digits":
         return load_digits(image_size or 32)

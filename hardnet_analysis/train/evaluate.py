@@ -1,4 +1,6 @@
-"""Validation accuracy of a model with given weights: what ``hda evaluate`` reports."""
+"""Validation metrics of a model with given weights: what ``hda evaluate`` reports (top-1 and
+top-5, or for ``--task segmentation`` mIoU and pixel accuracy, as `hardnet_analysis.train.task`
+defines them)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef
 from hardnet_analysis.families.serialize import from_dict
 from hardnet_analysis.models.checkpoints import read_checkpoint
-from hardnet_analysis.train.data import collate_skipping, load_data
+from hardnet_analysis.train.config import TrainConfig
+from hardnet_analysis.train.data import collate_skipping
 from hardnet_analysis.train.distributed import pick_device
-from hardnet_analysis.train.model import build_for_classes, check_output, load_initial_weights
-from hardnet_analysis.train.steps import evaluate_model, summarize
+from hardnet_analysis.train.model import build_for_classes, load_initial_weights
+from hardnet_analysis.train.steps import evaluate_model
+from hardnet_analysis.train.task import make_task
 
 
 def carried_definition(weights: str) -> NetworkDef | None:
@@ -34,13 +38,16 @@ def evaluate_weights(
     weights: str | None,
     data: str | None,
     dataset: str = "auto",
-    image_size: int | None = None,
+    image_size: int | tuple[int, int] | None = None,
     batch_size: int = 256,
     device: str = "auto",
     workers: int | None = None,
     random_weights: bool = False,
+    task: str = "classification",
+    ignore_index: int = 255,
 ) -> dict[str, Any]:
-    """Loss (mean cross-entropy per image), top-1 and top-5 (%) on the validation split.
+    """The task's validation metrics: loss (mean cross-entropy per image), top-1 and top-5 (%);
+    for segmentation loss per labelled pixel, mIoU and pixel accuracy (%).
 
     The model is built for the data's class count and `weights` must fit it exactly: a run's
     ``last.pt`` or ``best.pt``, a plain or wrapped state dict, an official checkpoint, or
@@ -52,12 +59,16 @@ def evaluate_weights(
             "no --weights given: pass a weights file (last.pt, best.pt, converted.pt or a state "
             "dict), or --random-weights to score the untrained model"
         )
-    split = load_data(dataset, data, image_size)
+    config = TrainConfig(
+        model, data, dataset, image_size=image_size, task=task, ignore_index=ignore_index
+    )
+    kind = make_task(config)
+    split = kind.load(config)
     carried = carried_definition(weights) if weights is not None else None
     net, _ = build_for_classes(carried or model, split.num_classes)
     if weights is not None:
         load_initial_weights(net, weights, split.num_classes)
-    check_output(net, model, split.num_classes, split.image_size)
+    kind.check_output(net, model, split.num_classes, split)
     target = pick_device(device)
     net.to(target)
     if workers is None:
@@ -66,18 +77,19 @@ def evaluate_weights(
         split.val, batch_size, num_workers=workers, collate_fn=collate_skipping
     )
     with torch.inference_mode():
-        result = summarize(evaluate_model(net, loader, target))
+        sums = evaluate_model(net, loader, target, task=kind, num_classes=split.num_classes)
+    result = kind.summarize(sums)
     if not result["images"]:
         raise UsageError(f"zero usable validation images ({result['skipped']:.0f} skipped)")
+    size = split.image_size
     return {
         "model": carried.name if carried is not None else model,
         "weights": weights,
+        "task": kind.name,
         "dataset": split.name,
         "num_classes": split.num_classes,
-        "image_size": split.image_size,
-        "images": int(result["images"]),
-        "skipped": int(result["skipped"]),
-        "loss": result["loss"],
-        "top1": result["top1"],
-        "top5": result["top5"],
+        "image_size": list(size) if isinstance(size, tuple) else size,
+        "images": int(result.pop("images")),
+        "skipped": int(result.pop("skipped")),
+        **result,
     }

@@ -1,7 +1,8 @@
 """The training loop: `train(config)` runs (or resumes) one run directory.
 
 Per epoch: train, evaluate, then write ``last.pt`` atomically, the metric logs, and ``best.pt``
-when validation top-1 improved. A run killed at any point loses at most the epoch in progress.
+when the task's score (validation top-1, or mIoU for segmentation) improved. A run killed at any
+point loses at most the epoch in progress.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.train import checkpoint
 from hardnet_analysis.train.config import TrainConfig
-from hardnet_analysis.train.data import DataSplit, collate_skipping, load_data
+from hardnet_analysis.train.data import DataSplit, collate_skipping
 from hardnet_analysis.train.distributed import (
     DistContext,
     all_reduce_sum,
@@ -37,7 +38,6 @@ from hardnet_analysis.train.model import (
     Hooks,
     build_for_classes,
     check_convertible,
-    check_output,
     convert,
     load_initial_weights,
     set_memory_efficient,
@@ -45,16 +45,26 @@ from hardnet_analysis.train.model import (
 from hardnet_analysis.train.progress import Reporter, epoch_line
 from hardnet_analysis.train.runlog import write_args, write_metrics
 from hardnet_analysis.train.schedule import lr_factor, resume_note
-from hardnet_analysis.train.steps import Step, evaluate_model, summarize, train_one_epoch
+from hardnet_analysis.train.steps import Step, evaluate_model, train_one_epoch
+from hardnet_analysis.train.task import make_task
 
 
 @dataclass
 class TrainResult:
-    """A finished run: its directory, one metrics dict per epoch, the best validation top-1 (%)."""
+    """A finished run: its directory, one metrics dict per epoch, and the best value (%) of the
+    task's score, the record key `score` (``val_top1``, or ``val_miou`` for segmentation)."""
 
     run_dir: Path
     history: list[dict[str, Any]] = field(default_factory=list)
-    best_top1: float = 0.0
+    best: float = 0.0
+    score: str = "val_top1"
+
+    @property
+    def best_top1(self) -> float:
+        """The best validation top-1 (%) of a classification run."""
+        if self.score != "val_top1":
+            raise ValueError(f"a {self.score} run has no top-1; read .best")
+        return self.best
 
 
 class ShardSampler(Sampler[int]):
@@ -143,7 +153,8 @@ class Run:
         self.ctx = init_distributed(self.device)
         self._check_run_dir()
         seed_everything(config.seed, config.deterministic)
-        self.data = load_data(config.dataset, config.data, config.image_size)
+        self.task = make_task(config)
+        self.data = self.task.load(config)
         self.num_classes = self._num_classes()
         self.model = self._build_model()
         self.optimizer = torch.optim.SGD(
@@ -154,14 +165,15 @@ class Run:
             weight_decay=config.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda e: lr_factor(e, config.epochs, config.warmup_epochs)
+            self.optimizer,
+            lambda e: lr_factor(e, config.epochs, config.warmup_epochs, config.schedule),
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp)
         self.train_loader, self.val_loader, self.sampler = make_loaders(
             self.data, config, self.ctx, self.device
         )
         self.history: list[dict[str, Any]] = []
-        self.best_top1 = -1.0
+        self.best = -1.0
         self.start_epoch = 0
         self.note = "started"
         if config.resume:
@@ -178,7 +190,7 @@ class Run:
             check_convertible(model, config.model)
         if config.memory_efficient:
             set_memory_efficient(model, config.model)
-        check_output(model, config.model, self.num_classes, self.data.image_size)
+        self.task.check_output(model, config.model, self.num_classes, self.data)
         model.to(self.device)
         if config.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -202,11 +214,16 @@ class Run:
         return wanted or self.data.num_classes
 
     def _restore(self, state: dict[str, Any]) -> None:
-        if state.get("model_spec") != self.config.model:
-            raise UsageError(
-                f"checkpoint {str(self.run_dir / 'last.pt')!r} was trained with model "
-                f"{state.get('model_spec')!r}, not {self.config.model!r}; it was left untouched"
-            )
+        stored_task = state["config"].get("task", "classification")
+        for what, stored, now in (
+            ("model", state.get("model_spec"), self.config.model),
+            ("--task", stored_task, self.config.task),
+        ):
+            if stored != now:
+                raise UsageError(
+                    f"checkpoint {str(self.run_dir / 'last.pt')!r} was trained with {what} "
+                    f"{stored!r}, not {now!r}; it was left untouched"
+                )
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -216,13 +233,16 @@ class Run:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         self.start_epoch = int(state["epoch"])
-        self.best_top1 = float(state["best_top1"])
+        self.best = float(state.get("best", state.get("best_top1", -1.0)))  # older: best_top1
         self.history = list(state["history"])
         self.rng = state["rng"]
         stored = int(state["config"]["epochs"])
-        self.note = resume_note(str(self.run_dir), stored, self.config.epochs, self.start_epoch)
+        config = self.config
+        self.note = resume_note(
+            str(self.run_dir), stored, config.epochs, self.start_epoch, config.schedule
+        )
         # The schedule is this run's (over --epochs); the restored lr was the stored schedule's.
-        factor = lr_factor(self.start_epoch, self.config.epochs, self.config.warmup_epochs)
+        factor = lr_factor(self.start_epoch, config.epochs, config.warmup_epochs, config.schedule)
         for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
             group["lr"] = base * factor
 
@@ -235,7 +255,7 @@ class Run:
             "scaler": self.scaler.state_dict(),
             "rng": checkpoint.rng_state(),
             "epoch": epoch,
-            "best_top1": self.best_top1,
+            "best": self.best,
             "history": self.history,
             "config": self.config.to_dict(),
         }
@@ -254,12 +274,13 @@ class Run:
         step = Step(
             net,
             self.optimizer,
-            nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            self.task.criterion(config),
             self.scaler,
             Hooks.of(self.model),
             self.device,
             config.amp,
             config.channels_last,
+            self.task,
         )
         if config.resume:
             checkpoint.set_rng_state(self.rng)
@@ -270,7 +291,7 @@ class Run:
             self._write_converted()
         barrier(ctx)
         shutdown(ctx)
-        return TrainResult(self.run_dir, self.history, self.best_top1)
+        return TrainResult(self.run_dir, self.history, self.best, self.task.score)
 
     def _epoch(self, step: Step, epoch: int, iterations: int, reporter: Reporter) -> None:
         config, ctx = self.config, self.ctx
@@ -289,23 +310,11 @@ class Run:
                 f"epoch {epoch + 1} had zero usable training images ({train['skipped']:.0f} "
                 "skipped as undecodable)"
             )
-        val = summarize(
-            _reduced(
-                evaluate_model(
-                    step.model, self.val_loader, self.device, config.channels_last, config.amp
-                ),
-                self.device,
-                ctx,
-            )
-        )
+        val = self._validate(step)
         self.scheduler.step()
         record = {
             "epoch": epoch + 1,
-            "train_loss": train["loss"] / max(train["images"], 1.0),
-            "train_top1": 100.0 * train["correct"] / max(train["images"], 1.0),
-            "val_loss": val["loss"],
-            "val_top1": val["top1"],
-            "val_top5": val["top5"],
+            **self.task.record(train, val),
             "lr": lr,
             "images_per_s": train["images"] / max(seconds, 1e-9),
             "epoch_seconds": seconds,
@@ -313,20 +322,35 @@ class Run:
             "skipped": int(train["skipped"] + val["skipped"]),
         }
         self.history.append(record)
-        improved = val["top1"] > self.best_top1
-        self.best_top1 = max(self.best_top1, val["top1"])
+        score = record[self.task.score]
+        improved = score > self.best
+        self.best = max(self.best, score)
         if ctx.is_main:
             self._save(epoch + 1, record, improved)
-        reporter.log(epoch_line(record, config.epochs))
+        reporter.log(epoch_line(record, config.epochs, self.task.metrics_text(record)))
+
+    def _validate(self, step: Step) -> dict[str, float]:
+        """The task's validation means, the ranks' sums added first."""
+        config = self.config
+        sums = evaluate_model(
+            step.model,
+            self.val_loader,
+            self.device,
+            config.channels_last,
+            config.amp,
+            self.task,
+            self.num_classes,
+        )
+        return self.task.summarize(_reduced(sums, self.device, self.ctx))
 
     def _save(self, epoch: int, record: dict[str, Any], improved: bool) -> None:
         checkpoint.save(self.run_dir / "last.pt", self._state(epoch))
-        write_metrics(self.run_dir, self.history)
+        write_metrics(self.run_dir, self.history, self.task.fields)
         if improved:
             best = {
                 "state_dict": self.model.state_dict(),
                 "epoch": epoch,
-                "top1": record["val_top1"],
+                self.task.best_key: record[self.task.score],
             }
             checkpoint.save(self.run_dir / "best.pt", best)
 

@@ -108,10 +108,11 @@ def check_convertible(model: nn.Module, spec: str) -> None:
         )
 
 
-def check_output(model: nn.Module, spec: str, num_classes: int, image_size: int) -> None:
-    """A UsageError unless `model` maps two images of the data's size to (2, `num_classes`)
-    logits: one forward pass on zeros, in eval mode, before the first training step."""
-    probe = torch.zeros(2, 3, image_size, image_size)
+def probe_output(model: nn.Module, spec: str, image_size: tuple[int, int]) -> tuple[int, ...] | str:
+    """The output shape of `model` on two zero images of `image_size` (h, w), in eval mode, or
+    the output's type name if it is no tensor; a UsageError if the forward pass fails."""
+    height, width = image_size
+    probe = torch.zeros(2, 3, height, width)
     was_training = model.training
     model.eval()
     try:
@@ -120,15 +121,35 @@ def check_output(model: nn.Module, spec: str, num_classes: int, image_size: int)
     except (RuntimeError, ValueError) as exc:  # shapes that do not fit raise either
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(
-            f"model {spec!r} cannot run on 3x{image_size}x{image_size} images: {first}"
+            f"model {spec!r} cannot run on 3x{height}x{width} images: {first}"
         ) from None
     finally:
         model.train(was_training)
-    shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+
+
+def check_output(model: nn.Module, spec: str, num_classes: int, image_size: int) -> None:
+    """A UsageError unless `model` maps two images of the data's size to (2, `num_classes`)
+    logits: one forward pass on zeros, in eval mode, before the first training step."""
+    shape = probe_output(model, spec, (image_size, image_size))
     if shape != (2, num_classes):
         raise UsageError(
             f"model {spec!r} outputs {shape} for 2 images; training needs (N, {num_classes}) "
             f"logits (N images, {num_classes} classes)"
+        )
+
+
+def check_dense_output(
+    model: nn.Module, spec: str, num_classes: int, image_size: tuple[int, int]
+) -> None:
+    """A UsageError unless `model` maps two HxW images to (2, `num_classes`, H, W) logits (one
+    score per class and pixel), checked as `check_output` does."""
+    shape = probe_output(model, spec, image_size)
+    wanted = (2, num_classes, *image_size)
+    if shape != wanted:
+        raise UsageError(
+            f"model {spec!r} outputs {shape} for 2 images of {image_size[0]}x{image_size[1]}; "
+            f"segmentation needs {wanted}: (N, classes, H, W) logits at the input's size"
         )
 
 

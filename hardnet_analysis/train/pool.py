@@ -52,15 +52,17 @@ def load_front(out_dir: Path) -> SearchFront:
 
 def preflight(recipe: TrainConfig, models: list[str]) -> None:
     """Every check that needs no training, for `recipe` on each of `models` (definition files
-    or names): the data (`load_data`), then each model's build and output (one forward pass)."""
-    from hardnet_analysis.train.data import load_data
-    from hardnet_analysis.train.model import build_for_classes, check_output
+    or names): the data (the task's `load`), then each model's build and output (one forward
+    pass)."""
+    from hardnet_analysis.train.model import build_for_classes
+    from hardnet_analysis.train.task import make_task
 
-    data = load_data(recipe.dataset, recipe.data, recipe.image_size)
+    task = make_task(recipe)
+    data = task.load(recipe)
     classes = recipe.num_classes or data.num_classes
     for model in models:
         net, _ = build_for_classes(model, classes)
-        check_output(net, model, classes, data.image_size)
+        task.check_output(net, model, classes, data)
 
 
 def _candidates(root: Path, front: SearchFront, top_n: int) -> list[tuple[FrontCandidate, Any]]:

@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
-def epoch_line(record: dict[str, Any], epochs: int) -> str:
-    """One line per epoch: ``epoch 2/10 loss 0.4123 val top-1 93.06 top-5 99.72 ...``."""
+def epoch_line(record: dict[str, Any], epochs: int, metrics: str) -> str:
+    """One line per epoch: ``epoch 2/10 train loss 0.4123 val loss 0.3012 METRICS lr ...``,
+    METRICS being the task's validation metrics (``top-1 93.06 top-5 99.72``)."""
     return (
         f"epoch {record['epoch']}/{epochs} train loss {record['train_loss']:.4f} "
-        f"val loss {record['val_loss']:.4f} top-1 {record['val_top1']:.2f} "
-        f"top-5 {record['val_top5']:.2f} lr {record['lr']:.5f} "
+        f"val loss {record['val_loss']:.4f} {metrics} lr {record['lr']:.5f} "
         f"{record['images_per_s']:.0f} img/s peak {record['peak_memory_mb']:.0f} MB"
         + (f" skipped {record['skipped']}" if record["skipped"] else "")
     )

@@ -21,9 +21,11 @@ from typing import Any
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json, atomic_write_text
 
-#: Columns of a metrics row. Losses are mean cross-entropy per image (with label smoothing, if
-#: set, for training); top-1/top-5 are percentages; `lr` is the epoch's learning rate;
-#: `peak_memory_mb` is CUDA max allocated memory, or the process's peak RSS on CPU.
+#: Columns of a classification run's metrics row (a task's `fields`; segmentation's has
+#: train_pixel_acc, val_miou and val_pixel_acc for the top-1/top-5 columns, and its val_loss is
+#: per labelled pixel). Losses are mean cross-entropy per image (with label smoothing, if set, for
+#: training); top-1/top-5 are percentages; `lr` is the epoch's learning rate; `peak_memory_mb`
+#: is CUDA max allocated memory, or the process's peak RSS on CPU.
 METRIC_FIELDS = (
     "epoch",
     "train_loss",
@@ -69,14 +71,16 @@ def write_args(
     atomic_write_json(path, {**settings, "history": [*history, entry]})
 
 
-def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+def write_metrics(
+    run_dir: Path, history: list[dict[str, Any]], fields: tuple[str, ...] = METRIC_FIELDS
+) -> None:
     lines = "".join(json.dumps(record) + "\n" for record in history)
     atomic_write_text(run_dir / "metrics.jsonl", lines)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for record in history:
-        writer.writerow({k: record.get(k) for k in METRIC_FIELDS})
+        writer.writerow({k: record.get(k) for k in fields})
     atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
 
 

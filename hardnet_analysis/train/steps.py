@@ -1,15 +1,16 @@
 """One pass over a loader: a training epoch (`train_one_epoch`) and an evaluation
-(`evaluate_model`, with `summarize` turning its sums into means).
+(`evaluate_model`, whose sums the task's `summarize` turns into means).
 
 Both return sums over the images seen (loss summed per image, correct predictions, images,
-undecodable files skipped), so data-parallel ranks can add theirs before dividing.
+undecodable files skipped, and the task's own metric sums), so data-parallel ranks can add
+theirs before dividing.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader
 from hardnet_analysis.errors import NonFiniteLossError
 from hardnet_analysis.train.model import Hooks
 from hardnet_analysis.train.progress import Reporter
+from hardnet_analysis.train.task import Classification, Sums, Task
 
 
 def _to_device(
@@ -41,17 +43,19 @@ class Step:
     device: torch.device
     amp: bool
     channels_last: bool
+    task: Task = field(default_factory=Classification)
 
 
 def train_one_epoch(
     step: Step, loader: DataLoader[Any], first_iteration: int, total: int, reporter: Reporter
 ) -> dict[str, float]:
-    """One pass over `loader`; returns sums: loss (per image), correct, images, skipped, seconds.
+    """One pass over `loader`; returns sums: loss (batch mean times images), correct and
+    counted labels (images, or labelled pixels), images, skipped, seconds.
 
     `first_iteration` / `total` give the training progress handed to ``hda_set_progress``.
     """
     step.model.train()
-    sums = {"loss": 0.0, "correct": 0.0, "images": 0.0, "skipped": 0.0}
+    sums = {"loss": 0.0, "correct": 0.0, "counted": 0.0, "images": 0.0, "skipped": 0.0}
     start = time.perf_counter()
     for i, (images, labels, skipped) in enumerate(loader):
         sums["skipped"] += skipped
@@ -77,7 +81,8 @@ def train_one_epoch(
                 "diverged; last.pt holds the last finished epoch)"
             )
         sums["loss"] += value * len(labels)
-        sums["correct"] += float((logits.detach().argmax(1) == labels).sum())
+        for key, count in step.task.train_sums(logits, labels).items():
+            sums[key] += count
         sums["images"] += len(labels)
     if step.device.type == "cuda":
         torch.cuda.synchronize(step.device)
@@ -92,13 +97,15 @@ def evaluate_model(
     device: torch.device,
     channels_last: bool = False,
     amp: bool = False,
-) -> dict[str, float]:
-    """Sums over `loader`: cross-entropy (per image), top-1 and top-5 correct, images, skipped.
-
-    Top-5 is top-min(5, classes). Divide by ``images`` for means (`summarize` does).
-    """
+    task: Task | None = None,
+    num_classes: int = 0,
+) -> Sums:
+    """Sums over `loader`: images, skipped, and `task`'s (default classification's: loss per
+    image, top-1 and top-5 hits); `task.summarize` turns them into means. `num_classes` sizes
+    the per-class sums of segmentation."""
+    task = task or Classification()
     model.eval()
-    sums = {"loss": 0.0, "top1": 0.0, "top5": 0.0, "images": 0.0, "skipped": 0.0}
+    sums = task.zero_sums(num_classes)
     for images, labels, skipped in loader:
         sums["skipped"] += skipped
         if labels.numel() == 0:
@@ -106,22 +113,7 @@ def evaluate_model(
         images, labels = _to_device(images, labels, device, channels_last)
         with torch.autocast(device.type, enabled=amp):
             logits = model(images).float()
-        sums["loss"] += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
-        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-        hits = top == labels[:, None]
-        sums["top1"] += float(hits[:, 0].sum())
-        sums["top5"] += float(hits.any(dim=1).sum())
+        for key, value in task.eval_sums(logits, labels).items():
+            sums[key] = sums.get(key, 0.0) + value
         sums["images"] += len(labels)
     return sums
-
-
-def summarize(sums: dict[str, float]) -> dict[str, float]:
-    """Means from `evaluate_model` sums: loss per image and top-1/top-5 in percent."""
-    n = max(sums["images"], 1.0)
-    return {
-        "loss": sums["loss"] / n,
-        "top1": 100.0 * sums["top1"] / n,
-        "top5": 100.0 * sums["top5"] / n,
-        "images": sums["images"],
-        "skipped": sums["skipped"],
-    }

@@ -234,7 +234,7 @@ def open_and_run(storage: str, study: str | None, poll: float = 1.0) -> tuple[Fr
 
 def _check_recipe(front: FrontStudy) -> None:
     """The recipe's data must load on this host before any trial is taken."""
-    from hardnet_analysis.train.data import load_data
+    from hardnet_analysis.train.task import make_task
 
     recipe = front.settings.recipe
-    load_data(recipe.dataset, recipe.data, recipe.image_size)
+    make_task(recipe).load(recipe)
