@@ -20,8 +20,9 @@ file relative to DIR::
 ``DIR/front_trained.json`` is a `TrainedFront`, the summary of the front's Optuna study
 (`hardnet_analysis.train.trials`): the study's name and storage (password hidden), then every
 trained candidate (`TrainedCandidate`: the front's row plus status, validation top-1/top-5 in
-percent, its last error, run directory and number of attempts) re-ranked by Pareto rank of top-1
-(higher is better) against CIO (lower is better), then the untrained ones.
+percent, or mIoU and pixel accuracy for a segmentation front, its last error, run directory and
+number of attempts) re-ranked by Pareto rank of the score (top-1 or mIoU, higher is better)
+against CIO (lower is better), then the untrained ones.
 
 Both live here, below the CLI, because the trainer reads and writes them, and both are
 written and read by `hardnet_analysis.records` (`encode`/`decode`), like the profile run. A file
@@ -180,13 +181,25 @@ Status = Literal["done", "failed", "pending"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 
 
+#: A trained candidate's metrics by training task (``hda train --task``): the score (the study's
+#: first objective, ranked against CIO: best validation top-1 or mIoU), a second validation
+#: metric of the final epoch, and the score of the final epoch; all in percent.
+TASK_METRICS = {
+    "classification": ("top1", "top5", "final_top1"),
+    "segmentation": ("miou", "pixel_acc", "final_miou"),
+}
+#: Column headings of those metrics.
+METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "miou": "mIoU", "pixel_acc": "pixel acc"}
+
+
 @dataclass(frozen=True)
 class TrainedCandidate:
     """A front candidate after training (its row plus these keys): `status` (one of
     `STATUSES`), the best and final validation top-1 and the final top-5 (percent; None until
-    trained), the last failure's one-line error (None once done), its run directory (relative
-    to DIR), its trials so far (`attempts`) and its Pareto rank among the trained (None for the
-    others)."""
+    trained, and for a segmentation front), the last failure's one-line error (None once
+    done), its run directory (relative to DIR), its trials so far (`attempts`), its Pareto rank
+    among the trained (None for the others), and a segmentation front's best and final mIoU and
+    final pixel accuracy (`TASK_METRICS`; None for a classification front)."""
 
     candidate: FrontCandidate = field(metadata=FLATTENED)
     status: Status
@@ -197,6 +210,14 @@ class TrainedCandidate:
     run: str
     attempts: int
     pareto_rank: int | None = None
+    miou: float | None = None
+    pixel_acc: float | None = None
+    final_miou: float | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The value ranked against CIO: top-1, or mIoU for segmentation (None until done)."""
+        return self.top1 if self.top1 is not None else self.miou
 
     def to_dict(self) -> dict[str, Any]:
         """The row's JSON object."""
@@ -212,12 +233,17 @@ class TrainedFront:
 
     format: ClassVar[str] = "hda-search-front-trained"
     version: ClassVar[int] = 2
-    #: What the Pareto rank ranks: top-1 maximised, CIO minimised (the study's directions).
-    objectives: ClassVar[dict[str, str]] = {"top1": "max", "cio": "min"}
 
     study: str
     storage: str
     candidates: tuple[TrainedCandidate, ...]
+    task: str = "classification"
+
+    @property
+    def objectives(self) -> dict[str, str]:
+        """What the Pareto rank ranks: the task's score (top-1 or mIoU) maximised, CIO minimised
+        (the study's directions)."""
+        return {TASK_METRICS[self.task][0]: "max", "cio": "min"}
 
     def to_dict(self) -> dict[str, Any]:
         header = {"format": self.format, "version": self.version}

@@ -12,7 +12,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from hardnet_analysis.fronts import SearchFront, SearchSample, TrainedFront
+from hardnet_analysis.fronts import (
+    METRIC_LABELS,
+    TASK_METRICS,
+    SearchFront,
+    SearchSample,
+    TrainedFront,
+)
 from hardnet_analysis.units import format_count
 from reports.page import Section, grid
 from reports.style import figure_html, layout
@@ -108,16 +114,18 @@ def space_figure(found: SearchDir) -> go.Figure:
 
 
 def trained_figure(trained: TrainedFront) -> go.Figure:
-    """Validation top-1 against CIO of the trained candidates, the Pareto front joined."""
-    done = [c for c in trained.candidates if c.top1 is not None]
+    """Validation score (top-1, or mIoU for segmentation) against CIO of the trained candidates,
+    the Pareto front joined."""
+    label = METRIC_LABELS[TASK_METRICS[trained.task][0]]
+    done = [c for c in trained.candidates if c.score is not None]
     fig = go.Figure()
-    for front, name, color in ((False, "trained", "#1f77b4"), (True, "Pareto (top-1 up, CIO down)",
-                                                               "#d62728")):  # fmt: skip
+    for front, name, color in ((False, "trained", "#1f77b4"),
+                               (True, f"Pareto ({label} up, CIO down)", "#d62728")):  # fmt: skip
         mine = sorted((c for c in done if (c.pareto_rank == 1) == front),
                       key=lambda c: c.candidate.metrics["cio"])  # fmt: skip
         fig.add_trace(
             go.Scatter(
-                x=[c.candidate.metrics["cio"] for c in mine], y=[c.top1 for c in mine],
+                x=[c.candidate.metrics["cio"] for c in mine], y=[c.score for c in mine],
                 mode="lines+markers+text" if front else "markers+text", name=name,
                 marker={"size": 10, "color": color}, text=[c.candidate.id[:6] for c in mine],
                 textposition="top center", textfont={"size": 9},
@@ -125,9 +133,10 @@ def trained_figure(trained: TrainedFront) -> go.Figure:
             )
         )  # fmt: skip
     fig.update_xaxes(title_text="CIO (elements)", exponentformat="SI")
-    fig.update_yaxes(title_text="validation top-1 (%)")
+    fig.update_yaxes(title_text=f"validation {label} (%)")
     pending = len(trained.candidates) - len(done)
-    return layout(fig, "trained front: top-1 vs CIO", 540, f"{len(done)} trained, {pending} not")
+    title = f"trained front: {label} vs CIO"
+    return layout(fig, title, 540, f"{len(done)} trained, {pending} not")
 
 
 def search_section(searches: Sequence[SearchDir]) -> Section:

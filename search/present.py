@@ -8,7 +8,12 @@ from typing import Any
 
 from rich import box
 
-from hardnet_analysis.fronts import FrontCandidate, TrainedFront
+from hardnet_analysis.fronts import (
+    METRIC_LABELS,
+    TASK_METRICS,
+    FrontCandidate,
+    TrainedFront,
+)
 from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.search_metrics import TABLE_METRICS, metric
 from hardnet_analysis.units import format_count
@@ -92,15 +97,19 @@ def _cells(row: FrontCandidate, rank: str, has_score: bool) -> list[str]:
     return cells
 
 
-TRAINED_COLUMNS = (
-    "pareto_rank", "id", "status", "top1", "top5", *(s.name for s in TRAINED_METRICS), "error"
-)  # fmt: skip
+def trained_columns(task: str) -> tuple[str, ...]:
+    """The CSV columns of a trained front: rank, id, status, the task's two metrics (top-1 and
+    top-5, or mIoU and pixel accuracy), counts, error."""
+    score, second, _ = TASK_METRICS[task]
+    names = (s.name for s in TRAINED_METRICS)
+    return ("pareto_rank", "id", "status", score, second, *names, "error")
 
 
 def trained_rows(front: TrainedFront) -> list[dict[str, Any]]:
-    """Flat rows of ``front_trained.json`` for CSV: rank, id, status, accuracy, counts, error."""
+    """Flat rows of ``front_trained.json`` for CSV (`trained_columns`)."""
+    columns = trained_columns(front.task)
     rows = (c.to_dict() for c in front.candidates)
-    return [{key: row.get(key) for key in TRAINED_COLUMNS} for row in rows]
+    return [{key: row.get(key) for key in columns} for row in rows]
 
 
 def _pct(value: float | None) -> str:
@@ -108,24 +117,27 @@ def _pct(value: float | None) -> str:
 
 
 def trained_table(front: TrainedFront) -> FitTable:
-    """The re-ranked front: Pareto rank of (top-1 higher, CIO lower), then untrained ones."""
+    """The re-ranked front: Pareto rank of (score higher, CIO lower), then untrained ones; the
+    score is top-1, or mIoU for a segmentation front."""
+    score, second, _ = TASK_METRICS[front.task]
     columns = [
         Col("rank", "right"),
         Col("id"),
         Col("status"),
-        Col("top-1", "right"),
-        Col("top-5", "right", drop=1),
+        Col(METRIC_LABELS[score], "right"),
+        Col(METRIC_LABELS[second], "right", drop=1),
         *(Col(s.label, "right", drop=2 if s.name == "params" else 0) for s in TRAINED_METRICS),
     ]
-    title = "trained candidates (Pareto: top-1 up, CIO down)"
+    title = f"trained candidates (Pareto: {METRIC_LABELS[score]} up, CIO down)"
     table = FitTable(title, columns, box=box.SIMPLE)
     for c in front.candidates:
+        row = c.to_dict()
         table.add_row(
             "-" if c.pareto_rank is None else str(c.pareto_rank),
             c.candidate.id,
             c.status,
-            _pct(c.top1),
-            _pct(c.top5),
+            _pct(row[score]),
+            _pct(row[second]),
             *(s.text(c.candidate.metrics[s.name]) for s in TRAINED_METRICS),
         )
     return table

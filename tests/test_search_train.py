@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hardnet_analysis.cli.main import main
-from tests.trainkit import tiny_definition_file
+from tests.trainkit import shapes_dataset, tiny_definition_file, tiny_fchardnet_file
 
 
 def _search(template: Path, out: Path, *extra: str) -> int:
@@ -123,3 +123,30 @@ def test_the_recipe_module_imports_no_torch() -> None:
     code = "import sys, hardnet_analysis.train.config\nassert 'torch' not in sys.modules\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_dense_template_trains_for_segmentation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two candidates of a tiny FC-HarDNet template trained through the front's Optuna study:
+    ranked by best validation mIoU against CIO."""
+    template = tiny_fchardnet_file(tmp_path)
+    data = shapes_dataset(tmp_path / "shapes", train=16, val=8, size=32)
+    out = tmp_path / "search"
+    argv = ["search", "--template", str(template), "--k", "4,6", "--n-layers", "2", "--m", "1.7",
+            "--input", "32", "--out", str(out), "--train-top", "2", "--epochs", "1",
+            "--batch-size", "8", "--image-size", "32", "--format", "json"]  # fmt: skip
+    assert main([*argv[:-2], "--data", str(data), "--format", "table"]) == 2  # no --task
+    assert "needs --task segmentation" in capsys.readouterr().err
+    assert main([*argv, "--task", "segmentation", "--data", str(data), "--schedule", "poly"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["task"] == "segmentation" and trained["objectives"] == {
+        "miou": "max",
+        "cio": "min",
+    }
+    done = [c for c in trained["candidates"] if c["status"] == "done"]
+    assert len(done) == 2
+    assert all(0.0 <= c["miou"] <= 100.0 and c["top1"] is None for c in done)
+    assert all(c["final_miou"] is not None and c["pixel_acc"] is not None for c in done)
+    runs = [json.loads((out / c["run"] / "args.json").read_text()) for c in done]
+    assert all(r["task"] == "segmentation" and r["schedule"] == "poly" for r in runs)

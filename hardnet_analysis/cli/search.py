@@ -256,10 +256,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_training_args(args)
     space = _space(args)
-    if args.train_top and space.template.family != "hardnet":
+    if args.train_top and (space.template.family != "hardnet") != (args.task == "segmentation"):
         raise UsageError(
-            f"--train-top trains classifiers; a {space.template.family} template needs "
-            "segmentation training, which hda train does not do yet"
+            f"--train-top on a {space.template.family} template needs --task "
+            f"{'classification' if space.template.family == 'hardnet' else 'segmentation'}"
         )
     if args.write_space:
         path = save_space(space, args.write_space)

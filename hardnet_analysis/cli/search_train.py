@@ -13,8 +13,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.cli.train import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE
+from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE, SCHEDULES
 
 if TYPE_CHECKING:
     from hardnet_analysis.fronts import TrainedFront
@@ -38,6 +39,10 @@ def register_training(parser: argparse.ArgumentParser) -> None:
         "(default: DIR/optuna.db)",
     )
     group.add_argument("--data", metavar="DIR", help="training data (default: built-in digits)")
+    add_task_args(group)
+    group.add_argument(
+        "--schedule", choices=SCHEDULES, default=RECIPE.schedule, help="lr decay: cosine or poly"
+    )
     kinds = f"{', '.join(DATASETS[:-1])} or {DATASETS[-1]}"
     group.add_argument("--dataset", default=RECIPE.dataset, help=kinds)
     group.add_argument(
@@ -49,7 +54,9 @@ def register_training(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
     )
-    group.add_argument("--image-size", type=positive_int, help="square input side")
+    group.add_argument(
+        "--image-size", type=image_size, metavar="N|HxW", help="input size (HxW: segmentation)"
+    )
     group.add_argument(
         "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
     )
@@ -98,6 +105,9 @@ def train(args: argparse.Namespace) -> TrainedFront:
         image_size=args.image_size,
         device=args.device,
         seed=args.seed,
+        task=args.task,
+        schedule=args.schedule,
+        ignore_index=args.ignore_index,
     )
     beat = (args.heartbeat, 4 * args.heartbeat)
     return train_front(

@@ -27,7 +27,7 @@ def image_size(text: str) -> int | tuple[int, int]:
     return height if height == width else (height, width)
 
 
-def add_task_args(parser: argparse.ArgumentParser) -> None:
+def add_task_args(parser: argparse._ActionsContainer) -> None:
     """--task and --ignore-index (segmentation's masks)."""
     parser.add_argument(
         "--task",

@@ -1,7 +1,8 @@
 """A search front's training as an Optuna study, and the trained front summarised from it.
 
-The study is named ``hda-<front id>`` and has two objectives, validation top-1 (maximised) and
-the candidate's CIO (minimised), named ``top1`` and ``cio``. Its user attribute ``hda`` holds the
+The study is named ``hda-<front id>`` and has two objectives, the recipe task's score (best
+validation top-1, or mIoU for segmentation; maximised) and the candidate's CIO (minimised), named
+``top1`` (or ``miou``) and ``cio``. Its user attribute ``hda`` holds the
 `FrontSettings` every worker follows (the recipe, the retries, the heartbeat, where the run
 directories are). Each candidate starts as one enqueued trial whose user attributes are the
 candidate's id (``candidate_id``), its front row (``candidate``) and its definition
@@ -29,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fronts import (
+    TASK_METRICS,
     TRAINED_FILE,
     FrontCandidate,
     Status,
@@ -153,7 +155,7 @@ def create_front_study(
         load_if_exists=True,
     )
     with quiet_experimental():
-        study.set_metric_names(["top1", "cio"])
+        study.set_metric_names([TASK_METRICS[settings.recipe.task][0], "cio"])
     study.set_user_attr(SETTINGS_ATTR, settings.to_attr())
     front = FrontStudy(study, storage, storage_url(spec), settings)
     trials = front.by_candidate()
@@ -205,29 +207,33 @@ def _row(cid: str, trials: list[FrozenTrial], front: FrontStudy) -> TrainedCandi
     failed = [t for t in trials if t.state == TrialState.FAIL]
     error = str(failed[-1].user_attrs.get("error", LOST)) if failed else None
     run = front.settings.run_dir(cid).relative_to(front.settings.directory)
+    metrics: dict[str, Any] = {k: None for keys in TASK_METRICS.values() for k in keys}
+    if done is not None and done.values:
+        score, second, final = TASK_METRICS[front.settings.recipe.task]
+        metrics |= {score: done.values[0]}
+        metrics |= {k: done.user_attrs.get(k) for k in (second, final)}
     return TrainedCandidate(
         candidate,
         status=status(trials),
-        top1=done.values[0] if done and done.values else None,
-        top5=done.user_attrs.get("top5") if done else None,
-        final_top1=done.user_attrs.get("final_top1") if done else None,
         error=error if done is None else None,
         run=str(run),
         attempts=len(trials),
+        **metrics,
     )
 
 
 def trained_front(front: FrontStudy) -> TrainedFront:
-    """The study as a `TrainedFront`: trained candidates first, by (Pareto rank, -top-1, CIO),
+    """The study as a `TrainedFront`: trained candidates first, by (Pareto rank, -score, CIO),
     then the others in front order."""
     rows = [_row(cid, trials, front) for cid, trials in front.by_candidate().items()]
     done = [r for r in rows if r.status == "done"]
-    scores = [(float(r.top1 or 0.0), float(r.candidate.metrics["cio"])) for r in done]
+    scores = [(float(r.score or 0.0), float(r.candidate.metrics["cio"])) for r in done]
     ranks = pareto_ranks(scores) if scores else []
     ranked = [dataclasses.replace(r, pareto_rank=k) for r, k in zip(done, ranks, strict=True)]
-    ranked.sort(key=lambda r: (r.pareto_rank, -(r.top1 or 0.0), r.candidate.metrics["cio"]))
+    ranked.sort(key=lambda r: (r.pareto_rank, -(r.score or 0.0), r.candidate.metrics["cio"]))
     others = sorted((r for r in rows if r.status != "done"), key=lambda r: r.candidate.rank)
-    return TrainedFront(front.name, shown(front.url), (*ranked, *others))
+    task = front.settings.recipe.task
+    return TrainedFront(front.name, shown(front.url), (*ranked, *others), task)
 
 
 def write_trained_front(front: FrontStudy) -> TrainedFront:

@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
+from hardnet_analysis.fronts import TASK_METRICS
 from hardnet_analysis.train.progress import Reporter
 from hardnet_analysis.train.storage import quiet_experimental
 from hardnet_analysis.train.trials import FrontStudy, RetryCandidate
@@ -209,15 +210,17 @@ def _fail(front: FrontStudy, trial: FrozenTrial, error: BaseException, kind: str
 
 
 def _complete(front: FrontStudy, trial: FrozenTrial, result: Any) -> None:
-    """Tell the study the trial's values: best validation top-1 (%) and the candidate's CIO."""
+    """Tell the study the trial's values: the best validation score (top-1 or mIoU, %) and the
+    candidate's CIO; the final epoch's metrics (`TASK_METRICS`) become user attributes."""
     cid = str(trial.user_attrs["candidate_id"])
     last = result.history[-1] if result.history else {}
     trial_id = front.trial_id(trial)
     cio = float(trial.user_attrs["candidate"]["cio"])
+    score, second, final = TASK_METRICS[front.settings.recipe.task]
     try:
-        front.storage.set_trial_user_attr(trial_id, "top5", last.get("val_top5"))
-        front.storage.set_trial_user_attr(trial_id, "final_top1", last.get("val_top1"))
-        front.study.tell(trial.number, [result.best_top1, cio])
+        front.storage.set_trial_user_attr(trial_id, second, last.get(f"val_{second}"))
+        front.storage.set_trial_user_attr(trial_id, final, last.get(f"val_{score}"))
+        front.study.tell(trial.number, [result.best, cio])
     except (ValueError, UpdateFinishedTrialError):
         return  # taken over meanwhile: its retry resumes from last.pt and tells instead
     log_event(Path(front.settings.directory), "done", cid, trial=trial.number)
