@@ -93,5 +93,6 @@ def test_cli_searches_at_the_template_input(capsys: pytest.CaptureFixture[str]) 
     front = json.loads(capsys.readouterr().out)
     assert (front["input"], front["space_size"]) == ([1024, 2048], 4 * 2**9)
     assert all(row["cio"] <= 200_000_000 for row in front["candidates"])
-    assert main([*args, "--train-top", "1", "--out", "unused"]) != 0
-    assert "segmentation training" in capsys.readouterr().err
+    # a dense template trains per pixel: without --task segmentation, refused before the sweep
+    assert main([*args, "--train-top", "1", "--out", "unused"]) == 2
+    assert "needs --task segmentation" in capsys.readouterr().err
