@@ -3,6 +3,7 @@ whatever the user has, one section per kind of input, each in its own module:
 
 - `reports.models`: models analysed without running them (table, per block, per layer);
 - `reports.latency`: profile runs, latency against each traffic measure and MACs;
+- `reports.prediction`: a device model's predicted against measured latency (``--device-model``);
 - `reports.roofline`: the runs' layers on each device's roofline, one run's time per layer;
 - `reports.search`: a search directory's space, front and trained front;
 - `reports.training`: training runs' loss, top-1 and learning rate per epoch.
@@ -20,6 +21,7 @@ from pathlib import Path
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_text
 from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.predictor_score import PredictorScore
 from hardnet_analysis.profiler.document import ProfileRun
 from reports.page import Section, page
 from reports.search import SearchDir
@@ -32,7 +34,8 @@ __all__ = ["ReportInputs", "SearchDir", "TrainingRun", "build_report", "write_re
 class ReportInputs:
     """What the report is made of: analysed models, profile runs, search directories and
     training runs (any may be empty); `detail` names the model whose run's time per layer is
-    shown (default: the first run's), `given` the inputs as the user named them."""
+    shown (default: the first run's), `given` the inputs as the user named them, `prediction`
+    a device model's score on the runs (``--device-model``)."""
 
     analyses: Sequence[Analysis] = ()
     runs: Sequence[ProfileRun] = ()
@@ -40,12 +43,14 @@ class ReportInputs:
     trainings: Sequence[TrainingRun] = ()
     detail: str | None = None
     given: Sequence[str] = ()
+    prediction: PredictorScore | None = None
 
 
 def sections(inputs: ReportInputs) -> list[Section]:
     """The sections the inputs allow, in reading order."""
     from reports.latency import latency_section
     from reports.models import models_section
+    from reports.prediction import prediction_section
     from reports.roofline import roofline_section
     from reports.search import search_section
     from reports.training import training_section
@@ -58,6 +63,8 @@ def sections(inputs: ReportInputs) -> list[Section]:
         if inputs.detail and detail is None:
             raise UsageError(f"--model {inputs.detail!r} has no run among the inputs")
         out.append(latency_section(inputs.runs))
+        if inputs.prediction is not None:
+            out.append(prediction_section(inputs.prediction))
         out.append(roofline_section(inputs.runs, detail or inputs.runs[0]))
     if inputs.searches:
         out.append(search_section(inputs.searches))

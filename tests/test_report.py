@@ -24,7 +24,7 @@ from reports.latency import panel
 from tests.browser import CHROMIUM, render
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
-SECTIONS = ["models", "latency", "roofline", "search", "training"]
+SECTIONS = ["models", "latency", "prediction", "roofline", "search", "training"]
 
 
 def test_page_is_self_contained(profiled_runs: list[Path]) -> None:
@@ -111,13 +111,38 @@ def report_page(
     profiled_runs: list[Path],
     search_dir: Path,
     training_dirs: Path,
+    device_file: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
-    """`hda report` of all four kinds of input."""
+    """`hda report` of all four kinds of input, with a device model's predictions."""
     out = tmp_path_factory.mktemp("report") / "report.html"
     inputs = [TINY, str(profiled_runs[0].parent), str(search_dir), str(training_dirs)]
-    assert main(["report", *inputs, "--input", "64", "--out", str(out)]) == 0
+    device = ["--device-model", str(device_file)]
+    assert main(["report", *inputs, "--input", "64", *device, "--out", str(out)]) == 0
     return out
+
+
+def test_prediction_figures_are_the_predictors_score(
+    profiled_runs: list[Path], device_file: Path
+) -> None:
+    from hardnet_analysis.metrics.predictor_score import score_file
+    from hardnet_analysis.profiler.document import load_run
+    from reports.prediction import errors, scatter
+
+    runs = [load_run(p) for p in profiled_runs]
+    found = score_file(runs, device_file)
+    points = [t for t in scatter(found).data if t.mode == "markers+text"]
+    assert sorted(p.y[0] for p in points) == sorted(m.predicted_s * 1e3 for m in found.models)
+    assert sorted(errors(found).data[0].x) == sorted(100 * m.error for m in found.models)
+    assert f"MAPE {100 * found.mape:.1f}%" in scatter(found).layout.title.text
+
+
+def test_device_model_needs_runs_of_one_device(
+    tmp_path: Path, device_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "r.html")
+    assert main(["report", TINY, "--device-model", str(device_file), "--out", out]) == 2
+    assert "compares predictions with profile runs" in capsys.readouterr().err
 
 
 def test_cli_sorts_inputs_into_sections(report_page: Path) -> None:

@@ -120,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         "latency_models": [m.to_json() for m in models],
     }
     if args.device_model:
-        document["predictor"] = _predictor(runs, args.device_model)
+        from hardnet_analysis.metrics.predictor_score import score_file
+
+        document["predictor"] = score_file(runs, args.device_model).to_dict()
     if args.format == "json":
         write_json(document)
     elif args.format == "csv":
@@ -132,18 +134,6 @@ def run(args: argparse.Namespace) -> int:
         if "predictor" in document:
             console().print(predictor_table(document["predictor"]))
     return 0
-
-
-def _predictor(runs: list[ProfileRun], path: str) -> dict[str, Any]:
-    """The device model's score on `runs` (which must all come from one device)."""
-    from hardnet_analysis.metrics.correlate import by_device, model_points
-    from hardnet_analysis.metrics.device_model import DeviceModel
-    from hardnet_analysis.metrics.predictor_score import score
-
-    device = DeviceModel.load(path)
-    if len(by_device(model_points(runs))) > 1:
-        raise UsageError("--device-model scores the runs of one device; give those runs only")
-    return score(runs, device).to_dict()
 
 
 def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:

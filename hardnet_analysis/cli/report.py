@@ -32,6 +32,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="models, files, directories")
     parser.add_argument("--out", type=Path, required=True, help="HTML file to write")
     parser.add_argument("--model", help="model of the per-layer time view (default: first run)")
+    parser.add_argument(
+        "--device-model",
+        metavar="DEVICE.json",
+        help="also show this device model's (hda calibrate) predictions against the runs",
+    )
     add_input_args(parser)
     parser.set_defaults(func=run)
 
@@ -113,6 +118,7 @@ def collect(args: argparse.Namespace) -> ReportInputs:
     """The analyses, runs, searches and training runs `args.inputs` name."""
     from hardnet_analysis.analysis import analyze
     from hardnet_analysis.cli.correlate import load_runs
+    from hardnet_analysis.metrics.predictor_score import score_file
     from reports import ReportInputs
 
     found = _Collected()
@@ -120,8 +126,15 @@ def collect(args: argparse.Namespace) -> ReportInputs:
         found.add(text)
     analyses = [analyze(m, args.input, args.batch, args.dtype) for m in found.models]
     runs = load_runs(found.run_files) if found.run_files else []
+    prediction = score_file(runs, args.device_model) if args.device_model else None
     return ReportInputs(
-        analyses, runs, found.searches, found.trainings, args.model, tuple(args.inputs)
+        analyses,
+        runs,
+        found.searches,
+        found.trainings,
+        args.model,
+        tuple(args.inputs),
+        prediction,
     )
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import Prediction, predict
 from hardnet_analysis.profiler.document import ProfileRun
@@ -122,3 +124,15 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
         layer_within,
         models,
     )
+
+
+def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
+    """`score` of the device model in file `path` on `runs`, which must be there and come from
+    one device (a UsageError otherwise)."""
+    from hardnet_analysis.metrics.correlate import by_device, model_points
+
+    if not runs:
+        raise UsageError("--device-model compares predictions with profile runs; give some")
+    if len(by_device(model_points(runs))) > 1:
+        raise UsageError("--device-model scores the runs of one device; give those runs only")
+    return score(runs, DeviceModel.load(path))

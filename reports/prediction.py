@@ -1,0 +1,86 @@
+"""Section 3b, the device model's predictions against the profile runs (with ``--device-model``):
+predicted against measured latency per run on log axes, the diagonal and the +-10% band drawn,
+and each run's error, sorted. The figures are `hardnet_analysis.metrics.predictor_score`'s."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from hardnet_analysis.metrics.predictor_score import PredictorScore
+from reports.page import Section, grid
+from reports.style import colors, figure_html, layout
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def scatter(score: PredictorScore) -> go.Figure:
+    """Predicted against measured milliseconds, one point per run, with y = x and +-10%."""
+    color = colors(m.model for m in score.models)
+    fig = go.Figure()
+    shown: set[str] = set()
+    for m in score.models:
+        fig.add_trace(
+            go.Scatter(
+                x=[m.measured_s * 1e3], y=[m.predicted_s * 1e3], mode="markers+text",
+                name=m.model, legendgroup=m.model, showlegend=m.model not in shown,
+                text=[m.input.split("x")[0]],
+                textposition="top center", marker={"size": 10, "color": color[m.model]},
+                hovertemplate=f"{m.model} @ {m.input}<br>measured %{{x:.3g}} ms<br>"
+                f"predicted %{{y:.3g}} ms ({100 * m.error:+.1f}%)<extra></extra>",
+            )
+        )  # fmt: skip
+        shown.add(m.model)
+    measured = [m.measured_s * 1e3 for m in score.models]
+    lo, hi = min(measured) / 1.5, max(measured) * 1.5
+    for factor, dash, label in ((1.0, "solid", "predicted = measured"), (1.1, "dot", "+-10%")):
+        for f in {factor, 1 / factor}:
+            fig.add_trace(
+                go.Scatter(
+                    x=[lo, hi], y=[lo * f, hi * f], mode="lines", name=label,
+                    legendgroup=label, showlegend=f >= 1, hoverinfo="skip",
+                    line={"color": "#777", "dash": dash, "width": 1},
+                )
+            )  # fmt: skip
+    fig.update_xaxes(type="log", title_text="measured latency (ms)", dtick=1)
+    fig.update_yaxes(type="log", title_text="predicted latency (ms)", dtick=1)
+    subtitle = (
+        f"MAPE {_pct(score.mape)}, {_pct(score.within_10pct)} within +-10%, n = {score.runs}; "
+        f"leave-one-model-out scaled {_pct(score.lomo_mape)}"
+    )
+    height = 520 + 22 * (len(shown) // 3)  # room for the legend below the plot
+    return layout(fig, f"predicted vs measured on {score.device}", height, subtitle)
+
+
+def errors(score: PredictorScore) -> go.Figure:
+    """Each run's error (predicted / measured - 1, percent), sorted, with the +-10% band."""
+    rows = sorted(score.models, key=lambda m: m.error)
+    labels = [f"{m.model} @ {m.input.split('x')[0]}" for m in rows]
+    fig = go.Figure(
+        go.Bar(
+            x=[100 * m.error for m in rows], y=labels, orientation="h",
+            marker={"color": ["#2a7" if abs(m.error) <= 0.1 else "#c44" for m in rows]},
+            hovertemplate="%{y}: %{x:+.1f}%<extra></extra>", showlegend=False,
+        )
+    )  # fmt: skip
+    for edge in (-10, 10):
+        fig.add_vline(x=edge, line={"color": "#777", "dash": "dot", "width": 1})
+    fig.update_xaxes(title_text="error (%)")
+    height = max(360, 22 * len(rows) + 160)
+    subtitle = (
+        f"{score.layers} layers: MAPE {_pct(score.layer_mape)}, "
+        f"{_pct(score.layer_within_10pct)} within +-10%"
+    )
+    return layout(fig, "error per run", height, subtitle)
+
+
+def prediction_section(score: PredictorScore) -> Section:
+    """The section for the device model's `score` on the report's runs."""
+    return Section(
+        "prediction",
+        "Predicted against measured latency",
+        "The device model (hda calibrate) predicts each run's latency without running it; green "
+        "runs are within +-10% of what was measured. Its fit used micro-benchmarks only.",
+        [grid([figure_html(scatter(score)), figure_html(errors(score))])],
+    )
