@@ -169,7 +169,7 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
         (("--budget-params", "lots"), "count 'lots' is not understood"),
         (("--m", "1.0"), "m: 1.0 is not a number > 1"),
         (("--m", "1.7/0.9/1.7/1.7/1.7"), "stage 2 m: 0.9 is not a number > 1"),
-        (("--n-layers", "0,4"), "n_layers: 0 is not an integer >= 1"),
+        (("--n-layers", "0,4"), "n_layers: 0 is not an integer from 1 to"),
         (("--k", ""), "--k: the list is empty"),
         (("--k", "14/16"), "2 lists separated by '/' but the template has 5 stages"),
         (("--k", "x1", "--n-layers", "8//16/16/4"), "stage 2 n_layers: the list is empty"),

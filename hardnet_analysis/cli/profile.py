@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import add_format_arg, console, input_size, positive_int
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    console,
+    input_size,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import layers_table, runs_table
@@ -61,7 +68,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     parser.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
     parser.add_argument(
-        "--warmup", type=int, default=2, help="untimed runs before timing (default 2)"
+        "--warmup",
+        type=non_negative_int,
+        default=2,
+        help="untimed runs before timing (default 2)",
     )
     parser.add_argument(
         "--threads", type=positive_int, help="CPU threads (default: torch's current count)"
@@ -78,7 +88,9 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="DRAM counter source (default auto: the probe picks what works)",
     )
-    parser.add_argument("--out", type=Path, help="directory for run files (one per model/size)")
+    parser.add_argument(
+        "--out", type=output_dir, help="directory for run files (one per model/size)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="profile again runs already saved under --out"
     )

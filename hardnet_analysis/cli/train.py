@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.cli.common import non_negative_int, output_dir, positive_int
 from hardnet_analysis.train.config import recipe_defaults
 
 #: The recipe defaults, read from `TrainConfig` (whose module imports no torch, so `hda --help`
@@ -34,7 +34,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="square input side (default 224 for folders, 32 for CIFAR and digits)",
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="loader processes")
+    parser.add_argument("--workers", type=non_negative_int, metavar="N", help="loader processes")
     parser.add_argument(
         "--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:N (default auto)"
     )
@@ -73,7 +73,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--num-classes", type=positive_int, help="classifier width (default: data)")
     parser.add_argument("--weights", metavar="FILE", help="initial weights (a state dict)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>)")
+    parser.add_argument(
+        "--out", type=output_dir, metavar="RUN_DIR", help="run directory (default runs/<model>)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
     parser.add_argument(
         "--convert", action="store_true", help="write converted.pt (hda_convert) at the end"
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
         workers=args.workers,
         device=args.device,
-        out=args.out or default_out(args.model),
+        out=str(args.out or default_out(args.model)),
         resume=args.resume,
         image_size=args.image_size,
         num_classes=args.num_classes,

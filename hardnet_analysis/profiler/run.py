@@ -43,6 +43,7 @@ from hardnet_analysis.profiler.latency import (
     time_layers,
 )
 from hardnet_analysis.profiler.probe import Choice, probe
+from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
 
 #: Where progress lines go (``hda profile`` prints them to stderr).
@@ -279,6 +280,8 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     if fallback:
         say(f"warning: --device {settings.device}: {fallback}")
     threads = _set_up(settings, device)
+    if not isinstance(resolve(model), ModuleSpec):  # a definition: its input checked as by cio
+        analyze(model, settings.input_hw, settings.batch, settings.dtype)
     module = create_model(model).eval()
     # Trace before the dtype/device change: the tracer's meta input is fp32.
     analysis = analyze(module, settings.input_hw, settings.batch, settings.dtype)

@@ -288,6 +288,16 @@ def folder_transforms(size: int) -> tuple[Callable[..., Any], Callable[..., Any]
     return train, val
 
 
+def _differ(train: SkippingImageFolder, val: SkippingImageFolder) -> str:
+    """Which classes only one split has, e.g. ``cat only in train/, dog only in val/``."""
+    only = [
+        f"{', '.join(sorted(set(a.classes) - set(b.classes)))} only in {where}/"
+        for a, b, where in ((train, val, "train"), (val, train, "val"))
+        if set(a.classes) - set(b.classes)
+    ]
+    return "; ".join(only)
+
+
 def load_folder(data: str, image_size: int = 224) -> DataSplit:
     """``DATA/train/<class>/*`` and ``DATA/val/<class>/*``; both must list the same classes."""
     root = Path(data)
@@ -301,8 +311,5 @@ def load_folder(data: str, image_size: int = 224) -> DataSplit:
     train = SkippingImageFolder(root / "train", train_tf)
     val = SkippingImageFolder(root / "val", val_tf)
     if train.classes != val.classes:
-        raise UsageError(
-            f"{data!r}: train/ and val/ list different classes "
-            f"({len(train.classes)} vs {len(val.classes)})"
-        )
+        raise UsageError(f"{data!r}: train/ and val/ list different classes: {_differ(train, val)}")
     return DataSplit("folder", train, val, len(train.classes), image_size)
