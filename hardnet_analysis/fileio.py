@@ -94,5 +94,7 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{what} {str(file)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, bad JSON, a huge integer
         raise UsageError(f"{what} {str(file)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{what} {str(file)!r} is nested too deeply to read") from None

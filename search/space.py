@@ -355,7 +355,7 @@ def with_flags(
         ]
     global_m = space.m
     if m is not None:
-        if "/" in m:
+        if "/" in m or m.strip().startswith("x"):  # per-stage lists, or scales (refused)
             ms = parse_stage_lists(m, "--m", [b.grmul for b in blocks], integer=False)
             stages = [replace(s, m=tuple(v)) for s, v in zip(stages, ms, strict=True)]
             global_m = None

@@ -98,15 +98,21 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """argparse type for `--kwargs`: a JSON object such as '{"num_classes": 10}'."""
+def parse_json_object(text: str) -> dict[str, Any]:
+    """A JSON object such as '{"num_classes": 10}' (a UsageError otherwise)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON ({exc.msg})") from None
+        raise UsageError(f"{text!r} is not valid JSON ({exc.msg})") from None
+    except RecursionError:  # '[[[[...' nested deeper than the decoder goes
+        raise UsageError(f"{text[:20]!r}... is nested too deeply") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'{text!r} is not a JSON object ({{"key": value}})')
+        raise UsageError(f'{text!r} is not a JSON object ({{"key": value}})')
     return value
+
+
+#: argparse type for `--kwargs`.
+json_object = argument_type(parse_json_object)
 
 
 def add_kwargs_arg(parser: argparse.ArgumentParser) -> None:

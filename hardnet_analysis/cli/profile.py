@@ -167,6 +167,8 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRu
 def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]:
     import torch
 
+    from hardnet_analysis.profiler.run import check_input
+
     documents: list[ProfileRun | FailedRun] = []
     failed = 0
     jobs = [(m, hw) for m in args.models for hw in args.input]
@@ -178,8 +180,9 @@ def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]
             _log(f"{label}: done already ({path}), skipped")
             documents.append(done)
             continue
-        _log(f"{label}: profiling")
         try:
+            check_input(model, hw, args.batch)  # before the progress line: an error is one line
+            _log(f"{label}: profiling")
             document: ProfileRun | FailedRun = _one(model, hw, args)
         except (RuntimeError, MemoryError, HdaError) as exc:
             if isinstance(exc, HdaError) and exc.exit_code == 2 and len(jobs) == 1:

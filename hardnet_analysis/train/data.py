@@ -67,7 +67,8 @@ def load_data(dataset: str, data: str | None, image_size: int | None) -> DataSpl
     """The `DataSplit` for a dataset kind (``auto`` detects it from `data`); a split without a
     usable image is an error (`require_usable`)."""
     if data is not None and not Path(data).is_dir():
-        raise UsageError(f"data directory {data!r} does not exist")
+        problem = "is a file" if Path(data).exists() else "does not exist"
+        raise UsageError(f"data directory {data!r} {problem}")
     kind = detect_dataset(data) if dataset == "auto" else dataset
     if kind == "digits":
         return load_digits(image_size or 32)
