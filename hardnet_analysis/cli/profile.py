@@ -208,9 +208,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
     documents, failed = _sweep(args)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
-    if args.format == "json":
-        dumped = [d.to_json() for d in documents]
-        write_json(dumped if len(dumped) > 1 else dumped[0])
+    if args.format == "json":  # a list however many runs: one shape for every sweep
+        write_json([d.to_json() for d in documents])
     elif args.format == "csv":
         write_csv(_summary_rows(ok))
     else:
