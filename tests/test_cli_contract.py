@@ -497,9 +497,10 @@ def space() -> Any:
     return default_space(load_template("hardnet68"))
 
 
+@pytest.mark.parametrize("flag", ["k", "m", "n_layers"])
 @settings(max_examples=EXAMPLES)
-@given(LIST_TEXT, st.sampled_from(["k", "m", "n_layers"]))
-def test_fuzz_search_lists(space: Any, text: str, flag: str) -> None:
+@given(text=LIST_TEXT)
+def test_fuzz_search_lists(space: Any, flag: str, text: str) -> None:
     from search.space import MAX_K, MAX_N_LAYERS, with_flags
 
     flags = {"k": None, "m": None, "n_layers": None, flag: text}
