@@ -216,6 +216,7 @@ CASES = [
     Case("calibrate --out f/c.json", 2, "'f' is a file"),
     Case("train tiny.json --out f", 2, "argument --out: 'f' is a file; give a directory"),
     Case("train tiny.json --out f/run", 2, "'f' is a file"),
+    Case("train blocked.json", 2, "'runs/blocked' is a file; give a directory"),
     # checkpoints
     Case("evaluate tiny.json --weights bad.pt", 2, "'bad.pt' cannot be read as a checkpoint"),
     Case("evaluate tiny.json --weights missing.pt", 2, "'missing.pt' does not exist"),
@@ -257,6 +258,8 @@ class Workdir:
         (root / "runs").mkdir()
         for run in runs:
             shutil.copy(run, root / "runs" / run.name)
+        shutil.copy(TINY, root / "blocked.json")  # its default --out, runs/blocked, is a file
+        (root / "runs" / "blocked").write_text("not a directory\n")
         broken = json.loads(runs[0].read_text())
         del broken["latency"]
         (root / "broken.json").write_text(json.dumps(broken))

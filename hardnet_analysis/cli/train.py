@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.cli.common import non_negative_int, output_dir, positive_int
+from hardnet_analysis.fileio import check_output
 from hardnet_analysis.train.config import recipe_defaults
 
 #: The recipe defaults, read from `TrainConfig` (whose module imports no torch, so `hda --help`
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
         workers=args.workers,
         device=args.device,
-        out=str(args.out or default_out(args.model)),
+        out=str(args.out or check_output(default_out(args.model), "directory")),
         resume=args.resume,
         image_size=args.image_size,
         num_classes=args.num_classes,
