@@ -11,9 +11,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.errors import HdaError, UsageError
 
 
 def current_umask() -> int:
@@ -31,10 +31,38 @@ def current_umask() -> int:
     return mask
 
 
+def check_output(path: str | Path, kind: Literal["file", "directory"]) -> Path:
+    """`path` as a place to write a `kind`: a UsageError (one line) when it cannot be one, found
+    before any work is done: the path is empty, a file is asked for where a directory stands
+    (or the other way round), or a part of its parent path is a file."""
+    text = str(path)
+    if not text.strip():
+        raise UsageError(f"the {kind} to write has an empty name")
+    target = Path(text)
+    if kind == "file" and target.is_dir():
+        raise UsageError(f"{text!r} is a directory; give a file name")
+    if kind == "directory" and target.exists() and not target.is_dir():
+        raise UsageError(f"{text!r} is a file; give a directory")
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"{text!r} cannot be written: {str(parent)!r} is a file")
+    return target
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Write `data` to `path` atomically; returns the path. A path that cannot be a file is a
+    UsageError (`check_output`), any other failure to write an HdaError naming the path."""
+    target = check_output(path, "file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_replacing(target, data)
+    except OSError as exc:
+        raise HdaError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
+    return target
+
+
+def _write_replacing(target: Path, data: bytes) -> None:
+    """A temporary file beside `target`, written and synced, then renamed over it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -46,7 +74,6 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -67,5 +94,7 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{what} {str(file)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, bad JSON, a huge integer
         raise UsageError(f"{what} {str(file)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{what} {str(file)!r} is nested too deeply to read") from None

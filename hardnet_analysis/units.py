@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from hardnet_analysis.errors import UsageError
@@ -41,9 +42,18 @@ def parse_count(text: str | int | float) -> int:
             f"count {text!r} is not understood; use e.g. 4.5G, 450M, 4.5e9 or 4500000000"
         )
     value = float(match.group(1)) * _SUFFIX[match.group(2).upper()]
-    if not value < 1e18:  # also inf: "1e400" parses as a float infinity
-        raise UsageError(f"count {text!r} is too large; counts go up to 1e18")
-    return round(value)
+    return round(_bounded(value, text, "count"))
+
+
+#: The largest count or size accepted: every sum of them still fits a 64-bit integer.
+LARGEST = 1e18
+
+
+def _bounded(value: float, text: str, what: str) -> float:
+    """`value` when it is at most `LARGEST`; infinity ("1e400" parses as one) is refused too."""
+    if not value <= LARGEST:
+        raise UsageError(f"{what} {text!r} is too large; {what}s go up to 1e18")
+    return value
 
 
 def format_count(value: float, digits: int = 3) -> str:
@@ -82,7 +92,7 @@ def parse_bytes(text: str | int) -> int:
     number, prefix, binary = match.groups()
     power = "KMGT".find(prefix.upper()) + 1 if prefix else 0
     scale: int = (1024 if binary else 1000) ** power
-    return round(float(number) * scale)
+    return round(_bounded(float(number) * scale, text, "size"))
 
 
 def parse_duration(text: str | float) -> float:
@@ -93,4 +103,7 @@ def parse_duration(text: str | float) -> float:
     match = _DURATION.match(text)
     if not match:
         raise UsageError(f"duration {text!r} is not understood; use e.g. 12ms, 250us or 0.5s")
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    if not 0 < seconds < math.inf:
+        raise UsageError(f"duration {text!r} must be a positive, finite time")
+    return seconds

@@ -276,13 +276,40 @@ class _GroupTables:
         return next(t.out_index[output] for t in self.parts if t.part == part)
 
 
+#: The largest count a candidate's int64 metrics hold.
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _too_large() -> UsageError:
+    return UsageError(
+        "the space's largest candidates count more than 64-bit integers hold; lower the largest "
+        "k, m or n_layers"
+    )
+
+
+def _check_fits(tables: _GroupTables) -> None:
+    """A UsageError when a summed integer metric of some candidate could pass `INT64_MAX`
+    (numpy's sums would wrap around silently): the bound is every part's largest entry."""
+    for spec in METRICS:
+        if spec.integer and spec.combine == "sum":
+            most = int(tables.base[spec.name])
+            most += sum(int(t.columns[spec.name].max()) for t in tables.parts)
+            if most > INT64_MAX:
+                raise _too_large()
+
+
 class GridEvaluator:
     """Metrics of any range of candidate indices, by gathering per-part tables with numpy."""
 
     def __init__(self, space: SearchSpace, costs: PartCosts) -> None:
         self.space = space
         self.costs = costs
-        self._groups = tuple(self._tables(group) for group in space.groups)
+        try:
+            self._groups = tuple(self._tables(group) for group in space.groups)
+        except OverflowError:  # a count past int64, or a channel count past a float's range
+            raise _too_large() from None
+        for tables in self._groups:
+            _check_fits(tables)
 
     def _tables(self, group: Group) -> _GroupTables:
         shapes: dict[Source, list[Shape]] = {NETWORK_INPUT: [self.costs.input_shape]}

@@ -47,11 +47,17 @@ else:  # pragma: no cover - Python 3.10
 FORMAT = "hda-search-space"
 VERSION = 1
 DEFAULT_TEMPLATE = "hardnet68"
+#: The endings of space files, by what they hold: TOML or JSON.
+SPACE_SUFFIXES = (".toml", ".json")
 
 #: Default lists, relative to the template: k scaled (to even numbers), n_layers scaled, m shifted.
 DEFAULT_K_SCALES = (0.75, 0.875, 1.0, 1.125, 1.25)
 DEFAULT_N_SCALES = (0.5, 0.75, 1.0)
 DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
+#: The largest k and n_layers a space may hold: far above any published HarDNet (k 160, 16
+#: layers), low enough that a candidate builds in moments and its counts fit 64-bit integers.
+MAX_K = 1024
+MAX_N_LAYERS = 256
 #: Templates of more stages default to WIDE_K_SCALES x WIDE_N_SCALES per stage (a product).
 WIDE_STAGES = 6
 WIDE_K_SCALES = (0.75, 1.0)
@@ -110,10 +116,10 @@ def _canonical(values: Sequence[Any], what: str) -> tuple[Any, ...]:
     return tuple(sorted(set(values)))
 
 
-def _check_ints(values: Sequence[Any], what: str) -> tuple[int, ...]:
+def _check_ints(values: Sequence[Any], what: str, most: int) -> tuple[int, ...]:
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise UsageError(f"{what}: {v!r} is not an integer >= 1")
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most:
+            raise UsageError(f"{what}: {v!r} is not an integer from 1 to {most}")
     return _canonical(values, what)
 
 
@@ -146,8 +152,8 @@ class SearchSpace:
             raise UsageError("m: give one list for all stages or one per stage, not both")
         stages = tuple(
             StageSpace(
-                _check_ints(s.k, f"stage {i} k"),
-                _check_ints(s.n_layers, f"stage {i} n_layers"),
+                _check_ints(s.k, f"stage {i} k", MAX_K),
+                _check_ints(s.n_layers, f"stage {i} n_layers", MAX_N_LAYERS),
                 None if s.m is None else _check_m(s.m, f"stage {i} m"),
             )
             for i, s in enumerate(self.stages, start=1)
@@ -292,6 +298,22 @@ def _number_list(text: str, what: str, integer: bool) -> list[float]:
     return values
 
 
+def _scaled(value: int, factors: Sequence[float], what: str) -> list[float]:
+    """`value` times each factor, rounded (k to even numbers); a factor that is not finite,
+    or that scales `value` below 1 (which rounding would turn into the smallest k or
+    n_layers, the same for every stage), is a UsageError."""
+    scale = scale_even if what == "--k" else scale_int
+    out: list[float] = []
+    for factor in factors:
+        if not math.isfinite(factor) or value * factor < 1:
+            raise UsageError(
+                f"{what}: scale x{factor:g} of the template's {value} is {value * factor:g}; "
+                "give scales that keep every stage's value at 1 or more"
+            )
+        out.append(scale(value, factor))
+    return out
+
+
 def parse_stage_lists(
     text: str, what: str, template_values: Sequence[float], integer: bool = True
 ) -> list[list[float]]:
@@ -306,8 +328,7 @@ def parse_stage_lists(
         if not integer:
             raise UsageError(f"{what}: scales (x0.9) apply to k and n_layers, not to m")
         factors = _number_list(text.replace("x", ""), what, integer=False)
-        scale = scale_even if what == "--k" else scale_int
-        return [[scale(int(v), f) for f in factors] for v in template_values]
+        return [_scaled(int(v), factors, what) for v in template_values]
     parts = text.split("/")
     if len(parts) == 1:
         return [_number_list(parts[0], what, integer)] * stages
@@ -334,7 +355,7 @@ def with_flags(
         ]
     global_m = space.m
     if m is not None:
-        if "/" in m:
+        if "/" in m or m.strip().startswith("x"):  # per-stage lists, or scales (refused)
             ms = parse_stage_lists(m, "--m", [b.grmul for b in blocks], integer=False)
             stages = [replace(s, m=tuple(v)) for s, v in zip(stages, ms, strict=True)]
             global_m = None
@@ -393,8 +414,11 @@ def load_space(path: str | Path, template: str | None = None) -> SearchSpace:
 
 
 def save_space(space: SearchSpace, path: str | Path) -> Path:
-    """Write `space` atomically as TOML (``.toml``) or JSON (any other suffix)."""
+    """Write `space` atomically as TOML (``.toml``) or JSON (``.json``); another ending is a
+    UsageError (the file would not hold what its name says)."""
     file = Path(path)
+    if file.suffix not in SPACE_SUFFIXES:
+        raise UsageError(f"space file {str(file)!r} must end in .toml or .json (what it holds)")
     if file.suffix == ".toml":
         import tomli_w
 

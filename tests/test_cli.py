@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -123,3 +124,28 @@ def test_default_input_is_the_models_own(capsys: pytest.CaptureFixture[str]) -> 
     assert json.loads(out)["input_shape"] == [1, 3, 32, 32]
     _, out, _ = run(capsys, "cio", "hardnet68", "--format", "json")
     assert json.loads(out)["input_shape"] == [1, 3, 224, 224]
+
+
+def test_csv_writes_every_shape_as_nxcxhxw(capsys: pytest.CaptureFixture[str]) -> None:
+    # A concat's inputs are several shapes: ';'-separated, each written as out_shape is.
+    _, out, _ = run(capsys, "cio", "hardnet68", "--per-layer", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    shape = r"\d+(x\d+)+"
+    assert all(re.fullmatch(shape, r["out_shape"]) for r in rows)
+    assert all(re.fullmatch(f"{shape}(;{shape})*", r["in_shapes"]) for r in rows[1:])
+    assert any(";" in r["in_shapes"] for r in rows)
+
+
+def test_models_csv_writes_published_counts_as_integers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = run(capsys, "models", "--family", "condensenet", "--format", "csv")
+    counts = [r[k] for r in csv.DictReader(io.StringIO(out)) for k in ("published_params",)]
+    assert "4800000" in counts and all(c == "" or c.isdigit() for c in counts)
+
+
+def test_traced_blocks_are_all_named(capsys: pytest.CaptureFixture[str]) -> None:
+    # resnet18's forward calls torch.flatten itself: its block is the model's, "(model)".
+    _, out, _ = run(capsys, "cio", "resnet18", "--by-block", "--format", "csv")
+    names = [r["name"] for r in csv.DictReader(io.StringIO(out))]
+    assert "(model)" in names and "" not in names

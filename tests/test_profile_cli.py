@@ -89,7 +89,7 @@ def test_cuda_without_gpu_falls_back_or_exits_2(
         capsys, "profile", TINY, "--input", "32", "--device", "cuda", "--format", "json", *FAST
     )
     assert code == 0 and "fell back to cpu" in err
-    document = json.loads(out)
+    (document,) = json.loads(out)
     assert document["device"]["requested"] == "cuda" and document["device"]["used"] == "cpu"
     code, _, _ = call(capsys, "profile", TINY, "--input", "32", "--device", "cuda", *FAST,
                       "--out", str(tmp_path))  # fmt: skip
@@ -110,7 +110,7 @@ def test_thread_time_needs_one_thread(capsys: pytest.CaptureFixture[str], tmp_pa
     code, out, _ = call(
         capsys, "profile", TINY, "--input", "32", "--thread-time", "--format", "json", *FAST
     )
-    assert code == 0 and json.loads(out)["settings"]["clock"] == "time.thread_time_ns"
+    assert code == 0 and json.loads(out)[0]["settings"]["clock"] == "time.thread_time_ns"
 
 
 def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:

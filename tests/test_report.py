@@ -129,7 +129,7 @@ def test_prediction_figures_are_the_predictors_score(
     from hardnet_analysis.profiler.document import load_run
     from reports.prediction import errors, scatter
 
-    runs = [load_run(p) for p in profiled_runs]
+    runs = [run for p in profiled_runs if isinstance(run := load_run(p), ProfileRun)]
     found = score_file(runs, device_file)
     points = [t for t in scatter(found).data if t.mode == "markers+text"]
     assert sorted(p.y[0] for p in points) == sorted(m.predicted_s * 1e3 for m in found.models)

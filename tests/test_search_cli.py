@@ -162,35 +162,7 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
     assert "smallest macs" in line and f"MACs {smallest[1] / 1e9:.3g}G" in line
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (("--budget-macs", "4.5X"), "count '4.5X' is not understood"),
-        (("--budget-params", "lots"), "count 'lots' is not understood"),
-        (("--m", "1.0"), "m: 1.0 is not a number > 1"),
-        (("--m", "1.7/0.9/1.7/1.7/1.7"), "stage 2 m: 0.9 is not a number > 1"),
-        (("--n-layers", "0,4"), "n_layers: 0 is not an integer >= 1"),
-        (("--k", ""), "--k: the list is empty"),
-        (("--k", "14/16"), "2 lists separated by '/' but the template has 5 stages"),
-        (("--k", "x1", "--n-layers", "8//16/16/4"), "stage 2 n_layers: the list is empty"),
-        (("--template", "resnet9000"), "unknown template 'resnet9000'"),
-        (("--template", "densenet121"), "template 'densenet121' is a densenet, not a HarDNet"),
-        (("--space", "missing.toml"), "space file 'missing.toml' does not exist"),
-        (
-            ("--objective", "latency"),
-            "needs --device-model DEVICE.json (from hda calibrate) or --calibration",
-        ),
-        (("--calibration", "x.json"), "--calibration is used only with --objective latency"),
-        (("--input", "8"), "too small"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(
-    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
-) -> None:
-    code, out, err = run(capsys, *argv)
-    assert code == 2 and out == ""
-    lines = [line for line in err.splitlines() if "candidates swept" not in line]
-    assert len(lines) == 1 and message in lines[0], err
+# Bad inputs of `hda search` are rows of the CLI contract table (tests/test_cli_contract.py).
 
 
 def test_readme_space_file_example_loads(tmp_path: Path) -> None:

@@ -7,7 +7,13 @@ import argparse
 import sys
 from typing import Any
 
-from hardnet_analysis.cli.common import byte_size, console, positive_int
+from hardnet_analysis.cli.common import (
+    byte_size,
+    console,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from hardnet_analysis.present.formats import write_json
 
 
@@ -36,7 +42,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repeat", type=positive_int, default=5, help="samples per benchmark")
     parser.add_argument(
-        "--budget", type=float, default=0.01, metavar="S", help="seconds per sample (0.01)"
+        "--budget", type=positive_float, default=0.01, metavar="S", help="seconds per sample (0.01)"
     )
     parser.add_argument(
         "--cache-bytes", type=byte_size, metavar="SIZE", help="cache size instead of the probed"
@@ -48,7 +54,9 @@ def register(subparsers: Any) -> None:
         help="whole models to time and predict as a check (never fitted on)",
     )
     parser.add_argument("--check-input", type=positive_int, default=224, metavar="N")
-    parser.add_argument("--out", required=True, metavar="DEVICE.json", help="where to write it")
+    parser.add_argument(
+        "--out", required=True, type=output_file, metavar="DEVICE.json", help="where to write it"
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(func=run)
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-from typing import Any, NoReturn
+import sys
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
 
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import check_output
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
 from hardnet_analysis.units import parse_bytes, parse_duration, parse_input_size
 
 FORMATS = ("table", "json", "csv")
+T = TypeVar("T")
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,39 +29,53 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def input_size(text: str) -> tuple[int, int]:
-    """argparse type for `--input`: 224 or HxW."""
-    try:
-        return parse_input_size(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type from a parser that raises UsageError: its message becomes argparse's
+    one-line usage error (exit status 2), prefixed with the option's name."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def byte_size(text: str) -> int:
-    """argparse type for byte sizes: 50MB, 2MiB or a number of bytes."""
-    try:
-        return parse_bytes(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def duration(text: str) -> float:
-    """argparse type for durations in seconds: 12ms, 250us, 0.5s or 0.5."""
-    try:
-        return parse_duration(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def positive_int(text: str) -> int:
-    """argparse type for counts that must be >= 1."""
+def parse_int(text: str, least: int) -> int:
+    """An integer of at least `least` (a UsageError otherwise)."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+        raise UsageError(f"{text!r} is not an integer") from None
+    if value < least:
+        raise UsageError(f"{text!r} must be >= {least}")
     return value
+
+
+def parse_float(text: str, least: float, above: bool = False) -> float:
+    """A finite number of at least `least` (above it, strictly, with `above`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{text!r} is not a finite number")
+    if value < least or (above and value == least):
+        raise UsageError(f"{text!r} must be {'>' if above else '>='} {least:g}")
+    return value
+
+
+#: argparse types. Each raises only argparse's error, from hda's one-line message.
+input_size = argument_type(parse_input_size)
+byte_size = argument_type(parse_bytes)
+duration = argument_type(parse_duration)
+positive_int = argument_type(partial(parse_int, least=1))
+non_negative_int = argument_type(partial(parse_int, least=0))
+positive_float = argument_type(partial(parse_float, least=0.0, above=True))
+non_negative_float = argument_type(partial(parse_float, least=0.0))
+output_file = argument_type(partial(check_output, kind="file"))
+output_dir = argument_type(partial(check_output, kind="directory"))
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
@@ -78,15 +98,21 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """argparse type for `--kwargs`: a JSON object such as '{"num_classes": 10}'."""
+def parse_json_object(text: str) -> dict[str, Any]:
+    """A JSON object such as '{"num_classes": 10}' (a UsageError otherwise)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON ({exc.msg})") from None
+        raise UsageError(f"{text!r} is not valid JSON ({exc.msg})") from None
+    except RecursionError:  # '[[[[...' nested deeper than the decoder goes
+        raise UsageError(f"{text[:20]!r}... is nested too deeply") from None
     if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'{text!r} is not a JSON object ({{"key": value}})')
+        raise UsageError(f'{text!r} is not a JSON object ({{"key": value}})')
     return value
+
+
+#: argparse type for `--kwargs`.
+json_object = argument_type(parse_json_object)
 
 
 def add_kwargs_arg(parser: argparse.ArgumentParser) -> None:
@@ -118,3 +144,14 @@ def console() -> Console:
 
 def input_label(hw: tuple[int, int]) -> str:
     return f"{hw[0]}x{hw[1]}"
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr: the command goes on."""
+    print(f"hda: warning: {message}", file=sys.stderr)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (errors and warnings are one line)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.common import add_format_arg, console
+from hardnet_analysis.cli.common import add_format_arg, console, one_line, output_file, warn
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import (
@@ -39,7 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN.json", help="profile runs")
     parser.add_argument(
         "--save-calibration",
-        type=Path,
+        type=output_file,
         metavar="FILE",
         help="save the macs + cio latency model for the search (hda-latency-model JSON)",
     )
@@ -53,35 +54,61 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def load_runs(paths: list[Path]) -> list[ProfileRun]:
-    """The successful runs of `paths` (directories are searched for *.json, skipping files that
-    are not profile runs); failed runs are kept out. A named file that is unreadable or not a
-    run, or any run file of another version or with a missing key, is a usage error naming it."""
-    files: list[tuple[Path, bool]] = []
+def load_runs(paths: Sequence[Path]) -> list[ProfileRun]:
+    """The successful runs of `paths` (directories are searched for run files,
+    `directory_runs`), each file once (`unique_files`); failed runs are kept out. A named file
+    that is unreadable or not a run, or any run file of another version or with a missing key,
+    is a usage error naming it."""
+    files: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            files.extend((file, True) for file in sorted(path.glob("*.json")))
-        else:
-            files.append((path, False))
-    runs = []
-    for file, found in files:
-        if found and not _is_run_file(file):
-            continue
-        run = load_run(file)
-        if isinstance(run, ProfileRun):
-            runs.append(run)
+        files.extend(directory_runs(path) if path.is_dir() else [path])
+    runs = [run for file in unique_files(files) if isinstance(run := load_run(file), ProfileRun)]
     if not runs:
         raise UsageError("no successful profile runs among the files given")
     return runs
 
 
-def _is_run_file(file: Path) -> bool:
-    """Whether `file` claims to be a profile run (other JSON may share a results directory)."""
-    try:
-        document = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(document, dict) and document.get("format") == FORMAT
+def directory_runs(directory: Path) -> list[Path]:
+    """The profile run files in `directory`: its *.json files that say they are runs (other
+    JSON may share a results directory). A file that is not readable JSON is skipped with a
+    warning on stderr, one line each (named on the command line it would be an error)."""
+    found = []
+    for file in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            warn(f"skipped {str(file)!r}, which is not readable JSON: {one_line(exc)}")
+            continue
+        if isinstance(document, dict) and document.get("format") == FORMAT:
+            found.append(file)
+    return found
+
+
+def unique_files(files: Sequence[Path]) -> list[Path]:
+    """`files` less any that name a file already listed (the same path twice, or a file and
+    its directory): counted twice, a run would narrow every interval. Says so on stderr."""
+    seen: dict[Path, Path] = {}
+    for file in files:
+        seen.setdefault(file.resolve(), file)
+    repeated = len(files) - len(seen)
+    if repeated:
+        warn(f"{repeated} run file(s) given more than once; each is counted once")
+    return list(seen.values())
+
+
+def warn_outliers(runs: Sequence[ProfileRun]) -> None:
+    """One warning line per run far off the others of its device (`outliers`)."""
+    from hardnet_analysis.metrics.correlate import outliers
+
+    for found in outliers(runs):
+        run = found.run
+        cold = (
+            " (timed with --warmup 0: one-time costs counted)" if run.settings.warmup == 0 else ""
+        )
+        warn(
+            f"{run.file_name} is an outlier: {found.factor:.2g}x the latency the other runs "
+            f"of its device predict{cold}; correlations and fits include it"
+        )
 
 
 def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
@@ -103,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from hardnet_analysis.metrics.correlate import correlations, latency_models
 
     runs = load_runs(args.runs)
+    warn_outliers(runs)
     found = correlations(runs)
     models = latency_models(runs)
     verdicts = _verdicts(found)

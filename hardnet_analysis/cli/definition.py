@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from hardnet_analysis.cli.common import output_file
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import save_definition
 from hardnet_analysis.resolve import ModuleSpec, resolve
@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
         "and pass the file wherever a MODEL is accepted (`hda cio mine.json`).",
     )
     parser.add_argument("model", help="registered model name (see `hda models`)")
-    parser.add_argument("--out", required=True, type=Path, help="file to write (atomically)")
+    parser.add_argument("--out", required=True, type=output_file, help="file to write (atomically)")
     parser.set_defaults(func=run)
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import add_input_args, add_kwargs_arg
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.cli.common import add_input_args, add_kwargs_arg, output_file
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +19,7 @@ def register(subparsers: Any) -> None:
         "networkx.read_graphml or networkx.node_link_graph.",
     )
     parser.add_argument("model", help="any MODEL that `hda cio` takes")
-    parser.add_argument("--out", required=True, type=Path, help="file to write (atomically)")
+    parser.add_argument("--out", required=True, type=output_file, help="file to write (atomically)")
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -38,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
     from hardnet_analysis.graph.export import write_graph
 
     fmt = args.format or ("json" if args.out.suffix.lower() == ".json" else "graphml")
-    if args.out.is_dir():
-        raise UsageError(f"--out {str(args.out)!r} is a directory; give a file name")
     graph = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs).graph
     path = write_graph(graph, args.out, fmt)
     print(f"wrote {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges to {path}")

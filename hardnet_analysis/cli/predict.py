@@ -12,6 +12,7 @@ from hardnet_analysis.cli.common import (
     add_kwargs_arg,
     console,
     input_size,
+    non_negative_int,
     positive_int,
 )
 from hardnet_analysis.metrics.device_model import DeviceModel
@@ -36,7 +37,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--device-model", required=True, metavar="DEVICE.json", help="from hda calibrate"
     )
-    parser.add_argument("--top", type=int, default=15, help="table rows per model (0: all)")
+    parser.add_argument(
+        "--top", type=non_negative_int, default=15, help="table rows per model (0: all)"
+    )
     add_kwargs_arg(parser)
     add_format_arg(parser)
     parser.set_defaults(func=run)

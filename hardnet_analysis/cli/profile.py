@@ -16,7 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import add_format_arg, console, input_size, positive_int
+from hardnet_analysis.cli.common import (
+    add_format_arg,
+    console,
+    input_size,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import layers_table, runs_table
@@ -61,7 +68,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     parser.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
     parser.add_argument(
-        "--warmup", type=int, default=2, help="untimed runs before timing (default 2)"
+        "--warmup",
+        type=non_negative_int,
+        default=2,
+        help="untimed runs before timing (default 2)",
     )
     parser.add_argument(
         "--threads", type=positive_int, help="CPU threads (default: torch's current count)"
@@ -78,7 +88,9 @@ def register(subparsers: Any) -> None:
         default="auto",
         help="DRAM counter source (default auto: the probe picks what works)",
     )
-    parser.add_argument("--out", type=Path, help="directory for run files (one per model/size)")
+    parser.add_argument(
+        "--out", type=output_dir, help="directory for run files (one per model/size)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="profile again runs already saved under --out"
     )
@@ -155,6 +167,8 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRu
 def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]:
     import torch
 
+    from hardnet_analysis.profiler.run import check_input
+
     documents: list[ProfileRun | FailedRun] = []
     failed = 0
     jobs = [(m, hw) for m in args.models for hw in args.input]
@@ -166,8 +180,9 @@ def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]
             _log(f"{label}: done already ({path}), skipped")
             documents.append(done)
             continue
-        _log(f"{label}: profiling")
         try:
+            check_input(model, hw, args.batch)  # before the progress line: an error is one line
+            _log(f"{label}: profiling")
             document: ProfileRun | FailedRun = _one(model, hw, args)
         except (RuntimeError, MemoryError, HdaError) as exc:
             if isinstance(exc, HdaError) and exc.exit_code == 2 and len(jobs) == 1:
@@ -193,9 +208,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
     documents, failed = _sweep(args)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
-    if args.format == "json":
-        dumped = [d.to_json() for d in documents]
-        write_json(dumped if len(dumped) > 1 else dumped[0])
+    if args.format == "json":  # a list however many runs: one shape for every sweep
+        write_json([d.to_json() for d in documents])
     elif args.format == "csv":
         write_csv(_summary_rows(ok))
     else:

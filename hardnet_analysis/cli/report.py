@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.common import add_input_args
+from hardnet_analysis.cli.common import add_input_args, output_file
 from hardnet_analysis.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n", 1)[1].replace("``", "'"),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="models, files, directories")
-    parser.add_argument("--out", type=Path, required=True, help="HTML file to write")
+    parser.add_argument("--out", type=output_file, required=True, help="HTML file to write")
     parser.add_argument("--model", help="model of the per-layer time view (default: first run)")
     parser.add_argument(
         "--device-model",
@@ -88,6 +88,8 @@ class _Collected:
 
     def directory(self, path: Path) -> None:
         """A search, a training run, or a directory of run files or training runs."""
+        from hardnet_analysis.cli.correlate import directory_runs
+
         if (path / "front.json").exists():
             self.searches.append(_search(path))
             for run_dir in sorted((path / "runs").glob("*/metrics.jsonl")):
@@ -95,7 +97,7 @@ class _Collected:
         elif (path / "metrics.jsonl").exists():
             self.trainings.append(_training(path, path.name))
         else:
-            runs = [f for f in sorted(path.glob("*.json")) if _format(f) == RUN_FORMAT]
+            runs = directory_runs(path)
             runs_dirs = sorted(path.glob("*/metrics.jsonl"))
             if not runs and not runs_dirs:
                 raise UsageError(f"{str(path)!r} holds no profile runs, search or training runs")

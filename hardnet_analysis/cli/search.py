@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -20,8 +21,12 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.cli.common import (
     add_format_arg,
     add_input_args,
+    argument_type,
     console,
     duration,
+    non_negative_float,
+    non_negative_int,
+    output_dir,
     positive_int,
 )
 from hardnet_analysis.cli.search_train import (
@@ -31,6 +36,7 @@ from hardnet_analysis.cli.search_train import (
     train,
 )
 from hardnet_analysis.errors import ShapeError, UsageError
+from hardnet_analysis.fileio import check_output
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
@@ -47,12 +53,23 @@ if TYPE_CHECKING:
 OBJECTIVE_CHOICES = ("pareto", *METRIC_NAMES, "latency")
 
 
-def budget(text: str) -> int:
-    """argparse type for budgets: 4.5G, 450M, 4.5e9 or 4500000000."""
-    try:
-        return parse_count(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+#: argparse type for budgets: 4.5G, 450M, 4.5e9 or 4500000000.
+budget = argument_type(parse_count)
+#: What `--emit` and `--sample` are when not given (both only with --out).
+EMIT = 10
+SAMPLE = 2000
+
+
+def space_file(text: str) -> Path:
+    """`--write-space FILE`: a file to write, named .toml or .json (what it holds)."""
+    from search.space import SPACE_SUFFIXES
+
+    path = check_output(text, "file")
+    if path.suffix not in SPACE_SUFFIXES:
+        raise UsageError(
+            f"{text!r}: the space is written as TOML (.toml) or JSON (.json), by the name's end"
+        )
+    return path
 
 
 def register(subparsers: Any) -> None:
@@ -82,7 +99,10 @@ def register(subparsers: Any) -> None:
     )
     space.add_argument("--n-layers", metavar="LISTS", help="layers per block per stage")
     space.add_argument(
-        "--write-space", metavar="FILE", help="write the space (.toml or .json) and exit"
+        "--write-space",
+        type=argument_type(space_file),
+        metavar="FILE",
+        help="write the space (.toml or .json) and exit",
     )
     add_input_args(parser)
     limits = parser.add_argument_group("budgets (counts at --input and --batch)")
@@ -91,7 +111,7 @@ def register(subparsers: Any) -> None:
             f"--budget-{name}", type=budget, metavar="N", help=f"at most N {name} (e.g. 4.5G)"
         )
     limits.add_argument(
-        "--min-moc", type=float, metavar="X", help="every conv's MACs/CIO at least X"
+        "--min-moc", type=non_negative_float, metavar="X", help="every conv's MACs/CIO at least X"
     )
     limits.add_argument(
         "--budget-latency",
@@ -123,18 +143,21 @@ def register(subparsers: Any) -> None:
     )
     rank.add_argument("--top", type=positive_int, default=10, help="rows shown (default 10)")
     rank.add_argument(
-        "--emit", type=positive_int, default=10, help="definitions written with --out (default 10)"
+        "--emit", type=positive_int, help=f"definitions written with --out (default {EMIT})"
     )
     rank.add_argument(
-        "--out", metavar="DIR", help="write DIR/front.json and DIR/candidates/<front id>/*.json"
+        "--out",
+        type=output_dir,
+        metavar="DIR",
+        help="write DIR/front.json and DIR/candidates/<front id>/*.json",
     )
     rank.add_argument(
         "--sample",
-        type=int,
-        default=2000,
+        type=non_negative_int,
+        default=None,
         metavar="N",
         help="with --out, also write DIR/sample.json: N candidates drawn from the whole space "
-        "for `hda report` (default 2000; 0 for none)",
+        f"for `hda report` (default {SAMPLE}; 0 for none)",
     )
     rank.add_argument(
         "--force", action="store_true", help="replace another search's front in --out DIR"
@@ -142,6 +165,17 @@ def register(subparsers: Any) -> None:
     add_format_arg(parser)
     register_training(parser)
     parser.set_defaults(func=run)
+
+
+def _output_options(args: argparse.Namespace) -> None:
+    """Refuse --emit and --sample without --out (they say what it writes, and would be
+    ignored), then fill in their defaults."""
+    given = [f"--{name}" for name in ("emit", "sample") if getattr(args, name) is not None]
+    if given and not args.out:
+        verb = "apply" if len(given) > 1 else "applies"
+        raise UsageError(f"{' and '.join(given)} {verb} only with --out DIR (what it writes)")
+    args.emit = EMIT if args.emit is None else args.emit
+    args.sample = SAMPLE if args.sample is None else args.sample
 
 
 def _space(args: argparse.Namespace) -> SearchSpace:
@@ -254,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
     from search.present import trained_rows
     from search.space import save_space
 
+    _output_options(args)
     check_training_args(args)
     space = _space(args)
     if args.train_top and (space.template.family != "hardnet") != (args.task == "segmentation"):

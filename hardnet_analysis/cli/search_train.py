@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.cli.common import non_negative_int, positive_int
 from hardnet_analysis.cli.train import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE, SCHEDULES
@@ -63,12 +63,15 @@ def register_training(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=RECIPE.seed)
     group.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=1,
         help="local worker processes (0: none); more hosts join with `hda search-worker`",
     )
     group.add_argument(
-        "--max-retries", type=int, default=MAX_RETRIES, help="retries of a transient failure"
+        "--max-retries",
+        type=non_negative_int,
+        default=MAX_RETRIES,
+        help="retries of a transient failure",
     )
     group.add_argument(
         "--heartbeat",
@@ -85,8 +88,6 @@ def check_training_args(args: argparse.Namespace) -> None:
         return
     if not args.out:
         raise UsageError("--train-top needs --out DIR (where candidates and runs are kept)")
-    if args.max_retries < 0 or args.workers < 0:
-        raise UsageError("--max-retries and --workers must be >= 0")
     args.emit = max(args.emit, args.train_top)  # only emitted candidates have definition files
 
 

@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import positive_int
+from hardnet_analysis.cli.common import non_negative_int, output_dir, positive_int
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import check_output
 from hardnet_analysis.train.config import SCHEDULES, TASKS, recipe_defaults
 from hardnet_analysis.units import parse_input_size
 
@@ -67,7 +68,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         help="input size: a square side, or HxW for segmentation (default 224 for folders, 32 "
         "for CIFAR and digits, the first training image's for segmentation)",
     )
-    parser.add_argument("--workers", type=int, metavar="N", help="loader processes")
+    parser.add_argument("--workers", type=non_negative_int, metavar="N", help="loader processes")
     parser.add_argument(
         "--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:N (default auto)"
     )
@@ -113,7 +114,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--num-classes", type=positive_int, help="classifier width (default: data)")
     parser.add_argument("--weights", metavar="FILE", help="initial weights (a state dict)")
-    parser.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<model>)")
+    parser.add_argument(
+        "--out", type=output_dir, metavar="RUN_DIR", help="run directory (default runs/<model>)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
     parser.add_argument(
         "--convert", action="store_true", help="write converted.pt (hda_convert) at the end"
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         deterministic=args.deterministic,
         workers=args.workers,
         device=args.device,
-        out=args.out or default_out(args.model),
+        out=str(args.out or check_output(default_out(args.model), "directory")),
         resume=args.resume,
         image_size=args.image_size,
         num_classes=args.num_classes,

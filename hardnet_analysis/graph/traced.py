@@ -238,10 +238,16 @@ class _Recorder(TorchFunctionMode):
             self.track(tensor, piece)
 
 
+#: The block of the top-level forward's own ops (``torch.flatten`` in a ResNet's forward), as
+#: the profiler names their time: never an empty name in a table.
+TOP_BLOCK = "(model)"
+
+
 def default_block_of(model: nn.Module) -> Callable[[str], str]:
     """Block labels for a module path: the model's ``hda_blocks`` map (longest prefix; its key
     ``""`` labels the top-level forward's own ops) when it has one, else its first path
-    component, or the first two when that child is a container."""
+    component, or the first two when that child is a container; `TOP_BLOCK` for the top-level
+    forward's own ops otherwise."""
     mapping: dict[str, str] | None = getattr(model, "hda_blocks", None)
     containers = {
         n for n, m in model.named_children() if isinstance(m, (nn.Sequential, nn.ModuleList))
@@ -255,7 +261,7 @@ def default_block_of(model: nn.Module) -> Callable[[str], str]:
                 if label is not None:
                     return label
         if not parts:
-            return ""
+            return TOP_BLOCK
         depth = 2 if parts[0] in containers and len(parts) > 1 else 1
         return ".".join(parts[:depth])
 

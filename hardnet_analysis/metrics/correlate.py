@@ -268,3 +268,52 @@ def latency_models(runs: Sequence[ProfileRun]) -> list[LatencyModel]:
             if fitted is not None:
                 out.append(fitted)
     return out
+
+
+#: A run whose latency is this many times above or below what the other runs of its device
+#: predict is an outlier (a cold run timed with --warmup 0 on a CPU is about 2x).
+OUTLIER_FACTOR = 2.0
+
+
+@dataclass(frozen=True)
+class Outlier:
+    """A run `factor` times slower (> 1) or faster (< 1) than the power fit of latency on
+    modeled bytes over the other runs of its device predicts."""
+
+    run: ProfileRun
+    factor: float
+
+    @property
+    def off(self) -> float:
+        """How many times off, either way (>= 1)."""
+        return max(self.factor, 1 / self.factor)
+
+
+def outliers(runs: Sequence[ProfileRun]) -> list[Outlier]:
+    """Per device, the runs off the others' log-log line of latency on ``model_bytes`` by
+    `OUTLIER_FACTOR` or more: the worst first, each set aside before the next is sought, while
+    4 runs or more remain (3 to fit, 1 to judge)."""
+    groups: dict[str, list[ProfileRun]] = {}
+    for run in runs:
+        if run.latency.median_s > 0 and run.totals.model_bytes > 0:
+            groups.setdefault(device_label(run), []).append(run)
+    found: list[Outlier] = []
+    for group in groups.values():
+        while len(group) >= 4 and (worst := _worst(group)).off >= OUTLIER_FACTOR:
+            found.append(worst)
+            group = [r for r in group if r is not worst.run]
+    return found
+
+
+def _worst(group: Sequence[ProfileRun]) -> Outlier:
+    """The run of `group` farthest off the line fitted to the others (leave one out)."""
+    x = np.log10([r.totals.model_bytes for r in group])
+    y = np.log10([r.latency.median_s for r in group])
+    found = []
+    for i, run in enumerate(group):
+        rest = np.arange(len(group)) != i
+        slope, intercept = 0.0, float(np.mean(y[rest]))
+        if np.ptp(x[rest]) > 0:
+            slope, intercept = (float(v) for v in np.polyfit(x[rest], y[rest], 1))
+        found.append(Outlier(run, float(10 ** (y[i] - slope * x[i] - intercept))))
+    return max(found, key=lambda o: o.off)

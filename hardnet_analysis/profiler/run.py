@@ -43,6 +43,7 @@ from hardnet_analysis.profiler.latency import (
     time_layers,
 )
 from hardnet_analysis.profiler.probe import Choice, probe
+from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
 
 #: Where progress lines go (``hda profile`` prints them to stderr).
@@ -271,6 +272,13 @@ def _set_up(settings: Settings, device: torch.device) -> int:
     return threads
 
 
+def check_input(model: str, hw: tuple[int, int], batch: int) -> None:
+    """A ShapeError when `hw` is too small for `model`, worded as under `hda cio`, for a model
+    with a definition (its analytic graph takes milliseconds; a module fails when traced)."""
+    if not isinstance(resolve(model), ModuleSpec):
+        analyze(model, hw, batch)
+
+
 def profile_model(model: str, settings: Settings, log: Log | None = None) -> ProfileRun:
     """Profile `model` (anything `resolve` takes) and return the run (see the module
     docstring); `log` gets progress lines (the device fall-back, the counter source)."""
@@ -279,6 +287,7 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     if fallback:
         say(f"warning: --device {settings.device}: {fallback}")
     threads = _set_up(settings, device)
+    check_input(model, settings.input_hw, settings.batch)
     module = create_model(model).eval()
     # Trace before the dtype/device change: the tracer's meta input is fp32.
     analysis = analyze(module, settings.input_hw, settings.batch, settings.dtype)

@@ -75,7 +75,8 @@ def load_data(
     """The `DataSplit` for a dataset kind (``auto`` detects it from `data`); a split without a
     usable image is an error (`require_usable`)."""
     if data is not None and not Path(data).is_dir():
-        raise UsageError(f"data directory {data!r} does not exist")
+        problem = "is a file" if Path(data).exists() else "does not exist"
+        raise UsageError(f"data directory {data!r} {problem}")
     if isinstance(image_size, tuple):  # the config allows only square ones for classification
         image_size = image_size[0]
     kind = detect_dataset(data) if dataset == "auto" else dataset
@@ -298,6 +299,16 @@ def folder_transforms(size: int) -> tuple[Callable[..., Any], Callable[..., Any]
     return train, val
 
 
+def _differ(train: SkippingImageFolder, val: SkippingImageFolder) -> str:
+    """Which classes only one split has, e.g. ``cat only in train/, dog only in val/``."""
+    only = [
+        f"{', '.join(sorted(set(a.classes) - set(b.classes)))} only in {where}/"
+        for a, b, where in ((train, val, "train"), (val, train, "val"))
+        if set(a.classes) - set(b.classes)
+    ]
+    return "; ".join(only)
+
+
 def load_folder(data: str, image_size: int = 224) -> DataSplit:
     """``DATA/train/<class>/*`` and ``DATA/val/<class>/*``; both must list the same classes."""
     root = Path(data)
@@ -311,8 +322,5 @@ def load_folder(data: str, image_size: int = 224) -> DataSplit:
     train = SkippingImageFolder(root / "train", train_tf)
     val = SkippingImageFolder(root / "val", val_tf)
     if train.classes != val.classes:
-        raise UsageError(
-            f"{data!r}: train/ and val/ list different classes "
-            f"({len(train.classes)} vs {len(val.classes)})"
-        )
+        raise UsageError(f"{data!r}: train/ and val/ list different classes: {_differ(train, val)}")
     return DataSplit("folder", train, val, len(train.classes), image_size)

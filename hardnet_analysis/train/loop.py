@@ -185,7 +185,7 @@ class Run:
         config = self.config
         model, self.definition = build_for_classes(config.model, self.num_classes)
         if config.weights:
-            load_initial_weights(model, config.weights, self.num_classes)
+            load_initial_weights(model, config.weights, self.num_classes, self.data.num_classes)
         if config.convert:
             check_convertible(model, config.model)
         if config.memory_efficient:

@@ -39,15 +39,20 @@ def build_for_classes(spec: str | NetworkDef, num_classes: int) -> tuple[nn.Modu
     return build_module(defn), defn
 
 
-def load_initial_weights(model: nn.Module, path: str, num_classes: int) -> None:
-    """Load `path` strictly; a classifier of another width is named as a class-count mismatch."""
+def load_initial_weights(
+    model: nn.Module, path: str, num_classes: int, data_classes: int | None = None
+) -> None:
+    """Load `path` strictly; a classifier of another width is named as a class-count mismatch
+    (saying where the width came from: the data's `data_classes`, or --num-classes)."""
     try:
         load_weights(model, path)
     except UsageError as exc:
         if "shape mismatch" in str(exc):
+            data = num_classes if data_classes is None else data_classes
+            source = "" if data == num_classes else f"--num-classes {num_classes}; "
             raise UsageError(
-                f"weights file {path!r} does not fit a {num_classes}-class model (the data has "
-                f"{num_classes} classes): {str(exc).split('; ', 1)[-1]}"
+                f"weights file {path!r} does not fit a {num_classes}-class model ({source}the "
+                f"data has {data} classes): {str(exc).split('; ', 1)[-1]}"
             ) from None
         raise
 
