@@ -111,7 +111,7 @@ def test_default_space_file_round_trips(capsys: pytest.CaptureFixture[str], tmp_
     assert run(capsys, "--write-space", str(path))[0] == 0
     text = path.read_text()
     assert 'template = "hardnet68"' in text and "[[stages]]" in text
-    from search.space import load_space
+    from search.space_file import load_space
 
     assert load_space(path).size == 3_037_500
 
@@ -166,7 +166,7 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
 
 
 def test_readme_space_file_example_loads(tmp_path: Path) -> None:
-    from search.space import load_space
+    from search.space_file import load_space
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]

@@ -85,6 +85,16 @@ def register(subparsers: Any) -> None:
         "Lists: '4,8,16' (every stage), '12,14/16/20/40/160' (per stage, '/'-separated) or "
         "'x0.75,x1' (scales of the template's values; k and n_layers).",
     )
+    _register_space(parser)
+    add_input_args(parser)
+    _register_budgets(parser)
+    _register_ranking(parser)
+    add_format_arg(parser)
+    register_training(parser)
+    parser.set_defaults(func=run)
+
+
+def _register_space(parser: argparse.ArgumentParser) -> None:
     space = parser.add_argument_group("search space")
     space.add_argument(
         "--template",
@@ -104,7 +114,9 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="write the space (.toml or .json) and exit",
     )
-    add_input_args(parser)
+
+
+def _register_budgets(parser: argparse.ArgumentParser) -> None:
     limits = parser.add_argument_group("budgets (counts at --input and --batch)")
     for name in ("macs", "params", "cio"):
         limits.add_argument(
@@ -119,6 +131,9 @@ def register(subparsers: Any) -> None:
         metavar="T",
         help="predicted latency at most T (12ms; needs --device-model)",
     )
+
+
+def _register_ranking(parser: argparse.ArgumentParser) -> None:
     rank = parser.add_argument_group("ranking and output")
     rank.add_argument(
         "--objective",
@@ -162,9 +177,6 @@ def register(subparsers: Any) -> None:
     rank.add_argument(
         "--force", action="store_true", help="replace another search's front in --out DIR"
     )
-    add_format_arg(parser)
-    register_training(parser)
-    parser.set_defaults(func=run)
 
 
 def _output_options(args: argparse.Namespace) -> None:
@@ -179,7 +191,8 @@ def _output_options(args: argparse.Namespace) -> None:
 
 
 def _space(args: argparse.Namespace) -> SearchSpace:
-    from search.space import DEFAULT_TEMPLATE, default_space, load_space, load_template, with_flags
+    from search.space import DEFAULT_TEMPLATE, default_space, load_template, with_flags
+    from search.space_file import load_space
 
     if args.space:
         space = load_space(args.space, args.template)
@@ -286,7 +299,7 @@ def _sweep(
 def run(args: argparse.Namespace) -> int:
     from search.emit import candidate_row, check_directory, front_document, write_front
     from search.present import trained_rows
-    from search.space import save_space
+    from search.space_file import save_space
 
     _output_options(args)
     check_training_args(args)
