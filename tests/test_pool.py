@@ -67,7 +67,10 @@ def make_front(root: Path) -> None:
 def prepare(root: Path, storage: str | None) -> str:
     """The front's study, made and enqueued with no local worker; returns its name."""
     make_front(root)
-    recipe = TrainConfig(model="-", dataset="digits", image_size=16, epochs=EPOCHS, batch_size=128)
+    # Small batches: about 90 steps an epoch, so that a trial's second epoch lasts long enough
+    # for the test to catch a worker mid-trial even on a fast, quiet machine (with 12 steps the
+    # first worker finished every candidate before the poll saw it).
+    recipe = TrainConfig(model="-", dataset="digits", image_size=16, epochs=EPOCHS, batch_size=16)
     trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 6))
     assert [c.status for c in trained.candidates] == ["pending"] * 4
     return trained.study
