@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from hardnet_analysis.errors import ShapeError
 from hardnet_analysis.graph.ir import GraphBuilder, Shape
@@ -54,23 +55,39 @@ class AnalyticBuilder(GraphBuilder):
             conv_out(shape[2], k[0], s[0], p[0], d[0]),
             conv_out(shape[3], k[1], s[1], p[1], d[1]),
         )
-        out = self._checked(name, f"conv {k[0]}x{k[1]}/{s[0]}", shape, hw)
+        self._checked(name, f"conv {k[0]}x{k[1]}/{s[0]}", shape, hw)
+        attrs = {"dilation": d, "groups": groups, "transposed": False}
+        return self._conv_node("conv", x, name, out_channels, hw, k, s, p, bias, **attrs)
+
+    def _conv_node(
+        self,
+        op: str,
+        x: str,
+        name: str,
+        out_channels: int,
+        hw: Pair,
+        kernel: Pair,
+        stride: Pair,
+        padding: Pair,
+        bias: bool,
+        **attrs: Any,
+    ) -> str:
+        """The node of a plain or transposed convolution of `x` to `out_channels` x `hw`."""
+        shape = self.shape(x)
         return self.add(
-            "conv",
+            op,
             name,
             [x],
-            (out[0], out_channels, *hw),
+            (shape[0], out_channels, *hw),
             self.block,
             in_channels=shape[1],
             out_channels=out_channels,
-            kernel=k,
-            stride=s,
-            padding=p,
-            dilation=d,
-            groups=groups,
+            kernel=kernel,
+            stride=stride,
+            padding=padding,
             bias=bias,
-            transposed=False,
             param_key=name,
+            **attrs,
         )
 
     def conv_transpose(
@@ -92,25 +109,9 @@ class AnalyticBuilder(GraphBuilder):
             conv_transpose_out(shape[2], k[0], s[0], p[0], o[0]),
             conv_transpose_out(shape[3], k[1], s[1], p[1], o[1]),
         )
-        out = self._checked(name, f"conv_transpose {k[0]}x{k[1]}/{s[0]}", shape, hw)
-        return self.add(
-            "conv_transpose",
-            name,
-            [x],
-            (out[0], out_channels, *hw),
-            self.block,
-            in_channels=shape[1],
-            out_channels=out_channels,
-            kernel=k,
-            stride=s,
-            padding=p,
-            output_padding=o,
-            dilation=(1, 1),
-            groups=1,
-            bias=bias,
-            transposed=True,
-            param_key=name,
-        )
+        self._checked(name, f"conv_transpose {k[0]}x{k[1]}/{s[0]}", shape, hw)
+        attrs = {"output_padding": o, "dilation": (1, 1), "groups": 1, "transposed": True}
+        return self._conv_node("conv_transpose", x, name, out_channels, hw, k, s, p, bias, **attrs)
 
     def interpolate(self, x: str, name: str, size: Pair, mode: str = "bilinear") -> str:
         """Resampling to `size` (H, W), as ``F.interpolate(x, size=...)``: no MACs and no CIO,
