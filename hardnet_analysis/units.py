@@ -107,3 +107,13 @@ def parse_duration(text: str | float) -> float:
     if not 0 < seconds < math.inf:
         raise UsageError(f"duration {text!r} must be a positive, finite time")
     return seconds
+
+
+def format_percent(fraction: float | None, missing: str = "-") -> str:
+    """A fraction as a percentage with one decimal: 0.241 -> '24.1%'; None -> `missing`."""
+    return missing if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def format_ms(seconds: float) -> str:
+    """Seconds as milliseconds with three decimals: 0.0138 -> '13.800'."""
+    return f"{seconds * 1e3:.3f}"

@@ -7,12 +7,13 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from hardnet_analysis.metrics.predictor_score import PredictorScore
+from hardnet_analysis.units import format_percent
 from reports.page import Section, grid
 from reports.style import colors, figure_html, layout
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
+def _pct(fraction: float | None) -> str:
+    return format_percent(fraction, missing="n/a")
 
 
 def scatter(score: PredictorScore) -> go.Figure:

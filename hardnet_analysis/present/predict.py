@@ -6,20 +6,12 @@ from rich.table import Table
 
 from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import Prediction
-from hardnet_analysis.units import format_bytes, format_count
+from hardnet_analysis.units import format_bytes, format_count, format_ms, format_percent
 
 
 def _rate(seconds_per_unit: float, unit: str) -> str:
     """A coefficient in seconds per unit as the rate it means (``2e-11`` -> ``50G``)."""
     return "-" if seconds_per_unit <= 0 else f"{format_count(1 / seconds_per_unit)}{unit}"
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}"
-
-
-def _percent(fraction: float) -> str:
-    return f"{100 * fraction:.1f}%"
 
 
 def kinds_table(device: DeviceModel) -> Table:
@@ -41,9 +33,9 @@ def kinds_table(device: DeviceModel) -> Table:
             _rate(k.dram_byte_s, ""),
             _rate(k.cache_byte_s, ""),
             str(k.n),
-            _percent(k.train_error),
-            _percent(k.loo_max),
-            _percent(k.loo_sum),
+            format_percent(k.train_error),
+            format_percent(k.loo_max),
+            format_percent(k.loo_sum),
         )
     return table
 
@@ -53,7 +45,7 @@ def prediction_table(prediction: Prediction, top: int | None) -> Table:
     size = "x".join(map(str, prediction.input))
     table = Table(
         title=f"{prediction.model} @ {size}, batch {prediction.batch}: predicted "
-        f"{_ms(prediction.latency_s)} ms on {prediction.device}"
+        f"{format_ms(prediction.latency_s)} ms on {prediction.device}"
     )
     for column in ("layer", "kind", "MACs", "bytes", "DRAM est", "ms", "share", "bound"):
         table.add_column(
@@ -67,8 +59,8 @@ def prediction_table(prediction: Prediction, top: int | None) -> Table:
             format_count(r.macs),
             format_bytes(r.bytes),
             format_bytes(r.dram_bytes_est),
-            _ms(r.time_s),
-            _percent(r.time_s / prediction.latency_s) if prediction.latency_s else "-",
+            format_ms(r.time_s),
+            format_percent(r.time_s / prediction.latency_s) if prediction.latency_s else "-",
             r.bound,
         )
     return table

@@ -8,11 +8,7 @@ from typing import Any
 from hardnet_analysis.metrics.calibration import LatencyModel
 from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.profiler.document import ProfileRun
-from hardnet_analysis.units import format_bytes, format_count
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3f}"
+from hardnet_analysis.units import format_bytes, format_count, format_ms, format_percent
 
 
 def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
@@ -39,8 +35,8 @@ def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
             run.model,
             run.size,
             run.setup,
-            _ms(lat.median_s),
-            f"{_ms(lat.p25_s)}-{_ms(lat.p75_s)}",
+            format_ms(lat.median_s),
+            f"{format_ms(lat.p25_s)}-{format_ms(lat.p75_s)}",
             f"{run.layer_sum_ratio:.2f}",
             format_count(run.totals.macs),
             format_count(run.totals.cio),
@@ -69,7 +65,7 @@ def layers_table(run: ProfileRun) -> FitTable:
         table.add_row(
             layer.name,
             ",".join(layer.ops) or "-",
-            _ms(layer.time_s),
+            format_ms(layer.time_s),
             f"{100 * layer.time_s / total:.1f}",
             format_count(layer.macs),
             format_bytes(layer.model_bytes),
@@ -111,10 +107,6 @@ def correlation_tables(rows: Sequence[dict[str, Any]]) -> list[tuple[FitTable, s
     return [(table, device) for device, table in tables.items()]
 
 
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.1f}%"
-
-
 def latency_model_table(models: Sequence[LatencyModel]) -> FitTable:
     """One row per latency model of one device: its formula (seconds), its mean relative error
     on the runs it was fitted to and left one model out."""
@@ -127,24 +119,22 @@ def latency_model_table(models: Sequence[LatencyModel]) -> FitTable:
     for m in models:
         terms = " + ".join(f"{c:.3g}*{f}" for c, f in zip(m.coef, m.features, strict=True))
         table.add_row(
-            f"{terms} + {m.intercept:.3g}", _percent(m.train_error), _percent(m.lomo_error)
+            f"{terms} + {m.intercept:.3g}",
+            format_percent(m.train_error),
+            format_percent(m.lomo_error),
         )
     return table
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def predictor_table(score: dict[str, Any]) -> FitTable:
     """Predicted vs measured per run, with MAPE and share within +-10% (raw and
     leave-one-model-out scaled) and the per-layer figures in the title."""
     table = FitTable(
-        f"device-model predictor on {score['device']}: MAPE {_pct(score['mape'])}, "
-        f"{_pct(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
-        f"{_pct(score['lomo_mape'])}, {_pct(score['lomo_within_10pct'])}); "
-        f"{score['layers']} layers: MAPE {_pct(score['layer_mape'])}, "
-        f"{_pct(score['layer_within_10pct'])} within +-10%",
+        f"device-model predictor on {score['device']}: MAPE {format_percent(score['mape'])}, "
+        f"{format_percent(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
+        f"{format_percent(score['lomo_mape'])}, {format_percent(score['lomo_within_10pct'])}); "
+        f"{score['layers']} layers: MAPE {format_percent(score['layer_mape'])}, "
+        f"{format_percent(score['layer_within_10pct'])} within +-10%",
         [
             Col("model"),
             Col("input", "right"),
@@ -159,9 +149,9 @@ def predictor_table(score: dict[str, Any]) -> FitTable:
         table.add_row(
             m["model"],
             str(m["input"]),
-            _ms(m["measured_s"]),
-            _ms(m["predicted_s"]),
+            format_ms(m["measured_s"]),
+            format_ms(m["predicted_s"]),
             f"{100 * m['error']:+.1f}%",
-            "-" if lomo is None else _ms(lomo),
+            "-" if lomo is None else format_ms(lomo),
         )
     return table

@@ -30,7 +30,7 @@ def setup_fields(
 ) -> dict[str, str]:
     """What besides the model and input changes a run's numbers, by name: the device actually
     used (a CUDA request that fell back is a ``cpu`` run), dtype, batch, layout, threads and
-    repeat count, each as `setup_label` words it."""
+    repeat count, each in words (``cpu``, ``fp32``, ``b1``, ``nchw``, ``2 threads``, ...)."""
     return {
         "device": device,
         "dtype": dtype,
@@ -39,13 +39,6 @@ def setup_fields(
         "threads": f"{threads} threads",
         "repeats": f"{repeat} repeats",
     }
-
-
-def setup_label(
-    device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
-) -> str:
-    """``cpu fp32 b1 nchw 2 threads 10 repeats`` (see `setup_fields`)."""
-    return " ".join(setup_fields(device, dtype, batch, channels_last, threads, repeat).values())
 
 
 def run_stem(model: str) -> str:
@@ -65,7 +58,7 @@ def run_file_name(
     repeat: int,
 ) -> str:
     """``STEM-HxW-DEVICE-DTYPE-bN[-nhwc]-tT-rR.json``: runs that differ in anything that
-    changes their numbers (see `setup_label`) get different files. DEVICE is the device used."""
+    changes their numbers (see `setup_fields`) get different files. DEVICE is the device used."""
     layout = "-nhwc" if channels_last else ""
     return f"{stem}-{hw[0]}x{hw[1]}-{device}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}.json"
 
