@@ -2,7 +2,9 @@
 
 For each setting (1 thread with ``--thread-time``, then 2 threads wall time):
 
-1. ``hda calibrate`` (micro-benchmarks only: no whole model is fitted on);
+1. ``hda calibrate``: micro-benchmarks, then the context fit on a few whole networks that are
+   not among the models scored here (``profiler.calibrate.CONTEXT``), so every score is out of
+   sample;
 2. (once) ``hda search --objective latency`` for searched HarDNet candidates to add;
 3. ``hda profile`` of every model at each input size (ViT-B/16 only at 224, its fixed size);
 4. ``hda correlate --device-model``: predicted vs measured per model and per layer, MAPE,
@@ -93,7 +95,7 @@ def candidates(steps: Steps, device: Path, count: int) -> list[str]:
         ],
         stdout=steps.out / "search.json",
     )
-    return sorted(str(p) for p in (where / "candidates").glob("*.json"))[:count]
+    return sorted(str(p) for p in (where / "candidates").rglob("*.json"))[:count]
 
 
 def profile(
@@ -129,12 +131,25 @@ def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace
         ["correlate", str(runs), "--device-model", str(device), "--format", "json"], stdout=score
     )
     document: dict[str, Any] = json.loads(score.read_text())["predictor"]
-    document["calibration_s"] = json.loads(device.read_text())["fit"]["seconds"]
+    fitted = json.loads(device.read_text())
+    document["calibration_s"] = fitted["fit"]["seconds"]
+    document["context"] = fitted.get("context")
     return document
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _context_line(context: dict[str, Any] | None) -> str:
+    if context is None:
+        return "- no context fit"
+    names = ", ".join(dict.fromkeys(m["model"] for m in context["models"]))
+    return (
+        f"- context fit on {names} (none of them scored): {context['scale']:.3f} x kind time + "
+        f"{1e6 * context['op_s']:.1f} us per op; leave-one-network-out "
+        f"{_pct(context['loo_error'])}, within +-10% {_pct(context['loo_within_10pct'])}"
+    )
 
 
 def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
@@ -145,6 +160,7 @@ def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
         lines += [f"## {name} ({s['device']})", ""]
         lines += [
             f"- calibration: {s['calibration_s']:.0f} s; {s['runs']} runs",
+            _context_line(s.get("context")),
             f"- models: MAPE {_pct(s['mape'])}, within +-10% {_pct(s['within_10pct'])}",
             f"- leave-one-model-out with one fitted scale: MAPE {_pct(s['lomo_mape'])}, "
             f"within +-10% {_pct(s['lomo_within_10pct'])}",

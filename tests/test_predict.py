@@ -4,16 +4,27 @@ a known answer, and bad input as one-line errors (exit status 2)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.metrics.device_model import DeviceModel, op_kind
-from hardnet_analysis.metrics.fit_device import fit_kind
+from hardnet_analysis.metrics.device_model import (
+    ContextModel,
+    DeviceModel,
+    op_kind,
+    op_work,
+    padded,
+    padded_work,
+)
+from hardnet_analysis.metrics.fit_device import fit_context, fit_kind
 from hardnet_analysis.metrics.predict import predict
+from hardnet_analysis.profiler.calibrate import seconds_per_call
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
 
@@ -23,7 +34,7 @@ def test_calibration_document(device_file: Path) -> None:
     assert document["format"] == "hda-device-model" and document["version"] == 1
     assert {"machine", "versions", "cache_bytes", "kinds", "fit", "samples"} <= set(document)
     kinds = {k["kind"] for k in document["kinds"]}
-    assert {"conv_kxk", "conv_1x1", "conv_dw", "linear", "bn", "concat", "pool"} <= kinds
+    assert {"conv_kxk", "conv_1x1", "conv_dw", "linear", "bn", "concat", "max_pool"} <= kinds
     assert document["fit"]["n"] == len(document["samples"]) > 20
     assert DeviceModel.load(device_file).to_json() == document
 
@@ -105,13 +116,42 @@ def test_op_kinds() -> None:
     assert op_kind({**conv, "kernel": (1, 1)}) == "conv_1x1"
     assert op_kind({**conv, "groups": 8}) == "conv_dw"
     assert op_kind({**conv, "groups": 2}) == "conv_grouped"
-    assert [op_kind({"op": op}) for op in ("max_pool", "concat", "flatten", "input", "gelu")] == [
-        "pool",
+    ops = ("max_pool", "adaptive_avg_pool", "concat", "flatten", "input", "gelu")
+    assert [op_kind({"op": op}) for op in ops] == [
+        "max_pool",
+        "global_pool",
         "concat",
         "view",
         "",
         "eltwise",
     ]
+
+
+def test_pooling_work_is_window_taps() -> None:
+    # The ResNet stem pool at 224: 64x112x112 -> 64x56x56, 3x3 windows: 200,704 outputs x 9 taps.
+    graph = analyze("resnet18", 224).graph
+    assert op_work(graph.nodes["maxpool"], 0) == 200_704 * 9
+    # 2x2/2 average pooling of DenseNet-121's first transition: 128x28x28 outputs x 4 taps.
+    graph = analyze("densenet121", 224).graph
+    assert op_work(graph.nodes["features.transition1.pool"], 0) == 128 * 28 * 28 * 4
+    # A conv's work is its FLOPs; a global pool has no window.
+    assert op_work({"op": "conv"}, 1000) == 2000
+    assert op_work({"op": "adaptive_avg_pool", "out_shape": (1, 8, 1, 1)}, 0) == 0
+
+
+def test_a_device_model_from_before_the_pooling_split_still_predicts(
+    device_file: Path, tmp_path: Path
+) -> None:
+    # Older files hold one "pool" kind for all pooling: the three pooling kinds fall back to it.
+    document = json.loads(device_file.read_text())
+    pool = next(k for k in document["kinds"] if k["kind"] == "max_pool")
+    rest = [k for k in document["kinds"] if "pool" not in k["kind"]]
+    document["kinds"] = [*rest, {**pool, "kind": "pool"}]
+    path = tmp_path / "before-split.json"
+    path.write_text(json.dumps(document))
+    old = DeviceModel.load(path)
+    assert {old.kind(k).kind for k in ("max_pool", "avg_pool", "global_pool")} == {"pool"}
+    assert predict(analyze("resnet18", 64), old).latency_s > 0
 
 
 def test_correlate_scores_the_predictor(
@@ -128,3 +168,97 @@ def test_correlate_scores_the_predictor(
     assert found["lomo_mape"] is None and row["lomo_predicted_s"] is None
     assert main(["correlate", *files, "--device-model", str(device_file)]) == 0
     assert "device-model predictor" in capsys.readouterr().out
+
+
+def test_context_fit_recovers_a_known_scale_and_op_cost() -> None:
+    # Networks whose forward is exactly 1.1 x their ops' loop times + 20 us per op.
+    rows = [(3e-3, 60), (12e-3, 150), (40e-3, 120), (90e-3, 300), (7e-3, 240)]
+    models = [
+        ContextModel(f"net{i}", (224, 224), 1.1 * iso + 20e-6 * ops, iso, ops, 0.0)
+        for i, (iso, ops) in enumerate(rows)
+    ]
+    fitted = fit_context(models)
+    assert fitted.scale == pytest.approx(1.1, rel=1e-6)
+    assert fitted.op_s == pytest.approx(20e-6, rel=1e-6)
+    assert fitted.loo_error < 1e-6 and fitted.loo_within_10pct == 1.0
+    assert [m.predicted_s for m in fitted.models] == pytest.approx([m.measured_s for m in models])
+
+
+def test_context_fit_leaves_each_network_out_with_all_its_sizes() -> None:
+    # "a" runs exactly at its loop time, "odd" 1.5x slower, each at two sizes. Left out with
+    # both sizes, "odd" is predicted from "a" alone (-1/3 each) and "a" from "odd" (+1/2 each);
+    # leaving out one row at a time would keep the network's other size in the fit.
+    models = [
+        ContextModel("a", (160, 160), 10e-3, 10e-3, 100, 0.0),
+        ContextModel("a", (224, 224), 20e-3, 20e-3, 100, 0.0),
+        ContextModel("odd", (160, 160), 15e-3, 10e-3, 100, 0.0),
+        ContextModel("odd", (224, 224), 30e-3, 20e-3, 100, 0.0),
+    ]
+    fitted = fit_context(models)
+    assert fitted.loo_error == pytest.approx((2 * 0.5 + 2 / 3) / 4, rel=1e-6)
+    assert fitted.loo_within_10pct == 0.0
+
+
+def test_predictions_apply_the_context_fit(device_file: Path) -> None:
+    device = DeviceModel.load(device_file)
+    assert device.context is not None and device.context.models
+    alone = predict(analyze("resnet18", 64), replace(device, context=None))
+    inside = predict(analyze("resnet18", 64), device)
+    views = sum(layer.time_s for layer in alone.layers if layer.kind == "view")
+    ops = sum(layer.kind != "view" for layer in alone.layers)
+    expected = device.context.scale * (alone.latency_s - views) + device.context.op_s * ops
+    assert inside.latency_s == pytest.approx(expected + views, rel=1e-9)
+
+
+def test_calibrate_without_context_networks(tmp_path: Path) -> None:
+    out = tmp_path / "bare.json"
+    fast = ["--grid", "tiny", "--threads", "1", "--repeat", "1", "--budget", "0.0005"]
+    assert (
+        main(["calibrate", *fast, "--models", "none", "--out", str(out), "--format", "json"]) == 0
+    )
+    assert "context" not in json.loads(out.read_text())
+    assert DeviceModel.load(out).context is None
+
+
+def test_a_cold_pool_keeps_cycling_across_samples() -> None:
+    # Each sample continues where the last stopped: with 5 calls in the pool and 2 calls per
+    # sample, every call runs in turn and none twice in a row.
+    order: list[int] = []
+    calls = [lambda i=i: order.append(i) for i in range(5)]
+    ticks = iter(range(10**6))
+
+    class Ticks:
+        def mark(self) -> int:
+            return next(ticks)
+
+        def sync(self) -> None:
+            pass
+
+        def elapsed(self, start: int, end: int) -> float:
+            return 0.01 * (end - start)
+
+    seconds_per_call(calls, Ticks(), budget_s=0.02, repeat=3)  # type: ignore[arg-type]
+    assert order == [i % 5 for i in range(len(order))] and len(order) >= 8
+
+
+@given(st.integers(1, 4096), st.sampled_from([1, 8, 16]))
+def test_channel_padding_rounds_up_to_the_block(channels: int, block: int) -> None:
+    stored = padded(channels, block)
+    if channels < block:
+        assert stored == channels  # plain layout for narrow tensors (a stem's 3 channels)
+    else:
+        assert stored % block == 0 and channels <= stored < channels + block
+
+
+def test_padded_work_of_convs() -> None:
+    # 3x3 conv 20 -> 24 at block 16: 32 x 32 channels computed; depthwise 40 -> 48 lanes.
+    assert padded_work(1000.0, (20, 24), 16) == pytest.approx(1000 * 32 / 20 * 32 / 24)
+    assert padded_work(1000.0, (1, 40), 16) == pytest.approx(1000 * 48 / 40)
+    assert padded_work(1000.0, (3, 64), 16) == 1000.0  # the stem: 3 in, 64 out, no padding
+    assert padded_work(1000.0, (20, 24), 1) == 1000.0
+    assert padded_work(1000.0, (0, 0), 16) == 1000.0  # not a conv
+
+
+def test_transcendental_activations_are_their_own_kind() -> None:
+    kinds = {a: op_kind({"op": "activation", "kind": a}) for a in ("relu", "silu", "gelu")}
+    assert kinds == {"relu": "eltwise", "silu": "transcendental", "gelu": "transcendental"}

@@ -24,8 +24,9 @@ def register(subparsers: Any) -> None:
         description="Times dense 3x3/1x1, depthwise and grouped convs over a grid of channels "
         "and sizes, linear and attention products, BN, activations, norms, pooling, concat, "
         "copies and views, warm and cold; fits per kind overhead + max or sum of compute, "
-        "DRAM and cache terms (chosen leave-one-out) and the cache capacity; writes "
-        '{"format": "hda-device-model", "version": 1, ...}.',
+        "DRAM and cache terms (chosen leave-one-out) and the cache capacity; then times a few "
+        "whole networks and fits how much slower an op runs inside a forward (a scale and a "
+        'per-op cost); writes {"format": "hda-device-model", "version": 1, ...}.',
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=positive_int, help="CPU threads (default torch's)")
@@ -49,11 +50,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--models",
-        default="",
-        metavar="A,B",
-        help="whole models to time and predict as a check (never fitted on)",
+        metavar="A,B|none",
+        help="whole networks for the context fit (default: the grid's, none of them a model "
+        "the predictor sweep scores; none: no context fit)",
     )
-    parser.add_argument("--check-input", type=positive_int, default=224, metavar="N")
+    parser.add_argument(
+        "--context-input",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help="input sides of the context networks (default: the grid's, 160 224 for full)",
+    )
     parser.add_argument(
         "--out", required=True, type=output_file, metavar="DEVICE.json", help="where to write it"
     )
@@ -62,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardnet_analysis.present.predict import kinds_table
+    from hardnet_analysis.present.predict import context_table, kinds_table
     from hardnet_analysis.profiler.calibrate import CalibrationSettings, calibrate
 
     settings = CalibrationSettings(
@@ -73,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         budget_s=args.budget,
         cache_bytes=args.cache_bytes,
-        models=tuple(m for m in args.models.split(",") if m),
-        check_input=args.check_input,
+        models=_models(args.models),
+        context_sizes=tuple(args.context_input) if args.context_input else None,
     )
     model = calibrate(settings, lambda line: print(line, file=sys.stderr))
     model.save(args.out)
@@ -89,10 +96,13 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * fit.loo_error:.1f}% ({100 * fit.loo_within_10pct:.0f}% within +-10%), "
         f"{fit.seconds:.0f} s; written to {args.out}"
     )
-    for check in model.checks:
-        error = check.predicted_s / check.measured_s - 1
-        out.print(
-            f"check {check.model} @ {check.input[0]}: measured {1e3 * check.measured_s:.2f} ms, "
-            f"predicted {1e3 * check.predicted_s:.2f} ms ({100 * error:+.1f}%)"
-        )
+    if model.context is not None:
+        out.print(context_table(model.context))
     return 0
+
+
+def _models(text: str | None) -> tuple[str, ...] | None:
+    """``--models``: None (the grid's), () for ``none``, else the names."""
+    if text is None:
+        return None
+    return () if text == "none" else tuple(m for m in text.split(",") if m)

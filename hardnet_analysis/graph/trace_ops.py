@@ -69,6 +69,19 @@ def _linear_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor
     }
 
 
+def _pool_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
+    """max_pool/avg_pool(input, kernel_size, stride=None, padding=0, ...): stride None or empty
+    means the kernel, as in PyTorch."""
+    dims = out.dim() - 2
+    kernel = as_tuple(arg(args, kwargs, 1, "kernel_size"), dims)
+    stride = arg(args, kwargs, 2, "stride")
+    return {
+        "kernel": kernel,
+        "stride": as_tuple(stride, dims) if stride else kernel,
+        "padding": as_tuple(arg(args, kwargs, 3, "padding", 0), dims),
+    }
+
+
 def _bn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     return {"channels": args[0].shape[1], "affine": arg(args, kwargs, 3, "weight") is not None}
 
@@ -236,12 +249,12 @@ FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
     "rnn_relu": ("recurrent", _rnn_attrs),
     "multi_head_attention_forward": ("multi_head_attention", _mha_attrs),
     "batch_norm": ("batchnorm", _bn_attrs),
-    "max_pool1d": ("max_pool", no_attrs),
-    "max_pool2d": ("max_pool", no_attrs),
-    "max_pool3d": ("max_pool", no_attrs),
-    "avg_pool1d": ("avg_pool", no_attrs),
-    "avg_pool2d": ("avg_pool", no_attrs),
-    "avg_pool3d": ("avg_pool", no_attrs),
+    "max_pool1d": ("max_pool", _pool_attrs),
+    "max_pool2d": ("max_pool", _pool_attrs),
+    "max_pool3d": ("max_pool", _pool_attrs),
+    "avg_pool1d": ("avg_pool", _pool_attrs),
+    "avg_pool2d": ("avg_pool", _pool_attrs),
+    "avg_pool3d": ("avg_pool", _pool_attrs),
     "adaptive_avg_pool1d": ("adaptive_avg_pool", no_attrs),
     "adaptive_avg_pool2d": ("adaptive_avg_pool", no_attrs),
     "adaptive_max_pool2d": ("adaptive_max_pool", no_attrs),

@@ -4,14 +4,16 @@
 "versions": {...}, "cache_bytes": ..., "kinds": [...], "fit": {...}, "samples": [...]}``.
 
 Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, depthwise, grouped, linear,
-matmul, BN, elementwise, norm, pooling, concat, copy, view). A kind's time for one op is
+matmul, BN, elementwise, transcendental activations, norm, max/average/global pooling, concat,
+copy, view). A kind's time for one op is
 
-    t = overhead_s + combine(flops * flop_s, dram_bytes * dram_byte_s, bytes * cache_byte_s)
+    t = overhead_s + combine(work * flop_s, dram_bytes * dram_byte_s, bytes * cache_byte_s)
 
 where combine is ``max`` (a roofline: the slowest resource bounds the op) or ``sum`` (a blend:
 the resources do not overlap), chosen per kind by leave-one-out error on the micro-benchmarks.
-`flops` is 2 x MACs, `dram_bytes` the cache-aware estimate (``metrics.cache``) through
-`cache_bytes`, `bytes` the unfused bytes read + written (traffic through the cache hierarchy).
+`work` is the FLOPs (2 x MACs), or the window taps of a pooling op (`op_work`), `dram_bytes`
+the cache-aware estimate (``metrics.cache``) through `cache_bytes`, `bytes` the unfused bytes
+read + written (traffic through the cache hierarchy).
 The coefficients are seconds per unit: 1 / flop_s is the kind's attainable FLOP/s. E.g. a conv
 kind with overhead 5e-6 s, flop_s 2e-11 (50 GFLOP/s), dram_byte_s 1e-10 (10 GB/s), cache_byte_s
 2e-11 (50 GB/s), max form, on a 3x3 conv of 115.6 M MACs moving 1.2 MB all from DRAM: 5e-6 +
@@ -33,7 +35,7 @@ from hardnet_analysis.fileio import atomic_write_json, read_json
 from hardnet_analysis.metrics.handlers import is_conv
 from hardnet_analysis.metrics.op_table import FREE_OPS
 from hardnet_analysis.profiler.document import DeviceRecord
-from hardnet_analysis.records import check_header, decode, encode
+from hardnet_analysis.records import check_header, decode, encode, omitted_if_none
 
 FORMAT = "hda-device-model"
 VERSION = 1
@@ -49,8 +51,11 @@ KINDS = (
     "matmul",
     "bn",
     "eltwise",
+    "transcendental",
     "norm",
-    "pool",
+    "max_pool",
+    "avg_pool",
+    "global_pool",
     "concat",
     "copy",
     "view",
@@ -62,8 +67,13 @@ FALLBACK = {
     "conv_1x1": "conv_kxk",
     "matmul": "linear",
     "norm": "eltwise",
+    "transcendental": "eltwise",
     "copy": "eltwise",
     "concat": "copy",
+    "max_pool": "pool",
+    "avg_pool": "pool",
+    "global_pool": "pool",
+    # "pool", one kind for all pooling, is what device models before the split hold.
     "pool": "eltwise",
     "bn": "eltwise",
 }
@@ -114,6 +124,8 @@ _COPY = frozenset(
     ]
 )
 _CONCAT = frozenset({"concat", "stack", "hstack", "vstack", "dstack", "column_stack"})
+#: Activations that evaluate exp, erf or tanh per element (several times a ReLU's work).
+_TRANSCENDENTAL = frozenset({"silu", "gelu", "sigmoid", "tanh", "elu", "selu", "mish", "softplus"})
 #: Ops that are graph boundaries: no time.
 BOUNDARY = frozenset({"input", "output", "constant"})
 
@@ -138,13 +150,53 @@ def op_kind(attrs: Mapping[str, Any]) -> str:
         return "bn"
     if op in _CONCAT:
         return "concat"
+    if op in ("max_pool", "avg_pool"):
+        return str(op)
     if "pool" in op:
-        return "pool"
+        return "global_pool"
     if op in _NORM:
         return "norm"
     if op in _COPY or op.endswith("_copy"):
         return "copy"
+    if op == "activation" and attrs.get("kind") in _TRANSCENDENTAL:
+        return "transcendental"
     return "view" if op in FREE_OPS else "eltwise"
+
+
+def op_work(attrs: Mapping[str, Any], macs: int) -> int:
+    """Units of work of the node with attributes `attrs` and `macs` MACs, what its kind's compute
+    term counts: FLOPs (2 x MACs) for convs and GEMMs; window taps (output elements x kernel
+    area) for max and average pooling, whose CPU kernels pay per tap, not per byte (the 3x3/2
+    stem pool of ResNet-50 at 224, 64x112x112 -> 64x56x56: 200,704 x 9 = 1,806,336 taps);
+    0 for other ops."""
+    if attrs["op"] in ("max_pool", "avg_pool") and "kernel" in attrs:
+        return int(prod(attrs["out_shape"]) * prod(attrs["kernel"]))
+    return 2 * macs
+
+
+def op_channels(attrs: Mapping[str, Any]) -> tuple[int, int]:
+    """(input channels per group, output channels) of a conv, (0, 0) for any other node: a
+    dense 3x3 conv 20 -> 24 is (20, 24), a depthwise conv of 40 channels (1, 40)."""
+    if is_conv(attrs["op"]):
+        return int(attrs["in_channels"]) // int(attrs["groups"]), int(attrs["out_channels"])
+    return 0, 0
+
+
+def padded(channels: int, block: int) -> int:
+    """`channels` rounded up to a multiple of `block`, as a blocked memory layout stores them
+    (oneDNN's nChw16c for fp32 on AVX-512: 20 -> 32), except fewer than `block` channels,
+    which such libraries keep in a plain layout (a stem's 3 input channels stay 3)."""
+    return channels if channels < block else -(-channels // block) * block
+
+
+def padded_work(work: float, channels: tuple[int, int], block: int) -> float:
+    """`work` of a conv with `channels` (input per group, output) once both are `padded` to
+    `block`: a 3x3 conv 20 -> 24 at block 16 computes 32 x 32 channels, 2.13x its FLOPs; a
+    depthwise conv of 40 channels computes 48, 1.2x."""
+    c_in, c_out = channels
+    if block <= 1 or not c_in:
+        return work
+    return work * padded(c_in, block) / c_in * padded(c_out, block) / c_out
 
 
 Form = Literal["max", "sum"]
@@ -153,10 +205,10 @@ TERMS = ("compute", "dram", "cache")
 
 @dataclass(frozen=True)
 class KindModel:
-    """One kind's fitted time model (see the module docstring): overhead (s), seconds per FLOP,
-    per DRAM byte and per byte through the cache, the `form` chosen, the number of
-    micro-benchmarks `n`, and the mean |relative error| of the fit (`train_error`) and
-    leave-one-out for each form (`loo_max`, `loo_sum`)."""
+    """One kind's fitted time model (see the module docstring): overhead (s), seconds per unit of
+    work (`flop_s`: per FLOP, per window tap for pooling), per DRAM byte and per byte through the
+    cache, the `form` chosen, the number of micro-benchmarks `n`, and the mean |relative error|
+    of the fit (`train_error`) and leave-one-out for each form (`loo_max`, `loo_sum`)."""
 
     kind: str
     form: Form
@@ -168,16 +220,18 @@ class KindModel:
     train_error: float
     loo_max: float
     loo_sum: float
+    #: Channels are counted padded to multiples of this (`padded_work`, conv kinds); 1: not.
+    channel_block: int = 1
 
-    def terms(self, flops: float, dram_bytes: float, nbytes: float) -> dict[str, float]:
-        """Seconds of each resource term for one op."""
-        values = (flops * self.flop_s, dram_bytes * self.dram_byte_s, nbytes * self.cache_byte_s)
+    def terms(self, work: float, dram_bytes: float, nbytes: float) -> dict[str, float]:
+        """Seconds of each resource term for one op of `work` units (`op_work`)."""
+        values = (work * self.flop_s, dram_bytes * self.dram_byte_s, nbytes * self.cache_byte_s)
         return dict(zip(TERMS, values, strict=True))
 
-    def time(self, flops: float, dram_bytes: float, nbytes: float) -> tuple[float, str]:
+    def time(self, work: float, dram_bytes: float, nbytes: float) -> tuple[float, str]:
         """Predicted seconds of one op and its bound (``compute``, ``dram``, ``cache`` or
         ``overhead``: the largest share of the time)."""
-        terms = self.terms(flops, dram_bytes, nbytes)
+        terms = self.terms(work, dram_bytes, nbytes)
         body = max(terms.values()) if self.form == "max" else sum(terms.values())
         top = max(terms, key=lambda k: terms[k])
         bound = top if terms[top] > self.overhead_s else "overhead"
@@ -223,13 +277,40 @@ class FitSummary:
 
 
 @dataclass(frozen=True)
-class ModelCheck:
-    """A whole model timed during calibration (not fitted): measured and predicted seconds."""
+class ContextModel:
+    """A whole network timed during calibration for the context fit: its median forward
+    seconds, the sum of its ops' kind times (`isolated_s`, as if each ran alone in a loop), its
+    timed ops (`ops`: every node but views and graph boundaries) and the context-fitted
+    prediction."""
 
     model: str
     input: tuple[int, int]
     measured_s: float
+    isolated_s: float
+    ops: int
     predicted_s: float
+
+
+@dataclass(frozen=True)
+class ContextFit:
+    """How an op runs inside a network's forward rather than alone in a loop: its predicted
+    seconds are ``scale * kind time + op_s`` (views: the kind time alone). In a forward, each op
+    finds its weights evicted by the ops before it and pays Python module calls, allocation and
+    dispatch that a tight loop of one op hides; the micro-benchmarks cannot show either. Fitted
+    on the whole networks `models` (none of them a model the predictor sweep scores) by least
+    squares on relative error, with leave-one-model-out mean |relative error| and the share
+    within +-10%. E.g. scale 1.08 and op_s 23e-6 on a network of 150 ops whose kind times sum
+    to 14 ms: 1.08 * 14 + 150 * 0.023 = 18.6 ms."""
+
+    scale: float
+    op_s: float
+    loo_error: float
+    loo_within_10pct: float
+    models: tuple[ContextModel, ...]
+
+    def time(self, kind: str, isolated_s: float) -> float:
+        """Seconds of an op of `kind` whose kind time is `isolated_s`, inside a forward."""
+        return isolated_s if kind == "view" else self.scale * isolated_s + self.op_s
 
 
 @dataclass(frozen=True)
@@ -250,8 +331,9 @@ class DeviceModel:
     kinds: tuple[KindModel, ...]
     fit: FitSummary
     samples: tuple[Sample, ...]
-    checks: tuple[ModelCheck, ...]
     created: str
+    #: None in files written before the context fit, and with ``hda calibrate --models none``.
+    context: ContextFit | None = omitted_if_none()  # noqa: RUF009 (a field(), not a value)
 
     def kind(self, name: str) -> KindModel:
         """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""
@@ -262,6 +344,29 @@ class DeviceModel:
         if seen not in table:
             raise UsageError(f"the device model has no fit for op kind {name!r} or a fallback")
         return table[seen]
+
+    def op_time(
+        self,
+        kind: str,
+        work: float,
+        dram_bytes: float,
+        nbytes: float,
+        channels: tuple[int, int] = (0, 0),
+    ) -> tuple[float, str]:
+        """Predicted seconds of one op of `kind` inside a network's forward (its kind's time at
+        its work padded to the kind's channel block, then the context fit) and its bound
+        (`KindModel.time`; ``overhead`` when the context's per-op cost is the larger share)."""
+        model = self.kind(kind)
+        work = padded_work(work, channels, model.channel_block)
+        isolated, bound = model.time(work, dram_bytes, nbytes)
+        if self.context is None:
+            return isolated, bound
+        seconds = self.context.time(kind, isolated)
+        if kind != "view" and self.context.op_s > self.context.scale * max(
+            model.terms(work, dram_bytes, nbytes).values()
+        ):
+            bound = "overhead"
+        return seconds, bound
 
     def to_json(self) -> dict[str, Any]:
         return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}

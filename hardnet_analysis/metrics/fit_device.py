@@ -13,15 +13,23 @@ cache cycling through more than itself hits nothing); otherwise warm.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.device_model import CacheChoice, Form, KindModel, Sample
-from hardnet_analysis.metrics.predict import layer_features
+from hardnet_analysis.metrics.device_model import (
+    CacheChoice,
+    ContextFit,
+    ContextModel,
+    Form,
+    KindModel,
+    Sample,
+    padded_work,
+)
+from hardnet_analysis.metrics.predict import LayerFeatures, layer_features
 
 Matrix = npt.NDArray[np.float64]
 
@@ -38,31 +46,45 @@ class Measurement:
     time_s: float
 
 
-def features(m: Measurement, capacity: int) -> tuple[int, float, float, float]:
-    """(MACs, FLOPs, DRAM bytes, bytes) of the nodes of `m`'s kind at cache `capacity`."""
+def _rows(m: Measurement, capacity: int) -> list[LayerFeatures]:
+    """The features of `m`'s nodes of its kind (all nodes when none is) at cache `capacity`."""
     warm = m.pool_bytes <= capacity
-    rows = [f for f in layer_features(m.analysis, capacity, warm=warm, flush_outputs=False)]
-    mine = [f for f in rows if f.kind == m.kind] or rows
-    macs = sum(f.macs for f in mine)
+    rows = layer_features(m.analysis, capacity, warm=warm, flush_outputs=False)
+    return [f for f in rows if f.kind == m.kind] or rows
+
+
+def features(m: Measurement, capacity: int, block: int = 1) -> tuple[int, float, float, float]:
+    """(MACs, work, DRAM bytes, bytes) of the nodes of `m`'s kind at cache `capacity` (work as
+    in `device_model.op_work`, channels padded to `block`)."""
+    return _summed(_rows(m, capacity), block)
+
+
+def _summed(rows: list[LayerFeatures], block: int) -> tuple[int, float, float, float]:
     return (
-        macs,
-        2.0 * macs,
-        float(sum(f.dram_bytes for f in mine)),
-        float(sum(f.bytes for f in mine)),
+        sum(f.macs for f in rows),
+        float(sum(padded_work(f.work, f.channels, block) for f in rows)),
+        float(sum(f.dram_bytes for f in rows)),
+        float(sum(f.bytes for f in rows)),
     )
 
 
 def _design(x: Matrix) -> Matrix:
-    """Columns: 1 (overhead), FLOPs, DRAM bytes, bytes."""
+    """Columns: 1 (overhead), work, DRAM bytes, bytes."""
     return np.column_stack([np.ones(len(x)), x])
 
 
-def _fit_sum(x: Matrix, t: Matrix) -> Matrix:
-    a = _design(x) / t[:, None]
+def _nnls_relative(x: Matrix, t: Matrix) -> Matrix:
+    """Non-negative coefficients c minimising the sum of ((x @ c - t) / t)^2 (columns scaled to
+    one so that a column of bytes and one of ones weigh alike in the solver)."""
+    a = x / t[:, None]
     scale = np.abs(a).max(axis=0)
     scale[scale == 0] = 1.0
     coef, _ = optimize.nnls(a / scale, np.ones(len(t)))
     return np.asarray(coef / scale, dtype=np.float64)
+
+
+def _fit_sum(x: Matrix, t: Matrix) -> Matrix:
+    return _nnls_relative(_design(x), t)
 
 
 def _predict(coef: Matrix, x: Matrix, form: Form) -> Matrix:
@@ -132,8 +154,9 @@ class KindFit:
     loo: Matrix
 
 
-def fit_kind(kind: str, x: Matrix, t: Matrix) -> KindFit:
-    """Both forms fitted and scored leave-one-out; the better one kept (ties: max)."""
+def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1) -> KindFit:
+    """Both forms fitted and scored leave-one-out; the better one kept (ties: max). `x` holds
+    the work with channels padded to `block`."""
     loo = {form: _loo(x, t, form) for form in ("max", "sum")}
     form: Form = "max" if loo["max"].mean() <= loo["sum"].mean() else "sum"
     coef = FITS[form](x, t)
@@ -149,6 +172,7 @@ def fit_kind(kind: str, x: Matrix, t: Matrix) -> KindFit:
         train_error=float(_errors(coef, x, t, form).mean()),
         loo_max=float(loo["max"].mean()),
         loo_sum=float(loo["sum"].mean()),
+        channel_block=block,
     )
     return KindFit(model, loo[form])
 
@@ -165,13 +189,30 @@ class DeviceFit:
     loo: Matrix
 
 
+#: Channel blocks tried for the conv kinds (`device_model.padded_work`): 1 (no padding), 8 and
+#: 16 (fp32 vector lanes of AVX2 and AVX-512, which blocked layouts pad channels to).
+BLOCKS = (1, 8, 16)
+PADDED_KINDS = frozenset({"conv_kxk", "conv_1x1", "conv_dw", "conv_grouped"})
+
+
 def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFit], Matrix]:
-    feats = np.array([features(m, capacity) for m in measured], dtype=np.float64)
+    """Every kind fitted at cache `capacity`; a conv kind at the channel block (`BLOCKS`)
+    with the lowest leave-one-out error. Returns the fits and each benchmark's features."""
+    rows = [_rows(m, capacity) for m in measured]
     times = np.array([m.time_s for m in measured])
+    feats = np.zeros((len(measured), 4))
     fits = []
     for kind in dict.fromkeys(m.kind for m in measured):
-        rows = np.array([m.kind == kind for m in measured])
-        fits.append(fit_kind(kind, feats[rows][:, 1:], times[rows]))
+        mine = [i for i, m in enumerate(measured) if m.kind == kind]
+        best: tuple[KindFit, Matrix] | None = None
+        for block in BLOCKS if kind in PADDED_KINDS else (1,):
+            x = np.array([_summed(rows[i], block) for i in mine], dtype=np.float64)
+            fit = fit_kind(kind, x[:, 1:], times[mine], block)
+            if best is None or fit.loo.mean() < best[0].loo.mean():
+                best = (fit, x)
+        assert best is not None
+        fits.append(best[0])
+        feats[mine] = best[1]
     return fits, feats
 
 
@@ -204,3 +245,27 @@ def fit_device(measured: Sequence[Measurement], capacities: dict[int, str]) -> D
     choices = tuple(CacheChoice(c, capacities[c], score[c]) for c in capacities)
     loo = np.concatenate([f.loo for f in fits])
     return DeviceFit(best, tuple(by_kind.values()), tuple(samples), choices, loo)
+
+
+def _context_coef(models: Sequence[ContextModel]) -> Matrix:
+    """(scale, op_s) by non-negative least squares on relative error."""
+    x = np.array([[m.isolated_s, m.ops] for m in models], dtype=np.float64)
+    t = np.array([m.measured_s for m in models])
+    return _nnls_relative(x, t)
+
+
+def fit_context(models: Sequence[ContextModel]) -> ContextFit:
+    """The context fit (``device_model.ContextFit``) on whole networks timed in calibration:
+    measured = scale x isolated + op_s x ops, and each network's error when the others fit it
+    (all its input sizes left out together; with one network, the in-sample error)."""
+    coef = _context_coef(models)
+    names = list(dict.fromkeys(m.model for m in models))
+    errors = []
+    for m in models:
+        others = [o for o in models if o.model != m.model]
+        scale, op_s = _context_coef(others) if len(names) > 1 else coef
+        errors.append(abs(scale * m.isolated_s + op_s * m.ops - m.measured_s) / m.measured_s)
+    scale, op_s = (float(c) for c in coef)
+    fitted = tuple(replace(m, predicted_s=scale * m.isolated_s + op_s * m.ops) for m in models)
+    loo = np.array(errors)
+    return ContextFit(scale, op_s, float(loo.mean()), float((loo <= 0.1).mean()), fitted)

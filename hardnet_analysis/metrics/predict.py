@@ -16,26 +16,25 @@ from typing import Any
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.cache import cache_traffic
-from hardnet_analysis.metrics.device_model import DeviceModel, op_kind
+from hardnet_analysis.metrics.device_model import DeviceModel, op_channels, op_kind, op_work
 
 PARTS = ("whole", "first", "middle", "last")
 
 
 @dataclass(frozen=True)
 class LayerFeatures:
-    """What the device model reads of one node: its kind, FLOPs (2 x MACs), cache-aware DRAM
-    bytes and unfused bytes read + written."""
+    """What the device model reads of one node: its kind, MACs, units of work (`op_work`),
+    cache-aware DRAM bytes and unfused bytes read + written."""
 
     name: str
     op: str
     kind: str
     macs: int
+    work: int
     dram_bytes: int
     bytes: int
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.macs
+    #: (input per group, output) channels of a conv, for `KindModel.channel_block`.
+    channels: tuple[int, int] = (0, 0)
 
 
 def layer_features(
@@ -53,11 +52,19 @@ def layer_features(
     )
     out = []
     for record, est in zip(analysis.layers, flow.layers, strict=True):
-        kind = op_kind(analysis.graph.nodes[record.name])
+        attrs = analysis.graph.nodes[record.name]
+        kind = op_kind(attrs)
         if kind:
             out.append(
                 LayerFeatures(
-                    record.name, record.op, kind, record.macs, est.dram_bytes_est, record.bytes
+                    record.name,
+                    record.op,
+                    kind,
+                    record.macs,
+                    op_work(attrs, record.macs),
+                    est.dram_bytes_est,
+                    record.bytes,
+                    op_channels(attrs),
                 )
             )
     return out
@@ -109,7 +116,7 @@ def predict_layers(features: list[LayerFeatures], device: DeviceModel) -> list[L
     """Each node's predicted time on `device`."""
     out = []
     for f in features:
-        seconds, bound = device.kind(f.kind).time(f.flops, f.dram_bytes, f.bytes)
+        seconds, bound = device.op_time(f.kind, f.work, f.dram_bytes, f.bytes, f.channels)
         out.append(
             LayerPrediction(f.name, f.op, f.kind, f.macs, f.bytes, f.dram_bytes, seconds, bound)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.device_model import ContextFit, DeviceModel
 from hardnet_analysis.metrics.predict import Prediction
 from hardnet_analysis.units import format_bytes, format_count, format_ms, format_percent
 
@@ -20,7 +20,7 @@ def kinds_table(device: DeviceModel) -> Table:
         title=f"device model: {device.device} {device.machine.name}, {device.threads} threads, "
         f"cache {format_bytes(device.cache_bytes)}"
     )
-    for column in ("kind", "form", "overhead us", "FLOP/s", "DRAM B/s", "cache B/s", "n"):
+    for column in ("kind", "form", "overhead us", "work/s", "DRAM B/s", "cache B/s", "n"):
         table.add_column(column, justify="left" if column in ("kind", "form") else "right")
     for column in ("fit err", "LOO max", "LOO sum"):
         table.add_column(column, justify="right")
@@ -36,6 +36,28 @@ def kinds_table(device: DeviceModel) -> Table:
             format_percent(k.train_error),
             format_percent(k.loo_max),
             format_percent(k.loo_sum),
+        )
+    return table
+
+
+def context_table(context: ContextFit) -> Table:
+    """The context fit: its coefficients in the title, one row per network timed."""
+    table = Table(
+        title=f"context fit: {context.scale:.3f} x kind time + {context.op_s * 1e6:.1f} us per "
+        f"op; leave-one-model-out {format_percent(context.loo_error)} "
+        f"({format_percent(context.loo_within_10pct)} within +-10%)"
+    )
+    for column in ("network", "input", "ops", "alone ms", "measured ms", "fitted ms", "error"):
+        table.add_column(column, justify="left" if column == "network" else "right")
+    for m in context.models:
+        table.add_row(
+            m.model,
+            "x".join(map(str, m.input)),
+            str(m.ops),
+            format_ms(m.isolated_s),
+            format_ms(m.measured_s),
+            format_ms(m.predicted_s),
+            f"{100 * (m.predicted_s / m.measured_s - 1):+.1f}%",
         )
     return table
 

@@ -1,10 +1,13 @@
 """``hda calibrate``: time the micro-benchmarks on this device and fit its device model.
 
-Each benchmark (``profiler.microbench``) is traced for its features, then timed: warm-up calls,
+Each benchmark (``profiler.microbench``) is traced for its features, then timed: a warm-up call,
 then `repeat` samples of enough calls to fill `budget_s`, the median per call kept. A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
-candidate cache. Clocks: ``perf_counter_ns`` (or ``thread_time_ns`` with `thread_time`, one
-thread) on CPU, CUDA events on a GPU. Candidate cache capacities come from sysfs on CPU (each
+candidate cache, so every call finds its data evicted. Then a few whole networks (`CONTEXT`,
+none of them a model the predictor sweep scores) are timed in a forward, and the context fit
+(``device_model.ContextFit``) says how much slower an op runs there than alone in a loop.
+Clocks: ``perf_counter_ns`` (or ``thread_time_ns`` with `thread_time`, one thread) on CPU,
+CUDA events on a GPU. Candidate cache capacities come from sysfs on CPU (each
 data or unified level from L2 up) and from the device properties (L2) on CUDA; the fit keeps
 the one that predicts the benchmarks best leave-one-out (``metrics.fit_device``).
 """
@@ -12,6 +15,7 @@ the one that predicts the benchmarks best leave-one-out (``metrics.fit_device``)
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import statistics
 import time
@@ -25,22 +29,42 @@ import torch
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
-from hardnet_analysis.metrics.device_model import DeviceModel, FitSummary, ModelCheck
-from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_device
+from hardnet_analysis.metrics.device_model import ContextFit, ContextModel, DeviceModel, FitSummary
+from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
 from hardnet_analysis.profiler.environment import clock_name, device_record, versions
-from hardnet_analysis.profiler.latency import Clock, clock_for, time_forward
+from hardnet_analysis.profiler.latency import Clock, clock_for, prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
 
 Log = Callable[[str], None]
 MiB = 2**20
+
+#: Whole networks timed for the context fit, per grid, with their input sides: none is a model
+#: that ``benchmarks/sweep_predict.py`` scores, so its figures stay out of sample.
+CONTEXT: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
+    "full": (
+        (
+            "squeezenet1_1",
+            "mnasnet1_0",
+            "mobilenet_v3_small",
+            "regnet_x_400mf",
+            "googlenet",
+            "resnet34",
+            "resnext50_32x4d",
+        ),
+        (160, 224),
+    ),
+    "quick": (("squeezenet1_1", "mnasnet1_0", "resnet34"), (160, 224)),
+    "tiny": (("squeezenet1_1", "mobilenet_v3_small"), (64, 96)),
+}
 
 
 @dataclass(frozen=True)
 class CalibrationSettings:
     """Device (``cpu``/``cuda``), CPU threads (None: torch's default), the per-thread clock,
     the grid (``full``/``quick``/``tiny``), timing (samples, seconds per sample), the most
-    bytes a cold pool may hold, a cache size that replaces the probed candidates, and whole
-    models to time as a check (not fitted) at `check_input`."""
+    bytes a cold pool may hold, a cache size that replaces the probed candidates, and the whole
+    networks of the context fit and their input sides (None: the grid's, `CONTEXT`; no
+    networks: no context fit)."""
 
     device: str = "cpu"
     threads: int | None = None
@@ -50,8 +74,16 @@ class CalibrationSettings:
     budget_s: float = 0.01
     pool_limit: int = 768 * MiB
     cache_bytes: int | None = None
-    models: tuple[str, ...] = ()
-    check_input: int = 224
+    models: tuple[str, ...] | None = None
+    context_sizes: tuple[int, ...] | None = None
+
+    def context(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The networks and input sides of the context fit: the settings' or the grid's."""
+        models, sizes = CONTEXT[self.grid]
+        return (
+            models if self.models is None else self.models,
+            sizes if self.context_sizes is None else self.context_sizes,
+        )
 
 
 def cache_candidates(
@@ -78,21 +110,23 @@ def cache_candidates(
 def seconds_per_call(
     calls: list[Callable[[], object]], clock: Clock, budget_s: float, repeat: int
 ) -> float:
-    """Median seconds per call of `calls` run round-robin, after one warm-up round."""
+    """Median seconds per call of `calls` run round-robin (a sample is enough calls to fill
+    `budget_s`, continuing the cycle where the last sample stopped, so a pool's calls stay
+    cold however few a sample takes), after one warm-up call."""
+    cycle = itertools.cycle(calls)
 
-    def round_of(n: int) -> float:
+    def sample(n: int) -> float:
         start = clock.mark()
         for _ in range(n):
-            for call in calls:
-                call()
+            next(cycle)()
         end = clock.mark()
         clock.sync()
-        return clock.elapsed(start, end) / (n * len(calls))
+        return clock.elapsed(start, end) / n
 
-    round_of(1)
-    per = max(round_of(1), 1e-7)
-    rounds = max(1, math.ceil(budget_s / (per * len(calls))))
-    return statistics.median(round_of(rounds) for _ in range(repeat))
+    sample(1)
+    per = max(sample(1), 1e-7)
+    n = max(1, math.ceil(budget_s / per))
+    return statistics.median(sample(n) for _ in range(repeat))
 
 
 def _pool_size(bench_bytes: int, settings: CalibrationSettings, caches: dict[int, str]) -> int:
@@ -146,22 +180,27 @@ def _device(settings: CalibrationSettings) -> torch.device:
     return torch.device(settings.device)
 
 
-def _checks(
-    fitted: DeviceModel, device: torch.device, clock: Clock, settings: CalibrationSettings
-) -> tuple[ModelCheck, ...]:
-    """Whole models timed and predicted with the fitted model (a check; never fitted on)."""
+def _context(
+    isolated: DeviceModel, device: torch.device, clock: Clock, settings: CalibrationSettings
+) -> ContextFit | None:
+    """Time the context networks in a forward and fit how ops run there (None: no networks)."""
     from hardnet_analysis.analysis import analyze
     from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.run import prepare
 
-    out = []
-    size = (settings.check_input, settings.check_input)
-    for name in settings.models:
-        net, x = prepare(name, size, 1, "fp32", False, device)
-        samples = time_forward(partial(net, x), clock, 2, settings.repeat)
-        predicted = predict(analyze(name, size), fitted).latency_s
-        out.append(ModelCheck(name, size, statistics.median(samples), predicted))
-    return tuple(out)
+    names, sizes = settings.context()
+    found = []
+    for name in names:
+        for side in sizes:
+            size = (side, side)
+            net, x = prepare(name, size, 1, "fp32", False, device)
+            with torch.inference_mode():
+                samples = time_forward(partial(net, x), clock, 2, settings.repeat)
+            layers = predict(analyze(name, size), isolated).layers
+            ops = sum(layer.kind != "view" for layer in layers)
+            seconds = sum(layer.time_s for layer in layers)
+            found.append(ContextModel(name, size, statistics.median(samples), seconds, ops, 0.0))
+    return fit_context(found) if found else None
 
 
 def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceModel:
@@ -179,6 +218,7 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
     )
     clock = clock_for(device, settings.thread_time)
     benches = grid(settings.grid)
+    prime_allocator()
     measured: list[Measurement] = []
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
@@ -187,10 +227,10 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
                 say(f"hda calibrate: {number}/{len(benches)} benchmarks timed")
     fit = fit_device(measured, caches)
     model = _document(settings, device, fit, time.perf_counter() - started)
-    with torch.inference_mode():
-        checks = _checks(model, device, clock, settings)
+    say("hda calibrate: timing the context networks")
+    context = _context(model, device, clock, settings)
     seconds = time.perf_counter() - started
-    return _with(model, checks, seconds)
+    return replace(model, context=context, fit=replace(model.fit, seconds=seconds))
 
 
 def _document(
@@ -216,10 +256,5 @@ def _document(
         kinds=fit.kinds,
         fit=summary,
         samples=fit.samples,
-        checks=(),
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
     )
-
-
-def _with(model: DeviceModel, checks: tuple[ModelCheck, ...], seconds: float) -> DeviceModel:
-    return replace(model, checks=checks, fit=replace(model.fit, seconds=seconds))

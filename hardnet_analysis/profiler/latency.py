@@ -108,6 +108,17 @@ class Stats:
 Forward = Callable[[], object]
 
 
+def prime_allocator() -> None:
+    """Allocate and free one 32 MiB block. glibc's malloc then serves blocks up to that size
+    from its heap rather than from fresh mmaps, as in a process that has run a network's forward
+    once; otherwise each benchmark output above 128 KiB pays page faults a forward does not
+    (a 64->128 3x3 conv at 112x112, 1 thread: 18.5 ms fresh against 12.4 ms primed). Both
+    `hda calibrate` and `hda profile` on CPU prime, so their timings share that steady state."""
+    block = torch.empty(32 * 2**20 - 4096, dtype=torch.uint8)
+    block.fill_(0)
+    del block
+
+
 def time_forward(forward: Forward, clock: Clock, warmup: int, repeat: int) -> list[float]:
     """Seconds of each of `repeat` calls of `forward` after `warmup` untimed calls."""
     for _ in range(warmup):

@@ -1,6 +1,6 @@
 """The micro-benchmarks ``hda calibrate`` times: one small module per layer kind and shape.
 
-Grids (`grid`): ``full`` (the default, 403 benchmarks, aimed at under 5 minutes on 2 cores),
+Grids (`grid`): ``full`` (the default, 470 benchmarks, about 100 s at 1 thread on 2 cores),
 ``quick`` (every kind over fewer shapes) and ``tiny`` (one or two small shapes per kind, for
 tests). Each benchmark is a module of one op (or a free view plus one op, so a concat or an add
 reads two pieces of its input) whose graph the tracer records, so its features come from the
@@ -74,6 +74,42 @@ MAPS = {
 CHANNELS = {"full": (16, 32, 64, 128, 256, 512), "quick": (32, 128, 512), "tiny": (8, 16)}
 SIDES = {"full": (7, 14, 28, 56, 112), "quick": (14, 56), "tiny": (8, 16)}
 MAX_MACS = 2e9
+#: (in, out, side) of convs whose channels are no multiple of 8 or 16, as HarDNet's and
+#: DenseNet's concatenations make them: where blocked layouts pad channels, they show it.
+ODD_CHANNELS = {
+    "full": (
+        (20, 24, 56),
+        (36, 40, 56),
+        (48, 20, 56),
+        (56, 56, 28),
+        (72, 68, 28),
+        (100, 100, 14),
+        (136, 134, 14),
+        (200, 216, 14),
+        (260, 270, 7),
+        (8, 32, 112),
+    ),
+    "quick": ((20, 24, 56), (100, 100, 14)),
+    "tiny": ((12, 10, 8),),
+}
+#: (channels, side, stride) of depthwise convs with such channel counts (HarDNet-DS's).
+ODD_DEPTHWISE = {
+    "full": (
+        (20, 56, 1),
+        (26, 56, 1),
+        (40, 56, 1),
+        (52, 28, 1),
+        (88, 28, 1),
+        (116, 14, 1),
+        (200, 14, 1),
+        (334, 7, 1),
+        (48, 112, 2),
+        (96, 56, 2),
+        (200, 28, 2),
+    ),
+    "quick": ((26, 56, 1), (200, 28, 2)),
+    "tiny": ((12, 8, 1),),
+}
 
 
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1) -> Make:
@@ -98,6 +134,15 @@ def _dense(size: str) -> Iterator[Bench]:
                         _conv(c_out, c, 1),
                         (1, c_out, side, side),
                     )
+    for c_in, c_out, side in ODD_CHANNELS[size]:
+        for k in (3, 1):
+            kind = "conv_1x1" if k == 1 else "conv_kxk"
+            yield Bench(
+                kind,
+                f"conv{k} {c_in}->{c_out} @{side}",
+                _conv(c_in, c_out, k),
+                (1, c_in, side, side),
+            )
     if size != "tiny":
         yield Bench("conv_kxk", "conv3 3->32 /2 @224", _conv(3, 32, 3, 2), (1, 3, 224, 224))
         yield Bench("conv_kxk", "conv7 3->64 /2 @224", _conv(3, 64, 7, 2), (1, 3, 224, 224))
@@ -117,6 +162,13 @@ def _grouped(size: str) -> Iterator[Bench]:
                     "conv_grouped", label, _conv(c, c, 3, groups=c // width), (1, c, side, side)
                 )
     yield Bench("conv_dw", "dw3 /2 64 @32", _conv(64, 64, 3, 2, 64), (1, 64, 32, 32))
+    for c, side, stride in ODD_DEPTHWISE[size]:
+        yield Bench(
+            "conv_dw",
+            f"dw3 /{stride} {c} @{side}",
+            _conv(c, c, 3, stride, c),
+            (1, c, side, side),
+        )
 
 
 LINEAR = {
@@ -191,15 +243,19 @@ ELTWISE: dict[str, Make] = {
 
 
 def _memory(size: str) -> Iterator[Bench]:
-    names = ["relu", "add", "mul", "gelu", "hardswish"] if size == "full" else ["relu", "add"]
+    names = ["relu", "add", "mul", "hardswish"] if size == "full" else ["relu", "add"]
+    curves = ["gelu", "silu", "sigmoid"] if size == "full" else ["silu"]
     for c, side in MAPS[size]:
         shape = (1, c, side, side)
         yield Bench("bn", f"bn {c} @{side}", partial(nn.BatchNorm2d, c), shape)
         for name in names:
             yield Bench("eltwise", f"{name} {c} @{side}", ELTWISE[name], shape)
-        yield Bench("pool", f"maxpool3/2 {c} @{side}", lambda: nn.MaxPool2d(3, 2, 1), shape)
-        yield Bench("pool", f"avgpool2/2 {c} @{side}", lambda: nn.AvgPool2d(2, 2), shape)
-        yield Bench("pool", f"gap {c} @{side}", lambda: nn.AdaptiveAvgPool2d(1), shape)
+        for name in curves:
+            yield Bench("transcendental", f"{name} {c} @{side}", ELTWISE[name], shape)
+        yield Bench("max_pool", f"maxpool3/2 {c} @{side}", lambda: nn.MaxPool2d(3, 2, 1), shape)
+        yield Bench("max_pool", f"maxpool2/2 {c} @{side}", lambda: nn.MaxPool2d(2, 2), shape)
+        yield Bench("avg_pool", f"avgpool2/2 {c} @{side}", lambda: nn.AvgPool2d(2, 2), shape)
+        yield Bench("global_pool", f"gap {c} @{side}", lambda: nn.AdaptiveAvgPool2d(1), shape)
         yield Bench("concat", f"cat2 {c} @{side}", _pair(lambda a, b: torch.cat([a, b], 1)), shape)
         yield Bench("copy", f"shuffle {c} @{side}", lambda: Lambda(_shuffle), shape)
         yield Bench("copy", f"upsample2 {c} @{side}", lambda: nn.Upsample(scale_factor=2.0), shape)

@@ -39,6 +39,7 @@ from hardnet_analysis.profiler.latency import (
     ROOT,
     Stats,
     clock_for,
+    prime_allocator,
     time_forward,
     time_layers,
 )
@@ -247,6 +248,8 @@ def _measure(
     """Time `net` on `x` whole and per layer, then read the DRAM counters that work here."""
     device = x.device
     clock = clock_for(device, settings.thread_time)
+    if device.type == "cpu":
+        prime_allocator()
 
     def forward() -> object:
         return net(x)
