@@ -4,6 +4,8 @@ and each run's error, sorted. The figures are `hardnet_analysis.metrics.predicto
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 
 from hardnet_analysis.metrics.predictor_score import PredictorScore
@@ -16,23 +18,30 @@ def _pct(fraction: float | None) -> str:
     return format_percent(fraction, missing="n/a")
 
 
+def _name(model: str) -> str:
+    """A run's model as labels show it: a definition file by its stem (a searched candidate's
+    id), a name as it is."""
+    return Path(model).stem if model.endswith(".json") else model
+
+
 def scatter(score: PredictorScore) -> go.Figure:
     """Predicted against measured milliseconds, one point per run, with y = x and +-10%."""
-    color = colors(m.model for m in score.models)
+    color = colors(_name(m.model) for m in score.models)
     fig = go.Figure()
     shown: set[str] = set()
     for m in score.models:
+        name = _name(m.model)
         fig.add_trace(
             go.Scatter(
                 x=[m.measured_s * 1e3], y=[m.predicted_s * 1e3], mode="markers+text",
-                name=m.model, legendgroup=m.model, showlegend=m.model not in shown,
+                name=name, legendgroup=name, showlegend=name not in shown,
                 text=[m.input.split("x")[0]],
-                textposition="top center", marker={"size": 10, "color": color[m.model]},
-                hovertemplate=f"{m.model} @ {m.input}<br>measured %{{x:.3g}} ms<br>"
+                textposition="top center", marker={"size": 10, "color": color[name]},
+                hovertemplate=f"{name} @ {m.input}<br>measured %{{x:.3g}} ms<br>"
                 f"predicted %{{y:.3g}} ms ({100 * m.error:+.1f}%)<extra></extra>",
             )
         )  # fmt: skip
-        shown.add(m.model)
+        shown.add(name)
     measured = [m.measured_s * 1e3 for m in score.models]
     lo, hi = min(measured) / 1.5, max(measured) * 1.5
     for factor, dash, label in ((1.0, "solid", "predicted = measured"), (1.1, "dot", "+-10%")):
@@ -57,7 +66,7 @@ def scatter(score: PredictorScore) -> go.Figure:
 def errors(score: PredictorScore) -> go.Figure:
     """Each run's error (predicted / measured - 1, percent), sorted, with the +-10% band."""
     rows = sorted(score.models, key=lambda m: m.error)
-    labels = [f"{m.model} @ {m.input.split('x')[0]}" for m in rows]
+    labels = [f"{_name(m.model)} @ {m.input.split('x')[0]}" for m in rows]
     fig = go.Figure(
         go.Bar(
             x=[100 * m.error for m in rows], y=labels, orientation="h",
@@ -82,6 +91,7 @@ def prediction_section(score: PredictorScore) -> Section:
         "prediction",
         "Predicted against measured latency",
         "The device model (hda calibrate) predicts each run's latency without running it; green "
-        "runs are within +-10% of what was measured. Its fit used micro-benchmarks only.",
+        "runs are within +-10% of what was measured. Its fit used micro-benchmarks and the "
+        "whole networks of its context fit, which are listed in the device model.",
         [grid([figure_html(scatter(score)), figure_html(errors(score))])],
     )

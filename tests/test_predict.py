@@ -262,3 +262,17 @@ def test_padded_work_of_convs() -> None:
 def test_transcendental_activations_are_their_own_kind() -> None:
     kinds = {a: op_kind({"op": "activation", "kind": a}) for a in ("relu", "silu", "gelu")}
     assert kinds == {"relu": "eltwise", "silu": "transcendental", "gelu": "transcendental"}
+
+
+def test_scoring_a_context_network_warns_that_it_is_in_sample(
+    device_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The tiny grid's context networks include squeezenet1_1: its run is scored in sample.
+    fast = ["--repeat", "1", "--warmup", "1", "--threads", "1", "--counters", "none"]
+    assert main(["profile", "squeezenet1_1", "--input", "64", "--out", str(tmp_path), *fast]) == 0
+    capsys.readouterr()
+    runs = [str(p) for p in tmp_path.glob("*.json")]
+    assert main(["correlate", *runs, "--device-model", str(device_file), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["predictor"]["in_fit"] == ["squeezenet1_1"]
+    assert "squeezenet1_1: in the device model's context fit" in captured.err

@@ -28,6 +28,7 @@ from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
 if TYPE_CHECKING:
     from hardnet_analysis.metrics.calibration import LatencyModel
     from hardnet_analysis.metrics.correlate import Correlation
+    from hardnet_analysis.metrics.predictor_score import PredictorScore
 
 CALIBRATION_FEATURES = ("macs", "cio")
 
@@ -150,7 +151,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device_model:
         from hardnet_analysis.metrics.predictor_score import score_file
 
-        document["predictor"] = score_file(runs, args.device_model).to_dict()
+        predictor = score_file(runs, args.device_model)
+        warn_in_fit(predictor)
+        document["predictor"] = predictor.to_dict()
     if args.format == "json":
         write_json(document)
     elif args.format == "csv":
@@ -176,3 +179,12 @@ def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:
         )
         out.print(latency_model_table([m for m in models if m.device == device]))
         out.print()
+
+
+def warn_in_fit(found: PredictorScore) -> None:
+    """A warning when some scored models were in the device model's context fit."""
+    if found.in_fit:
+        warn(
+            f"{', '.join(found.in_fit)}: in the device model's context fit, so their "
+            "predictions are in sample"
+        )

@@ -119,7 +119,7 @@ class _Collected:
 def collect(args: argparse.Namespace) -> ReportInputs:
     """The analyses, runs, searches and training runs `args.inputs` name."""
     from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.cli.correlate import load_runs
+    from hardnet_analysis.cli.correlate import load_runs, warn_in_fit
     from hardnet_analysis.metrics.predictor_score import score_file
     from reports import ReportInputs
 
@@ -129,6 +129,8 @@ def collect(args: argparse.Namespace) -> ReportInputs:
     analyses = [analyze(m, args.input, args.batch, args.dtype) for m in found.models]
     runs = load_runs(found.run_files) if found.run_files else []
     prediction = score_file(runs, args.device_model) if args.device_model else None
+    if prediction is not None:
+        warn_in_fit(prediction)
     return ReportInputs(
         analyses,
         runs,

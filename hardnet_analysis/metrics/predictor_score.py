@@ -3,11 +3,12 @@ layer, with mean absolute percentage error (MAPE) and the share within +-10%.
 
 Each run's model is analysed at the run's input, batch and dtype (its saved definition when it
 has one, else its name) and predicted with the device model; a profiled layer key's prediction
-is the sum over the graph nodes it covers. The device model is fitted on micro-benchmarks only,
-so no scored model is in its fit. The leave-one-model-out figures score a variant that also
-fits one whole-model scale factor: each model is predicted with the median measured/predicted
-ratio of the *other* models' runs. E.g. runs measured 100 and 200 ms, predicted 90 and 220 ms:
-MAPE (10% + 10%) / 2 = 10%, within +-10%: both (100%).
+is the sum over the graph nodes it covers. The device model is fitted on micro-benchmarks and on
+the whole networks of its context fit (``DeviceModel.context``); `in_fit` names the scored
+models that are among those networks, whose scores are then in sample. The leave-one-model-out
+figures score a variant that also fits one whole-model scale factor: each model is predicted
+with the median measured/predicted ratio of the *other* models' runs. E.g. runs measured 100
+and 200 ms, predicted 90 and 220 ms: MAPE (10% + 10%) / 2 = 10%, within +-10%: both (100%).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class PredictorScore:
     layer_mape: float
     layer_within_10pct: float
     models: tuple[ModelScore, ...]
+    #: Scored models that the device model's context fit was fitted on (in-sample scores).
+    in_fit: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         rows = [{**asdict(m), "error": m.error} for m in self.models]
@@ -112,6 +115,7 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
                 layer_errors.append(sum(n.time_s for n in nodes) / layer.time_s - 1)
     layer_mape, layer_within = _shares(layer_errors) if layer_errors else (0.0, 0.0)
     label = f"{device.device} {device.machine.name} {device.threads} threads"
+    fitted = {m.model for m in device.context.models} if device.context else set()
     return PredictorScore(
         label,
         len(models),
@@ -123,6 +127,7 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
         layer_mape,
         layer_within,
         models,
+        tuple(sorted({run.model for run in runs} & fitted)),
     )
 
 
