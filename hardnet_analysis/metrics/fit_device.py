@@ -53,12 +53,6 @@ def _rows(m: Measurement, capacity: int) -> list[LayerFeatures]:
     return [f for f in rows if f.kind == m.kind] or rows
 
 
-def features(m: Measurement, capacity: int, block: int = 1) -> tuple[int, float, float, float]:
-    """(MACs, work, DRAM bytes, bytes) of the nodes of `m`'s kind at cache `capacity` (work as
-    in `device_model.op_work`, channels padded to `block`)."""
-    return _summed(_rows(m, capacity), block)
-
-
 def _summed(rows: list[LayerFeatures], block: int) -> tuple[int, float, float, float]:
     return (
         sum(f.macs for f in rows),

@@ -1,6 +1,8 @@
 """Predicted latency of a graph on a calibrated device: per layer, the device model's time for
-the layer's kind at its FLOPs, cache-aware DRAM bytes and unfused bytes; the model's latency is
-the sum over layers (ops run one after another, as in eager PyTorch).
+the layer's kind at its work (FLOPs, or window taps for pooling; a conv's channels padded to the
+kind's block), cache-aware DRAM bytes and unfused bytes, then the context fit (``scale x`` that
+``+ op_s``: how ops run inside a forward); the model's latency is the sum over layers (ops run
+one after another, as in eager PyTorch).
 
 Nothing runs the model: the numbers come from the one engine's records (``metrics.analysis``)
 and their cache-aware view (``metrics.cache``) at the device model's cache size. HarDNet-68 at
