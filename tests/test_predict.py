@@ -276,3 +276,12 @@ def test_scoring_a_context_network_warns_that_it_is_in_sample(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["predictor"]["in_fit"] == ["squeezenet1_1"]
     assert "squeezenet1_1: in the device model's context fit" in captured.err
+
+
+def test_an_unknown_context_network_fails_before_any_benchmark(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["calibrate", "--grid", "tiny", "--models", "nonexist", "--out", str(tmp_path / "x")]
+    err = _one_line_error(args, capsys)
+    assert "unknown model 'nonexist'" in err and "benchmarks timed" not in err
+    assert not (tmp_path / "x").exists()

@@ -35,6 +35,7 @@ from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_cont
 from hardnet_analysis.profiler.environment import clock_name, device_record, versions
 from hardnet_analysis.profiler.latency import Clock, clock_for, prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
+from hardnet_analysis.resolve import resolve
 
 Log = Callable[[str], None]
 MiB = 2**20
@@ -235,6 +236,8 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
         else cache_candidates(device)
     )
     clock = clock_for(device, settings.thread_time)
+    for name in settings.context()[0]:
+        resolve(name)  # an unknown network is a one-line error now, not after the benchmarks
     benches = grid(settings.grid)
     prime_allocator()
     measured: list[Measurement] = []
