@@ -249,6 +249,7 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
     fit = fit_device(measured, caches)
     model = _document(settings, device, fit, time.perf_counter() - started)
     say("hda calibrate: timing the context networks")
+    prime_allocator()
     context = _context(model, device, clock, settings)
     seconds = time.perf_counter() - started
     return replace(model, context=context, fit=replace(model.fit, seconds=seconds))
