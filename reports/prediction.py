@@ -4,11 +4,10 @@ and each run's error, sorted. The figures are `hardnet_analysis.metrics.predicto
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import plotly.graph_objects as go
 
 from hardnet_analysis.metrics.predictor_score import PredictorScore
+from hardnet_analysis.profiler.document import run_stem
 from hardnet_analysis.units import format_percent
 from reports.page import Section, grid
 from reports.style import colors, figure_html, layout
@@ -18,19 +17,13 @@ def _pct(fraction: float | None) -> str:
     return format_percent(fraction, missing="n/a")
 
 
-def _name(model: str) -> str:
-    """A run's model as labels show it: a definition file by its stem (a searched candidate's
-    id), a name as it is."""
-    return Path(model).stem if model.endswith(".json") else model
-
-
 def scatter(score: PredictorScore) -> go.Figure:
     """Predicted against measured milliseconds, one point per run, with y = x and +-10%."""
-    color = colors(_name(m.model) for m in score.models)
+    color = colors(run_stem(m.model) for m in score.models)
     fig = go.Figure()
     shown: set[str] = set()
     for m in score.models:
-        name = _name(m.model)
+        name = run_stem(m.model)
         fig.add_trace(
             go.Scatter(
                 x=[m.measured_s * 1e3], y=[m.predicted_s * 1e3], mode="markers+text",
@@ -66,7 +59,7 @@ def scatter(score: PredictorScore) -> go.Figure:
 def errors(score: PredictorScore) -> go.Figure:
     """Each run's error (predicted / measured - 1, percent), sorted, with the +-10% band."""
     rows = sorted(score.models, key=lambda m: m.error)
-    labels = [f"{_name(m.model)} @ {m.input.split('x')[0]}" for m in rows]
+    labels = [f"{run_stem(m.model)} @ {m.input.split('x')[0]}" for m in rows]
     fig = go.Figure(
         go.Bar(
             x=[100 * m.error for m in rows], y=labels, orientation="h",

@@ -231,7 +231,10 @@ class KindModel:
     def time(self, work: float, dram_bytes: float, nbytes: float) -> tuple[float, str]:
         """Predicted seconds of one op and its bound (``compute``, ``dram``, ``cache`` or
         ``overhead``: the largest share of the time)."""
-        terms = self.terms(work, dram_bytes, nbytes)
+        return self.time_of(self.terms(work, dram_bytes, nbytes))
+
+    def time_of(self, terms: Mapping[str, float]) -> tuple[float, str]:
+        """`time` from the op's resource `terms` (as `terms` returns them)."""
         body = max(terms.values()) if self.form == "max" else sum(terms.values())
         top = max(terms, key=lambda k: terms[k])
         bound = top if terms[top] > self.overhead_s else "overhead"
@@ -358,15 +361,13 @@ class DeviceModel:
         (`KindModel.time`; ``overhead`` when the context's per-op cost is the larger share)."""
         model = self.kind(kind)
         work = padded_work(work, channels, model.channel_block)
-        isolated, bound = model.time(work, dram_bytes, nbytes)
+        terms = model.terms(work, dram_bytes, nbytes)
+        isolated, bound = model.time_of(terms)
         if self.context is None:
             return isolated, bound
-        seconds = self.context.time(kind, isolated)
-        if kind != "view" and self.context.op_s > self.context.scale * max(
-            model.terms(work, dram_bytes, nbytes).values()
-        ):
+        if kind != "view" and self.context.op_s > self.context.scale * max(terms.values()):
             bound = "overhead"
-        return seconds, bound
+        return self.context.time(kind, isolated), bound
 
     def to_json(self) -> dict[str, Any]:
         return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}
