@@ -7,9 +7,14 @@ the 0600 of `tempfile.mkstemp`: a search directory shared between users or hosts
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,32 +37,119 @@ def current_umask() -> int:
 
 
 def check_output(path: str | Path, kind: Literal["file", "directory"]) -> Path:
-    """`path` as a place to write a `kind`: a UsageError (one line) when it cannot be one, found
-    before any work is done: the path is empty, a file is asked for where a directory stands
-    (or the other way round), or a part of its parent path is a file."""
+    """`path` as a place to write a `kind`, checked before any work is done; returns it as given.
+
+    A UsageError (one line) when it cannot be one: the name is empty; a file is asked for where
+    a directory stands (or the other way round); a part of its parent path is a file; it is a
+    symlink loop, a block device or a socket; or the place cannot be written (no permission, a
+    read-only mount, /proc): a probe file is created there and removed at once. A symlink is
+    followed (its target is what gets written); a character device (/dev/null) or a pipe is
+    written in place, never replaced.
+    """
+    target, now = _place(path, kind)
+    if now in IN_PLACE:
+        if not os.access(target, os.W_OK):
+            raise UsageError(f"{str(path)!r} cannot be written: permission denied")
+    else:
+        _probe(target if now == "directory" else _nearest_existing(target.parent), str(path))
+    return Path(str(path))
+
+
+def _place(path: str | Path, kind: Literal["file", "directory"]) -> tuple[Path, str]:
+    """Where writing `path` as a `kind` lands (symlinks followed) and what stands there now
+    (`_node_kind`); a UsageError where it cannot be such an output, without touching the disk."""
     text = str(path)
     if not text.strip():
         raise UsageError(f"the {kind} to write has an empty name")
-    target = Path(text)
-    if kind == "file" and target.is_dir():
+    target = _final_target(Path(text))
+    now = _node_kind(target)
+    if kind == "file" and now == "directory":
         raise UsageError(f"{text!r} is a directory; give a file name")
-    if kind == "directory" and target.exists() and not target.is_dir():
-        raise UsageError(f"{text!r} is a file; give a directory")
-    for parent in target.parents:
+    if kind == "directory" and now not in ("missing", "directory"):
+        raise UsageError(f"{text!r} is a {now}; give a directory")
+    if now in ("block device", "socket"):
+        raise UsageError(f"{text!r} is a {now}; give a regular file, a character device or a pipe")
+    for parent in Path(text).parents:  # as given: the message names the user's own path
         if parent.exists() and not parent.is_dir():
             raise UsageError(f"{text!r} cannot be written: {str(parent)!r} is a file")
-    return target
+    return target, now
+
+
+#: Existing outputs that are written in place, not replaced: replacing /dev/null with a regular
+#: file would break it for the whole machine.
+IN_PLACE = ("character device", "pipe")
+
+
+def _final_target(path: Path) -> Path:
+    """Where `path` leads: symlinks followed to their last target (a dangling link gives the
+    name it points at, which is then created); a symlink loop is a UsageError."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{str(path)!r} is a symlink loop") from None
+    if _node_kind(path) in IN_PLACE:  # /dev/stdout -> /proc/self/fd/1 -> pipe:[...]
+        return path
+    return Path(os.path.realpath(path))
+
+
+def _node_kind(path: Path) -> str:
+    """What stands at `path` (symlinks followed): missing, file, directory, character device,
+    pipe, block device or socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "missing"
+    kinds = (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISFIFO, "pipe"),
+        (stat.S_ISBLK, "block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "socket")
+
+
+def _nearest_existing(directory: Path) -> Path:
+    """`directory` or its nearest ancestor that exists (where the writer's mkdir starts)."""
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    return directory
+
+
+def _probe(directory: Path, text: str) -> None:
+    """Create and remove a file in `directory`: the one test that a read-only mount, /proc and
+    missing permissions all fail (root passes `os.access` on /proc). The directory's times are
+    set back afterwards, so a refused command leaves no trace, not even a new mtime."""
+    try:
+        before = os.stat(directory)
+        fd, probe = tempfile.mkstemp(prefix=".hda-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+        os.utime(directory, ns=(before.st_atime_ns, before.st_mtime_ns))
+    except OSError as exc:
+        raise UsageError(f"{text!r} cannot be written: {exc.strerror or exc}") from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically; returns the path. A path that cannot be a file is a
-    UsageError (`check_output`), any other failure to write an HdaError naming the path."""
-    target = check_output(path, "file")
+    """Write `data` to `path` atomically; returns the path written (a symlink's target).
+
+    A regular file (or a new one) is replaced by rename, so a reader never sees half of it; a
+    character device or a pipe is written in place. A path that cannot be a file is a
+    UsageError (`check_output`), any other failure to write an HdaError naming the path.
+    """
+    target, now = _place(path, "file")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _write_replacing(target, data)
+        if now in IN_PLACE:
+            with open(target, "wb") as handle:
+                handle.write(data)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_replacing(target, data)
     except OSError as exc:
-        raise HdaError(f"cannot write {str(target)!r}: {exc.strerror or exc}") from exc
+        raise HdaError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
     return target
 
 
@@ -98,3 +190,32 @@ def read_json(path: str | Path, what: str) -> Any:
         raise UsageError(f"{what} {str(file)!r} is not valid JSON: {exc}") from None
     except RecursionError:
         raise UsageError(f"{what} {str(file)!r} is nested too deeply to read") from None
+
+
+@contextmanager
+def locked_directory(path: str | Path) -> Iterator[Path]:
+    """Hold `path` (a directory, created if missing) for this process while a command writes
+    several files into it: a second hda command asking for the same directory meanwhile gets a
+    one-line UsageError instead of mixing its files with this one's.
+
+    The lock is `flock` on the directory itself, so nothing is created for it and it ends with
+    the process, however that ends (kill -9 included). It holds between processes on one host;
+    network file systems may not honour it.
+    """
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise UsageError(f"{str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"{str(path)!r} is being written by another hda command; wait for it to end "
+                "or give another directory"
+            ) from None
+        yield directory
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from hardnet_analysis.cli.main import main
-from tests.trainkit import shapes_dataset, tiny_definition_file, tiny_fchardnet_file
+from tests.trainkit import (
+    hda_process,
+    hda_run,
+    shapes_dataset,
+    tiny_definition_file,
+    tiny_fchardnet_file,
+)
 
 
 def _search(template: Path, out: Path, *extra: str) -> int:
@@ -150,3 +159,76 @@ def test_a_dense_template_trains_for_segmentation(
     assert all(c["final_miou"] is not None and c["pixel_acc"] is not None for c in done)
     runs = [json.loads((out / c["run"] / "args.json").read_text()) for c in done]
     assert all(r["task"] == "segmentation" and r["schedule"] == "poly" for r in runs)
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------
+
+
+def _interruptible_search(tmp_path: Path, workers: int) -> list[str]:
+    """A search whose two trials each last about 10 s (30 epochs of a tiny model)."""
+    template = tiny_definition_file(tmp_path)
+    return [
+        "search", "--template", str(template), "--k", "4,6", "--n-layers", "2,4", "--m", "1.6",
+        "--input", "16", "--out", str(tmp_path / "search"), "--train-top", "2",
+        "--epochs", "30", "--batch-size", "64", "--image-size", "16",
+        "--workers", str(workers),
+    ]  # fmt: skip
+
+
+def _started(events: Path, count: int) -> bool:
+    return events.is_file() and events.read_text().count('"start"') >= count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_stops_a_training_search_and_the_same_command_resumes(
+    tmp_path: Path, workers: int
+) -> None:
+    """SIGINT to the process group (what Ctrl-C sends), with SIGINT ignored at start as a
+    shell leaves it for a background job: exit 130 within seconds, no worker left, and the
+    interrupted trials resume from their checkpoints when the command is run again."""
+    argv = _interruptible_search(tmp_path, workers)
+    events = tmp_path / "search" / "events.jsonl"
+    process = hda_process(
+        *argv,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    deadline = time.monotonic() + 240
+    # every worker mid-trial, with a checkpoint to resume from
+    while not _started(events, workers) or len(list(tmp_path.rglob("last.pt"))) < workers:
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.rstrip().endswith("hda: interrupted")
+    with pytest.raises(ProcessLookupError):  # every worker of the group is gone
+        os.killpg(process.pid, 0)
+    interrupted = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["event"] for e in interrupted].count("failed") == workers
+    assert all("interrupted" in e["error"] for e in interrupted if e["event"] == "failed")
+
+    code, _, err = hda_run(*argv, timeout=600)
+    assert code == 0, err
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    resumed = {e["id"] for e in lines[len(interrupted) :] if e["event"] == "start" and e["resume"]}
+    assert resumed == {e["id"] for e in interrupted if e["event"] == "failed"}
+
+
+def test_ctrl_c_to_the_command_alone_stops_its_workers(tmp_path: Path) -> None:
+    """SIGINT to `hda search` only (kill -INT PID): it passes the interrupt on to its worker,
+    which fails its trial as interrupted, and exits 130."""
+    process = hda_process(*_interruptible_search(tmp_path, 1))
+    events = tmp_path / "search" / "events.jsonl"
+    deadline = time.monotonic() + 240
+    while not _started(events, 1):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    failed = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["error"] for e in failed if e["event"] == "failed"] == [
+        "Interrupted: interrupted (Ctrl-C)"
+    ]

@@ -232,9 +232,15 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
     killed.wait()
     assert killed.returncode == -signal.SIGKILL
     assert torch.load(last, weights_only=True)["epoch"] == 1  # killed inside epoch 2
-    code, _, err = hda_run(*_cli_args(tmp_path, "killed"), "--resume")
+    # Only the model and the run directory: every other setting comes from the run itself
+    # (the parser's defaults, 150 epochs of batch 256, would make another run).
+    definition = str(tmp_path / "tiny.json")
+    code, _, err = hda_run("train", definition, "--out", str(tmp_path / "killed"), "--resume")
     assert code == 0, err
-    assert "resuming" in err
+    assert "resuming" in err and "resumed after epoch 1 of 3" in err
+    settings = json.loads((tmp_path / "killed" / "args.json").read_text())
+    assert (settings["epochs"], settings["batch_size"], settings["deterministic"]) == (3, 32, True)
+    assert "changed" not in settings["history"][-1]
     train(
         TrainConfig(
             model=str(tmp_path / "tiny.json"),

@@ -61,6 +61,39 @@ def test_resume_with_fewer_epochs_or_nothing_left_changes_nothing(tmp_path: Path
     assert (tmp_path / "run" / "last.pt").read_bytes() == last
 
 
+def test_resume_takes_the_runs_settings_and_refuses_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = digits_config(tmp_path, epochs=2, batch_size=128, deterministic=True, lr=0.02)
+    train(config)
+    capsys.readouterr()
+    run = tmp_path / "run"
+    before = {name: (run / name).read_bytes() for name in ("args.json", "last.pt", "best.pt")}
+    resume = ["train", config.model, "--out", str(run), "--resume"]
+    # A finished run: resuming it with its own settings changes nothing.
+    assert main(resume) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in before} == before
+    # Settings that would make another run are refused, each named with both values.
+    code = main([*resume, "--batch-size", "256", "--lr", "0.02", "--wd", "0.001"])
+    _one_line(code, capsys.readouterr().err, "--batch-size 256 (the run's: 128)", "--wd 0.001")
+    assert {name: (run / name).read_bytes() for name in before} == before
+    code = main([*resume, "--epochs", "1"])
+    _one_line(code, capsys.readouterr().err, "--epochs 1 is fewer than the 2 epochs")
+    code = main(["train", "hardnet39ds", "--out", str(run), "--resume"])
+    _one_line(code, capsys.readouterr().err, "holds a run of", "untouched")
+    # More epochs can be applied: the schedule is stretched, everything else kept.
+    assert main([*resume, "--epochs", "3", "--batch-size", "128"]) == 0
+    args = json.loads((run / "args.json").read_text())
+    assert (args["epochs"], args["batch_size"], args["lr"], args["deterministic"]) == (
+        3,
+        128,
+        0.02,
+        True,
+    )
+    assert args["history"][-1]["changed"] == {"epochs": [2, 3]}
+
+
 def test_zero_usable_images_is_an_error(tmp_path: Path) -> None:
     data = image_folder(tmp_path / "data", classes=2, per_class=0)
     for split in ("train", "val"):

@@ -6,7 +6,9 @@ Errors the user can act on are printed as one line (exit status 2 for usage erro
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -60,6 +62,10 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C stops hda even where it was started with SIGINT ignored (a shell's background job
+    # without job control): a search's workers and long sweeps must stay stoppable.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what a front records it was found by
     try:

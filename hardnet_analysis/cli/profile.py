@@ -12,6 +12,7 @@ goes on; the exit status is then 1. Unknown model names are usage errors before 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from hardnet_analysis.cli.common import (
     positive_int,
 )
 from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.fileio import locked_directory
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import layers_table, runs_table
 from hardnet_analysis.profiler.document import (
@@ -206,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
     pick_device(args.device, args.strict_device)  # --strict-device without a GPU: exit 2 now
     if args.thread_time and (args.device != "cpu" or args.threads != 1):
         raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
-    documents, failed = _sweep(args)
+    with locked_directory(args.out) if args.out else contextlib.nullcontext():
+        documents, failed = _sweep(args)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
     if args.format == "json":  # a list however many runs: one shape for every sweep
         write_json([d.to_json() for d in documents])

@@ -7,6 +7,7 @@ without numpy).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from hardnet_analysis.cli.search_train import (
     train,
 )
 from hardnet_analysis.errors import ShapeError, UsageError
-from hardnet_analysis.fileio import check_output
+from hardnet_analysis.fileio import check_output, locked_directory
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
@@ -317,17 +318,19 @@ def run(args: argparse.Namespace) -> int:
     features, limits, feature_info = _features(args)
     info |= feature_info
     key = _key(args, space, ranker, info)
-    if args.out:
-        check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
-    result = _sweep(args, key, ranker, features, limits)
-    command = shlex.join(["hda", *getattr(args, "argv", [])])
-    written = write_front(args.out, result, args.emit, info, command) if args.out else None
+    # One search at a time in a directory: two at once would leave two fronts' files mixed.
+    with locked_directory(args.out) if args.out else contextlib.nullcontext():
+        if args.out:
+            check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
+        result = _sweep(args, key, ranker, features, limits)
+        command = shlex.join(["hda", *getattr(args, "argv", [])])
+        written = write_front(args.out, result, args.emit, info, command) if args.out else None
+        trained = train(args) if args.train_top else None
     paths = {c.id: c.definition for c in written.candidates} if written else {}
     rows = [
         replace(row, definition=paths.get(row.id))
         for row in (candidate_row(space, c, result.template) for c in result.candidates[: args.top])
     ]
-    trained = train(args) if args.train_top else None
     if args.format == "json":
         document = front_document(result, rows, info, command)
         write_json(trained.to_dict() if trained else document.to_dict())

@@ -11,7 +11,13 @@ from typing import Any
 from hardnet_analysis.cli.common import non_negative_int, output_dir, positive_int
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
-from hardnet_analysis.train.config import SCHEDULES, TASKS, recipe_defaults
+from hardnet_analysis.train.config import (
+    SCHEDULES,
+    TASKS,
+    TrainConfig,
+    recipe_defaults,
+    resumed_config,
+)
 from hardnet_analysis.units import parse_input_size
 
 #: The recipe defaults, read from `TrainConfig` (whose module imports no torch, so `hda --help`
@@ -117,11 +123,29 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--out", type=output_dir, metavar="RUN_DIR", help="run directory (default runs/<model>)"
     )
-    parser.add_argument("--resume", action="store_true", help="continue RUN_DIR/last.pt")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN_DIR/last.pt with the run's own settings (flags given may add "
+        "epochs or change --device, --workers, --convert; other differences are refused)",
+    )
     parser.add_argument(
         "--convert", action="store_true", help="write converted.pt (hda_convert) at the end"
     )
-    parser.set_defaults(func=run)
+    # A setting's flag defaults to None, so that the ones given on the command line are known:
+    # the recipe fills in the rest, or with --resume the run's stored settings.
+    parser.set_defaults(func=run, **dict.fromkeys(_FLAGS))
+
+
+#: The parser's destinations that are training settings, and the setting of each whose name
+#: differs (`--wd` sets weight_decay).
+_FLAGS = (
+    "data", "dataset", "task", "ignore_index", "image_size", "workers", "device", "epochs",
+    "batch_size", "lr", "wd", "warmup_epochs", "schedule", "label_smoothing", "amp",
+    "channels_last", "memory_efficient", "seed", "deterministic", "num_classes", "weights",
+    "convert",
+)  # fmt: skip
+_SETTING = {"wd": "weight_decay"}
 
 
 def default_out(model: str) -> str:
@@ -129,37 +153,30 @@ def default_out(model: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardnet_analysis.train import TrainConfig, train
+    from hardnet_analysis.train import train
 
-    config = TrainConfig(
-        model=args.model,
-        data=args.data,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.wd,
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
-        amp=args.amp,
-        channels_last=args.channels_last,
-        memory_efficient=args.memory_efficient,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        workers=args.workers,
-        device=args.device,
-        out=str(args.out or check_output(default_out(args.model), "directory")),
-        resume=args.resume,
-        image_size=args.image_size,
-        num_classes=args.num_classes,
-        weights=args.weights,
-        convert=args.convert,
-        task=args.task,
-        schedule=args.schedule,
-        ignore_index=args.ignore_index,
-    )
-    result = train(config)
+    result = train(_config(args))
     if result.history and os.environ.get("RANK", "0") == "0":  # torchrun: rank 0 only
         name = {"val_top1": "top-1", "val_miou": "mIoU"}[result.score]
         print(f"best val {name} {result.best:.2f}% in {result.run_dir}")
     return 0
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings: the recipe's defaults under the flags given, or with ``--resume``
+    the run's own stored settings, which given flags may change only where they can
+    (`resumed_config`)."""
+    from hardnet_analysis.train.checkpoint import stored_config
+
+    out = str(args.out or check_output(default_out(args.model), "directory"))
+    given = {_SETTING.get(dest, dest): getattr(args, dest) for dest in _FLAGS}
+    given = {k: v for k, v in given.items() if v is not None}  # None: not on the command line
+    if not args.resume:
+        return TrainConfig(model=args.model, out=out, **given)
+    stored = stored_config(Path(out) / "last.pt")
+    if stored.get("model") != args.model:
+        raise UsageError(
+            f"{out!r} holds a run of {stored.get('model')!r}, not {args.model!r}; "
+            "it was left untouched"
+        )
+    return resumed_config(stored, given, out)

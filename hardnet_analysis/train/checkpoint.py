@@ -59,7 +59,18 @@ def save(path: Path, document: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load(path: Path) -> dict[str, Any]:
+def stored_config(path: Path) -> dict[str, Any]:
+    """The training settings (``TrainConfig.to_dict()``) stored in checkpoint `path`; its
+    tensors are memory-mapped, not read, so this costs little on any checkpoint size."""
+    config = load(path, mmap=True).get("config")
+    if not isinstance(config, dict):
+        raise UsageError(
+            f"checkpoint {str(path)!r} holds no training settings; it was left untouched"
+        )
+    return config
+
+
+def load(path: Path, mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint written by `save`; anything else is a one-line UsageError.
 
     The file is only read, never changed, so a bad one stays for inspection.
@@ -68,7 +79,7 @@ def load(path: Path) -> dict[str, Any]:
         raise UsageError(f"nothing to resume: {str(path)!r} does not exist")
     try:
         # weights_only: nothing in a checkpoint needs arbitrary unpickling (see rng_state).
-        document = torch.load(path, map_location="cpu", weights_only=True)
+        document = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises several types for torn or foreign files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(

@@ -129,6 +129,50 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: Settings that a resumed run takes from the command line: they change how the rest of the run
+#: goes (more epochs, another device or loader count, a converted copy at the end), not what the
+#: run is. Any other setting given with another value than the run's is refused.
+RESUME_ADJUSTABLE = ("epochs", "device", "workers", "convert")
+
+
+def flag_name(setting: str) -> str:
+    """The `hda train` flag of a `TrainConfig` field: ``--batch-size``, ``--wd``."""
+    return "--wd" if setting == "weight_decay" else "--" + setting.replace("_", "-")
+
+
+def resumed_config(stored: dict[str, Any], given: dict[str, Any], out: str) -> TrainConfig:
+    """The config that continues a run: its `stored` settings (the checkpoint's), with the
+    settings `given` on the command line applied where `RESUME_ADJUSTABLE` allows.
+
+    A given setting equal to the stored one is accepted; any other difference is a UsageError
+    naming every such flag with both values, so a resume never silently becomes another run
+    (fewer epochs than stored is refused by `schedule.resume_note`).
+    """
+    config = TrainConfig.from_dict({**stored, "out": out, "resume": True})
+    clashes = [
+        f"{flag_name(k)} {_shown(v)} (the run's: {_shown(getattr(config, k))})"
+        for k, v in given.items()
+        if k not in RESUME_ADJUSTABLE and _normal(v) != _normal(getattr(config, k))
+    ]
+    if clashes:
+        raise UsageError(
+            f"--resume continues {out!r} with its own settings, and {'; '.join(clashes)} "
+            "differ; drop them, or start a new run in another --out"
+        )
+    return config.replace(**{k: v for k, v in given.items() if k in RESUME_ADJUSTABLE})
+
+
+def _normal(value: Any) -> Any:
+    """A setting compared across JSON and the command line: a (h, w) list is a tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
 #: The recipe's defaults as a config (its `model` is a placeholder): ``RECIPE.lr`` is 0.05.
 RECIPE = TrainConfig(model="-")
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,21 +88,37 @@ def start_workers(url: str, study: str, workers: int) -> list[subprocess.Popen[b
 
 @contextlib.contextmanager
 def _reaped(processes: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """On the way out (an interrupt, an error), stop the workers still running as Ctrl-C
+    would: SIGINT first, so each fails its trial as interrupted and the same command resumes it
+    at once, then SIGTERM and SIGKILL for any that did not stop within `STOP_GRACE_S`."""
     try:
         yield
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            process.wait()
+        for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            running = [p for p in processes if p.poll() is None]
+            for process in running:
+                process.send_signal(stop)
+            deadline = time.monotonic() + STOP_GRACE_S
+            for process in running:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+#: Seconds a worker gets to stop after each signal of `_reaped`.
+STOP_GRACE_S = 10.0
+#: The exit status of a worker stopped by Ctrl-C (hda's, and a shell's 128 + SIGINT).
+INTERRUPTED = 130
 
 
 def run_local_pool(url: str, study: str, workers: int) -> list[int]:
-    """Run `workers` local worker processes to the end; their exit statuses."""
+    """Run `workers` local worker processes to the end; their exit statuses. A worker stopped
+    by SIGINT (Ctrl-C reaching it alone) stops the others and this command too."""
     processes = start_workers(url, study, workers)
     with _reaped(processes):
-        return [p.wait() for p in processes]
+        codes = [p.wait() for p in processes]
+    if any(code in (INTERRUPTED, -signal.SIGINT) for code in codes):
+        raise KeyboardInterrupt
+    return codes
 
 
 def train_front(

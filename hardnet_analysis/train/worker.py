@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -42,6 +43,42 @@ EVENTS = "events.jsonl"
 
 class TrialLost(Exception):
     """Another worker failed this worker's trial (its heartbeat lapsed): stop training it."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C reached the worker: stop the trial at the next step (`StopRequest`)."""
+
+
+class StopRequest:
+    """Ctrl-C for a worker, taken at a step boundary: the first SIGINT sets `requested` (the
+    trial stops at its next training step, is failed as interrupted and the worker exits 130);
+    a second one raises KeyboardInterrupt at once.
+
+    A KeyboardInterrupt raised at an arbitrary point can land inside a lazy import (torch's
+    sympy), leave the module half-made and be swallowed; the worker would then fail every later
+    trial with an AttributeError instead of stopping.
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._before = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._before)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+        self.requested.set()
+
+    def check(self) -> None:
+        if self.requested.is_set():
+            raise Interrupted("interrupted (Ctrl-C)")
 
 
 class Heartbeat:
@@ -80,15 +117,17 @@ class Heartbeat:
 
 
 class WatchedReporter(Reporter):
-    """A quiet-bar reporter that stops the run at the next step once the trial is lost."""
+    """A quiet-bar reporter that stops the run at the next step once the trial is lost or the
+    worker is asked to stop."""
 
-    def __init__(self, lost: threading.Event, prefix: str) -> None:
+    def __init__(self, lost: threading.Event, stop: StopRequest, prefix: str) -> None:
         super().__init__(prefix=prefix)
-        self.lost = lost
+        self.lost, self.stop = lost, stop
 
     def advance(self) -> None:
         if self.lost.is_set():
             raise TrialLost("the trial was taken over after a lapsed heartbeat")
+        self.stop.check()
         super().advance()
 
 
@@ -135,24 +174,28 @@ def run_worker(front: FrontStudy, poll: float = 1.0) -> int:
     """Train waiting trials until none waits or runs; returns how many this worker took.
 
     While others run, it waits (`poll` seconds) so that a dead worker's trial is still taken
-    over. A configuration error propagates as a UsageError after it is recorded.
+    over. A configuration error propagates as a UsageError after it is recorded; Ctrl-C
+    (`StopRequest`) as a KeyboardInterrupt once the running trial is failed as interrupted.
     """
     taken = 0
-    while True:
-        with quiet_experimental():
-            fail_stale_trials(front.study)
-        trial = pop_trial(front)
-        if trial is not None:
-            run_trial(front, trial)
-            taken += 1
-            continue
-        active = (TrialState.WAITING, TrialState.RUNNING)
-        if not front.study.get_trials(deepcopy=False, states=active):
-            return taken
-        time.sleep(poll)
+    with StopRequest() as stop:
+        while True:
+            if stop.requested.is_set():
+                raise KeyboardInterrupt
+            with quiet_experimental():
+                fail_stale_trials(front.study)
+            trial = pop_trial(front)
+            if trial is not None:
+                run_trial(front, trial, stop)
+                taken += 1
+                continue
+            active = (TrialState.WAITING, TrialState.RUNNING)
+            if not front.study.get_trials(deepcopy=False, states=active):
+                return taken
+            stop.requested.wait(poll)
 
 
-def run_trial(front: FrontStudy, trial: FrozenTrial) -> None:
+def run_trial(front: FrontStudy, trial: FrozenTrial, stop: StopRequest | None = None) -> None:
     """Train `trial`'s candidate and tell the study how it went."""
     cid = str(trial.user_attrs["candidate_id"])
     directory = Path(front.settings.directory)
@@ -163,12 +206,18 @@ def run_trial(front: FrontStudy, trial: FrozenTrial) -> None:
     for key, value in (("recipe", front.settings.recipe.to_dict()), ("host", HOST)):
         front.storage.set_trial_user_attr(trial_id, key, value)
     front.storage.set_trial_user_attr(trial_id, "pid", os.getpid())
+    stop = stop or StopRequest()
     with Heartbeat(front.storage, trial_id, front.settings.heartbeat) as beat:
         try:
-            result = _train(front, trial, WatchedReporter(beat.lost, f"[{cid}] "))
+            result = _train(front, trial, WatchedReporter(beat.lost, stop, f"[{cid}] "))
         except TrialLost:
             log_event(directory, "lost", cid, trial=trial.number)
             return
+        except (Interrupted, KeyboardInterrupt) as exc:
+            # Failed, not left running: the same command enqueues the candidate again at once
+            # and resumes it from last.pt, instead of waiting out the heartbeat's grace period.
+            _fail(front, trial, Interrupted("interrupted (Ctrl-C)"), "interrupted")
+            raise KeyboardInterrupt from exc
         except UsageError as exc:
             _fail(front, trial, exc, "configuration")
             raise
