@@ -48,8 +48,8 @@ def naive_seconds_per_candidate(sample: int) -> float:
     import torch
 
     from hardnet_analysis import create_model
-    from search.evaluate import GridEvaluator, PartCosts
-    from search.space import default_space, load_template
+    from hardnet_analysis.search.evaluate import GridEvaluator, PartCosts
+    from hardnet_analysis.search.space import default_space, load_template
     from tests.hookcount import hook_count
 
     space = default_space(load_template("hardnet68"))
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sample", type=int, default=5)
     args = parser.parse_args()
-    from search.space import default_space, load_template
+    from hardnet_analysis.search.space import default_space, load_template
 
     size = default_space(load_template("hardnet68")).size
     search_s = end_to_end(args.repeat)

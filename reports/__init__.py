@@ -23,9 +23,9 @@ from hardnet_analysis.fileio import atomic_write_text
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.predictor_score import PredictorScore
 from hardnet_analysis.profiler.document import ProfileRun
-from reports.page import Section, page
-from reports.search import SearchDir
-from reports.training import TrainingRun
+from hardnet_analysis.reports.page import Section, page
+from hardnet_analysis.reports.search import SearchDir
+from hardnet_analysis.reports.training import TrainingRun
 
 __all__ = ["ReportInputs", "SearchDir", "TrainingRun", "build_report", "write_report"]
 
@@ -48,12 +48,12 @@ class ReportInputs:
 
 def sections(inputs: ReportInputs) -> list[Section]:
     """The sections the inputs allow, in reading order."""
-    from reports.latency import latency_section
-    from reports.models import models_section
-    from reports.prediction import prediction_section
-    from reports.roofline import roofline_section
-    from reports.search import search_section
-    from reports.training import training_section
+    from hardnet_analysis.reports.latency import latency_section
+    from hardnet_analysis.reports.models import models_section
+    from hardnet_analysis.reports.prediction import prediction_section
+    from hardnet_analysis.reports.roofline import roofline_section
+    from hardnet_analysis.reports.search import search_section
+    from hardnet_analysis.reports.training import training_section
 
     out = []
     if inputs.analyses:

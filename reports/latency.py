@@ -28,8 +28,8 @@ from hardnet_analysis.metrics.correlate import (
 )
 from hardnet_analysis.present.fit import abbreviate
 from hardnet_analysis.profiler.document import ProfileRun
-from reports.page import Section, grid, table
-from reports.style import colors, figure_html, layout, log_axis
+from hardnet_analysis.reports.page import Section, grid, table
+from hardnet_analysis.reports.style import colors, figure_html, layout, log_axis
 
 #: Predictor: (axis title, unit). Measured bytes name their source in the title.
 AXES = {

@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from hardnet_analysis.metrics.analysis import Analysis, LayerRecord
+from hardnet_analysis.reports.page import Section, table
+from hardnet_analysis.reports.style import figure_html, layout
 from hardnet_analysis.units import format_bytes, format_count
-from reports.page import Section, table
-from reports.style import figure_html, layout
 
 #: (row title, unit) of the stacked panels, top to bottom.
 ROWS = (("CIO", "elements"), ("MACs", "multiply-adds"), ("MoC", "MACs / CIO"), ("bytes", "B"))

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 
 from hardnet_analysis.metrics.predictor_score import PredictorScore
 from hardnet_analysis.profiler.document import run_stem
+from hardnet_analysis.reports.page import Section, grid
+from hardnet_analysis.reports.style import colors, figure_html, layout
 from hardnet_analysis.units import format_percent
-from reports.page import Section, grid
-from reports.style import colors, figure_html, layout
 
 
 def _pct(fraction: float | None) -> str:

@@ -13,8 +13,15 @@ import plotly.graph_objects as go
 from hardnet_analysis.metrics.correlate import device_label
 from hardnet_analysis.present.fit import abbreviate
 from hardnet_analysis.profiler.document import ProfiledLayer, ProfileRun
-from reports.page import Section
-from reports.style import BOUND_COLORS, colors, figure_html, layout, legend_inside, log_axis
+from hardnet_analysis.reports.page import Section
+from hardnet_analysis.reports.style import (
+    BOUND_COLORS,
+    colors,
+    figure_html,
+    layout,
+    legend_inside,
+    log_axis,
+)
 
 MAX_TICKS = 40  # layer names on the axis at most
 TICK = 24  # characters of a layer name on the axis (abbreviated from the middle; hover has all)

@@ -19,9 +19,9 @@ from hardnet_analysis.fronts import (
     SearchSample,
     TrainedFront,
 )
+from hardnet_analysis.reports.page import Section, grid
+from hardnet_analysis.reports.style import figure_html, layout
 from hardnet_analysis.units import format_count
-from reports.page import Section, grid
-from reports.style import figure_html, layout
 
 MAX_SAMPLE = 5000  # points of the space drawn at most (every n-th of a larger sample)
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from reports.page import Section, grid
-from reports.style import colors, figure_html, layout
+from hardnet_analysis.reports.page import Section, grid
+from hardnet_analysis.reports.style import colors, figure_html, layout
 
 #: Panel title, y-axis title and the (metrics column, line label, dash) drawn in it.
 PANELS = (

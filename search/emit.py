@@ -32,8 +32,8 @@ from hardnet_analysis.fronts import (
     SearchFront,
     SearchSample,
 )
-from search.space import SearchSpace
-from search.sweep import SAMPLE_SEED, Candidate, SearchResult
+from hardnet_analysis.search.space import SearchSpace
+from hardnet_analysis.search.sweep import SAMPLE_SEED, Candidate, SearchResult
 
 
 def _digest(body: Any) -> str:

@@ -34,8 +34,8 @@ from hardnet_analysis.families.parts import NETWORK_INPUT, Part, Source
 from hardnet_analysis.families.registry import family_of
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
+from hardnet_analysis.search.space import Choices, Group, SearchSpace, StageChoice
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, MetricSpec, check_fields
-from search.space import Choices, Group, SearchSpace, StageChoice
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

@@ -29,8 +29,8 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.calibration import LatencyModel
 from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import predict
+from hardnet_analysis.search.evaluate import Metrics, PartFeature
 from hardnet_analysis.search_metrics import METRICS
-from search.evaluate import Metrics, PartFeature
 
 Values = npt.NDArray[np.float64]
 

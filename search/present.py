@@ -15,9 +15,9 @@ from hardnet_analysis.fronts import (
     TrainedFront,
 )
 from hardnet_analysis.present.fit import Col, FitTable
+from hardnet_analysis.search.sweep import SearchResult
 from hardnet_analysis.search_metrics import TABLE_METRICS, metric
 from hardnet_analysis.units import format_count
-from search.sweep import SearchResult
 
 
 def _ints(values: Sequence[int]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_text
-from search.space import (
+from hardnet_analysis.search.space import (
     DEFAULT_TEMPLATE,
     FORMAT,
     SPACE_SUFFIXES,

@@ -18,6 +18,9 @@ import numpy.typing as npt
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
+from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts, PartFeature
+from hardnet_analysis.search.objectives import Objective
+from hardnet_analysis.search.space import Choices, SearchSpace
 from hardnet_analysis.search_metrics import (
     METRICS,
     TABLE_METRICS,
@@ -26,9 +29,6 @@ from hardnet_analysis.search_metrics import (
     metric,
 )
 from hardnet_analysis.units import format_count
-from search.evaluate import GridEvaluator, Metrics, PartCosts, PartFeature
-from search.objectives import Objective
-from search.space import Choices, SearchSpace
 
 CHUNK = 1 << 18
 #: The seed of the space sample (`sweep`'s `sample`): the same command draws the same sample.

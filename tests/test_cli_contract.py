@@ -495,7 +495,7 @@ LIST_TEXT = st.one_of(st.text(alphabet="0123456789.,/xe-+ ", max_size=20), ARGS)
 
 @pytest.fixture(scope="module")
 def space() -> Any:
-    from search.space import default_space, load_template
+    from hardnet_analysis.search.space import default_space, load_template
 
     return default_space(load_template("hardnet68"))
 
@@ -504,7 +504,7 @@ def space() -> Any:
 @settings(max_examples=EXAMPLES)
 @given(text=LIST_TEXT)
 def test_fuzz_search_lists(space: Any, flag: str, text: str) -> None:
-    from search.space import MAX_K, MAX_N_LAYERS, with_flags
+    from hardnet_analysis.search.space import MAX_K, MAX_N_LAYERS, with_flags
 
     flags = {"k": None, "m": None, "n_layers": None, flag: text}
     found = _hda_error_or(lambda t: with_flags(space, **flags), text)

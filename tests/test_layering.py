@@ -1,5 +1,5 @@
-"""The package's floors: below the CLI, `hardnet_analysis` imports nothing from the `search` or
-`reports` packages that sit on top of it."""
+"""The package's floors: below the CLI, `hardnet_analysis` imports nothing from its `search` or
+`reports` subpackages, which sit on top of it."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from tests.trainkit import ROOT
 PROBE = """
 import importlib, pkgutil, sys
 import hardnet_analysis
-for info in pkgutil.walk_packages(hardnet_analysis.__path__, "hardnet_analysis."):
-    name = info.name
-    if name.startswith("hardnet_analysis.cli") or name == "hardnet_analysis.__main__":
+above = {"cli", "search", "reports", "__main__"}
+for info in pkgutil.iter_modules(hardnet_analysis.__path__):
+    if info.name in above:
         continue
-    importlib.import_module(name)
-print(sorted({"search", "reports"} & {m.split(".")[0] for m in sys.modules}))
+    module = importlib.import_module(f"hardnet_analysis.{info.name}")
+    if info.ispkg:
+        for sub in pkgutil.walk_packages(module.__path__, f"{module.__name__}."):
+            importlib.import_module(sub.name)
+names = {m.split(".")[1] for m in sys.modules if m.startswith("hardnet_analysis.")}
+print(sorted(names & above))
 """
 
 

@@ -18,9 +18,9 @@ from hardnet_analysis.cli.main import main
 from hardnet_analysis.fronts import SearchFront, TrainedCandidate, TrainedFront
 from hardnet_analysis.metrics.correlate import correlations, model_points, power_fit
 from hardnet_analysis.profiler.document import DramBytes, ProfileRun
+from hardnet_analysis.reports import ReportInputs, build_report
+from hardnet_analysis.reports.latency import panel
 from hardnet_analysis.train.runlog import write_metrics
-from reports import ReportInputs, build_report
-from reports.latency import panel
 from tests.browser import CHROMIUM, render
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
@@ -127,7 +127,7 @@ def test_prediction_figures_are_the_predictors_score(
 ) -> None:
     from hardnet_analysis.metrics.predictor_score import score_file
     from hardnet_analysis.profiler.document import load_run
-    from reports.prediction import errors, scatter
+    from hardnet_analysis.reports.prediction import errors, scatter
 
     runs = [run for p in profiled_runs if isinstance(run := load_run(p), ProfileRun)]
     found = score_file(runs, device_file)

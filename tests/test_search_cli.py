@@ -13,7 +13,7 @@ import pytest
 from hardnet_analysis import analyze
 from hardnet_analysis.cli import search as search_cli
 from hardnet_analysis.cli.main import main
-from search.objectives import objective_names
+from hardnet_analysis.search.objectives import objective_names
 
 #: 32 candidates: HarDNet-68's k, n_layers of 1x or 0.5x per stage, m = 1.7.
 SMALL = ("--k", "x1", "--n-layers", "x0.5,x1", "--m", "1.7")
@@ -31,7 +31,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 @cache
 def small_space_totals() -> list[tuple[int, int, int]]:
     """(params, MACs, CIO) of all 32 small-space candidates, by analyze() on each definition."""
-    from search.space import default_space, load_template, with_flags
+    from hardnet_analysis.search.space import default_space, load_template, with_flags
 
     space = with_flags(default_space(load_template("hardnet68")), "x1", "1.7", "x0.5,x1")
     rows = []
@@ -111,7 +111,7 @@ def test_default_space_file_round_trips(capsys: pytest.CaptureFixture[str], tmp_
     assert run(capsys, "--write-space", str(path))[0] == 0
     text = path.read_text()
     assert 'template = "hardnet68"' in text and "[[stages]]" in text
-    from search.space_file import load_space
+    from hardnet_analysis.search.space_file import load_space
 
     assert load_space(path).size == 3_037_500
 
@@ -166,7 +166,7 @@ def test_unmet_budget_says_so_with_the_smallest_candidate(
 
 
 def test_readme_space_file_example_loads(tmp_path: Path) -> None:
-    from search.space_file import load_space
+    from hardnet_analysis.search.space_file import load_space
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     example = readme.split("```toml\n", 1)[1].split("```", 1)[0]

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from hardnet_analysis import analyze, create_model
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.families.serialize import load_definition
-from search.emit import write_front
-from search.evaluate import GridEvaluator, PartCosts
-from search.space import default_space, load_template, with_flags
-from search.sweep import Budgets, ParetoRanker, sweep, template_candidate
+from hardnet_analysis.search.emit import write_front
+from hardnet_analysis.search.evaluate import GridEvaluator, PartCosts
+from hardnet_analysis.search.space import default_space, load_template, with_flags
+from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep, template_candidate
 from tests.hookcount import hook_count
 
 NATIVE = (1, 3, 1024, 2048)

@@ -19,10 +19,16 @@ from hypothesis import strategies as st
 from hardnet_analysis import analyze, create_model
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import load_definition
-from search.emit import write_front
-from search.evaluate import GridEvaluator, PartCost, PartCosts
-from search.space import SearchSpace, default_space, load_template, with_flags
-from search.sweep import Budgets, ParetoRanker, SearchResult, sweep, template_candidate
+from hardnet_analysis.search.emit import write_front
+from hardnet_analysis.search.evaluate import GridEvaluator, PartCost, PartCosts
+from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
+from hardnet_analysis.search.sweep import (
+    Budgets,
+    ParetoRanker,
+    SearchResult,
+    sweep,
+    template_candidate,
+)
 from tests.hookcount import hook_count
 
 BUDGETS = Budgets(macs=4_500_000_000, params=20_000_000, cio=11_000_000, min_moc=19.0)

@@ -14,9 +14,9 @@ from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import predict
-from search.objectives import get_objective
-from search.space import default_space, load_template, with_flags
-from search.sweep import Budgets, ObjectiveRanker, sweep
+from hardnet_analysis.search.objectives import get_objective
+from hardnet_analysis.search.space import default_space, load_template, with_flags
+from hardnet_analysis.search.sweep import Budgets, ObjectiveRanker, sweep
 
 SMALL = ["--k", "x0.75,x1", "--n-layers", "x0.5,x1", "--m", "1.65,1.7"]
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, fields
 import pytest
 
 from hardnet_analysis.cli.search import OBJECTIVE_CHOICES
+from hardnet_analysis.search.evaluate import Metrics, PartCost
+from hardnet_analysis.search.objectives import OBJECTIVES
+from hardnet_analysis.search.sweep import Budgets, Candidate
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, check_fields, metric
-from search.evaluate import Metrics, PartCost
-from search.objectives import OBJECTIVES
-from search.sweep import Budgets, Candidate
 
 
 def test_containers_have_one_field_per_metric() -> None:

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
-from search.evaluate import Metrics
-from search.objectives import OBJECTIVES
-from search.sweep import ObjectiveRanker, ParetoRanker
+from hardnet_analysis.search.evaluate import Metrics
+from hardnet_analysis.search.objectives import OBJECTIVES
+from hardnet_analysis.search.sweep import ObjectiveRanker, ParetoRanker
 
 Points = list[tuple[int, int]]
 

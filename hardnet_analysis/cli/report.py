@@ -17,7 +17,7 @@ from hardnet_analysis.cli.common import add_input_args, output_file
 from hardnet_analysis.errors import UsageError
 
 if TYPE_CHECKING:
-    from reports import ReportInputs, SearchDir, TrainingRun
+    from hardnet_analysis.reports import ReportInputs, SearchDir, TrainingRun
 
 RUN_FORMAT = "hda-profile-run"
 
@@ -51,8 +51,8 @@ def _format(path: Path) -> str | None:
 
 
 def _training(path: Path, name: str) -> TrainingRun:
+    from hardnet_analysis.reports import TrainingRun
     from hardnet_analysis.train.runlog import read_metrics
-    from reports import TrainingRun
 
     return TrainingRun(name, read_metrics(path))
 
@@ -66,7 +66,7 @@ def _search(path: Path) -> SearchDir:
         SearchSample,
         TrainedFront,
     )
-    from reports import SearchDir
+    from hardnet_analysis.reports import SearchDir
 
     sample, trained = path / SAMPLE_FILE, path / TRAINED_FILE
     return SearchDir(
@@ -121,7 +121,7 @@ def collect(args: argparse.Namespace) -> ReportInputs:
     from hardnet_analysis.analysis import analyze
     from hardnet_analysis.cli.correlate import load_runs, warn_in_fit
     from hardnet_analysis.metrics.predictor_score import score_file
-    from reports import ReportInputs
+    from hardnet_analysis.reports import ReportInputs
 
     found = _Collected()
     for text in args.inputs:
@@ -143,7 +143,7 @@ def collect(args: argparse.Namespace) -> ReportInputs:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reports import write_report
+    from hardnet_analysis.reports import write_report
 
     path = write_report(collect(args), args.out)
     print(f"report written to {path}")

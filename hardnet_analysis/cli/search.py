@@ -1,7 +1,7 @@
 """`hda search --budget-macs 4.5G`: sweep HarDNets over k, m and n_layers within budgets.
 
-A thin layer over the top-level `search` package (imported on use, so other commands start
-without numpy).
+A thin layer over `hardnet_analysis.search` (the `search/` folder), imported on use so that other
+commands start without numpy.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
     from hardnet_analysis.fronts import FrontCandidate, TrainedFront
-    from search.emit import FrontKey
-    from search.space import SearchSpace
-    from search.sweep import Ranker, SearchResult
+    from hardnet_analysis.search.emit import FrontKey
+    from hardnet_analysis.search.space import SearchSpace
+    from hardnet_analysis.search.sweep import Ranker, SearchResult
 
 #: The names `search.objectives` registers: one per metric, then the calibrated ones (a test
 #: keeps this in step with the registry, which imports numpy).
@@ -63,7 +63,7 @@ SAMPLE = 2000
 
 def space_file(text: str) -> Path:
     """`--write-space FILE`: a file to write, named .toml or .json (what it holds)."""
-    from search.space import SPACE_SUFFIXES
+    from hardnet_analysis.search.space import SPACE_SUFFIXES
 
     path = check_output(text, "file")
     if path.suffix not in SPACE_SUFFIXES:
@@ -192,8 +192,13 @@ def _output_options(args: argparse.Namespace) -> None:
 
 
 def _space(args: argparse.Namespace) -> SearchSpace:
-    from search.space import DEFAULT_TEMPLATE, default_space, load_template, with_flags
-    from search.space_file import load_space
+    from hardnet_analysis.search.space import (
+        DEFAULT_TEMPLATE,
+        default_space,
+        load_template,
+        with_flags,
+    )
+    from hardnet_analysis.search.space_file import load_space
 
     if args.space:
         space = load_space(args.space, args.template)
@@ -225,8 +230,8 @@ def _progress() -> Iterator[Any]:
 
 def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]]:
     """The ranker `--objective` asks for, and what the front records about it."""
-    from search.objectives import get_objective
-    from search.sweep import ObjectiveRanker, ParetoRanker
+    from hardnet_analysis.search.objectives import get_objective
+    from hardnet_analysis.search.sweep import ObjectiveRanker, ParetoRanker
 
     if args.objective == "pareto":
         if args.calibration:
@@ -240,7 +245,7 @@ def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]
 def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
     """Per-part features (predicted latency with --device-model), their limits, and what the
     front records about them."""
-    from search.objectives import LATENCY, latency_feature
+    from hardnet_analysis.search.objectives import LATENCY, latency_feature
 
     if args.budget_latency is not None and not args.device_model:
         raise UsageError("--budget-latency needs --device-model DEVICE.json (from hda calibrate)")
@@ -260,8 +265,8 @@ def _key(
     args: argparse.Namespace, space: SearchSpace, ranker: Ranker, info: dict[str, Any]
 ) -> FrontKey:
     """What decides the front this command finds (its id), known before the sweep."""
-    from search.emit import FrontKey
-    from search.sweep import Budgets
+    from hardnet_analysis.search.emit import FrontKey
+    from hardnet_analysis.search.sweep import Budgets
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
     hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
@@ -276,7 +281,7 @@ def _sweep(
     features: dict[str, Any],
     limits: dict[str, float],
 ) -> SearchResult:
-    from search.sweep import Budgets, sweep
+    from hardnet_analysis.search.sweep import Budgets, sweep
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
     try:
@@ -298,9 +303,14 @@ def _sweep(
 
 
 def run(args: argparse.Namespace) -> int:
-    from search.emit import candidate_row, check_directory, front_document, write_front
-    from search.present import trained_rows
-    from search.space_file import save_space
+    from hardnet_analysis.search.emit import (
+        candidate_row,
+        check_directory,
+        front_document,
+        write_front,
+    )
+    from hardnet_analysis.search.present import trained_rows
+    from hardnet_analysis.search.space_file import save_space
 
     _output_options(args)
     check_training_args(args)
@@ -350,8 +360,8 @@ def _show(
     front_id: str = "",
 ) -> None:
     """The search table, where the front was written, and the trained table."""
-    from search.emit import candidate_row
-    from search.present import search_table, trained_table
+    from hardnet_analysis.search.emit import candidate_row
+    from hardnet_analysis.search.present import search_table, trained_table
 
     template = candidate_row(result.space, result.template, result.template)
     console().print(search_table(result, rows, template))
