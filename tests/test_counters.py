@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hardnet_analysis.backends import get_backend
 from hardnet_analysis.profiler import probe as probe_mod
 from hardnet_analysis.profiler.counters import CounterError, ncu, nvprof, perf
 
@@ -87,19 +88,20 @@ def test_perf_stat_totals_and_events(tmp_path: Path) -> None:
 
 def test_probe_without_tools_falls_back_to_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shutil.which", lambda name: None)
-    choice = probe_mod.probe("cuda", (9, 0))
+    choice = probe_mod.probe(get_backend("cuda"), (9, 0))
     assert choice.source == "model"
     assert "ncu not on PATH" in choice.summary() and "nvprof not on PATH" in choice.summary()
-    assert probe_mod.probe("cpu").source == "model"
-    assert probe_mod.probe("cpu", wanted="none").source == "model"
+    assert probe_mod.probe(get_backend("cpu")).source == "model"
+    assert probe_mod.probe(get_backend("cpu"), wanted="none").source == "model"
 
 
 def test_probe_picks_ncu_then_nvprof_by_capability(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
-    assert probe_mod.probe("cuda", (9, 0)).source == "ncu"
-    assert probe_mod.probe("cuda", (9, 0), wanted="nvprof").source == "model"  # 9.0 >= 8.0
-    assert probe_mod.probe("cuda", (7, 0), wanted="nvprof").source == "nvprof"
-    assert probe_mod.probe("cpu", wanted="ncu").source == "model"
+    cuda = get_backend("cuda")
+    assert probe_mod.probe(cuda, (9, 0)).source == "ncu"
+    assert probe_mod.probe(cuda, (9, 0), wanted="nvprof").source == "model"  # 9.0 >= 8.0
+    assert probe_mod.probe(cuda, (7, 0), wanted="nvprof").source == "nvprof"
+    assert probe_mod.probe(get_backend("cpu"), wanted="ncu").source == "model"
 
 
 def test_run_ncu_missing_binary_is_a_counter_error(tmp_path: Path) -> None:

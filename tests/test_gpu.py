@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hardnet_analysis.profiler.latency import CudaClock, time_forward
+from hardnet_analysis.backends.cuda import CudaClock
+from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.run import Settings, profile_model
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")

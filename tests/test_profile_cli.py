@@ -20,7 +20,7 @@ FAST = ["--repeat", "2", "--warmup", "1", "--threads", "1"]
 def _no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine probe copies 256 MiB; a fixed spec keeps the tests fast."""
     spec = devices.DEVICES["Jetson Nano"]
-    monkeypatch.setattr(run_mod, "roofline_spec", lambda device: spec)
+    monkeypatch.setattr(run_mod, "roofline_spec", lambda backend, device: spec)
 
 
 def call(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

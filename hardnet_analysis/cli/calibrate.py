@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from hardnet_analysis.cli.common import (
+    add_device_args,
     byte_size,
     console,
     output_file,
@@ -28,7 +29,7 @@ def register(subparsers: Any) -> None:
         "whole networks and fits how much slower an op runs inside a forward (a scale and a "
         'per-op cost); writes {"format": "hda-device-model", "version": 1, ...}.',
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    add_device_args(parser)
     parser.add_argument("--threads", type=positive_int, help="CPU threads (default torch's)")
     parser.add_argument(
         "--thread-time",
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = CalibrationSettings(
         device=args.device,
+        strict_device=args.strict_device,
         threads=args.threads,
         thread_time=args.thread_time,
         grid=args.grid,

@@ -98,6 +98,42 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device_args(parser: argparse._ActionsContainer, default: str = "cpu") -> None:
+    """--device (a registered backend, `hardnet_analysis.backends`; ``auto`` where `default`
+    is ``auto``) and --strict-device."""
+    from hardnet_analysis.backends import AUTO, device_choices
+
+    auto = default == AUTO
+    parser.add_argument(
+        "--device",
+        type=argument_type(partial(parse_device, auto=auto)),
+        default=default,
+        metavar="DEVICE",
+        help=f"where it runs: {device_choices(auto)}, or NAME:N for device N (default {default})",
+    )
+    parser.add_argument(
+        "--strict-device",
+        action="store_true",
+        help="exit with status 2 when --device cannot run here instead of falling back to cpu",
+    )
+
+
+def parse_device(text: str, auto: bool = False) -> str:
+    """A ``--device`` value: a registered backend's name, optionally ``:N``, or ``auto``."""
+    from hardnet_analysis.backends import AUTO, device_choices, get_backend
+
+    if auto and text == AUTO:
+        return text
+    name, colon, index = text.partition(":")
+    if colon and not index.isdigit():
+        raise UsageError(f"{text!r}: the index after ':' must be a number, as in {name}:1")
+    try:
+        get_backend(name)
+    except UsageError:
+        raise UsageError(f"unknown device {text!r}; accepted: {device_choices(auto)}") from None
+    return text
+
+
 def parse_json_object(text: str) -> dict[str, Any]:
     """A JSON object such as '{"num_classes": 10}' (a UsageError otherwise)."""
     try:

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         args.random_weights,
         args.task,
         args.ignore_index,
+        args.strict_device,
     )
     if args.format == "json":
         write_json(result)

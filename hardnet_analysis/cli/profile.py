@@ -15,9 +15,10 @@ import argparse
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.cli.common import (
+    add_device_args,
     add_format_arg,
     console,
     input_size,
@@ -41,6 +42,9 @@ from hardnet_analysis.profiler.document import (
 from hardnet_analysis.records import encode
 from hardnet_analysis.resolve import resolve
 
+if TYPE_CHECKING:
+    from hardnet_analysis.backends import Backend
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -61,12 +65,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument(
-        "--strict-device",
-        action="store_true",
-        help="exit with status 2 when --device cuda has no GPU instead of falling back to cpu",
-    )
+    add_device_args(parser)
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     parser.add_argument("--repeat", type=positive_int, default=10, help="timed runs (default 10)")
     parser.add_argument(
@@ -105,14 +104,14 @@ def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespac
     *.json models): named by the device it will use and the threads it will run with."""
     import torch
 
-    from hardnet_analysis.profiler.run import pick_device
+    from hardnet_analysis.backends import pick
 
-    used, _ = pick_device(args.device, args.strict_device)
+    used = pick(args.device, args.strict_device).backend.name
     threads = args.threads or torch.get_num_threads()
     name = run_file_name(
         run_stem(model),
         hw,
-        used.type,
+        used,
         args.dtype,
         args.batch,
         args.channels_last,
@@ -166,9 +165,7 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRu
     return profile_model(model, settings, _log)
 
 
-def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]:
-    import torch
-
+def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun | FailedRun], int]:
     from hardnet_analysis.profiler.run import check_input
 
     documents: list[ProfileRun | FailedRun] = []
@@ -192,8 +189,7 @@ def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]
             failed += 1
             document = _failure(model, hw, args, exc)
             _log(f"{label}: failed: {document.failures[0].error}")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            backend.release_memory()
         if path:
             document.save(path)
         documents.append(document)
@@ -201,15 +197,15 @@ def _sweep(args: argparse.Namespace) -> tuple[list[ProfileRun | FailedRun], int]
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardnet_analysis.profiler.run import pick_device
+    from hardnet_analysis.backends import check_thread_time, pick
 
     for model in args.models:
         resolve(model)  # unknown names fail here, before any run
-    pick_device(args.device, args.strict_device)  # --strict-device without a GPU: exit 2 now
-    if args.thread_time and (args.device != "cpu" or args.threads != 1):
-        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+    backend = pick(args.device, args.strict_device).backend  # --strict-device: exit 2 now
+    if args.thread_time:
+        check_thread_time(backend, args.threads)
     with locked_directory(args.out) if args.out else contextlib.nullcontext():
-        documents, failed = _sweep(args)
+        documents, failed = _sweep(args, backend)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
     if args.format == "json":  # a list however many runs: one shape for every sweep
         write_json([d.to_json() for d in documents])

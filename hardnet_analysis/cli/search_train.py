@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from hardnet_analysis.cli.common import non_negative_int, positive_int
+from hardnet_analysis.cli.common import add_device_args, non_negative_int, positive_int
 from hardnet_analysis.cli.train import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE, SCHEDULES
@@ -57,9 +57,7 @@ def register_training(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--image-size", type=image_size, metavar="N|HxW", help="input size (HxW: segmentation)"
     )
-    group.add_argument(
-        "--device", default=RECIPE.device, help=f"cpu, cuda, cuda:N (default {RECIPE.device})"
-    )
+    add_device_args(group, RECIPE.device)
     group.add_argument("--seed", type=int, default=RECIPE.seed)
     group.add_argument(
         "--workers",
@@ -105,6 +103,7 @@ def train(args: argparse.Namespace) -> TrainedFront:
         lr=args.lr,
         image_size=args.image_size,
         device=args.device,
+        strict_device=args.strict_device,
         seed=args.seed,
         task=args.task,
         schedule=args.schedule,

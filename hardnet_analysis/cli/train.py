@@ -8,7 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hardnet_analysis.cli.common import non_negative_int, output_dir, positive_int
+from hardnet_analysis.cli.common import (
+    add_device_args,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
 from hardnet_analysis.train.config import (
@@ -75,9 +80,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         "for CIFAR and digits, the first training image's for segmentation)",
     )
     parser.add_argument("--workers", type=non_negative_int, metavar="N", help="loader processes")
-    parser.add_argument(
-        "--device", default=DEFAULTS["device"], help="cpu, cuda, cuda:N (default auto)"
-    )
+    add_device_args(parser, DEFAULTS["device"])
 
 
 def register(subparsers: Any) -> None:
@@ -143,7 +146,7 @@ _FLAGS = (
     "data", "dataset", "task", "ignore_index", "image_size", "workers", "device", "epochs",
     "batch_size", "lr", "wd", "warmup_epochs", "schedule", "label_smoothing", "amp",
     "channels_last", "memory_efficient", "seed", "deterministic", "num_classes", "weights",
-    "convert",
+    "convert", "strict_device",
 )  # fmt: skip
 _SETTING = {"wd": "weight_decay"}
 

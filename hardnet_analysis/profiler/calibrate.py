@@ -6,10 +6,10 @@ cycles through a pool of copies (inputs and weights) spanning more than twice th
 candidate cache, so every call finds its data evicted. Then a few whole networks (`CONTEXT`,
 none of them a model the predictor sweep scores) are timed in a forward, and the context fit
 (``device_model.ContextFit``) says how much slower an op runs there than alone in a loop.
-Clocks: ``perf_counter_ns`` (or ``thread_time_ns`` with `thread_time`, one thread) on CPU,
-CUDA events on a GPU. Candidate cache capacities come from sysfs on CPU (each
-data or unified level from L2 up) and from the device properties (L2) on CUDA; the fit keeps
-the one that predicts the benchmarks best leave-one-out (``metrics.fit_device``).
+The clock and the candidate cache capacities come from the backend (`hardnet_analysis.backends`:
+wall or thread CPU time and the sysfs cache levels from L2 up on the CPU, events and the L2
+size on a GPU); the fit keeps the capacity that predicts the benchmarks best leave-one-out
+(``metrics.fit_device``).
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import torch
 
+from hardnet_analysis.backends import Clock, Picked, check_thread_time, pick
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.metrics.device_model import ContextFit, ContextModel, DeviceModel, FitSummary
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
-from hardnet_analysis.profiler.environment import clock_name, device_record, versions
-from hardnet_analysis.profiler.latency import Clock, clock_for, prime_allocator, time_forward
+from hardnet_analysis.profiler.environment import versions
+from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.resolve import resolve
 
@@ -62,13 +62,15 @@ CONTEXT: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
 
 @dataclass(frozen=True)
 class CalibrationSettings:
-    """Device (``cpu``/``cuda``), CPU threads (None: torch's default), the per-thread clock,
+    """Device (a backend's name) and whether a missing one is an error rather than a fall-back
+    to the CPU, CPU threads (None: torch's default), the per-thread clock,
     the grid (``full``/``quick``/``tiny``), timing (samples, seconds per sample), the most
     bytes a cold pool may hold, a cache size that replaces the probed candidates, and the whole
     networks of the context fit and their input sides (None: the grid's, `CONTEXT`; no
     networks: no context fit)."""
 
     device: str = "cpu"
+    strict_device: bool = False
     threads: int | None = None
     thread_time: bool = False
     grid: str = "full"
@@ -86,27 +88,6 @@ class CalibrationSettings:
             models if self.models is None else self.models,
             sizes if self.context_sizes is None else self.context_sizes,
         )
-
-
-def cache_candidates(
-    device: torch.device, sysfs: Path = Path("/sys/devices/system/cpu")
-) -> dict[int, str]:
-    """Cache capacities to try (bytes -> where from): CPU cache levels >= 2 from sysfs; the L2
-    size CUDA reports; 32 MiB when neither can be read."""
-    if device.type == "cuda":
-        size = int(getattr(torch.cuda.get_device_properties(device), "L2_cache_size", 0))
-        return {size: "L2 (CUDA device properties)"} if size else {32 * MiB: "default"}
-    found: dict[int, str] = {}
-    for index in sorted((sysfs / "cpu0" / "cache").glob("index*")):
-        try:
-            level = int((index / "level").read_text())
-            kind = (index / "type").read_text().strip()
-            text = (index / "size").read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if level >= 2 and kind in ("Data", "Unified") and text.endswith("K"):
-            found[int(text[:-1]) * 1024] = f"L{level} (sysfs)"
-    return found or {32 * MiB: "default"}
 
 
 def seconds_per_call(
@@ -185,18 +166,17 @@ def measure(
     return out
 
 
-def _device(settings: CalibrationSettings) -> torch.device:
-    if settings.device not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device {settings.device!r}; accepted: cpu, cuda")
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError(
-            "--device cuda: no CUDA GPU is available (torch.cuda.is_available() is False)"
-        )
-    if settings.thread_time and (settings.device != "cpu" or settings.threads != 1):
-        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
+def _picked(settings: CalibrationSettings, say: Log) -> Picked:
+    """The backend and device to calibrate (`hardnet_analysis.backends.pick`), checked with
+    the settings that depend on it, before anything is timed."""
     if settings.grid not in ("full", "quick", "tiny"):
         raise UsageError(f"unknown grid {settings.grid!r}; accepted: full, quick, tiny")
-    return torch.device(settings.device)
+    picked = pick(settings.device, settings.strict_device)
+    if settings.thread_time:
+        check_thread_time(picked.backend, settings.threads)
+    if picked.fallback:
+        say(f"hda: warning: {picked.warning(settings.device)}")
+    return picked
 
 
 def _context(
@@ -226,16 +206,15 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
     """Time the grid on the device, fit the device model, check it on whole models."""
     say: Log = log or (lambda message: None)
     started = time.perf_counter()
-    device = _device(settings)
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.backends.cudnn.benchmark = device.type == "cuda"
+    picked = _picked(settings, say)
+    backend, device = picked.backend, picked.device
+    backend.prepare(settings.threads)
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
         if settings.cache_bytes
-        else cache_candidates(device)
+        else backend.cache_sizes(device)
     )
-    clock = clock_for(device, settings.thread_time)
+    clock = backend.clock(settings.thread_time)
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, not after the benchmarks
     benches = grid(settings.grid)
@@ -247,7 +226,7 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
             if number % 25 == 0 or number == len(benches):
                 say(f"hda calibrate: {number}/{len(benches)} benchmarks timed")
     fit = fit_device(measured, caches)
-    model = _document(settings, device, fit, time.perf_counter() - started)
+    model = _document(settings, picked, fit, time.perf_counter() - started)
     say("hda calibrate: timing the context networks")
     prime_allocator()
     context = _context(model, device, clock, settings)
@@ -256,7 +235,7 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
 
 
 def _document(
-    settings: CalibrationSettings, device: torch.device, fit: DeviceFit, seconds: float
+    settings: CalibrationSettings, picked: Picked, fit: DeviceFit, seconds: float
 ) -> DeviceModel:
     errors = [abs(s.predicted_s - s.time_s) / s.time_s for s in fit.samples]
     summary = FitSummary(
@@ -266,11 +245,12 @@ def _document(
         float((fit.loo <= 0.1).mean()),
         seconds,
     )
+    backend, device = picked.backend, picked.device
     return DeviceModel(
-        device=device.type,
-        machine=device_record(settings.device, device, None),
-        threads=torch.get_num_threads() if device.type == "cpu" else 0,
-        clock=clock_name(device, settings.thread_time),
+        device=backend.name,
+        machine=backend.record(settings.device, device, picked.fallback),
+        threads=torch.get_num_threads() if backend.cpu_threads else 0,
+        clock=backend.clock_name(settings.thread_time),
         dtype="fp32",
         versions=versions(),
         cache_bytes=fit.cache_bytes,

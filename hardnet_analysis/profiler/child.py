@@ -1,4 +1,5 @@
-"""The child process a counter tool profiles: one forward of a model on CUDA, in NVTX ranges.
+"""The child process a counter tool profiles: one forward of a model on a GPU backend (CUDA), in
+its named ranges (NVTX).
 
 ``python -m hardnet_analysis.profiler.child MODEL --input 224 --batch 1 --dtype fp32
 [--channels-last] [--warmup 2] [--mode ncu|nvprof]``. Warm-up forwards run outside any range;
@@ -10,6 +11,7 @@ range per module call named by its layer key, or between ``cudaProfilerStart``/`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,18 +19,27 @@ from typing import Any
 import torch
 from torch import nn
 
+from hardnet_analysis.backends import Backend, pick
 from hardnet_analysis.profiler.counters.ncu import RANGE, nvtx_name
-from hardnet_analysis.profiler.latency import CudaClock, LayerTimer
+from hardnet_analysis.profiler.latency import LayerTimer
 
 
-class NvtxLayers(LayerTimer):
-    """Pushes an NVTX range named by the layer key at each module call, pops it after."""
+class RangeLayers(LayerTimer):
+    """Opens the backend's named range (NVTX on CUDA) at each module call, named by the layer
+    key, and closes it after."""
+
+    def __init__(self, model: nn.Module, backend: Backend) -> None:
+        super().__init__(model, backend.clock())
+        self.backend = backend
+        self.open: list[contextlib.AbstractContextManager[None]] = []
 
     def _pre(self, module: nn.Module, args: Any) -> None:
-        torch.cuda.nvtx.range_push(nvtx_name(self.key(self.paths[id(module)])))  # type: ignore[no-untyped-call]
+        span = self.backend.range(nvtx_name(self.key(self.paths[id(module)])))
+        span.__enter__()
+        self.open.append(span)
 
     def _post(self, module: nn.Module, args: Any, output: Any) -> None:
-        torch.cuda.nvtx.range_pop()  # type: ignore[no-untyped-call]
+        self.open.pop().__exit__(None, None, None)
 
 
 def child_argv(
@@ -38,11 +49,12 @@ def child_argv(
     dtype: str,
     channels_last: bool,
     mode: str,
+    device: str,
 ) -> list[str]:
-    """The argv that runs this module for `model` under a counter tool."""
+    """The argv that runs this module for `model` on `device` under a counter tool."""
     argv = [sys.executable, "-m", "hardnet_analysis.profiler.child", model]
     argv += ["--input", f"{input_hw[0]}x{input_hw[1]}", "--batch", str(batch)]
-    argv += ["--dtype", dtype, "--mode", mode]
+    argv += ["--dtype", dtype, "--mode", mode, "--device", device]
     return argv + (["--channels-last"] if channels_last else [])
 
 
@@ -57,25 +69,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--mode", choices=("ncu", "nvprof"), default="ncu")
+    parser.add_argument("--device", required=True, help="the GPU backend the counter tool reads")
     args = parser.parse_args(argv)
-    torch.backends.cudnn.benchmark = True
-    device = torch.device("cuda")
+    picked = pick(args.device, strict=True)
+    backend, device = picked.backend, picked.device
+    backend.prepare(None)
     model, x = prepare(args.model, args.input, args.batch, args.dtype, args.channels_last, device)
     with torch.inference_mode():
         for _ in range(args.warmup):
             model(x)
-        torch.cuda.synchronize()
+        backend.synchronize(device)
         if args.mode == "nvprof":
-            torch.cuda.profiler.start()  # type: ignore[no-untyped-call]
-            model(x)
-            torch.cuda.synchronize()
-            torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
+            with backend.capture():
+                model(x)
             return 0
-        with NvtxLayers(model, CudaClock()):
-            torch.cuda.nvtx.range_push(RANGE)  # type: ignore[no-untyped-call]
+        with RangeLayers(model, backend), backend.range(RANGE):
             model(x)
-            torch.cuda.synchronize()
-            torch.cuda.nvtx.range_pop()  # type: ignore[no-untyped-call]
+            backend.synchronize(device)
     return 0
 
 

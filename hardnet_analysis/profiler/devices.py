@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from hardnet_analysis.backends import Backend
 
 TB = 1e12
 T = 1e12
@@ -144,26 +149,25 @@ def roofline(macs: int, bytes_moved: int, spec: DeviceSpec, dtype: str) -> Roofl
     )
 
 
-def probe_machine(device: str = "cpu", megabytes: int = 256, n: int = 1024) -> DeviceSpec:
-    """This machine's measured bandwidth and fp32 compute: best of 5 copies of a `megabytes`
-    fp32 array (read + write = 2 x size bytes each) and best of 5 `n` x `n` matmuls
-    (2 n^3 FLOPs each)."""
+def probe_machine(
+    backend: Backend, device: torch.device, megabytes: int = 256, n: int = 1024
+) -> DeviceSpec:
+    """This machine's measured bandwidth and fp32 compute on `device`: best of 5 copies of a
+    `megabytes` fp32 array (read + write = 2 x size bytes each) and best of 5 `n` x `n` matmuls
+    (2 n^3 FLOPs each), on `backend`'s clock."""
     import torch
 
-    from hardnet_analysis.profiler.latency import clock_for
-
-    dev = torch.device(device)
-    clock = clock_for(dev)
-    src = torch.ones(megabytes * 2**20 // 4, device=dev)
+    clock = backend.clock()
+    src = torch.ones(megabytes * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
     copy = min(time_forward_once(lambda: dst.copy_(src), clock) for _ in range(5))
-    a = torch.rand(n, n, device=dev)
-    b = torch.rand(n, n, device=dev)
+    a = torch.rand(n, n, device=device)
+    b = torch.rand(n, n, device=device)
     matmul = min(time_forward_once(lambda: a @ b, clock) for _ in range(5))
     bandwidth = 2 * src.numel() * 4 / copy
     flops = 2 * n**3 / matmul
     return DeviceSpec(
-        f"this machine ({device})",
+        f"this machine ({backend.name})",
         bandwidth,
         {"fp32": flops},
         f"probed {time.strftime('%Y-%m-%d')}: {megabytes} MiB fp32 copy, {n}x{n} fp32 matmul",

@@ -73,7 +73,8 @@ def measure_dram(choice: Choice, model: str, settings: Settings, forward: Forwar
             return _perf_dram(settings.repeat, forward)
         if choice.source in ("ncu", "nvprof"):
             s = settings
-            argv = child_argv(model, s.input_hw, s.batch, s.dtype, s.channels_last, choice.source)
+            shape = (s.input_hw, s.batch, s.dtype, s.channels_last)
+            argv = child_argv(model, *shape, choice.source, s.device)
             return _gpu_dram(choice.source, argv)
     except (CounterError, OSError) as exc:
         return DramResult(failures=(Failure(f"counters:{choice.source}", str(exc)),))

@@ -1,7 +1,7 @@
 """Latency: whole-model timing and per-layer timing by module hooks.
 
-Clocks: on CPU ``time.perf_counter_ns`` (monotonic; the thread count is fixed by the caller),
-on CUDA one ``torch.cuda.Event`` per mark, read after a synchronisation.
+Clocks come from the backend (`hardnet_analysis.backends`): wall or thread CPU time on the
+CPU, device events on a GPU.
 
 Per-layer attribution (exclusive time): forward pre-hooks and hooks on *every* module mark the
 clock at each module boundary. The interval after a mark belongs to the module on top of the
@@ -18,69 +18,17 @@ import ctypes
 import functools
 import gc
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import nn
 
+from hardnet_analysis.backends import Clock
 from hardnet_analysis.profiler.document import Timing
 
 ROOT = "(model)"
-
-
-class Clock(Protocol):
-    """Marks points in time; `elapsed` is in seconds, valid after `sync`."""
-
-    def mark(self) -> Any: ...
-
-    def sync(self) -> None: ...
-
-    def elapsed(self, start: Any, end: Any) -> float: ...
-
-
-class CpuClock:
-    """``perf_counter_ns`` marks (wall time); synchronous execution needs no sync.
-
-    With `thread_time` the marks are ``thread_time_ns``: CPU time of the calling thread only,
-    which ignores time the thread spends descheduled on a shared machine. It is the forward's
-    latency only when torch runs on that one thread (``--threads 1``).
-    """
-
-    def __init__(self, thread_time: bool = False) -> None:
-        self._now = time.thread_time_ns if thread_time else time.perf_counter_ns
-
-    def mark(self) -> int:
-        return self._now()
-
-    def sync(self) -> None:
-        return None
-
-    def elapsed(self, start: int, end: int) -> float:
-        return (end - start) / 1e9
-
-
-class CudaClock:
-    """CUDA events recorded on the current stream; read after ``torch.cuda.synchronize``."""
-
-    def mark(self) -> torch.cuda.Event:
-        event = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-        event.record()
-        return event
-
-    def sync(self) -> None:
-        torch.cuda.synchronize()
-
-    def elapsed(self, start: torch.cuda.Event, end: torch.cuda.Event) -> float:
-        return float(start.elapsed_time(end)) / 1e3
-
-
-def clock_for(device: torch.device, thread_time: bool = False) -> Clock:
-    """The clock for `device` (CUDA events on a GPU, perf_counter_ns or, with `thread_time`,
-    thread_time_ns on CPU)."""
-    return CudaClock() if device.type == "cuda" else CpuClock(thread_time)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hardnet_analysis.backends import Backend, get_backend, list_backends
 from hardnet_analysis.profiler.counters.perf import imc_events
 
 
@@ -76,27 +77,30 @@ def check_perf(pmu_root: Path | None = None) -> Check:
     return Check("perf", True, f"{len(events)} uncore_imc events")
 
 
-def probe(device: str, capability: tuple[int, int] | None = None, wanted: str = "auto") -> Choice:
-    """Pick the DRAM counter source for `device` (``cpu``/``cuda``). `wanted` is ``auto``,
-    ``none`` or one source name (checked like the others; ``model`` if it does not work)."""
+def probe(
+    backend: Backend, capability: tuple[int, int] | None = None, wanted: str = "auto"
+) -> Choice:
+    """Pick the DRAM counter source for `backend` (its `counter_sources`, in order). `wanted` is
+    ``auto``, ``none`` or one source name (checked like the others; ``model`` if it does not
+    work, or if `backend` cannot read it)."""
     if wanted == "none":
         return Choice("model", (Check("counters", False, "disabled by --counters none"),))
-    candidates = ("ncu", "nvprof") if device == "cuda" else ("perf",)
-    if wanted != "auto":
-        candidates = (wanted,)
+    candidates = backend.counter_sources if wanted == "auto" else (wanted,)
     checks: list[Check] = []
     for source in candidates:
-        if source == "ncu":
-            check = check_ncu() if device == "cuda" else Check("ncu", False, "needs --device cuda")
-        elif source == "nvprof":
-            check = (
-                check_nvprof(capability)
-                if device == "cuda"
-                else Check("nvprof", False, "needs --device cuda")
-            )
-        else:
-            check = check_perf() if device == "cpu" else Check("perf", False, "CPU only")
+        check = _check(source, backend, capability)
         checks.append(check)
         if check.ok:
             return Choice(source, tuple(checks))
     return Choice("model", tuple(checks))
+
+
+def _check(source: str, backend: Backend, capability: tuple[int, int] | None) -> Check:
+    """Whether `source` works here, for `backend`."""
+    if source not in backend.counter_sources:
+        owners = [b for b in list_backends() if source in get_backend(b).counter_sources]
+        where = " or ".join(f"--device {b}" for b in owners) or "another device"
+        return Check(source, False, f"needs {where}")
+    if source == "nvprof":
+        return check_nvprof(capability)
+    return check_ncu() if source == "ncu" else check_perf()

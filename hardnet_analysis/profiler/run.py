@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.backends import Backend, check_thread_time, pick
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
 from hardnet_analysis.models import create_model
@@ -34,11 +34,10 @@ from hardnet_analysis.profiler.document import (
     RunSettings,
 )
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
-from hardnet_analysis.profiler.environment import clock_name, device_record, versions
+from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import (
     ROOT,
     Stats,
-    clock_for,
     prime_allocator,
     time_forward,
     time_layers,
@@ -55,9 +54,10 @@ TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bflo
 
 @dataclass(frozen=True)
 class Settings:
-    """How to profile: device (``cpu``/``cuda``), input (H, W), batch, dtype, layout, warm-up
-    and repeats, CPU threads, counter source (``auto``/``none``/``ncu``/``nvprof``/``perf``),
-    and whether a missing GPU is an error (`strict_device`) rather than a fall-back to CPU."""
+    """How to profile: device (a backend's name, `hardnet_analysis.backends`), input (H, W),
+    batch, dtype, layout, warm-up and repeats, CPU threads, counter source (``auto``,
+    ``none``, ``ncu``, ``nvprof``, ``perf``), and whether a device that cannot run here is an
+    error (`strict_device`) rather than a fall-back to the CPU."""
 
     device: str = "cpu"
     input_hw: tuple[int, int] = (224, 224)
@@ -70,19 +70,6 @@ class Settings:
     counters: str = "auto"
     strict_device: bool = False
     thread_time: bool = False
-
-
-def pick_device(requested: str, strict: bool) -> tuple[torch.device, str | None]:
-    """The device to run on and, after a fall-back, why. ``cuda`` without a GPU falls back to
-    CPU unless `strict` (then a UsageError, exit 2)."""
-    if requested not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device {requested!r}; accepted: cpu, cuda")
-    if requested == "cuda" and not torch.cuda.is_available():
-        why = "no CUDA GPU is available (torch.cuda.is_available() is False)"
-        if strict:
-            raise UsageError(f"--device cuda: {why}; drop --strict-device to fall back to cpu")
-        return torch.device("cpu"), f"{why}; fell back to cpu"
-    return torch.device(requested), None
 
 
 def prepare(
@@ -127,20 +114,9 @@ def layer_of_node(name: str, leaves: set[str], containers: set[str]) -> str | No
     return None
 
 
-_PROBED: dict[str, devices.DeviceSpec] = {}
-
-
-def roofline_spec(device: torch.device) -> devices.DeviceSpec:
-    """The table entry of this GPU; on CPU this machine's probed bandwidth and compute (probed
-    once per process)."""
-    if device.type == "cuda":
-        try:
-            return devices.find_device(torch.cuda.get_device_name(device))
-        except UsageError:
-            pass
-    if device.type not in _PROBED:
-        _PROBED[device.type] = devices.probe_machine(device.type)
-    return _PROBED[device.type]
+def roofline_spec(backend: Backend, device: torch.device) -> devices.DeviceSpec:
+    """The roofline ceilings of `device`, from its backend (a table entry or a probe)."""
+    return backend.roofline(device)
 
 
 class NodeMetrics(Protocol):
@@ -243,12 +219,12 @@ class _Measured:
 
 
 def _measure(
-    net: nn.Module, x: torch.Tensor, model: str, settings: Settings, say: Log
+    net: nn.Module, x: torch.Tensor, model: str, run: _Run, say: Log
 ) -> _Measured:
     """Time `net` on `x` whole and per layer, then read the DRAM counters that work here."""
-    device = x.device
-    clock = clock_for(device, settings.thread_time)
-    if device.type == "cpu":
+    device, backend, settings = x.device, run.backend, run.settings
+    clock = backend.clock(settings.thread_time)
+    if backend.thread_time:  # a CPU backend: glibc's heap, as a fresh process has it
         prime_allocator()
 
     def forward() -> object:
@@ -257,22 +233,17 @@ def _measure(
     with torch.inference_mode():
         whole = Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat))
         samples = time_layers(net, forward, clock, 1, settings.repeat)
-        capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
-        choice = probe(device.type, capability, settings.counters)
+        choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
         dram = measure_dram(choice, model, settings, forward)
     return _Measured(whole, samples, choice, dram)
 
 
-def _set_up(settings: Settings, device: torch.device) -> int:
-    """Fix torch's thread count (returned) and cuDNN autotuning for the run."""
-    threads = settings.threads or torch.get_num_threads()
-    if settings.thread_time and (device.type != "cpu" or threads != 1):
-        raise UsageError("--thread-time needs --device cpu and --threads 1 (it clocks one thread)")
-    torch.set_num_threads(threads)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    return threads
+def _set_up(settings: Settings, backend: Backend) -> int:
+    """Set the backend up for the run (threads, autotuning); returns the thread count."""
+    if settings.thread_time:
+        check_thread_time(backend, settings.threads or torch.get_num_threads())
+    return backend.prepare(settings.threads)
 
 
 def check_input(model: str, hw: tuple[int, int], batch: int) -> None:
@@ -286,10 +257,11 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     """Profile `model` (anything `resolve` takes) and return the run (see the module
     docstring); `log` gets progress lines (the device fall-back, the counter source)."""
     say: Log = log or (lambda message: None)
-    device, fallback = pick_device(settings.device, settings.strict_device)
+    picked = pick(settings.device, settings.strict_device)
+    device, fallback = picked.device, picked.fallback
     if fallback:
-        say(f"warning: --device {settings.device}: {fallback}")
-    threads = _set_up(settings, device)
+        say(f"warning: {picked.warning(settings.device)}")
+    threads = _set_up(settings, picked.backend)
     check_input(model, settings.input_hw, settings.batch)
     module = create_model(model).eval()
     # Trace before the dtype/device change: the tracer's meta input is fp32.
@@ -298,21 +270,22 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     net, x = convert(module, s.input_hw, s.batch, s.dtype, s.channels_last, device)
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
-    measured = _measure(net, x, model, settings, say)
+    run = _Run(model, settings, picked.backend, device, fallback, threads, _definition(net))
+    measured = _measure(net, x, model, run, say)
     sums = _layer_sums(measured.samples, analysis, leaves, containers, s.dtype)
-    spec = roofline_spec(device)
+    spec = roofline_spec(picked.backend, device)
     layers = _layers(measured.samples, sums, leaves, measured.dram.layers, (spec, s.dtype))
-    run = _Run(model, settings, device, fallback, threads, getattr(net, "definition", None))
     return run.document(analysis, measured, layers, spec)
 
 
 @dataclass(frozen=True)
 class _Run:
-    """What was asked and what ran: the model, settings, device (and why it fell back),
-    threads and the model's definition (None for models without one)."""
+    """What was asked and what ran: the model, settings, backend and device (and why it fell
+    back), threads and the model's definition (None for models without one)."""
 
     model: str
     settings: Settings
+    backend: Backend
     device: torch.device
     fallback: str | None
     threads: int
@@ -338,7 +311,7 @@ class _Run:
             batch=s.batch,
             dtype=s.dtype,
             channels_last=s.channels_last,
-            device=device_record(self.settings.device, self.device, self.fallback),
+            device=self.backend.record(s.device, self.device, self.fallback),
             threads=self.threads,
             versions=versions(),
             settings=self.run_settings(),
@@ -362,9 +335,14 @@ class _Run:
         )
 
     def run_settings(self) -> RunSettings:
-        s, cuda = self.settings, self.device.type == "cuda"
-        clock = clock_name(self.device, s.thread_time)
-        return RunSettings(s.warmup, s.repeat, cuda, clock, os.getpid(), tuple(sys.argv))
+        s, backend = self.settings, self.backend
+        clock = backend.clock_name(s.thread_time)
+        argv = tuple(sys.argv)
+        return RunSettings(s.warmup, s.repeat, backend.autotunes(), clock, os.getpid(), argv)
+
+
+def _definition(net: nn.Module) -> Any:
+    return getattr(net, "definition", None)
 
 
 def _definition_dict(defn: Any) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hardnet_analysis.backends import get_backend, list_backends
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_bytes
 
@@ -38,8 +39,10 @@ def rng_state() -> dict[str, Any]:
         ),
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    for name in list_backends():  # each device's generators, under its backend's name
+        device_state = get_backend(name).rng_state()
+        if device_state is not None:
+            state[name] = device_state
     return state
 
 
@@ -48,8 +51,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    for name in list_backends():
+        if name in state:
+            get_backend(name).set_rng_state(state[name])
 
 
 def save(path: Path, document: dict[str, Any]) -> None:

@@ -63,6 +63,7 @@ class TrainConfig:
     deterministic: bool = False
     workers: int | None = None
     device: str = "auto"
+    strict_device: bool = False
     out: str = "runs/train"
     resume: bool = False
     image_size: int | tuple[int, int] | None = None
@@ -132,7 +133,7 @@ class TrainConfig:
 #: Settings that a resumed run takes from the command line: they change how the rest of the run
 #: goes (more epochs, another device or loader count, a converted copy at the end), not what the
 #: run is. Any other setting given with another value than the run's is refused.
-RESUME_ADJUSTABLE = ("epochs", "device", "workers", "convert")
+RESUME_ADJUSTABLE = ("epochs", "device", "strict_device", "workers", "convert")
 
 
 def flag_name(setting: str) -> str:

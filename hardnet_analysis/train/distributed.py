@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.backends import backend_of
 
 
 @dataclass(frozen=True)
@@ -31,32 +31,14 @@ class DistContext:
         return self.world_size > 1
 
 
-def pick_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto`` is the CUDA device of this rank when one exists, else the CPU."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except RuntimeError:
-        raise UsageError(
-            f"--device {requested!r} is not a torch device (cpu, cuda, cuda:1)"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda was asked for but no CUDA device is available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return device
-
-
 def init_distributed(device: torch.device) -> DistContext:
-    """Join the torchrun job (gloo on CPU, nccl on CUDA) or return the single-process context."""
+    """Join the torchrun job with the device's process-group backend (gloo on CPU, nccl on
+    CUDA: `Backend.distributed`) or return the single-process context."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend_of(device).distributed)
     return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
 
 

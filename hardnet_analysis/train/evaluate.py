@@ -11,13 +11,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from hardnet_analysis.backends import pick
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef
 from hardnet_analysis.families.serialize import from_dict
 from hardnet_analysis.models.checkpoints import read_checkpoint
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import collate_skipping
-from hardnet_analysis.train.distributed import pick_device
 from hardnet_analysis.train.model import build_for_classes, load_initial_weights
 from hardnet_analysis.train.steps import evaluate_model
 from hardnet_analysis.train.task import make_task
@@ -45,6 +45,7 @@ def evaluate_weights(
     random_weights: bool = False,
     task: str = "classification",
     ignore_index: int = 255,
+    strict_device: bool = False,
 ) -> dict[str, Any]:
     """The task's validation metrics: loss (mean cross-entropy per image), top-1 and top-5 (%);
     for segmentation loss per labelled pixel, mIoU and pixel accuracy (%).
@@ -69,7 +70,7 @@ def evaluate_weights(
     if weights is not None:
         load_initial_weights(net, weights, split.num_classes)
     kind.check_output(net, model, split.num_classes, split)
-    target = pick_device(device)
+    target = pick(device, strict_device).device
     net.to(target)
     if workers is None:
         workers = 0 if split.in_memory else min(4, os.cpu_count() or 1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
+from hardnet_analysis.backends import backend_of, pick
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.train import checkpoint
@@ -31,7 +31,6 @@ from hardnet_analysis.train.distributed import (
     all_reduce_sum,
     barrier,
     init_distributed,
-    pick_device,
     shutdown,
 )
 from hardnet_analysis.train.model import (
@@ -92,13 +91,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA max allocated memory on `device`, else this process's peak resident set, in MiB."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def make_loaders(
     data: DataSplit, config: TrainConfig, ctx: DistContext, device: torch.device
 ) -> tuple[DataLoader[Any], DataLoader[Any], DistributedSampler[Any]]:
@@ -121,7 +113,7 @@ def make_loaders(
     common: dict[str, Any] = {
         "num_workers": workers,
         "collate_fn": collate_skipping,
-        "pin_memory": device.type == "cuda",
+        "pin_memory": backend_of(device).pin_memory(),
         "persistent_workers": workers > 0,
     }
     train = DataLoader(
@@ -147,9 +139,13 @@ class Run:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.run_dir = Path(config.out)
-        self.device = pick_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
-        if config.amp and self.device.type != "cuda":
-            raise UsageError("--amp needs a CUDA device (mixed precision is CUDA-only here)")
+        picked = pick(config.device, config.strict_device, int(os.environ.get("LOCAL_RANK", "0")))
+        self.device, self.backend = picked.device, picked.backend
+        self.fallback = picked.warning(config.device)
+        if config.amp and not self.backend.supports_amp():
+            raise UsageError(
+                f"--amp needs a device with mixed precision here, not {self.backend.name}"
+            )
         self.ctx = init_distributed(self.device)
         self._check_run_dir()
         seed_everything(config.seed, config.deterministic)
@@ -269,7 +265,7 @@ class Run:
             write_args(self.run_dir, config.to_dict(), extra, self.start_epoch, self.note)
         net: nn.Module = self.model
         if ctx.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
+            ids = self.backend.ddp_device_ids(self.device)
             net = DistributedDataParallel(self.model, device_ids=ids)
         step = Step(
             net,
@@ -296,8 +292,7 @@ class Run:
     def _epoch(self, step: Step, epoch: int, iterations: int, reporter: Reporter) -> None:
         config, ctx = self.config, self.ctx
         self.sampler.set_epoch(epoch)
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.backend.reset_peak_memory(self.device)
         lr = self.optimizer.param_groups[0]["lr"]
         reporter.start_epoch(epoch + 1, config.epochs, iterations)
         train = train_one_epoch(
@@ -318,7 +313,7 @@ class Run:
             "lr": lr,
             "images_per_s": train["images"] / max(seconds, 1e-9),
             "epoch_seconds": seconds,
-            "peak_memory_mb": peak_memory_mb(self.device),
+            "peak_memory_mb": self.backend.peak_memory_mb(self.device),
             "skipped": int(train["skipped"] + val["skipped"]),
         }
         self.history.append(record)
@@ -370,6 +365,8 @@ def train(config: TrainConfig, reporter: Reporter | None = None) -> TrainResult:
     try:
         run = Run(config)
         with reporter or Reporter(enabled=run.ctx.is_main) as active:
+            if run.fallback:
+                active.log(f"hda: warning: {run.fallback}")
             if config.resume:
                 active.log(f"resuming {config.out}: {run.note}")
             return run.fit(active)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from hardnet_analysis.backends import backend_of
 from hardnet_analysis.errors import NonFiniteLossError
 from hardnet_analysis.train.model import Hooks
 from hardnet_analysis.train.progress import Reporter
@@ -84,8 +85,7 @@ def train_one_epoch(
         for key, count in step.task.train_sums(logits, labels).items():
             sums[key] += count
         sums["images"] += len(labels)
-    if step.device.type == "cuda":
-        torch.cuda.synchronize(step.device)
+    backend_of(step.device).synchronize(step.device)
     sums["seconds"] = time.perf_counter() - start
     return sums
 
