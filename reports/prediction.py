@@ -75,6 +75,11 @@ def errors(score: PredictorScore) -> go.Figure:
         f"{score.layers} layers: MAPE {_pct(score.layer_mape)}, "
         f"{_pct(score.layer_within_10pct)} within +-10%"
     )
+    if score.ops is not None:
+        subtitle += (
+            f"; {score.ops.ops} ops >= 1%: MAPE {_pct(score.ops.mape)}, convs "
+            f"{_pct(score.ops.conv_mape)}, Spearman {score.ops.spearman:.2f}"
+        )
     return layout(fig, "error per run", height, subtitle)
 
 

@@ -50,7 +50,8 @@ def profiled_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     tiny = str(Path(__file__).parent / "data" / "tinyhardnet.json")
     fast = ["--repeat", "2", "--warmup", "1", "--threads", "1", "--counters", "none"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_mod, "roofline_spec", lambda backend, device: devices.DEVICES["Jetson Nano"])
+        nano = devices.DEVICES["Jetson Nano"]
+        patch.setattr(run_mod, "roofline_spec", lambda backend, device: nano)
         code = main(["profile", tiny, "--input", *PROFILED_SIZES, "--out", str(out), *fast])
     assert code == 0
     return sorted(out.glob("*.json"))

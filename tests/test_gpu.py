@@ -50,3 +50,12 @@ def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
     assert model.device == "cuda" and model.clock == "cuda events" and model.cache_bytes > 2**20
     path = model.save(tmp_path / "gpu.json")
     assert predict(analyze("hardnet39ds", 64), DeviceModel.load(path)).latency_s > 0
+
+
+def test_per_op_device_times_join_every_node() -> None:
+    """On CUDA an op's time is its kernels' device time (correlation ids): every node of the
+    tiny HarDNet joins an op, and every conv's kernels took time."""
+    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=3, counters="none"))
+    assert run.ops is not None and not run.ops.unjoined_nodes
+    convs = [layer for layer in run.layers if "conv" in layer.ops]
+    assert convs and all(layer.node_times and min(layer.node_times.values()) > 0 for layer in convs)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,9 +17,15 @@ from tests.trainkit import ROOT
 
 @pytest.mark.slow
 def test_the_wheel_holds_only_hardnet_analysis(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # a copy, so the build leaves no build/ folder in the checkout
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("hardnet_analysis", "search", "reports"):  # the folder links stay links
+        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=_caches)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, check=False, timeout=600,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
@@ -34,6 +41,9 @@ def test_the_wheel_holds_only_hardnet_analysis(tmp_path: Path) -> None:
         assert {Path(n).name for n in code if n.startswith(f"hardnet_analysis/{package}/")} == (
             expected
         )
+
+
+_caches = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
 def test_a_users_search_and_reports_packages_do_not_shadow_hdas(tmp_path: Path) -> None:

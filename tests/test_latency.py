@@ -22,7 +22,6 @@ from hardnet_analysis.profiler.latency import (
     Stats,
     _malloc_trim,
     prime_allocator,
-    time_layers,
 )
 from hardnet_analysis.profiler.run import layer_of_node
 
@@ -69,7 +68,8 @@ def test_attribution_tiles_the_forward() -> None:
 def test_layer_keys_join_every_graph_node() -> None:
     model = nn.Sequential(Block(), nn.Conv2d(4, 1, 1)).eval()
     graph = trace_module(model, (1, 2, 3, 3))
-    samples = time_layers(model, lambda: model(torch.ones(1, 2, 3, 3)), TickClock(), 0, 2)
+    with LayerTimer(model, TickClock()) as timer:
+        samples = timer.run(lambda: model(torch.ones(1, 2, 3, 3)))
     leaves = {p for p, m in model.named_modules() if next(m.children(), None) is None}
     containers = {p for p, _ in model.named_modules()} - leaves
     for name, attrs in graph.nodes(data=True):

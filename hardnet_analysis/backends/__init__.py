@@ -127,6 +127,17 @@ class Backend:
         """The span a whole-run counter tool records (cudaProfilerStart/Stop)."""
         yield
 
+    def profiler_activities(self) -> list[Any]:
+        """The ``torch.profiler`` activities whose events time this backend's ops."""
+        from torch.profiler import ProfilerActivity
+
+        return [ProfilerActivity.CPU]
+
+    def op_seconds(self, event: Any) -> float:
+        """The seconds an op took, from its ``torch.profiler`` event: its span on the CPU
+        (wall time, every intra-op thread inside it)."""
+        return float(event.time_range.elapsed_us()) / 1e6
+
     def release_memory(self) -> None:
         """Give cached device memory back (after a failed run)."""
         return None

@@ -11,9 +11,9 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from hardnet_analysis.backends import Backend, MiB, register_backend
+from hardnet_analysis.backends import Backend, Clock, MiB, register_backend
 
 if TYPE_CHECKING:
     import torch
@@ -73,7 +73,7 @@ def sysfs_caches(sysfs: Path = Path("/sys/devices/system/cpu")) -> dict[int, str
 class CpuBackend(Backend):
     name = "cpu"
     description = "eager PyTorch on this machine's CPU cores"
-    counter_sources = ("perf",)
+    counter_sources: ClassVar[tuple[str, ...]] = ("perf",)
     thread_time = True
     cpu_threads = True
 
@@ -91,7 +91,7 @@ class CpuBackend(Backend):
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    def clock(self, thread_time: bool = False) -> CpuClock:
+    def clock(self, thread_time: bool = False) -> Clock:
         return CpuClock(thread_time)
 
     def clock_name(self, thread_time: bool = False) -> str:

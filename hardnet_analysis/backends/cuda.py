@@ -157,6 +157,18 @@ class CudaBackend(Backend):
             torch.cuda.synchronize()
             torch.cuda.profiler.stop()  # type: ignore[no-untyped-call]
 
+    def profiler_activities(self) -> list[Any]:
+        from torch.profiler import ProfilerActivity
+
+        return [ProfilerActivity.CPU, ProfilerActivity.CUDA]
+
+    def op_seconds(self, event: Any) -> float:
+        """The device time of the op's kernels, linked to it by correlation ids."""
+        total = getattr(event, "device_time_total", None)
+        if total is None:  # torch before 2.4 named it after CUDA
+            total = event.cuda_time_total
+        return float(total) / 1e6
+
     def release_memory(self) -> None:
         import torch
 

@@ -219,6 +219,9 @@ class _Recorder(TorchFunctionMode):
             self.used.update(w[0] for w in weights)
         if op == "activation":
             attrs["kind"] = short
+        # The function as called (``conv2d``, ``relu_``, ``__iadd__``): the profiler's op event
+        # of this node is named after it (`hardnet_analysis.profiler.ops` joins the two).
+        attrs["fn"] = getattr(func, "__name__", short)
         block = self.block_of(path)
         node = self.builder.add(op, name, inputs, tuple(outputs[0].shape), block, **attrs)
         self._track_outputs(node, outputs, block)

@@ -126,6 +126,16 @@ def latency_model_table(models: Sequence[LatencyModel]) -> FitTable:
     return table
 
 
+def _op_title(ops: dict[str, Any] | None) -> str:
+    """The per-op figures for a title (empty for runs without per-op times)."""
+    if not ops:
+        return ""
+    return (
+        f"; {ops['ops']} ops >= 1% (profiler): MAPE {format_percent(ops['mape'])}, convs "
+        f"{format_percent(ops['conv_mape'])}, Spearman {ops['spearman']:.2f}"
+    )
+
+
 def predictor_table(score: dict[str, Any]) -> FitTable:
     """Predicted vs measured per run, with MAPE and share within +-10% (raw and
     leave-one-model-out scaled) and the per-layer figures in the title."""
@@ -134,7 +144,7 @@ def predictor_table(score: dict[str, Any]) -> FitTable:
         f"{format_percent(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
         f"{format_percent(score['lomo_mape'])}, {format_percent(score['lomo_within_10pct'])}); "
         f"{score['layers']} layers: MAPE {format_percent(score['layer_mape'])}, "
-        f"{format_percent(score['layer_within_10pct'])} within +-10%",
+        f"{format_percent(score['layer_within_10pct'])} within +-10%{_op_title(score['ops'])}",
         [
             Col("model"),
             Col("input", "right"),

@@ -125,6 +125,9 @@ class ProfiledLayer:
     model_fused_bytes: int
     dram: DramBytes | None
     roofline: RooflinePoint
+    #: Each node's median seconds where the ops were timed by the profiler (absent in runs
+    #: timed by module hooks, before it).
+    node_times: Mapping[str, float] | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,22 @@ class RunSettings:
     clock: str
     pid: int
     argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpJoin:
+    """How per-op times were taken (`hardnet_analysis.profiler.ops`): by `source`
+    (``torch.profiler``) over `forwards` forwards; the profiled forward and the sum of every op
+    event, each over the un-profiled forward (the profiler's cost, and the Python between ops
+    that no op covers); the seconds per forward of op events that joined no graph node, by op
+    name; and the graph nodes with work that joined no event."""
+
+    source: str
+    forwards: int
+    profiled_ratio: float
+    op_sum_ratio: float
+    unjoined_events: Mapping[str, float]
+    unjoined_nodes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -201,6 +220,7 @@ class ProfileRun:
     roofline: RooflineSpec
     layers: tuple[ProfiledLayer, ...]
     failures: tuple[Failure, ...]
+    ops: OpJoin | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
 
     @property
     def size(self) -> str:

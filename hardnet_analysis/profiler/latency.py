@@ -1,15 +1,16 @@
-"""Latency: whole-model timing and per-layer timing by module hooks.
+"""Latency: whole-model timing, and the layer keys module hooks give.
 
 Clocks come from the backend (`hardnet_analysis.backends`): wall or thread CPU time on the
-CPU, device events on a GPU.
+CPU, device events on a GPU. Per-op times come from ``torch.profiler``
+(`hardnet_analysis.profiler.ops`), not from hooks: hooks cost about 34 us per layer key on a
+CPU, which made small layers look several times slower than they are.
 
-Per-layer attribution (exclusive time): forward pre-hooks and hooks on *every* module mark the
-clock at each module boundary. The interval after a mark belongs to the module on top of the
-stack: a leaf module's interval is that layer's time; an interval while a container is on top
-(its own ``torch.cat`` or ``x + y`` between child calls) is the container's *self* time, named
-by the container's path (``(model)`` for the root). The intervals tile the forward pass, so the
-per-layer times add up to the hooked forward time exactly; what they miss against an un-hooked
-run is the hooks' own overhead (a few microseconds per module).
+Hooks stay for what the profiler cannot do: name the ranges a counter tool reads (ncu filters
+kernels by NVTX range, `profiler.child`). `LayerTimer` marks the clock at each module boundary;
+the interval after a mark belongs to the module on top of the stack: a leaf module's interval
+is that layer's time; an interval while a container is on top (its own ``torch.cat`` between
+child calls) is the container's *self* time, named by the container's path (``(model)`` for
+the root).
 """
 
 from __future__ import annotations
@@ -162,17 +163,3 @@ class LayerTimer:
             if key is not None:
                 times[key] = times.get(key, 0.0) + self.clock.elapsed(start, end)
         return times
-
-
-def time_layers(
-    model: nn.Module, forward: Forward, clock: Clock, warmup: int, repeat: int
-) -> dict[str, list[float]]:
-    """Per-layer seconds of `repeat` hooked forwards after `warmup` hooked ones."""
-    samples: dict[str, list[float]] = {}
-    with LayerTimer(model, clock) as timer:
-        for _ in range(warmup):
-            timer.run(forward)
-        for _ in range(repeat):
-            for key, seconds in timer.run(forward).items():
-                samples.setdefault(key, []).append(seconds)
-    return samples

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.document import (
     DramBytes,
+    OpJoin,
     ProfiledLayer,
     ProfiledTotals,
     ProfileRun,
@@ -35,13 +36,8 @@ from hardnet_analysis.profiler.document import (
 )
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
-from hardnet_analysis.profiler.latency import (
-    ROOT,
-    Stats,
-    prime_allocator,
-    time_forward,
-    time_layers,
-)
+from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
+from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.probe import Choice, probe
 from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
@@ -158,32 +154,46 @@ class _LayerSums:
 
 
 def _layer_sums(
-    keys: Iterable[str], analysis: Analysis, leaves: set[str], containers: set[str], dtype: str
+    analysis: Analysis, leaves: set[str], containers: set[str], dtype: str
 ) -> dict[str, _LayerSums]:
-    """Per layer key, the graph nodes whose time it holds (see `layer_of_node`), summed."""
+    """Per layer key, in the order the keys first ran, the graph nodes whose time it holds
+    (see `layer_of_node`), summed."""
     flow = traffic(analysis.graph, dtype).by_name()
-    sums = {key: _LayerSums() for key in keys}
-    for record in analysis.layers:
+    sums: dict[str, _LayerSums] = {}
+    for record in sorted(analysis.layers, key=lambda r: analysis.graph.nodes[r.name]["order"]):
         if record.op in ("input", "output"):
             continue
         owner = layer_of_node(record.name, leaves, containers)
-        if owner in sums:
-            sums[owner].add(record, flow[record.name])
+        if owner is not None:
+            sums.setdefault(owner, _LayerSums()).add(record, flow[record.name])
     return sums
 
 
+def _layer_samples(ops: OpTimes, sums: dict[str, _LayerSums]) -> dict[str, list[float]]:
+    """Per layer key, its nodes' profiled seconds summed, one sample per profiled forward (keys
+    none of whose nodes joined an op event are left out)."""
+    samples: dict[str, list[float]] = {}
+    for times in ops.per_forward:
+        for key, acc in sums.items():
+            timed = [times[n] for n in acc.nodes if n in times]
+            if timed:
+                samples.setdefault(key, []).append(sum(timed))
+    return samples
+
+
 def _layers(
-    samples: dict[str, list[float]],
+    ops: OpTimes,
     sums: dict[str, _LayerSums],
     leaves: set[str],
     dram: dict[str, DramBytes],
     roof: tuple[devices.DeviceSpec, str],
 ) -> tuple[ProfiledLayer, ...]:
-    """One record per layer key: time stats, graph nodes and their summed metrics, measured
-    DRAM bytes (ncu), and the roofline point of `roof` (spec, dtype) at the bytes moved:
-    measured where there are counts, modeled otherwise."""
+    """One record per layer key: time stats (its nodes' op times, summed per forward), its
+    nodes' median times, graph nodes and their summed metrics, measured DRAM bytes (ncu), and
+    the roofline point of `roof` (spec, dtype) at the bytes moved: measured where there are
+    counts, modeled otherwise."""
     out = []
-    for key, times in samples.items():
+    for key, times in _layer_samples(ops, sums).items():
         stats, acc, measured = Stats.of(times), sums[key], dram.get(key)
         moved = acc.model_bytes if measured is None else int(measured.total)
         out.append(
@@ -202,6 +212,7 @@ def _layers(
                 model_fused_bytes=acc.model_fused_bytes,
                 dram=measured,
                 roofline=devices.roofline(acc.macs, moved, *roof),
+                node_times={n: ops.node_s[n] for n in acc.nodes if n in ops.node_s},
             )
         )
     return tuple(out)
@@ -209,19 +220,18 @@ def _layers(
 
 @dataclass(frozen=True)
 class _Measured:
-    """What timing and counters gave: whole-model stats, per-layer samples (s), the counter
-    source chosen and the DRAM bytes it measured."""
+    """What timing and counters gave: whole-model stats, the ops' times joined to the graph's
+    nodes, the counter source chosen and the DRAM bytes it measured."""
 
     whole: Stats
-    samples: dict[str, list[float]]
+    ops: OpTimes
     choice: Choice
     dram: DramResult
 
 
-def _measure(
-    net: nn.Module, x: torch.Tensor, model: str, run: _Run, say: Log
-) -> _Measured:
-    """Time `net` on `x` whole and per layer, then read the DRAM counters that work here."""
+def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say: Log) -> _Measured:
+    """Time `net` on `x` whole (un-profiled) and per op (``torch.profiler``, no hooks: see
+    `hardnet_analysis.profiler.ops`), then read the DRAM counters that work here."""
     device, backend, settings = x.device, run.backend, run.settings
     clock = backend.clock(settings.thread_time)
     if backend.thread_time:  # a CPU backend: glibc's heap, as a fresh process has it
@@ -232,11 +242,14 @@ def _measure(
 
     with torch.inference_mode():
         whole = Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat))
-        samples = time_layers(net, forward, clock, 1, settings.repeat)
+        forwards, walls = profile_forwards(forward, settings.repeat, backend)
+        nodes = graph_nodes(analysis.graph)
+        ops = node_times(nodes, forwards, walls, whole.median)
+        say(_join_line(ops, len(nodes)))
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
-        dram = measure_dram(choice, model, settings, forward)
-    return _Measured(whole, samples, choice, dram)
+        dram = measure_dram(choice, run.model, settings, forward)
+    return _Measured(whole, ops, choice, dram)
 
 
 def _set_up(settings: Settings, backend: Backend) -> int:
@@ -271,10 +284,10 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
     run = _Run(model, settings, picked.backend, device, fallback, threads, _definition(net))
-    measured = _measure(net, x, model, run, say)
-    sums = _layer_sums(measured.samples, analysis, leaves, containers, s.dtype)
+    measured = _measure(net, x, analysis, run, say)
+    sums = _layer_sums(analysis, leaves, containers, s.dtype)
     spec = roofline_spec(picked.backend, device)
-    layers = _layers(measured.samples, sums, leaves, measured.dram.layers, (spec, s.dtype))
+    layers = _layers(measured.ops, sums, leaves, measured.dram.layers, (spec, s.dtype))
     return run.document(analysis, measured, layers, spec)
 
 
@@ -332,6 +345,7 @@ class _Run:
             roofline=RooflineSpec(spec.name, spec.bandwidth, spec.peak_flops, spec.source),
             layers=layers,
             failures=measured.dram.failures,
+            ops=_op_join(measured.ops),
         )
 
     def run_settings(self) -> RunSettings:
@@ -339,6 +353,32 @@ class _Run:
         clock = backend.clock_name(s.thread_time)
         argv = tuple(sys.argv)
         return RunSettings(s.warmup, s.repeat, backend.autotunes(), clock, os.getpid(), argv)
+
+
+def _join_line(ops: OpTimes, nodes: int) -> str:
+    """``per-op times: 210 of 210 nodes joined (torch.profiler, 5 forwards); ...``."""
+    line = (
+        f"per-op times: {len(ops.node_s)} of {nodes} nodes joined (torch.profiler, "
+        f"{ops.forwards} forwards); ops cover {ops.op_sum_ratio:.2f} of the un-profiled "
+        f"forward, the profiled forward takes {ops.profiled_ratio:.2f}x"
+    )
+    if ops.unjoined_events:
+        share = ops.unjoined_s / ops.forward_s
+        line += f"; {len(ops.unjoined_events)} op names joined no node ({share:.1%} of it)"
+    if ops.unjoined_nodes:
+        line += f"; {len(ops.unjoined_nodes)} nodes got no op (e.g. {ops.unjoined_nodes[0]})"
+    return line
+
+
+def _op_join(ops: OpTimes) -> OpJoin:
+    return OpJoin(
+        "torch.profiler",
+        ops.forwards,
+        ops.profiled_ratio,
+        ops.op_sum_ratio,
+        ops.unjoined_events,
+        ops.unjoined_nodes,
+    )
 
 
 def _definition(net: nn.Module) -> Any:

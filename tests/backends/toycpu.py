@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from hardnet_analysis.backends import register_backend
+from hardnet_analysis.backends import Clock, register_backend
 from hardnet_analysis.backends.cpu import CpuBackend
 
 
@@ -29,7 +29,7 @@ class ToyCpuBackend(CpuBackend):
     thread_time = False
     counter_sources = ()
 
-    def clock(self, thread_time: bool = False) -> ProcessClock:
+    def clock(self, thread_time: bool = False) -> Clock:
         return ProcessClock()
 
     def clock_name(self, thread_time: bool = False) -> str:
