@@ -4,6 +4,7 @@ calibrated device, without running the model."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
@@ -15,6 +16,7 @@ from hardnet_analysis.cli.common import (
     non_negative_int,
     positive_int,
 )
+from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import Prediction, predict
 from hardnet_analysis.present.formats import write_csv, write_json
@@ -40,36 +42,77 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--top", type=non_negative_int, default=15, help="table rows per model (0: all)"
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="what makes it slow: per block, the layers holding >= 2%% of the time, with their "
+        "share, bound, MoC and how far outside the calibrated range they lie",
+    )
     add_kwargs_arg(parser)
     add_format_arg(parser)
     parser.set_defaults(func=run)
 
 
-def predictions(args: argparse.Namespace) -> list[Prediction]:
-    """One prediction per (model, input), the device model read first."""
+def predictions(
+    args: argparse.Namespace,
+) -> tuple[DeviceModel, list[tuple[Analysis, Prediction]]]:
+    """The device model (read once) and one (analysis, prediction) per (model, input)."""
     device = DeviceModel.load(args.device_model)
-    return [
-        predict(analyze(name, size, args.batch, device.dtype, kwargs=args.kwargs), device)
-        for name in args.models
-        for size in args.input
-    ]
+    found = []
+    for name in args.models:
+        for size in args.input:
+            analysis = analyze(name, size, args.batch, device.dtype, kwargs=args.kwargs)
+            found.append((analysis, predict(analysis, device)))
+    return device, found
 
 
 def run(args: argparse.Namespace) -> int:
     from hardnet_analysis.present.predict import prediction_table
 
-    found = predictions(args)
+    device, found = predictions(args)
+    if args.explain:
+        return _explain(args, device, found)
+    predicted = [p for _, p in found]
     if args.format == "json":
-        documents = [p.to_dict() for p in found]
+        documents = [p.to_dict() for p in predicted]
         write_json(documents[0] if len(documents) == 1 else documents)
     elif args.format == "csv":
         write_csv(
             {"model": p.model, "input": "x".join(map(str, p.input)), "batch": p.batch, **row}
-            for p in found
+            for p in predicted
             for row in p.to_dict()["layers"]
         )
     else:
         out = console()
-        for p in found:
+        for p in predicted:
             out.print(prediction_table(p, args.top or None))
+    return 0
+
+
+def _explain(
+    args: argparse.Namespace, device: DeviceModel, found: list[tuple[Analysis, Prediction]]
+) -> int:
+    """`--explain`: the explanation of each prediction (`hardnet_analysis.metrics.explain`)."""
+    from hardnet_analysis.metrics.explain import explain
+    from hardnet_analysis.present.predict import explanation_table
+
+    explained = [explain(a, p, device) for a, p in found]
+    if args.format == "json":
+        documents = [e.to_dict() for e in explained]
+        write_json(documents[0] if len(documents) == 1 else documents)
+    elif args.format == "csv":
+        write_csv(
+            {
+                "model": e.model,
+                "input": "x".join(map(str, e.input)),
+                **{k: v for k, v in asdict(layer).items() if k != "reach"},
+                "calibration": layer.reach.label(),
+            }
+            for e in explained
+            for block in e.blocks
+            for layer in block.layers
+        )
+    else:
+        for e in explained:
+            console().print(explanation_table(e))
     return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 from rich.table import Table
 
 from hardnet_analysis.metrics.device_model import ContextFit, DeviceModel
+from hardnet_analysis.metrics.explain import Explanation
 from hardnet_analysis.metrics.predict import Prediction
+from hardnet_analysis.present.fit import Col, FitTable
 from hardnet_analysis.units import format_bytes, format_count, format_ms, format_percent
 
 
@@ -85,4 +87,43 @@ def prediction_table(prediction: Prediction, top: int | None) -> Table:
             format_percent(r.time_s / prediction.latency_s) if prediction.latency_s else "-",
             r.bound,
         )
+    return table
+
+
+def explanation_table(explanation: Explanation) -> FitTable:
+    """What makes the model slow: one section per block (its time and share), its layers that
+    hold at least the explanation's minimum share, slowest first, with bound, MoC and whether
+    the calibration measured anything like them."""
+    size = "x".join(map(str, explanation.input))
+    bounds = ", ".join(f"{b} {format_percent(s)}" for b, s in explanation.bounds.items())
+    table = FitTable(
+        f"what makes {explanation.model} @ {size} slow: predicted "
+        f"{format_ms(explanation.latency_s)} ms on {explanation.device} ({bounds})",
+        [
+            Col("block / layer"),
+            Col("kind", drop=2),
+            Col("ms", "right"),
+            Col("share", "right"),
+            Col("bound"),
+            Col("MoC", "right", drop=1),
+            Col("calibration", drop=3),
+        ],
+        caption=f"layers >= {format_percent(explanation.min_share)} of the time shown: "
+        f"{format_percent(explanation.shown_share)} of it",
+    )
+    for block in explanation.blocks:
+        table.add_section()
+        table.add_row(
+            block.block, "", format_ms(block.time_s), format_percent(block.share), "", "", ""
+        )
+        for layer in block.layers:
+            table.add_row(
+                f"  {layer.name}",
+                layer.kind,
+                format_ms(layer.time_s),
+                format_percent(layer.share),
+                layer.bound,
+                "-" if layer.moc is None else f"{layer.moc:.1f}",
+                ("! " if layer.reach.flagged else "") + layer.reach.label(),
+            )
     return table
