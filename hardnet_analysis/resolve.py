@@ -111,7 +111,7 @@ def torchvision_classifiers() -> list[str]:
     if cache is not None and cache.is_file():
         try:
             names = json.loads(cache.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             names = None
         if isinstance(names, list) and all(isinstance(n, str) for n in names):
             return names

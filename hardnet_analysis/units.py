@@ -96,14 +96,19 @@ def parse_bytes(text: str | int) -> int:
 
 
 def parse_duration(text: str | float) -> float:
-    """Parse a duration in seconds: ``"12ms"`` -> 0.012, ``"250us"`` -> 0.00025, ``"0.5"`` ->
-    0.5 (a bare number is seconds)."""
+    """Parse a duration in seconds: ``"12ms"`` -> 0.012, ``"250us"`` -> 0.00025, ``"0.5s"`` ->
+    0.5. Text needs its unit: a bare ``"12"`` could mean seconds or milliseconds, so it is a
+    UsageError (a number given in Python is seconds)."""
     if isinstance(text, (int, float)):
         return float(text)
     match = _DURATION.match(text)
     if not match:
         raise UsageError(f"duration {text!r} is not understood; use e.g. 12ms, 250us or 0.5s")
-    seconds = float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    if match.group(2) is None:
+        raise UsageError(
+            f"duration {text!r} has no unit; give it as e.g. {text.strip()}ms or {text.strip()}s"
+        )
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
     if not 0 < seconds < math.inf:
         raise UsageError(f"duration {text!r} must be a positive, finite time")
     return seconds

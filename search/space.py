@@ -30,7 +30,7 @@ from itertools import product
 from typing import Any
 
 from hardnet_analysis.errors import UnknownModelError, UsageError
-from hardnet_analysis.families.hardnet.definition import HarDBlockDef
+from hardnet_analysis.families.hardnet.definition import MAX_K, MAX_M, MAX_N_LAYERS, HarDBlockDef
 from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.registry import get_family, list_families, list_models
 from hardnet_analysis.resolve import ModuleSpec, resolve
@@ -47,8 +47,6 @@ DEFAULT_N_SCALES = (0.5, 0.75, 1.0)
 DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
 #: The largest k and n_layers a space may hold: far above any published HarDNet (k 160, 16
 #: layers), low enough that a candidate builds in moments and its counts fit 64-bit integers.
-MAX_K = 1024
-MAX_N_LAYERS = 256
 #: Templates of more stages default to WIDE_K_SCALES x WIDE_N_SCALES per stage (a product).
 WIDE_STAGES = 6
 WIDE_K_SCALES = (0.75, 1.0)
@@ -116,8 +114,8 @@ def _check_ints(values: Sequence[Any], what: str, most: int) -> tuple[int, ...]:
 
 def _check_m(values: Sequence[Any], what: str) -> tuple[float, ...]:
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 1:
-            raise UsageError(f"{what}: {v!r} is not a number > 1 (m must exceed 1)")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 < v <= MAX_M:
+            raise UsageError(f"{what}: {v!r} is not a number > 1 and <= {MAX_M:g}")
     return _canonical([float(v) for v in values], what)
 
 

@@ -75,6 +75,8 @@ def load_space(path: str | Path, template: str | None = None) -> SearchSpace:
         raise UsageError(f"space file {str(file)!r} does not exist") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"space file {str(file)!r} cannot be read: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"space file {str(file)!r} is nested too deeply to read") from None
     return space_from_dict(data, file.name, template)
 
 

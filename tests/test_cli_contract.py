@@ -73,6 +73,10 @@ DEFINITIONS: dict[str, dict[str, Any]] = {
     "classes0": {"head.num_classes": 0},
     "inch0": {"stem.in_channels": 0},
     "layers0": {"stages.1.block.n_layers": 0},
+    "grmulhuge": {"stages.0.block.grmul": 1e308},
+    "grmulsmall": {"stages.0.block.grmul": 0.5},
+    "layersmany": {"stages.1.block.n_layers": 10_000},
+    "khuge": {"stages.0.block.growth_rate": 10**9},
 }
 
 #: The table: every subcommand, every kind of argument.
@@ -94,7 +98,24 @@ CASES = [
     Case("cio noformat.json", 2, "is not an hda definition (format None)"),
     Case("cio classes0.json", 2, "num_classes must be >= 1"),
     Case("cio inch0.json", 2, "inch0.json: stem: in_channels must be >= 1"),
-    Case("cio layers0.json", 2, "layers0.json: stages[1].block: n_layers must be >= 1, got 0"),
+    Case("cio layers0.json", 2, "layers0.json: stages[1].block: n_layers must be from 1 to 256"),
+    Case("cio grmulhuge.json", 2, "m must be from 1 to 3, got 1e+308"),
+    Case("cio grmulsmall.json", 2, "m must be from 1 to 3, got 0.5"),
+    Case("cio layersmany.json", 2, "n_layers must be from 1 to 256, got 10000"),
+    Case("cio khuge.json", 2, "growth rate k must be from 1 to 1024, got 1000000000"),
+    Case("search --m 1e308", 2, "m: 1e+308 is not a number > 1 and <= 3"),
+    Case("search --space deep.json", 2, "is nested too deeply to read"),
+    Case("report deep.json --out r.html", 2, "is nested too deeply to read"),
+    Case("correlate zero.json", 2, "latency.median_s must be a positive number, not 0.0"),
+    Case("predict tiny.json --device-model negscale.json", 2, "context fit's scale must be > 0"),
+    Case("predict tiny.json --device-model twice.json", 2, "is fitted twice"),
+    Case("train tiny.json --batch-size 99999999999999999999", 2, "must be <= 1,048,576"),
+    Case("evaluate tiny.json --random-weights --batch-size 2000000", 2, "must be <= 1,048,576"),
+    Case("cio hardnet68 --batch 2000000", 2, "argument --batch: '2000000' must be <= 1,048,576"),
+    Case("train tiny.json --seed -1", 2, "argument --seed: '-1' must be >= 0"),
+    Case("train tiny.json --seed 99999999999", 2, "must be <= 4,294,967,295"),
+    Case("definition hardnet68 --out /proc/hda.json", 2, "'/proc/hda.json' cannot be written"),
+    Case("calibrate --grid tiny --out /proc/c.json", 2, "'/proc/c.json' cannot be written"),
     Case("cio nosuchmodule:build", 2, "cannot import module 'nosuchmodule'"),
     Case("cio missing.py:build", 2, "file 'missing.py' does not exist"),
     Case("graph bad.json --out g.graphml", 2, "is not valid JSON"),
@@ -145,8 +166,9 @@ CASES = [
     Case("search --budget-macs 4.5X", 2, "count '4.5X' is not understood"),
     Case("search --budget-params lots", 2, "count 'lots' is not understood"),
     Case("search --budget-cio=-1", 2, "argument --budget-cio"),
-    Case("search --budget-latency 0", 2, "must be a positive, finite time"),
-    Case("search --budget-latency 1e400", 2, "must be a positive, finite time"),
+    Case("search --budget-latency 0s", 2, "must be a positive, finite time"),
+    Case("search --budget-latency 1e400s", 2, "must be a positive, finite time"),
+    Case("search --budget-latency 12", 2, "duration '12' has no unit; give it as e.g. 12ms or 12s"),
     Case("search --budget-latency 12parsecs", 2, "duration '12parsecs' is not understood"),
     Case("search --budget-latency 12ms", 2, "--budget-latency needs --device-model"),
     Case("search --min-moc nan", 2, "argument --min-moc: 'nan' is not a finite number"),
@@ -170,7 +192,7 @@ CASES = [
     Case("search --m nan", 2, "m: nan is not a number > 1"),
     Case("search --m x0.9", 2, "scales (x0.9) apply to k and n_layers, not to m"),
     Case("search --m 1.7/0.9/1.7/1.7/1.7", 2, "stage 2 m: 0.9 is not a number > 1"),
-    Case("search --k 12 --m 1e300 --n-layers 4", 2, "more than 64-bit integers hold"),
+    Case("search --k 12 --m 1e300 --n-layers 4", 2, "m: 1e+300 is not a number > 1 and <= 3"),
     # JSON and TOML arguments and files
     Case("cio hardnet68 --kwargs '[1]'", 2, "argument --kwargs: '[1]' is not a JSON object"),
     Case("cio hardnet68 --kwargs '{bad'", 2, "argument --kwargs: '{bad' is not valid JSON"),
@@ -241,6 +263,18 @@ CASES = [
 ]
 
 
+#: A device model as `hda calibrate` writes it, edited by hand in the rows that need it.
+DEVICE = Path(__file__).parents[1] / "results" / "predict-sweep" / "device-1thread.json"
+
+
+def _negative_scale(device: dict[str, Any]) -> None:
+    device["context"]["scale"] = -1.0
+
+
+def _kind_twice(device: dict[str, Any]) -> None:
+    device["kinds"].append(device["kinds"][0])
+
+
 class Workdir:
     """The files every row may refer to, made in a temporary directory."""
 
@@ -263,6 +297,14 @@ class Workdir:
         broken = json.loads(runs[0].read_text())
         del broken["latency"]
         (root / "broken.json").write_text(json.dumps(broken))
+        zero = json.loads(runs[0].read_text())
+        zero["latency"]["median_s"] = 0.0
+        (root / "zero.json").write_text(json.dumps(zero))
+        (root / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+        for name, change in (("negscale", _negative_scale), ("twice", _kind_twice)):
+            device = json.loads(DEVICE.read_text())
+            change(device)
+            (root / f"{name}.json").write_text(json.dumps(device))
         shutil.copy(weights, root / "w10.pt")
         _images(root / "split", {"train": ["cat"], "val": ["dog"]})
         _images(root / "two", {"train": ["a", "b"], "val": ["a", "b"]})
@@ -504,7 +546,8 @@ def space() -> Any:
 @settings(max_examples=EXAMPLES)
 @given(text=LIST_TEXT)
 def test_fuzz_search_lists(space: Any, flag: str, text: str) -> None:
-    from hardnet_analysis.search.space import MAX_K, MAX_N_LAYERS, with_flags
+    from hardnet_analysis.families.hardnet.definition import MAX_K, MAX_N_LAYERS
+    from hardnet_analysis.search.space import with_flags
 
     flags = {"k": None, "m": None, "n_layers": None, flag: text}
     found = _hda_error_or(lambda t: with_flags(space, **flags), text)

@@ -283,5 +283,5 @@ def test_an_unknown_context_network_fails_before_any_benchmark(
 ) -> None:
     args = ["calibrate", "--grid", "tiny", "--models", "nonexist", "--out", str(tmp_path / "x")]
     err = _one_line_error(args, capsys)
-    assert "unknown model 'nonexist'" in err and "benchmarks timed" not in err
+    assert "unknown model 'nonexist'" in err and "networks timed" not in err
     assert not (tmp_path / "x").exists()

@@ -81,7 +81,10 @@ def test_bad_files(tmp_path: Path) -> None:
         ({"stages.0.block.grmul": float("nan")}, "stages[0].block.grmul: expected a finite number"),
         ({"head.num_classes": 0}, "d.json: head: num_classes must be >= 1, got 0"),
         ({"stem.in_channels": 0}, "d.json: stem: in_channels must be >= 1, got 0"),
-        ({"stages.1.block.n_layers": 0}, "d.json: stages[1].block: n_layers must be >= 1, got 0"),
+        (
+            {"stages.1.block.n_layers": 0},
+            "d.json: stages[1].block: n_layers must be from 1 to 256, got 0",
+        ),
     ],
 )
 def test_bad_definition_files_name_the_file_and_field(

@@ -14,6 +14,7 @@ from hardnet_analysis.cli.common import (
     output_file,
     positive_float,
     positive_int,
+    progress_bar,
 )
 from hardnet_analysis.present.formats import write_json
 
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         models=_models(args.models),
         context_sizes=tuple(args.context_input) if args.context_input else None,
     )
-    model = calibrate(settings, lambda line: print(line, file=sys.stderr))
+    with progress_bar("calibrate", "timing", "benchmarks and networks timed") as step:
+        model = calibrate(settings, lambda line: print(line, file=sys.stderr), step)
     model.save(args.out)
     if args.format == "json":
         write_json(model.to_json())

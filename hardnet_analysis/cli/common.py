@@ -7,11 +7,13 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, NoReturn, TypeVar
 
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
@@ -42,14 +44,24 @@ def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
     return convert
 
 
-def parse_int(text: str, least: int) -> int:
-    """An integer of at least `least` (a UsageError otherwise)."""
+#: The largest count any flag takes (a C int): beyond it torch and the loaders overflow.
+MAX_COUNT = 2**31 - 1
+#: Batch sizes: beyond this no batch of images fits a machine's memory.
+MAX_BATCH = 2**20
+#: Random seeds: numpy's generators take 32 bits.
+MAX_SEED = 2**32 - 1
+
+
+def parse_int(text: str, least: int, most: int = MAX_COUNT) -> int:
+    """An integer from `least` to `most` (a UsageError otherwise)."""
     try:
         value = int(text)
     except ValueError:
         raise UsageError(f"{text!r} is not an integer") from None
     if value < least:
         raise UsageError(f"{text!r} must be >= {least}")
+    if value > most:
+        raise UsageError(f"{text!r} must be <= {most:,}")
     return value
 
 
@@ -72,6 +84,8 @@ byte_size = argument_type(parse_bytes)
 duration = argument_type(parse_duration)
 positive_int = argument_type(partial(parse_int, least=1))
 non_negative_int = argument_type(partial(parse_int, least=0))
+batch_size = argument_type(partial(parse_int, least=1, most=MAX_BATCH))
+seed = argument_type(partial(parse_int, least=0, most=MAX_SEED))
 positive_float = argument_type(partial(parse_float, least=0.0, above=True))
 non_negative_float = argument_type(partial(parse_float, least=0.0))
 output_file = argument_type(partial(check_output, kind="file"))
@@ -89,7 +103,7 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         "224 for ImageNet models, 32 for the registered CIFAR ones, 1024x2048 for fchardnet70, "
         "360x480 for fcdensenet103)",
     )
-    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--batch", type=batch_size, default=1, help="batch size (default 1)")
     parser.add_argument(
         "--dtype",
         choices=list(DTYPE_BYTES),
@@ -180,6 +194,28 @@ def console() -> Console:
 
 def input_label(hw: tuple[int, int]) -> str:
     return f"{hw[0]}x{hw[1]}"
+
+
+@contextmanager
+def progress_bar(command: str, task: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A callable ``(done, total)`` showing long work: a rich bar with the count and the time
+    left on a terminal's stderr, else a plain line per quarter (``hda search: 500/2,000
+    candidates swept``), which the error contract allows on stderr."""
+    if sys.stderr.isatty():
+        columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            handle = bar.add_task(task, total=None)
+            yield lambda done, total: bar.update(handle, completed=done, total=total)
+        return
+    marks = [0.25, 0.5, 0.75, 1.0]
+
+    def log(done: int, total: int) -> None:
+        if marks and done >= marks[0] * total:
+            while marks and done >= marks[0] * total:
+                marks.pop(0)
+            print(f"hda {command}: {done:,}/{total:,} {unit}", file=sys.stderr)
+
+    yield log
 
 
 def warn(message: str) -> None:

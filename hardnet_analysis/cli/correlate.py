@@ -77,7 +77,7 @@ def directory_runs(directory: Path) -> list[Path]:
     for file in sorted(directory.glob("*.json")):
         try:
             document = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             warn(f"skipped {str(file)!r}, which is not readable JSON: {one_line(exc)}")
             continue
         if isinstance(document, dict) and document.get("format") == FORMAT:
@@ -182,7 +182,10 @@ def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:
 
 
 def warn_in_fit(found: PredictorScore) -> None:
-    """A warning when some scored models were in the device model's context fit."""
+    """A warning when some scored models were in the device model's context fit, and one per
+    way the runs differ from the calibration (`PredictorScore.warnings`)."""
+    for message in found.warnings:
+        warn(message)
     if found.in_fit:
         warn(
             f"{', '.join(found.in_fit)}: in the device model's context fit, so their "

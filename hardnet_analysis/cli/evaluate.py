@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from hardnet_analysis.cli.common import add_format_arg, console, positive_int
+from hardnet_analysis.cli.common import add_format_arg, batch_size, console
 from hardnet_analysis.cli.train import add_data_args
 from hardnet_analysis.present.formats import write_csv, write_json
 
@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
         help="score the untrained model (without it, --weights is required)",
     )
     add_data_args(parser)
-    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--batch-size", type=batch_size, default=256)
     add_format_arg(parser)
     parser.set_defaults(func=run)
 

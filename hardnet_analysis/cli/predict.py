@@ -11,10 +11,10 @@ from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import (
     add_format_arg,
     add_kwargs_arg,
+    batch_size,
     console,
     input_size,
     non_negative_int,
-    positive_int,
 )
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.device_model import DeviceModel
@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--input", type=input_size, nargs="+", default=[None], metavar="N|HxW", help="sizes"
     )
-    parser.add_argument("--batch", type=positive_int, default=1)
+    parser.add_argument("--batch", type=batch_size, default=1)
     parser.add_argument(
         "--device-model", required=True, metavar="DEVICE.json", help="from hda calibrate"
     )

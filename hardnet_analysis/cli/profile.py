@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hardnet_analysis.cli.common import (
     add_device_args,
     add_format_arg,
+    batch_size,
     console,
     input_size,
     non_negative_int,
@@ -63,7 +64,7 @@ def register(subparsers: Any) -> None:
         metavar="N|HxW",
         help="one or more input sizes (default 224)",
     )
-    parser.add_argument("--batch", type=positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--batch", type=batch_size, default=1, help="batch size (default 1)")
     parser.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32")
     add_device_args(parser)
     parser.add_argument("--channels-last", action="store_true", help="NHWC memory format")

@@ -45,7 +45,7 @@ def _format(path: Path) -> str | None:
     """The ``format`` a JSON file declares (None for other files)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         return None
     return document.get("format") if isinstance(document, dict) else None
 

@@ -9,15 +9,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shlex
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from hardnet_analysis.cli.common import (
     add_format_arg,
@@ -29,6 +23,7 @@ from hardnet_analysis.cli.common import (
     non_negative_int,
     output_dir,
     positive_int,
+    progress_bar,
 )
 from hardnet_analysis.cli.search_train import (
     check_training_args,
@@ -208,26 +203,6 @@ def _space(args: argparse.Namespace) -> SearchSpace:
     return with_flags(space, args.k, args.m, args.n_layers)
 
 
-@contextmanager
-def _progress() -> Iterator[Any]:
-    """A rich progress bar on a terminal, else a log line per quarter of the sweep."""
-    if sys.stderr.isatty():
-        columns = (*Progress.get_default_columns()[:2], MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("sweeping candidates", total=None)
-            yield lambda done, total: bar.update(task, completed=done, total=total)
-        return
-    marks = [0.25, 0.5, 0.75, 1.0]
-
-    def log(done: int, total: int) -> None:
-        if marks and done >= marks[0] * total:
-            while marks and done >= marks[0] * total:
-                marks.pop(0)
-            print(f"hda search: {done:,}/{total:,} candidates swept", file=sys.stderr)
-
-    yield log
-
-
 def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]]:
     """The ranker `--objective` asks for, and what the front records about it."""
     from hardnet_analysis.search.objectives import get_objective
@@ -285,7 +260,7 @@ def _sweep(
 
     budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
     try:
-        with _progress() as progress:
+        with progress_bar("search", "sweeping candidates", "candidates swept") as progress:
             return sweep(
                 key.space,
                 key.input_shape,

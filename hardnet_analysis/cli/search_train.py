@@ -12,7 +12,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from hardnet_analysis.cli.common import add_device_args, non_negative_int, positive_int
+from hardnet_analysis.cli.common import (
+    add_device_args,
+    batch_size,
+    non_negative_int,
+    positive_int,
+    seed,
+)
 from hardnet_analysis.cli.train import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE, SCHEDULES
@@ -49,7 +55,7 @@ def register_training(parser: argparse.ArgumentParser) -> None:
         "--epochs", type=positive_int, default=RECIPE.epochs, help=f"default {RECIPE.epochs}"
     )
     group.add_argument(
-        "--batch-size", type=positive_int, default=RECIPE.batch_size, help="global batch"
+        "--batch-size", type=batch_size, default=RECIPE.batch_size, help="global batch"
     )
     group.add_argument(
         "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
@@ -58,7 +64,7 @@ def register_training(parser: argparse.ArgumentParser) -> None:
         "--image-size", type=image_size, metavar="N|HxW", help="input size (HxW: segmentation)"
     )
     add_device_args(group, RECIPE.device)
-    group.add_argument("--seed", type=int, default=RECIPE.seed)
+    group.add_argument("--seed", type=seed, default=RECIPE.seed)
     group.add_argument(
         "--workers",
         type=non_negative_int,

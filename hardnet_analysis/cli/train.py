@@ -10,9 +10,11 @@ from typing import Any
 
 from hardnet_analysis.cli.common import (
     add_device_args,
+    batch_size,
     non_negative_int,
     output_dir,
     positive_int,
+    seed,
 )
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
@@ -100,7 +102,7 @@ def register(subparsers: Any) -> None:
     add_data_args(parser)
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
     parser.add_argument(
-        "--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="global batch"
+        "--batch-size", type=batch_size, help=f"global batch (default {DEFAULTS['batch_size']})"
     )
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="base learning rate")
     parser.add_argument("--wd", type=float, default=DEFAULTS["weight_decay"], help="weight decay")
@@ -117,7 +119,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--memory-efficient", action="store_true", help="recompute features in backward"
     )
-    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--seed", type=seed, help=f"random seed (default {DEFAULTS['seed']})")
     parser.add_argument(
         "--deterministic", action="store_true", help="deterministic kernels (exact resume)"
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from math import prod
+from math import isfinite, prod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -34,7 +34,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json, read_json
 from hardnet_analysis.metrics.handlers import is_conv
 from hardnet_analysis.metrics.op_table import FREE_OPS
-from hardnet_analysis.profiler.document import DeviceRecord
+from hardnet_analysis.profiler.document import DeviceRecord, LoadProbe
 from hardnet_analysis.records import check_header, decode, encode, omitted_if_none
 
 FORMAT = "hda-device-model"
@@ -337,6 +337,9 @@ class DeviceModel:
     created: str
     #: None in files written before the context fit, and with ``hda calibrate --models none``.
     context: ContextFit | None = omitted_if_none()  # noqa: RUF009 (a field(), not a value)
+    #: How busy the machine was when the calibration started (`profiler.quiet`); runs scored
+    #: with this model are compared with it. None in older files.
+    load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
 
     def kind(self, name: str) -> KindModel:
         """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""
@@ -383,4 +386,27 @@ class DeviceModel:
         where = f"device model {str(path)!r}"
         document = read_json(path, "device model")
         check_header(document, where, "hda device model", FORMAT, VERSION)
-        return decode(cls, document, where, ACCEPTED)
+        model: DeviceModel = decode(cls, document, where, ACCEPTED)
+        problem = model.out_of_range()
+        if problem:
+            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
+        return model
+
+    def out_of_range(self) -> str | None:
+        """The first value no calibration writes (a negative rate, scale or size, a kind
+        fitted twice), or None: a hand-edited file that would predict negative or meaningless
+        times is refused on load."""
+        kinds = [k.kind for k in self.kinds]
+        twice = sorted({k for k in kinds if kinds.count(k) > 1})
+        if twice:
+            return f"kind {twice[0]!r} is fitted twice"
+        if self.threads < 0 or self.cache_bytes <= 0:
+            return "threads must be >= 0 and cache_bytes > 0"
+        for k in self.kinds:
+            rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)
+            if not all(isfinite(v) and v >= 0 for v in rates) or k.channel_block < 1:
+                return f"kind {k.kind!r} has a negative or infinite rate or a block below 1"
+        context = self.context
+        if context is not None and not (context.scale > 0 and context.op_s >= 0):
+            return "the context fit's scale must be > 0 and its op_s >= 0"
+        return None

@@ -83,6 +83,8 @@ class PredictorScore:
     in_fit: tuple[str, ...] = ()
     #: Per-op figures, where the runs hold per-op times (None for runs timed by hooks).
     ops: OpScore | None = None
+    #: Why the figures may mean less than they say (`mismatches`), one line each.
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         rows = [{**asdict(m), "error": m.error} for m in self.models]
@@ -153,7 +155,41 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
         models,
         tuple(sorted({run.model for run in runs} & fitted)),
         ops,
+        tuple(mismatches(runs, device)),
     )
+
+
+def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
+    """What sets the runs apart from the calibration, one line each: another device, thread
+    count or clock (a 1-thread device model scored against 2-thread runs once gave 89% MAPE
+    without a word), runs taken on a busy machine, or a machine that ran at another speed than
+    during the calibration (`profiler.quiet`)."""
+    from hardnet_analysis.profiler.quiet import busy_warning, drift_warning
+
+    out = []
+    for what, seen, calibrated in (
+        ("device", {r.device.used for r in runs}, device.device),
+        ("clock", {r.settings.clock for r in runs}, device.clock),
+        ("threads", {r.threads for r in runs}, device.threads),
+    ):
+        other = sorted(str(v) for v in seen if v != calibrated)
+        if other and not (what == "threads" and device.threads == 0):
+            out.append(
+                f"runs at {what} {', '.join(other)}, the device model at {calibrated}: its "
+                f"predictions are for {what} {calibrated}"
+            )
+    probes = [r.load_probe for r in runs if r.load_probe is not None]
+    busy = [p for p in probes if busy_warning(p)]
+    if busy:
+        out.append(f"{len(busy)} of {len(runs)} runs were taken while the machine was busy")
+    if device.load_probe is not None:
+        found = drift_warning(
+            device.load_probe,
+            probes,
+            "the runs were taken while the machine ran {} than during the calibration",
+        )
+        out += [found] if found else []
+    return out
 
 
 def op_score(

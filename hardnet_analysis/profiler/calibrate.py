@@ -26,18 +26,22 @@ from functools import partial
 
 import torch
 
-from hardnet_analysis.backends import Clock, Picked, check_thread_time, pick
+from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.metrics.device_model import ContextFit, ContextModel, DeviceModel, FitSummary
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
+from hardnet_analysis.profiler.document import LoadProbe
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
+from hardnet_analysis.profiler.quiet import busy_warning, drift_warning, probe_load
 from hardnet_analysis.resolve import resolve
 
 Log = Callable[[str], None]
+#: Progress: called with (steps done, steps in all).
+Step = Callable[[int, int], None]
 MiB = 2**20
 
 #: Whole networks timed for the context fit, per grid, with their input sides: none is a model
@@ -180,9 +184,14 @@ def _picked(settings: CalibrationSettings, say: Log) -> Picked:
 
 
 def _context(
-    isolated: DeviceModel, device: torch.device, clock: Clock, settings: CalibrationSettings
+    isolated: DeviceModel,
+    device: torch.device,
+    clock: Clock,
+    settings: CalibrationSettings,
+    done: Callable[[], None],
 ) -> ContextFit | None:
-    """Time the context networks in a forward and fit how ops run there (None: no networks)."""
+    """Time the context networks in a forward and fit how ops run there (None: no networks);
+    `done` is called after each network."""
     from hardnet_analysis.analysis import analyze
     from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.run import prepare
@@ -199,16 +208,23 @@ def _context(
             ops = sum(layer.kind != "view" for layer in layers)
             seconds = sum(layer.time_s for layer in layers)
             found.append(ContextModel(name, size, statistics.median(samples), seconds, ops, 0.0))
+            done()
     return fit_context(found) if found else None
 
 
-def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceModel:
-    """Time the grid on the device, fit the device model, check it on whole models."""
+def calibrate(
+    settings: CalibrationSettings, log: Log | None = None, step: Step | None = None
+) -> DeviceModel:
+    """Time the grid on the device, fit the device model, check it on whole models. `log` gets
+    stage and warning lines; `step(done, total)` is called after each benchmark and each
+    context network (a progress bar's hook)."""
     say: Log = log or (lambda message: None)
+    advance: Step = step or (lambda done, total: None)
     started = time.perf_counter()
     picked = _picked(settings, say)
     backend, device = picked.backend, picked.device
-    backend.prepare(settings.threads)
+    threads = backend.prepare(settings.threads)
+    load = _load(backend, threads, None, say)
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
         if settings.cache_bytes
@@ -218,20 +234,39 @@ def calibrate(settings: CalibrationSettings, log: Log | None = None) -> DeviceMo
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, not after the benchmarks
     benches = grid(settings.grid)
+    names, sizes = settings.context()
+    total = len(benches) + len(names) * len(sizes)
     prime_allocator()
     measured: list[Measurement] = []
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
             measured.extend(measure(bench, device, clock, settings, caches))
-            if number % 25 == 0 or number == len(benches):
-                say(f"hda calibrate: {number}/{len(benches)} benchmarks timed")
+            advance(number, total)
     fit = fit_device(measured, caches)
     model = _document(settings, picked, fit, time.perf_counter() - started)
-    say("hda calibrate: timing the context networks")
     prime_allocator()
-    context = _context(model, device, clock, settings)
+    counted = itertools.count(len(benches) + 1)
+    context = _context(model, device, clock, settings, lambda: advance(next(counted), total))
+    _load(backend, threads, load, say)
     seconds = time.perf_counter() - started
-    return replace(model, context=context, fit=replace(model.fit, seconds=seconds))
+    return replace(model, context=context, fit=replace(model.fit, seconds=seconds), load_probe=load)
+
+
+def _load(backend: Backend, threads: int, start: LoadProbe | None, say: Log) -> LoadProbe | None:
+    """Probe how busy the CPU is (backends on its threads only) and warn when it is busy, or
+    when it now runs at another speed than at the `start` probe."""
+    if not backend.cpu_threads:
+        return None
+    load = probe_load(threads)
+    for message in (
+        busy_warning(load),
+        drift_warning(start, [load], "the machine ran {} at the end than at the start")
+        if start
+        else None,
+    ):
+        if message:
+            say(f"hda: warning: calibration: {message}")
+    return load
 
 
 def _document(

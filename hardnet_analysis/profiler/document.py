@@ -9,6 +9,7 @@ UsageError. Times are seconds, bytes are bytes, MACs and CIO are counts (CIO in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,20 @@ class ProfiledLayer:
 
 
 @dataclass(frozen=True)
+class LoadProbe:
+    """A short probe of how busy the machine is, taken before timing
+    (`hardnet_analysis.profiler.quiet`): at `threads` threads, the seconds of one 384x384 fp32
+    matmul and of one 16 MiB copy, and `cpu_share`, the process's CPU time over wall time x
+    threads during the matmuls (1.0: every thread ran the whole time; 0.5: other processes held
+    half the cores)."""
+
+    threads: int
+    matmul_s: float
+    copy_s: float
+    cpu_share: float
+
+
+@dataclass(frozen=True)
 class DeviceRecord:
     """The device asked for and used (``cpu``/``cuda``), why it fell back (or None), its name;
     CPU clocks in MHz, or a GPU's compute capability, memory bytes and SM count."""
@@ -221,6 +236,8 @@ class ProfileRun:
     layers: tuple[ProfiledLayer, ...]
     failures: tuple[Failure, ...]
     ops: OpJoin | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
+    #: How busy the machine was just before the timing (absent on GPUs and in older runs).
+    load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
 
     @property
     def size(self) -> str:
@@ -302,10 +319,26 @@ def read_run(document: Any, where: str) -> ProfileRun | FailedRun:
     check_header(document, where, "hda profile run", FORMAT, VERSION)
     status = document.get("status")
     if status == ProfileRun.STATUS:
-        return decode(ProfileRun, document, where, ACCEPTED)
+        run: ProfileRun = decode(ProfileRun, document, where, ACCEPTED)
+        problem = _out_of_range(run)
+        if problem:
+            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
+        return run
     if status == FailedRun.STATUS:
         return decode(FailedRun, document, where, ACCEPTED)
     raise UsageError(f"{where}: status {status!r} is neither 'ok' nor 'failed'; {ACCEPTED}")
+
+
+def _out_of_range(run: ProfileRun) -> str | None:
+    """The first value no profile writes (a latency that is not positive, a negative layer
+    time, an empty input or batch), or None."""
+    if not (run.latency.median_s > 0 and math.isfinite(run.latency.median_s)):
+        return f"latency.median_s must be a positive number, not {run.latency.median_s}"
+    if min(run.input) < 1 or run.batch < 1 or run.threads < 1:
+        return "input sides, batch and threads must be >= 1"
+    if any(not layer.time_s >= 0 for layer in run.layers):
+        return "a layer's time_s is negative"
+    return None
 
 
 def load_run(path: str | Path) -> ProfileRun | FailedRun:

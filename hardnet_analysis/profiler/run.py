@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import torch
@@ -27,6 +27,7 @@ from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.document import (
     DramBytes,
+    LoadProbe,
     OpJoin,
     ProfiledLayer,
     ProfiledTotals,
@@ -39,6 +40,7 @@ from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.probe import Choice, probe
+from hardnet_analysis.profiler.quiet import busy_warning, probe_load
 from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
 
@@ -284,11 +286,24 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
     run = _Run(model, settings, picked.backend, device, fallback, threads, _definition(net))
+    load = _load(picked.backend, threads, say)
     measured = _measure(net, x, analysis, run, say)
     sums = _layer_sums(analysis, leaves, containers, s.dtype)
     spec = roofline_spec(picked.backend, device)
     layers = _layers(measured.ops, sums, leaves, measured.dram.layers, (spec, s.dtype))
-    return run.document(analysis, measured, layers, spec)
+    return replace(run.document(analysis, measured, layers, spec), load_probe=load)
+
+
+def _load(backend: Backend, threads: int, say: Log) -> LoadProbe | None:
+    """How busy the CPU is now (`profiler.quiet`), with a warning when it is: for backends
+    whose kernels run on the CPU's threads (None for the others)."""
+    if not backend.cpu_threads:
+        return None
+    load = probe_load(threads)
+    message = busy_warning(load)
+    if message:
+        say(f"warning: {message}")
+    return load
 
 
 @dataclass(frozen=True)

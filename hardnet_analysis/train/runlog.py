@@ -93,7 +93,7 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         rows = [json.loads(line) for line in lines if line.strip()]
     except FileNotFoundError:
         raise UsageError(f"{str(run_dir)!r} is not a training run (no metrics.jsonl)") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise UsageError(f"metrics file {str(path)!r} cannot be read: {exc}") from None
     if not all(isinstance(row, dict) and "epoch" in row for row in rows):
         raise UsageError(f"metrics file {str(path)!r}: every line must be an object with 'epoch'")

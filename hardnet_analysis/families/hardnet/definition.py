@@ -39,6 +39,14 @@ def even_width(x: float) -> int:
     return int(int(x + 1) / 2) * 2
 
 
+#: The largest k, layers per block and m a block may have: far above any published HarDNet (k 160,
+#: 16 layers, m 1.7), low enough that a block's widths and counts stay integers that build in
+#: moments (the search's spaces take the same bounds).
+MAX_K = 1024
+MAX_N_LAYERS = 256
+MAX_M = 3.0
+
+
 @dataclass(frozen=True)
 class HarDBlockDef:
     """One harmonic dense block.
@@ -54,12 +62,14 @@ class HarDBlockDef:
     keep_base: bool = False
 
     def __post_init__(self) -> None:
-        if self.growth_rate < 1:
-            raise UsageError(f"growth rate k must be >= 1, got {self.growth_rate}")
-        if self.n_layers < 1:
-            raise UsageError(f"n_layers must be >= 1, got {self.n_layers}")
-        if self.grmul <= 0:
-            raise UsageError(f"channel weighting factor m must be > 0, got {self.grmul}")
+        if not 1 <= self.growth_rate <= MAX_K:
+            raise UsageError(f"growth rate k must be from 1 to {MAX_K}, got {self.growth_rate}")
+        if not 1 <= self.n_layers <= MAX_N_LAYERS:
+            raise UsageError(f"n_layers must be from 1 to {MAX_N_LAYERS}, got {self.n_layers}")
+        if not 1.0 <= self.grmul <= MAX_M:  # also refuses NaN
+            raise UsageError(
+                f"channel weighting factor m must be from 1 to {MAX_M:g}, got {self.grmul}"
+            )
 
     def layer_out_channels(self, layer: int) -> int:
         """Output channels of layer `layer` (1..n_layers); e.g. k=14, m=1.7, layer 4 -> 40.

@@ -1,0 +1,65 @@
+"""A busy machine is noticed: the load probe, its warnings, and the scoring of a device model
+against runs that differ from its calibration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.predictor_score import mismatches
+from hardnet_analysis.profiler.document import LoadProbe, ProfileRun, load_run
+from hardnet_analysis.profiler.quiet import busy_warning, drift, drift_warning, probe_load
+from tests.trainkit import ROOT
+
+SWEEP = ROOT / "results" / "predict-sweep"
+
+
+def test_drift_and_warnings_worked_examples() -> None:
+    before = LoadProbe(2, 1.0e-3, 2.0e-3, 1.0)
+    assert drift(before, LoadProbe(2, 1.3e-3, 2.0e-3, 1.0)) == pytest.approx(0.3)
+    assert drift(before, LoadProbe(2, 1.0e-3, 1.5e-3, 1.0)) == pytest.approx(-0.25)
+    what = "the runs ran {} than the calibration"
+    assert drift_warning(before, [LoadProbe(2, 1.05e-3, 2e-3, 1.0)], what) is None
+    assert drift_warning(before, [LoadProbe(2, 1.3e-3, 2e-3, 1.0)], what) == (
+        "the runs ran 30% slower than the calibration"
+    )
+    assert drift_warning(before, [LoadProbe(1, 9e-3, 2e-3, 1.0)], what) is None  # other threads
+    assert busy_warning(before) is None
+    message = busy_warning(LoadProbe(2, 9e-3, 2e-3, 0.51))
+    assert message is not None and "51% of its cores' time" in message
+
+
+def _hogs(count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` processes spinning on a core each."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def test_the_probe_sees_every_core_taken() -> None:
+    """With a spinning process per core, a probe on every core gets about half their time,
+    however many cores the machine has (so the test does not depend on its load)."""
+    cores = os.cpu_count() or 1
+    hogs = _hogs(cores)
+    try:
+        time.sleep(0.3)  # the hogs are running
+        busy = probe_load(cores)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy.cpu_share < 0.8 and busy_warning(busy) is not None
+    assert busy.matmul_s > 0 and busy.copy_s > 0
+
+
+def test_scoring_names_another_thread_count_and_clock() -> None:
+    device = DeviceModel.load(SWEEP / "device-1thread.json")
+    runs = [load_run(p) for p in sorted((SWEEP / "runs-2threads").glob("resnet*.json"))]
+    found = mismatches([r for r in runs if isinstance(r, ProfileRun)], device)
+    assert any("threads 2, the device model at 1" in line for line in found)
+    assert any("clock time.perf_counter_ns" in line for line in found)
+    same = [load_run(p) for p in sorted((SWEEP / "runs-1thread").glob("resnet*.json"))]
+    assert mismatches([r for r in same if isinstance(r, ProfileRun)], device) == []
