@@ -1,14 +1,15 @@
 """The predictor sweep: calibrate on micro-benchmarks alone, profile >= 20 models, score.
 
-For each setting (1 thread with ``--thread-time``, then 2 threads wall time):
-
-1. ``hda calibrate``: micro-benchmarks, then the context fit on a few whole networks that are
-   not among the models scored here (``profiler.calibrate.CONTEXT``), so every score is out of
-   sample;
+1. ``hda calibrate --threads 1 2 --thread-time`` (once, one file for both settings):
+   micro-benchmarks, then the context fit on a few whole networks that are not among the
+   models scored here (``profiler.calibrate.CONTEXT``), so every score is out of sample;
 2. (once) ``hda search --objective latency`` for searched HarDNet candidates to add;
+
+then for each setting (1 thread with ``--thread-time``, then 2 threads wall time):
+
 3. ``hda profile`` of every model at each input size (ViT-B/16 only at 224, its fixed size);
-4. ``hda correlate --device-model``: predicted vs measured per model and per layer, MAPE,
-   share within +-10%, and leave-one-model-out with a fitted scale.
+4. ``hda correlate --device-model``: predicted vs measured per model, per layer and per op,
+   MAPE, share within +-10%, and leave-one-model-out with a fitted scale.
 
 Writes everything under ``--out`` (default ``results/predict-sweep``) with ``RESULTS.md``
 holding the commands run, the per-model table and the summary. Run when the machine is quiet:
@@ -49,6 +50,8 @@ MODELS = [
 ]
 FIXED = {"vit_b_16": ("224",)}
 SETTINGS = {"1thread": ["--threads", "1", "--thread-time"], "2threads": ["--threads", "2"]}
+#: Every setting's thread count, calibrated once into one device model.
+CALIBRATE = ["--threads", "1", "2", "--thread-time"]
 
 
 class Steps:
@@ -117,10 +120,9 @@ def profile(
 
 
 def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Calibrate, (first time) search, profile and score one thread setting."""
+    """(First time) search, then profile and score one thread setting."""
     flags = SETTINGS[name]
-    device = steps.out / f"device-{name}.json"
-    steps.run(["calibrate", *flags, "--grid", args.grid, "--out", str(device)])
+    device = steps.out / "device.json"
     if not args.found:
         args.found = candidates(steps, device, args.candidates) or ["-"]
     found = [c for c in args.found if c != "-"]
@@ -131,7 +133,8 @@ def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace
         ["correlate", str(runs), "--device-model", str(device), "--format", "json"], stdout=score
     )
     document: dict[str, Any] = json.loads(score.read_text())["predictor"]
-    fitted = json.loads(device.read_text())
+    threads = int(flags[flags.index("--threads") + 1])
+    (fitted,) = [m for m in json.loads(device.read_text())["models"] if m["threads"] == threads]
     document["calibration_s"] = fitted["fit"]["seconds"]
     document["context"] = fitted.get("context")
     return document
@@ -196,6 +199,8 @@ def main() -> None:
     args.found = []
     args.out.mkdir(parents=True, exist_ok=True)
     steps = Steps(args.out)
+    device = args.out / "device.json"
+    steps.run(["calibrate", *CALIBRATE, "--grid", args.grid, "--out", str(device)])
     scores = {name: setting(steps, name, list(args.models), args) for name in args.settings}
     (args.out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (args.out / "RESULTS.md").write_text(results_md(scores, steps.log))

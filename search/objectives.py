@@ -87,11 +87,13 @@ CALIBRATED: dict[str, Callable[[Path], Objective]] = {"latency": _latency_model}
 LATENCY = "latency_s"
 
 
-def latency_feature(path: str | Path) -> tuple[dict[str, PartFeature], dict[str, Any]]:
-    """The per-part predicted latency (s) of the device model at `path` (``hda calibrate``):
-    each network part's prediction (``metrics.predict``), summed per candidate; and what the
-    front records about it."""
-    device = DeviceModel.load(path)
+def latency_feature(
+    path: str | Path, threads: int | None = None
+) -> tuple[dict[str, PartFeature], dict[str, Any]]:
+    """The per-part predicted latency (s) of the device model at `path` (``hda calibrate``)
+    for `threads` threads (`DeviceModels.at`): each network part's prediction
+    (``metrics.predict``), summed per candidate; and what the front records about it."""
+    device = DeviceModel.load(path, threads)
 
     def seconds(analysis: Any, place: str) -> float:
         return predict(analysis, device, part=place).latency_s
@@ -102,9 +104,9 @@ def latency_feature(path: str | Path) -> tuple[dict[str, PartFeature], dict[str,
     return {LATENCY: seconds}, info
 
 
-def _device_latency(path: Path) -> Objective:
+def _device_latency(path: Path, threads: int | None) -> Objective:
     """The `latency` objective from a device model: the sum of the layers' predictions."""
-    features, info = latency_feature(path)
+    features, info = latency_feature(path, threads)
 
     def value(m: Metrics) -> Values:
         return np.asarray(m.metric(LATENCY), dtype=np.float64)
@@ -118,15 +120,19 @@ def objective_names() -> list[str]:
 
 
 def get_objective(
-    name: str, calibration: str | Path | None = None, device_model: str | Path | None = None
+    name: str,
+    calibration: str | Path | None = None,
+    device_model: str | Path | None = None,
+    threads: int | None = None,
 ) -> Objective:
     """The objective `name`; calibrated ones read `device_model` (a device model from hda
-    calibrate) or `calibration` (the older macs + cio latency model from hda correlate)."""
+    calibrate, its model for `threads`) or `calibration` (the older macs + cio latency model
+    from hda correlate)."""
     if name in CALIBRATED:
         if calibration is not None and device_model is not None:
             raise UsageError("give --device-model or --calibration, not both")
         if device_model is not None:
-            return _device_latency(Path(device_model))
+            return _device_latency(Path(device_model), threads)
         if calibration is None:
             raise UsageError(
                 f"--objective {name} needs --device-model DEVICE.json (from hda calibrate) or "

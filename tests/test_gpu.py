@@ -46,9 +46,11 @@ def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
     from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.calibrate import CalibrationSettings, calibrate
 
-    model = calibrate(CalibrationSettings(device="cuda", grid="tiny", repeat=2, budget_s=0.002))
+    models = calibrate(CalibrationSettings(device="cuda", grid="tiny", repeat=2, budget_s=0.002))
+    (model,) = models.models  # a GPU has no thread counts: one model, at threads 0
     assert model.device == "cuda" and model.clock == "cuda events" and model.cache_bytes > 2**20
-    path = model.save(tmp_path / "gpu.json")
+    assert model.threads == 0
+    path = models.save(tmp_path / "gpu.json")
     assert predict(analyze("hardnet39ds", 64), DeviceModel.load(path)).latency_s > 0
 
 

@@ -17,6 +17,7 @@ from hardnet_analysis.cli.main import main
 from hardnet_analysis.metrics.device_model import (
     ContextModel,
     DeviceModel,
+    DeviceModels,
     op_kind,
     op_work,
     padded,
@@ -31,12 +32,21 @@ TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
 
 def test_calibration_document(device_file: Path) -> None:
     document = json.loads(device_file.read_text())
-    assert document["format"] == "hda-device-model" and document["version"] == 1
-    assert {"machine", "versions", "cache_bytes", "kinds", "fit", "samples"} <= set(document)
-    kinds = {k["kind"] for k in document["kinds"]}
+    assert document["format"] == "hda-device-model" and document["version"] == 2
+    (model,) = document["models"]
+    assert {"machine", "versions", "cache_bytes", "kinds", "fit", "samples"} <= set(model)
+    assert model["threads"] == 1
+    kinds = {k["kind"] for k in model["kinds"]}
     assert {"conv_kxk", "conv_1x1", "conv_dw", "linear", "bn", "concat", "max_pool"} <= kinds
-    assert document["fit"]["n"] == len(document["samples"]) > 20
-    assert DeviceModel.load(device_file).to_json() == document
+    assert model["fit"]["n"] == len(model["samples"]) > 20
+    assert DeviceModels.load(device_file).to_json() == document
+
+
+def test_a_version_1_file_reads_as_one_model(device_file: Path, tmp_path: Path) -> None:
+    (model,) = json.loads(device_file.read_text())["models"]
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({"format": "hda-device-model", "version": 1, **model}))
+    assert DeviceModels.load(old) == DeviceModels.load(device_file)
 
 
 def test_predict_json_is_the_sum_of_its_layers(
@@ -80,8 +90,8 @@ def test_bad_device_models_are_one_line_errors(
     old.write_text(json.dumps({"format": "hda-latency-model", "version": 1, "coef": [1.0]}))
     assert "'hda-latency-model'" in _one_line_error([*base, str(old)], capsys)
     newer = tmp_path / "newer.json"
-    newer.write_text(json.dumps({**json.loads(device_file.read_text()), "version": 2}))
-    assert "newer version 2" in _one_line_error([*base, str(newer)], capsys)
+    newer.write_text(json.dumps({**json.loads(device_file.read_text()), "version": 3}))
+    assert "newer version 3" in _one_line_error([*base, str(newer)], capsys)
 
 
 def test_untraceable_model_is_a_one_line_error(
@@ -144,9 +154,10 @@ def test_a_device_model_from_before_the_pooling_split_still_predicts(
 ) -> None:
     # Older files hold one "pool" kind for all pooling: the three pooling kinds fall back to it.
     document = json.loads(device_file.read_text())
-    pool = next(k for k in document["kinds"] if k["kind"] == "max_pool")
-    rest = [k for k in document["kinds"] if "pool" not in k["kind"]]
-    document["kinds"] = [*rest, {**pool, "kind": "pool"}]
+    model = document["models"][0]
+    pool = next(k for k in model["kinds"] if k["kind"] == "max_pool")
+    rest = [k for k in model["kinds"] if "pool" not in k["kind"]]
+    model["kinds"] = [*rest, {**pool, "kind": "pool"}]
     path = tmp_path / "before-split.json"
     path.write_text(json.dumps(document))
     old = DeviceModel.load(path)
@@ -216,7 +227,7 @@ def test_calibrate_without_context_networks(tmp_path: Path) -> None:
     assert (
         main(["calibrate", *fast, "--models", "none", "--out", str(out), "--format", "json"]) == 0
     )
-    assert "context" not in json.loads(out.read_text())
+    assert "context" not in json.loads(out.read_text())["models"][0]
     assert DeviceModel.load(out).context is None
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.device_model import DeviceModel, DeviceModels
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.search.objectives import get_objective
 from hardnet_analysis.search.space import default_space, load_template, with_flags
@@ -28,7 +28,7 @@ def dram_bound(device_file: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     device = DeviceModel.load(device_file)
     kinds = tuple(replace(k, form="sum", dram_byte_s=1e-9) for k in device.kinds)
     path = tmp_path_factory.mktemp("dram") / "dram.json"
-    replace(device, kinds=kinds, cache_bytes=50 * 2**20).save(path)
+    DeviceModels((replace(device, kinds=kinds, cache_bytes=50 * 2**20),)).save(path)
     return path
 
 

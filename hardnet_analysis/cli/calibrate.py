@@ -31,11 +31,18 @@ def register(subparsers: Any) -> None:
         'per-op cost); writes {"format": "hda-device-model", "version": 1, ...}.',
     )
     add_device_args(parser)
-    parser.add_argument("--threads", type=positive_int, help="CPU threads (default torch's)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        nargs="+",
+        metavar="N",
+        help="CPU thread counts, one model each (default: 1 and torch's default, every core)",
+    )
     parser.add_argument(
         "--thread-time",
         action="store_true",
-        help="clock the thread's CPU time (needs --threads 1; for a busy shared CPU)",
+        help="clock the 1-thread model by the thread's CPU time (for a busy shared CPU; "
+        "needs 1 among --threads; other counts are timed by the wall clock)",
     )
     parser.add_argument(
         "--grid",
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     settings = CalibrationSettings(
         device=args.device,
         strict_device=args.strict_device,
-        threads=args.threads,
+        threads=tuple(args.threads) if args.threads else None,
         thread_time=args.thread_time,
         grid=args.grid,
         repeat=args.repeat,
@@ -87,21 +94,23 @@ def run(args: argparse.Namespace) -> int:
         context_sizes=tuple(args.context_input) if args.context_input else None,
     )
     with progress_bar("calibrate", "timing", "benchmarks and networks timed") as step:
-        model = calibrate(settings, lambda line: print(line, file=sys.stderr), step)
-    model.save(args.out)
+        models = calibrate(settings, lambda line: print(line, file=sys.stderr), step)
+    models.save(args.out)
     if args.format == "json":
-        write_json(model.to_json())
+        write_json(models.to_json())
         return 0
     out = console()
-    out.print(kinds_table(model))
-    fit = model.fit
-    out.print(
-        f"{fit.n} benchmarks: fit error {100 * fit.train_error:.1f}%, leave-one-out "
-        f"{100 * fit.loo_error:.1f}% ({100 * fit.loo_within_10pct:.0f}% within +-10%), "
-        f"{fit.seconds:.0f} s; written to {args.out}"
-    )
-    if model.context is not None:
-        out.print(context_table(model.context))
+    for model in models.models:
+        out.print(kinds_table(model))
+        fit = model.fit
+        out.print(
+            f"{fit.n} benchmarks: fit error {100 * fit.train_error:.1f}%, leave-one-out "
+            f"{100 * fit.loo_error:.1f}% ({100 * fit.loo_within_10pct:.0f}% within +-10%)"
+        )
+        if model.context is not None:
+            out.print(context_table(model.context))
+    counts = ", ".join(map(str, models.counts()))
+    out.print(f"threads {counts}: {fit.seconds:.0f} s; written to {args.out}")
     return 0
 
 

@@ -15,6 +15,7 @@ from hardnet_analysis.cli.common import (
     console,
     input_size,
     non_negative_int,
+    positive_int,
 )
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.device_model import DeviceModel
@@ -40,6 +41,13 @@ def register(subparsers: Any) -> None:
         "--device-model", required=True, metavar="DEVICE.json", help="from hda calibrate"
     )
     parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads to predict for, one the device model holds (default: torch's count "
+        "here when the device model holds it, else the only count it holds)",
+    )
+    parser.add_argument(
         "--top", type=non_negative_int, default=15, help="table rows per model (0: all)"
     )
     parser.add_argument(
@@ -57,7 +65,7 @@ def predictions(
     args: argparse.Namespace,
 ) -> tuple[DeviceModel, list[tuple[Analysis, Prediction]]]:
     """The device model (read once) and one (analysis, prediction) per (model, input)."""
-    device = DeviceModel.load(args.device_model)
+    device = DeviceModel.load(args.device_model, args.threads)
     found = []
     for name in args.models:
         for size in args.input:

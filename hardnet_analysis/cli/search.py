@@ -150,6 +150,13 @@ def _register_ranking(parser: argparse.ArgumentParser) -> None:
         help="device model from hda calibrate: per-layer predicted latency, summed per stage",
     )
     rank.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="CPU threads the latency is predicted for, one the device model holds (default: "
+        "torch's count here when it holds it, else its only count)",
+    )
+    rank.add_argument(
         "--calibration", metavar="FILE", help="older macs + cio latency model from hda correlate"
     )
     rank.add_argument("--top", type=positive_int, default=10, help="rows shown (default 10)")
@@ -213,7 +220,7 @@ def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]
             raise UsageError("--calibration is used only with --objective latency")
         return ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
     model = args.device_model if args.objective == "latency" else None
-    objective = get_objective(args.objective, args.calibration, model)
+    objective = get_objective(args.objective, args.calibration, model, args.threads)
     return ObjectiveRanker(objective, keep), dict(objective.info)
 
 
@@ -224,9 +231,11 @@ def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float
 
     if args.budget_latency is not None and not args.device_model:
         raise UsageError("--budget-latency needs --device-model DEVICE.json (from hda calibrate)")
+    if args.threads is not None and not args.device_model:
+        raise UsageError("--threads needs --device-model DEVICE.json (from hda calibrate)")
     if not args.device_model:
         return {}, {}, {}
-    features, info = latency_feature(args.device_model)
+    features, info = latency_feature(args.device_model, args.threads)
     if args.budget_latency is None:
         return features, {}, info
     return (

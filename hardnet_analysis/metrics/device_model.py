@@ -1,7 +1,12 @@
 """The device model: what ``hda calibrate`` writes and ``hda predict`` reads.
 
-``{"format": "hda-device-model", "version": 1, "device": "cpu", "machine": {...}, "threads": 1,
-"versions": {...}, "cache_bytes": ..., "kinds": [...], "fit": {...}, "samples": [...]}``.
+A file holds one model per thread count (`DeviceModels`): ``{"format": "hda-device-model",
+"version": 2, "models": [{"device": "cpu", "machine": {...}, "threads": 1, "versions": {...},
+"cache_bytes": ..., "kinds": [...], "fit": {...}, "samples": [...]}, {... "threads": 2 ...}]}``;
+version 1 files hold one model at the top level and read as a file of one. Each thread count
+has its own fit: how an op speeds up with threads depends on its kind and size (torch runs an
+op of fewer than 32,768 elements on one thread, and a parallel region has a fixed cost), which
+a kind's overhead and rates at that count absorb.
 
 Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, depthwise, grouped, linear,
 matmul, BN, elementwise, transcendental activations, norm, max/average/global pooling, concat,
@@ -19,7 +24,7 @@ kind with overhead 5e-6 s, flop_s 2e-11 (50 GFLOP/s), dram_byte_s 1e-10 (10 GB/s
 2e-11 (50 GB/s), max form, on a 3x3 conv of 115.6 M MACs moving 1.2 MB all from DRAM: 5e-6 +
 max(4.62e-3, 1.2e-4, 2.4e-5) = 4.63 ms, compute-bound.
 
-`DeviceModel.save` is the only writer and `DeviceModel.load` the only reader (``records.py``).
+`DeviceModels.save` is the only writer and `DeviceModels.load` the only reader (``records.py``).
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ from hardnet_analysis.profiler.document import DeviceRecord, LoadProbe
 from hardnet_analysis.records import check_header, decode, encode, omitted_if_none
 
 FORMAT = "hda-device-model"
-VERSION = 1
-ACCEPTED = f"accepted: format {FORMAT!r} version {VERSION} as `hda calibrate --out FILE` writes it"
+VERSION = 2
+ACCEPTED = (
+    f"accepted: format {FORMAT!r} version 1 or {VERSION} as `hda calibrate --out FILE` writes it"
+)
 
 #: The kinds, in the order tables list them.
 KINDS = (
@@ -320,9 +327,6 @@ class ContextFit:
 class DeviceModel:
     """A calibrated device (see the module docstring)."""
 
-    FORMAT: ClassVar[str] = FORMAT
-    VERSION: ClassVar[int] = VERSION
-
     device: str
     machine: DeviceRecord
     threads: int
@@ -372,25 +376,10 @@ class DeviceModel:
             bound = "overhead"
         return self.context.time(kind, isolated), bound
 
-    def to_json(self) -> dict[str, Any]:
-        return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the document to `path` atomically."""
-        return atomic_write_json(path, self.to_json())
-
     @classmethod
-    def load(cls, path: str | Path) -> DeviceModel:
-        """The device model in the file at `path`; a missing file, another format or version,
-        or a missing key is a one-line UsageError."""
-        where = f"device model {str(path)!r}"
-        document = read_json(path, "device model")
-        check_header(document, where, "hda device model", FORMAT, VERSION)
-        model: DeviceModel = decode(cls, document, where, ACCEPTED)
-        problem = model.out_of_range()
-        if problem:
-            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
-        return model
+    def load(cls, path: str | Path, threads: int | None = None) -> DeviceModel:
+        """The model for `threads` in the device model file at `path` (`DeviceModels.at`)."""
+        return DeviceModels.load(path).at(threads)
 
     def out_of_range(self) -> str | None:
         """The first value no calibration writes (a negative rate, scale or size, a kind
@@ -409,4 +398,81 @@ class DeviceModel:
         context = self.context
         if context is not None and not (context.scale > 0 and context.op_s >= 0):
             return "the context fit's scale must be > 0 and its op_s >= 0"
+        return None
+
+
+@dataclass(frozen=True)
+class DeviceModels:
+    """A device model file: one `DeviceModel` per thread count of one device, fewer threads
+    first (a GPU's: one, at threads 0)."""
+
+    FORMAT: ClassVar[str] = FORMAT
+    VERSION: ClassVar[int] = VERSION
+
+    models: tuple[DeviceModel, ...]
+
+    def counts(self) -> tuple[int, ...]:
+        """The thread counts held, e.g. ``(1, 2)``."""
+        return tuple(m.threads for m in self.models)
+
+    def at(self, threads: int | None = None) -> DeviceModel:
+        """The model for `threads`. None: the count torch uses in this process when the file
+        holds it, else the file's only model; a count the file lacks is a UsageError naming
+        those it holds. A device without CPU threads (threads 0) answers any count."""
+        if len(self.models) == 1 and (threads is None or self.models[0].threads in (0, threads)):
+            return self.models[0]
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        for model in self.models:
+            if model.threads == threads:
+                return model
+        held = ", ".join(map(str, self.counts()))
+        raise UsageError(
+            f"the device model holds threads {held}, not {threads}; accepted: --threads "
+            f"{' or '.join(map(str, self.counts()))} (or calibrate with --threads {threads})"
+        )
+
+    def closest(self, threads: int) -> DeviceModel:
+        """The model for `threads`, or the one nearest to it (ties: fewer threads)."""
+        return min(self.models, key=lambda m: (abs(m.threads - threads), m.threads))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the document to `path` atomically."""
+        return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeviceModels:
+        """The device models in the file at `path` (version 1: one model); a missing file,
+        another format or version, a missing key or a value out of range is a one-line
+        UsageError."""
+        where = f"device model {str(path)!r}"
+        document = read_json(path, "device model")
+        old = isinstance(document, dict) and document.get("version") == 1
+        check_header(document, where, "hda device model", FORMAT, 1 if old else VERSION)
+        if old:
+            models = DeviceModels((decode(DeviceModel, document, where, ACCEPTED),))
+        else:
+            models = decode(cls, document, where, ACCEPTED)
+        problem = models.out_of_range()
+        if problem:
+            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
+        return models
+
+    def out_of_range(self) -> str | None:
+        """The first problem no calibration writes (`DeviceModel.out_of_range`, no model, a
+        thread count twice or models of several devices), or None."""
+        counts = self.counts()
+        if not counts or len(set(counts)) < len(counts):
+            return "models must hold each thread count once, at least one"
+        if len({m.device for m in self.models}) > 1:
+            return "models must be of one device"
+        for model in self.models:
+            problem = model.out_of_range()
+            if problem:
+                return f"threads {model.threads}: {problem}"
         return None

@@ -21,7 +21,7 @@ from typing import Any
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.metrics.device_model import DeviceModel, DeviceModels
 from hardnet_analysis.metrics.predict import Prediction, predict
 from hardnet_analysis.profiler.document import ProfileRun
 
@@ -238,12 +238,19 @@ def op_score(
 
 
 def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
-    """`score` of the device model in file `path` on `runs`, which must be there and come from
-    one device (a UsageError otherwise)."""
+    """`score` on `runs` of the model in device model file `path` for their thread count (or
+    the nearest it holds, which `mismatches` then names). The runs must be there and come from
+    one device and one thread count (a UsageError otherwise)."""
     from hardnet_analysis.metrics.correlate import by_device, model_points
 
     if not runs:
         raise UsageError("--device-model compares predictions with profile runs; give some")
+    counts = sorted({run.threads for run in runs})
+    if len(counts) > 1:
+        raise UsageError(
+            f"--device-model scores runs of one thread count; these have {counts}: score each "
+            "count's runs on their own"
+        )
     if len(by_device(model_points(runs))) > 1:
         raise UsageError("--device-model scores the runs of one device; give those runs only")
-    return score(runs, DeviceModel.load(path))
+    return score(runs, DeviceModels.load(path).closest(counts[0]))

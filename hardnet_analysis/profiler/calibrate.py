@@ -1,7 +1,10 @@
-"""``hda calibrate``: time the micro-benchmarks on this device and fit its device model.
+"""``hda calibrate``: time the micro-benchmarks on this device and fit its device model, one
+per thread count (by default 1 and every core).
 
 Each benchmark (``profiler.microbench``) is traced for its features, then timed: a warm-up call,
-then `repeat` samples of enough calls to fill `budget_s`, the median per call kept. A cold run
+then `repeat` samples of enough calls to fill `budget_s`, the median per call kept, at each
+thread count in turn (the module and its pool built once; a drift of the machine's speed
+then touches every count alike). A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
 candidate cache, so every call finds its data evicted. Then a few whole networks (`CONTEXT`,
 none of them a model the predictor sweep scores) are timed in a forward, and the context fit
@@ -20,7 +23,7 @@ import math
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -30,7 +33,13 @@ from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time,
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
-from hardnet_analysis.metrics.device_model import ContextFit, ContextModel, DeviceModel, FitSummary
+from hardnet_analysis.metrics.device_model import (
+    ContextFit,
+    ContextModel,
+    DeviceModel,
+    DeviceModels,
+    FitSummary,
+)
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
 from hardnet_analysis.profiler.document import LoadProbe
 from hardnet_analysis.profiler.environment import versions
@@ -67,7 +76,8 @@ CONTEXT: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
 @dataclass(frozen=True)
 class CalibrationSettings:
     """Device (a backend's name) and whether a missing one is an error rather than a fall-back
-    to the CPU, CPU threads (None: torch's default), the per-thread clock,
+    to the CPU, the CPU thread counts to fit (None: 1 and torch's default, every core), the
+    per-thread clock for the 1-thread model (others run on the wall clock),
     the grid (``full``/``quick``/``tiny``), timing (samples, seconds per sample), the most
     bytes a cold pool may hold, a cache size that replaces the probed candidates, and the whole
     networks of the context fit and their input sides (None: the grid's, `CONTEXT`; no
@@ -75,7 +85,7 @@ class CalibrationSettings:
 
     device: str = "cpu"
     strict_device: bool = False
-    threads: int | None = None
+    threads: tuple[int, ...] | None = None
     thread_time: bool = False
     grid: str = "full"
     repeat: int = 5
@@ -139,15 +149,17 @@ def _ring(module: torch.nn.Module, x: torch.Tensor, cache: int) -> int:
 def measure(
     bench: Bench,
     device: torch.device,
-    clock: Clock,
+    clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
-) -> list[Measurement]:
-    """The warm and (where it differs) cold timings of one benchmark. Each call's output is kept
-    alive over a ring of calls that spans twice the smallest cache (`_ring`), so it is written
-    to a buffer that cache does not hold, as in a forward, where the allocator hands an op a
-    block last touched many ops ago; a loop that frees and reallocates the same block writes
-    into cache (a 1x1 conv 24->144 at 56x56, 1 thread: 154 us so, 304 us with cold outputs)."""
+) -> dict[int, list[Measurement]]:
+    """The warm and (where it differs) cold timings of one benchmark at each thread count of
+    `clocks` (count -> clock), the module, pool and features shared between counts. Each
+    call's output is kept alive over a ring of calls that spans twice the smallest cache
+    (`_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
+    the allocator hands an op a block last touched many ops ago; a loop that frees and
+    reallocates the same block writes into cache (a 1x1 conv 24->144 at 56x56, 1 thread:
+    154 us so, 304 us with cold outputs)."""
     module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
     module = module.to(device)
@@ -155,7 +167,7 @@ def measure(
     weights = sum(p.numel() for p in module.parameters()) * 4
     nbytes = x.numel() * 4 + weights
     ring: deque[object] = deque(maxlen=_ring(module, x, min(caches)))
-    out = []
+    out: dict[int, list[Measurement]] = {threads: [] for threads in clocks}
     for copies in sorted({1, _pool_size(nbytes, settings, caches)}):
         modules = [module] + [
             copy.deepcopy(module) if weights else module for _ in range(copies - 1)
@@ -164,10 +176,18 @@ def measure(
         calls: list[Callable[[], object]] = [
             partial(_kept, ring, m, i) for m, i in zip(modules, inputs, strict=True)
         ]
-        seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
         label = bench.label + (f" cold x{copies}" if copies > 1 else "")
-        out.append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
+        for threads, clock in clocks.items():
+            _set_threads(threads)
+            seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
+            out[threads].append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
     return out
+
+
+def _set_threads(threads: int) -> None:
+    """Run torch ops on `threads` threads (0: a device without CPU threads, left alone)."""
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
@@ -177,84 +197,131 @@ def _picked(settings: CalibrationSettings, say: Log) -> Picked:
         raise UsageError(f"unknown grid {settings.grid!r}; accepted: full, quick, tiny")
     picked = pick(settings.device, settings.strict_device)
     if settings.thread_time:
-        check_thread_time(picked.backend, settings.threads)
+        check_thread_time(picked.backend, 1 if 1 in (settings.threads or (1,)) else None)
     if picked.fallback:
         say(f"hda: warning: {picked.warning(settings.device)}")
     return picked
 
 
+def thread_counts(backend: Backend, asked: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The thread counts to calibrate, fewest first: `asked`, or 1 and torch's default (every
+    core); ``(0,)`` for a backend without CPU threads."""
+    if not backend.cpu_threads:
+        return (0,)
+    return tuple(sorted(set(asked or (1, backend.prepare(None)))))
+
+
+def _clocks(
+    backend: Backend, counts: tuple[int, ...], settings: CalibrationSettings
+) -> dict[int, Clock]:
+    """Each count's clock: the thread's CPU time for 1 thread with ``--thread-time``, else the
+    wall clock (several threads' work happens at once; their CPU time says nothing of it)."""
+    return {n: backend.clock(settings.thread_time and n == 1) for n in counts}
+
+
 def _context(
-    isolated: DeviceModel,
+    isolated: Mapping[int, DeviceModel],
     device: torch.device,
-    clock: Clock,
+    clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     done: Callable[[], None],
-) -> ContextFit | None:
-    """Time the context networks in a forward and fit how ops run there (None: no networks);
-    `done` is called after each network."""
+) -> dict[int, ContextFit | None]:
+    """Time the context networks in a forward at each thread count and fit how ops run there
+    (None: no networks); `done` is called after each network and input."""
     from hardnet_analysis.analysis import analyze
     from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.run import prepare
 
     names, sizes = settings.context()
-    found = []
+    found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
     for name in names:
         for side in sizes:
             size = (side, side)
             net, x = prepare(name, size, 1, "fp32", False, device)
-            with torch.inference_mode():
-                samples = time_forward(partial(net, x), clock, 2, settings.repeat)
-            layers = predict(analyze(name, size), isolated).layers
-            ops = sum(layer.kind != "view" for layer in layers)
-            seconds = sum(layer.time_s for layer in layers)
-            found.append(ContextModel(name, size, statistics.median(samples), seconds, ops, 0.0))
+            analysis = analyze(name, size)
+            for threads, clock in clocks.items():
+                _set_threads(threads)
+                with torch.inference_mode():
+                    samples = time_forward(partial(net, x), clock, 2, settings.repeat)
+                layers = predict(analysis, isolated[threads]).layers
+                ops = sum(layer.kind != "view" for layer in layers)
+                seconds = sum(layer.time_s for layer in layers)
+                measured = statistics.median(samples)
+                found[threads].append(ContextModel(name, size, measured, seconds, ops, 0.0))
             done()
-    return fit_context(found) if found else None
+    return {n: fit_context(models) if models else None for n, models in found.items()}
 
 
 def calibrate(
     settings: CalibrationSettings, log: Log | None = None, step: Step | None = None
-) -> DeviceModel:
-    """Time the grid on the device, fit the device model, check it on whole models. `log` gets
-    stage and warning lines; `step(done, total)` is called after each benchmark and each
-    context network (a progress bar's hook)."""
+) -> DeviceModels:
+    """Time the grid on the device at each thread count, fit one device model per count,
+    check each on whole networks. `log` gets stage and warning lines; `step(done, total)` is
+    called after each benchmark and each context network (a progress bar's hook)."""
     say: Log = log or (lambda message: None)
     advance: Step = step or (lambda done, total: None)
     started = time.perf_counter()
     picked = _picked(settings, say)
+    counts = thread_counts(picked.backend, settings.threads)
+    before = torch.get_num_threads()
+    try:
+        return _calibrate(settings, picked, counts, say, advance, started)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _calibrate(
+    settings: CalibrationSettings,
+    picked: Picked,
+    counts: tuple[int, ...],
+    say: Log,
+    advance: Step,
+    started: float,
+) -> DeviceModels:
     backend, device = picked.backend, picked.device
-    threads = backend.prepare(settings.threads)
-    load = _load(backend, threads, None, say)
+    loads = {n: _load(backend, n, None, say) for n in counts}
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
         if settings.cache_bytes
         else backend.cache_sizes(device)
     )
-    clock = backend.clock(settings.thread_time)
+    clocks = _clocks(backend, counts, settings)
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, not after the benchmarks
     benches = grid(settings.grid)
     names, sizes = settings.context()
     total = len(benches) + len(names) * len(sizes)
     prime_allocator()
-    measured: list[Measurement] = []
+    measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            measured.extend(measure(bench, device, clock, settings, caches))
+            for threads, found in measure(bench, device, clocks, settings, caches).items():
+                measured[threads].extend(found)
             advance(number, total)
-    fit = fit_device(measured, caches)
-    model = _document(settings, picked, fit, time.perf_counter() - started)
+    fits = {n: fit_device(measured[n], caches) for n in counts}
+    isolated = {n: _document(settings, picked, fits[n], n) for n in counts}
     prime_allocator()
     counted = itertools.count(len(benches) + 1)
-    context = _context(model, device, clock, settings, lambda: advance(next(counted), total))
-    _load(backend, threads, load, say)
+    context = _context(isolated, device, clocks, settings, lambda: advance(next(counted), total))
+    for n in counts:
+        _load(backend, n, loads[n], say)
     seconds = time.perf_counter() - started
-    return replace(model, context=context, fit=replace(model.fit, seconds=seconds), load_probe=load)
+    return DeviceModels(
+        tuple(
+            replace(
+                isolated[n],
+                context=context[n],
+                fit=replace(isolated[n].fit, seconds=seconds),
+                load_probe=loads[n],
+            )
+            for n in counts
+        )
+    )
 
 
 def _load(backend: Backend, threads: int, start: LoadProbe | None, say: Log) -> LoadProbe | None:
-    """Probe how busy the CPU is (backends on its threads only) and warn when it is busy, or
-    when it now runs at another speed than at the `start` probe."""
+    """Probe how busy the CPU is at `threads` threads (backends with CPU threads only) and
+    warn when it is busy, or when it now runs at another speed than at the `start` probe."""
     if not backend.cpu_threads:
         return None
     load = probe_load(threads)
@@ -270,22 +337,23 @@ def _load(backend: Backend, threads: int, start: LoadProbe | None, say: Log) -> 
 
 
 def _document(
-    settings: CalibrationSettings, picked: Picked, fit: DeviceFit, seconds: float
+    settings: CalibrationSettings, picked: Picked, fit: DeviceFit, threads: int
 ) -> DeviceModel:
+    """The device model of `threads` threads from its `fit` (the seconds filled in later)."""
     errors = [abs(s.predicted_s - s.time_s) / s.time_s for s in fit.samples]
     summary = FitSummary(
         len(errors),
         statistics.fmean(errors),
         float(fit.loo.mean()),
         float((fit.loo <= 0.1).mean()),
-        seconds,
+        0.0,
     )
     backend, device = picked.backend, picked.device
     return DeviceModel(
         device=backend.name,
         machine=backend.record(settings.device, device, picked.fallback),
-        threads=torch.get_num_threads() if backend.cpu_threads else 0,
-        clock=backend.clock_name(settings.thread_time),
+        threads=threads,
+        clock=backend.clock_name(settings.thread_time and threads == 1),
         dtype="fp32",
         versions=versions(),
         cache_bytes=fit.cache_bytes,
