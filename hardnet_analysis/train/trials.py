@@ -40,7 +40,13 @@ from hardnet_analysis.fronts import (
 from hardnet_analysis.pareto import nondominated_ranks
 from hardnet_analysis.records import decode
 from hardnet_analysis.train.config import TrainConfig
-from hardnet_analysis.train.storage import open_storage, quiet_experimental, shown, storage_url
+from hardnet_analysis.train.storage import (
+    check_exists,
+    open_storage,
+    quiet_experimental,
+    shown,
+    storage_url,
+)
 
 STUDY_PREFIX = "hda-"
 SETTINGS_ATTR = "hda"
@@ -168,7 +174,9 @@ def create_front_study(
 
 def open_front_study(spec: str, name: str | None = None) -> FrontStudy:
     """The front study `name` in storage `spec` (None: the storage's only hda study), opened
-    with the heartbeat and retries its settings ask for."""
+    with the heartbeat and retries its settings ask for. A storage file that is not there is a
+    UsageError, not created."""
+    check_exists(spec)
     plain = open_storage(spec)
     names = [n for n in optuna.get_all_study_names(plain) if n.startswith(STUDY_PREFIX)]
     if name is None:
