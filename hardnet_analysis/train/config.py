@@ -163,6 +163,24 @@ def resumed_config(stored: dict[str, Any], given: dict[str, Any], out: str) -> T
     return config.replace(**{k: v for k, v in given.items() if k in RESUME_ADJUSTABLE})
 
 
+#: Settings a later run of a front's training may change: where and how fast its candidates
+#: train, not what a finished candidate's result means.
+FRONT_ADJUSTABLE = ("device", "strict_device", "workers", "convert")
+
+
+def recipe_clashes(stored: TrainConfig, asked: TrainConfig) -> list[str]:
+    """The settings in which `asked` differs from the `stored` recipe of a front's study,
+    each as its flag with both values (``--epochs 8 (the study's: 4)``); the candidates'
+    own `model` and `out`, and `FRONT_ADJUSTABLE`, left out."""
+    skipped = {"model", "out", "resume", *FRONT_ADJUSTABLE}
+    return [
+        f"{flag_name(f.name)} {_shown(new)} (the study's: {_shown(old)})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in skipped
+        and _normal(new := getattr(asked, f.name)) != _normal(old := getattr(stored, f.name))
+    ]
+
+
 def _normal(value: Any) -> Any:
     """A setting compared across JSON and the command line: a (h, w) list is a tuple."""
     return tuple(value) if isinstance(value, list) else value

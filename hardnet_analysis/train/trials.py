@@ -45,6 +45,7 @@ from hardnet_analysis.train.storage import (
     open_storage,
     quiet_experimental,
     shown,
+    storage_file,
     storage_url,
 )
 
@@ -170,6 +171,26 @@ def create_front_study(
             attrs = {"candidate_id": row.id, "candidate": row.to_dict(), "definition": definition}
             study.enqueue_trial({}, user_attrs=attrs)
     return front
+
+
+def trained_settings(spec: str, front_id: str) -> tuple[FrontSettings, int] | None:
+    """The settings of front `front_id`'s study in storage `spec` and how many of its
+    candidates are trained or training under them; None where the storage file or the study
+    is not there yet (nothing is created to find out)."""
+    path = storage_file(storage_url(spec))
+    if path is not None and not path.exists():
+        return None
+    storage = open_storage(spec)
+    name = study_name(front_id)
+    if name not in optuna.get_all_study_names(storage):
+        return None
+    study = optuna.load_study(study_name=name, storage=storage)
+    attr = study.user_attrs.get(SETTINGS_ATTR)
+    if attr is None:
+        return None
+    busy = (TrialState.COMPLETE, TrialState.RUNNING)
+    trained = {str(t.user_attrs.get("candidate_id")) for t in study.get_trials(states=busy)}
+    return FrontSettings.from_attr(attr, name), len(trained)
 
 
 def open_front_study(spec: str, name: str | None = None) -> FrontStudy:
