@@ -79,6 +79,18 @@ RULES: tuple[Rule, ...] = (
         for dest in WRITE_SPACE_IGNORES
     ),
     Excludes("cio", "per_layer", "by_block", "one row per block has no per-op rows"),
+    Needs(
+        "cio",
+        "cache",
+        "per-layer rows or the table (--by-block --format csv has no DRAM estimate)",
+        lambda a: not (a.by_block and a.format == "csv"),
+    ),
+    Needs(
+        "correlate",
+        "device_model",
+        "--format table or json (csv holds the correlations only)",
+        lambda a: a.format != "csv",
+    ),
     Needs("profile", "force", "--out DIR (the saved runs it would redo)", _out),
     Excludes("evaluate", "weights", "random_weights", "the model is scored with one or the other"),
     Needs("evaluate", "ignore_index", "--task segmentation (a mask value)", _segmentation),

@@ -82,6 +82,10 @@ class TrainConfig:
             raise UsageError(f"--dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
         if self.dataset in ("folder", "cifar") and not self.data:
             raise UsageError(f"--dataset {self.dataset} needs --data DIR")
+        if self.dataset == "digits" and self.data:  # the built-in set: --data would be ignored
+            raise UsageError(
+                "--data applies only with --dataset auto, folder or cifar (digits is built in)"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("--epochs and --batch-size must be >= 1")
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
