@@ -203,6 +203,7 @@ def locked_directory(path: str | Path) -> Iterator[Path]:
     network file systems may not honour it.
     """
     directory = Path(path)
+    made = _missing(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
@@ -217,5 +218,27 @@ def locked_directory(path: str | Path) -> Iterator[Path]:
                 "or give another directory"
             ) from None
         yield directory
+    except BaseException:
+        _remove_empty(made)  # a command that refused (no candidate, a bad input) leaves no trace
+        raise
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _missing(directory: Path) -> list[Path]:
+    """`directory` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove `directories` (deepest first) that are still empty; stop at the first that is
+    not: what a command wrote before it failed stays."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return

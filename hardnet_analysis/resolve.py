@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +68,7 @@ class ModuleSpec:
     def _call(self, device: str | None) -> Any:
         import torch
 
-        with torch.device(device) if device else contextlib.nullcontext():
+        with torch.device(device) if device else contextlib.nullcontext(), self._user():
             try:
                 return self.factory(**self.kwargs)
             except NotImplementedError:
@@ -88,11 +88,14 @@ class ModuleSpec:
                     kwargs = {**kwargs, "device": "meta"}
                 return func(*args, **kwargs)
 
-        with EmptyOnMeta():
+        with EmptyOnMeta(), self._user():
             try:
                 return self.factory(**self.kwargs)
             except Exception as exc:
                 raise self._failed(exc) from exc
+
+    def _user(self) -> contextlib.AbstractContextManager[None]:
+        return user_code(f"building {self.name}")
 
     def _failed(self, exc: Exception) -> UsageError:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -161,12 +164,27 @@ def _load_file(path: Path) -> Any:
         raise UsageError(f"cannot import {str(path)!r}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        del sys.modules[name]
-        raise UsageError(f"cannot import {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+    with user_code(f"importing {str(path)!r}"):
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            del sys.modules[name]
+            if not isinstance(exc, Exception):
+                raise  # sys.exit: `user_code` says so; Ctrl-C: hda stops
+            raise UsageError(f"cannot import {str(path)!r}: {type(exc).__name__}: {exc}") from exc
     return module
+
+
+@contextlib.contextmanager
+def user_code(doing: str) -> Iterator[None]:
+    """Run a user's module or builder: what it prints goes to stderr (stdout carries hda's
+    results, ``--format json`` among them), and a ``sys.exit`` in it is a UsageError saying
+    what was being done, not an exit of hda with no message."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as exc:
+        raise UsageError(f"{doing}: it called sys.exit({exc.code!r})") from exc
 
 
 def _import(where: str) -> Any:
@@ -177,10 +195,13 @@ def _import(where: str) -> Any:
             f"{where!r} is neither a module path (package.module) nor a .py file; "
             "use package.module:callable or path/to/file.py:callable"
         )
-    try:
-        return importlib.import_module(where)
-    except Exception as exc:
-        raise UsageError(f"cannot import module {where!r}: {type(exc).__name__}: {exc}") from exc
+    with user_code(f"importing module {where!r}"):
+        try:
+            return importlib.import_module(where)
+        except Exception as exc:
+            raise UsageError(
+                f"cannot import module {where!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def _callable_spec(target: str, kwargs: dict[str, Any]) -> ModuleSpec:

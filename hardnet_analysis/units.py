@@ -8,15 +8,57 @@ import re
 from hardnet_analysis.errors import UsageError
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_COUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")
-_SIZE = re.compile(r"^\s*([0-9]+)\s*(?:[xX]\s*([0-9]+))?\s*$")
+# Every pattern spells digits and blanks in ASCII: Python's int() and float() also take other
+# scripts' digits ('١٢') and '_' separators, which hda refuses everywhere alike.
+_COUNT = re.compile(r"^[ \t]*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)[ \t]*([kKmMgGtT]?)[ \t]*\Z")
+_SIZE = re.compile(r"^[ \t]*([0-9]+)[ \t]*(?:[xX][ \t]*([0-9]+))?[ \t]*\Z")
+_WHOLE = re.compile(r"^[ \t]*(-?[0-9]+)[ \t]*\Z")
+_NUMBER = re.compile(r"^[ \t]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)[ \t]*\Z")
+_NOT_FINITE = re.compile(r"^[ \t]*[+-]?(?:inf|infinity|nan)[ \t]*\Z", re.IGNORECASE)
+
+#: Digits past this many make a number larger than any bound, and int() refuses strings of
+#: more than 4,300 digits: longer ones saturate at 10**_DIGITS instead.
+_DIGITS = 30
+#: The largest input side (--input, --image-size): 16,384 pixels, past any camera's frame.
+MAX_SIDE = 16_384
+
+
+def _int(digits: str) -> int:
+    """ASCII `digits` (with an optional '-') as an int, saturating past `_DIGITS` digits."""
+    sign = -1 if digits.startswith("-") else 1
+    body = digits.lstrip("-")
+    return sign * (10**_DIGITS if len(body) > _DIGITS else int(body))
+
+
+def parse_whole(text: str) -> int:
+    """A whole number as every count flag takes it: ASCII digits 0-9 with an optional '-' (so
+    that a negative value is named as out of range), blanks around it ignored; no '_', '+',
+    exponent or decimal point. A UsageError otherwise."""
+    match = _WHOLE.match(text)
+    if not match:
+        raise UsageError(f"{text!r} is not an integer (digits 0-9 only)")
+    return _int(match.group(1))
+
+
+def parse_number(text: str) -> float:
+    """A finite decimal number in ASCII (``0.05``, ``-1``, ``6e-5``); infinity, NaN and other
+    scripts' digits are a UsageError."""
+    if _NOT_FINITE.match(text):
+        raise UsageError(f"{text!r} is not a finite number")
+    match = _NUMBER.match(text)
+    if not match:
+        raise UsageError(f"{text!r} is not a number")
+    value = float(match.group(1))
+    if not math.isfinite(value):  # 1e400
+        raise UsageError(f"{text!r} is not a finite number")
+    return value
 
 
 def parse_input_size(text: str | int) -> tuple[int, int]:
     """Parse an input resolution as (height, width).
 
     Accepts one integer for a square input (``"224"`` -> (224, 224)) or ``HxW``
-    (``"320x480"`` -> (320, 480)). Both sides must be positive.
+    (``"320x480"`` -> (320, 480)), in ASCII digits. Both sides must be from 1 to `MAX_SIDE`.
     """
     if isinstance(text, int):
         text = str(text)
@@ -25,10 +67,12 @@ def parse_input_size(text: str | int) -> tuple[int, int]:
         raise UsageError(
             f"input size {text!r} is not understood; use N (square) or HxW, e.g. 224 or 320x480"
         )
-    height = int(match.group(1))
-    width = int(match.group(2)) if match.group(2) else height
+    height = _int(match.group(1))
+    width = _int(match.group(2)) if match.group(2) else height
     if height < 1 or width < 1:
         raise UsageError(f"input size {text!r} must be positive on both sides")
+    if max(height, width) > MAX_SIDE:
+        raise UsageError(f"input size {text!r} is too large: a side is at most {MAX_SIDE:,}")
     return height, width
 
 
@@ -76,8 +120,10 @@ def format_bytes(value: float) -> str:
     return f"{int(value)} B"
 
 
-_BYTES = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$")
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(s|ms|us|ns)?\s*$")
+_BYTES = re.compile(
+    r"^[ \t]*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)[ \t]*([kKmMgGtT]?)(i?)[bB]?[ \t]*\Z"
+)
+_DURATION = re.compile(r"^[ \t]*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)[ \t]*(s|ms|us|ns)?[ \t]*\Z")
 _SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 

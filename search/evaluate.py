@@ -283,7 +283,7 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 def _too_large() -> UsageError:
     return UsageError(
         "the space's largest candidates count more than 64-bit integers hold; lower the largest "
-        "k, m or n_layers"
+        "k, m or n_layers, or --input or --batch"
     )
 
 

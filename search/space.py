@@ -23,6 +23,7 @@ Leave out the top-level ``m`` and give ``"m": [...]`` in every stage for per-sta
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -34,6 +35,7 @@ from hardnet_analysis.families.hardnet.definition import MAX_K, MAX_M, MAX_N_LAY
 from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.registry import get_family, list_families, list_models
 from hardnet_analysis.resolve import ModuleSpec, resolve
+from hardnet_analysis.units import parse_whole
 
 FORMAT = "hda-search-space"
 VERSION = 1
@@ -274,17 +276,32 @@ def default_space(template: Searchable, template_name: str = DEFAULT_TEMPLATE) -
 
 
 def _number_list(text: str, what: str, integer: bool) -> list[float]:
+    """Comma-separated numbers, parsed as every count and number flag is (ASCII digits; no
+    '_' or other scripts' digits, which int() and float() would take)."""
     values: list[float] = []
     for part in text.split(","):
         part = part.strip()
         try:
-            values.append(int(part) if integer else float(part))
-        except ValueError:
+            values.append(parse_whole(part) if integer else _float(part))
+        except UsageError:
             kind = "integers" if integer else "numbers"
             raise UsageError(
                 f"{what}: {part!r} is not a number; give comma-separated {kind}"
             ) from None
     return values
+
+
+def _float(text: str) -> float:
+    """A number in ASCII as float() reads it; NaN, infinity and 1e400 pass, for the range
+    check of the values to name."""
+    if not _FLOAT.match(text):
+        raise UsageError(f"{text!r} is not a number")
+    return float(text)
+
+
+_FLOAT = re.compile(
+    r"[+-]?(?:inf|infinity|nan|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\Z", re.IGNORECASE
+)
 
 
 def _scaled(value: int, factors: Sequence[float], what: str) -> list[float]:

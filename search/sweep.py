@@ -183,6 +183,8 @@ class SearchResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: A uniform random sample of the whole space (budgets or not) and whether each meets them.
     sample: list[tuple[Candidate, bool]] = field(default_factory=list)
+    #: Upper bounds on per-part features that candidates met (``{"latency_s": 0.012}``).
+    limits: dict[str, float] = field(default_factory=dict)
 
 
 def _candidates(
@@ -334,6 +336,7 @@ def sweep(
         measured_stages=costs.measured,
         front_size=getattr(ranker, "front_size", None),
         sample=_sample(space, grid, budgets, sample),
+        limits=dict(limits),
     )
 
 

@@ -162,7 +162,8 @@ def test_a_worker_refuses_at_once_without_data_or_study(
     assert main(["search-worker"]) == 2
     assert main(["search-worker", "--storage", str(tmp_path / "empty.log")]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert "give the search's DIR or --storage URL" in err[0] and "holds 0 hda studies" in err[1]
+    assert "give the search's DIR or --storage URL" in err[0] and "does not exist" in err[1]
+    assert not (tmp_path / "empty.log").exists()  # a refused worker creates no storage
     root = tmp_path / "search"
     data = image_folder(tmp_path / "data", classes=2, per_class=2)
     make_front(root)

@@ -142,7 +142,7 @@ def test_device_model_needs_runs_of_one_device(
 ) -> None:
     out = str(tmp_path / "r.html")
     assert main(["report", TINY, "--device-model", str(device_file), "--out", out]) == 2
-    assert "compares predictions with profile runs" in capsys.readouterr().err
+    assert "--device-model applies only with profile runs" in capsys.readouterr().err
 
 
 def test_cli_sorts_inputs_into_sections(report_page: Path) -> None:

@@ -188,3 +188,15 @@ def test_sample_is_seeded_and_flags_the_budgets(
     assert first == second and len(first["candidates"]) == 10 and first["space_size"] == 72
     assert all(c["feasible"] == (c["macs"] <= 1_000_000) for c in first["candidates"])
     assert {c["feasible"] for c in first["candidates"]} == {True, False}
+
+
+def test_a_sample_larger_than_the_space_is_said(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, *SMALL, "--out", str(tmp_path / "s"), "--sample", "100")
+    assert code == 0
+    assert "hda: warning: --sample 100 is more than the space's 32 candidates" in err
+    sample = json.loads((tmp_path / "s" / "sample.json").read_text())
+    assert len(sample["candidates"]) == 32
+    code, _, err = run(capsys, *SMALL, "--out", str(tmp_path / "t"))  # the default: no word
+    assert code == 0 and "--sample" not in err

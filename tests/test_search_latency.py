@@ -68,3 +68,16 @@ def test_latency_budget_errors_are_one_line(
     assert main(args) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines
     assert last.startswith("hda search: error: no candidate") and "latency_s <= 1e-06" in last
+
+
+def test_budget_latency_is_in_the_front_file_and_the_summary(
+    device_file: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "s"
+    base = ["search", *SMALL, "--device-model", str(device_file), "--out", str(out)]
+    assert main([*base, "--budget-latency", "1s"]) == 0
+    table = capsys.readouterr().out
+    assert "within predicted latency <= 1000 ms" in " ".join(table.split())  # wrapped or not
+    front = json.loads((out / "front.json").read_text())
+    assert front["objective_info"]["budget_latency_s"] == 1.0
+    assert "--budget-latency 1s" in front["command"]

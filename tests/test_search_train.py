@@ -232,3 +232,22 @@ def test_ctrl_c_to_the_command_alone_stops_its_workers(tmp_path: Path) -> None:
     assert [e["error"] for e in failed if e["event"] == "failed"] == [
         "Interrupted: interrupted (Ctrl-C)"
     ]
+
+
+def test_other_training_flags_on_a_trained_front_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = tiny_definition_file(tmp_path)
+    out = tmp_path / "search"
+    assert _search(template, out, "--workers", "0") == 1  # the study made, nothing trained
+    capsys.readouterr()
+    assert _search(template, out, "--seed", "3") == 0  # nothing trained yet: new recipe taken
+    trained = (out / "front_trained.json").read_text()
+    capsys.readouterr()
+    # Trained with seed 3: a recipe that differs would report those results as its own.
+    assert _search(template, out, "--seed", "4", "--epochs", "2") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith("hda search: error: front ") and "2 candidate(s) trained" in err[-1]
+    assert "--epochs 2 (the study's: 1)" in err[-1] and "--seed 4 (the study's: 3)" in err[-1]
+    assert (out / "front_trained.json").read_text() == trained  # left as it was
+    assert _search(template, out, "--seed", "3", "--workers", "0") == 0  # same recipe: reported

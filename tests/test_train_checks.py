@@ -149,7 +149,7 @@ def seven_logits() -> nn.Module:
     ("flags", "words"),
     [
         (["--lr", "-1"], ["--lr must be a positive number, not -1"]),
-        (["--wd", "nan"], ["--wd must be a number >= 0"]),
+        (["--wd", "-1"], ["--wd must be a number >= 0"]),  # nan: the parser refuses it
         (["--model", f"{__name__}:seven_logits"], ["outputs (2, 7) for 2 images", "(N, 10)"]),
     ],
 )

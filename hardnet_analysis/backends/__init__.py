@@ -235,7 +235,7 @@ def pick(requested: str, strict: bool = False, index: int | None = None) -> Pick
         return pick(max(usable, key=lambda b: b.priority).name, strict, index)
     backend = get_backend(requested)
     number = requested.partition(":")[2]
-    if number and not number.isdigit():
+    if number and not (number.isascii() and number.isdigit()):
         raise UsageError(f"--device {requested!r}: the index after ':' must be a number")
     why = backend.unavailable()
     if why is not None:

@@ -18,17 +18,93 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
-from hardnet_analysis.units import parse_bytes, parse_duration, parse_input_size
+from hardnet_analysis.units import (
+    parse_bytes,
+    parse_duration,
+    parse_input_size,
+    parse_number,
+    parse_whole,
+)
 
 FORMATS = ("table", "json", "csv")
 T = TypeVar("T")
 
+#: The namespace attribute naming the options given on the command line (their destinations),
+#: as opposed to those left at their defaults: an option that needs another is refused only
+#: when given.
+GIVEN = "given_options"
+
+
+def _record(namespace: argparse.Namespace, dest: str) -> None:
+    given: set[str] | None = getattr(namespace, GIVEN, None)
+    if given is None:
+        given = set()
+        setattr(namespace, GIVEN, given)
+    given.add(dest)
+
+
+class _Store(argparse._StoreAction):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _record(namespace, self.dest)
+
+
+class _StoreTrue(argparse._StoreTrueAction):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        _record(namespace, self.dest)
+
 
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line (and exit status 2)."""
+    """An ArgumentParser whose usage errors are one line (and exit status 2), and which records
+    the options given on the command line (`given`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Argument groups share this registry, so every option of every subcommand records.
+        self.register("action", None, _Store)
+        self.register("action", "store", _Store)
+        self.register("action", "store_true", _StoreTrue)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def given(args: argparse.Namespace, dest: str) -> bool:
+    """Whether option `dest` (its destination, ``batch_size``) was on the command line."""
+    return dest in getattr(args, GIVEN, ())
+
+
+def flag(dest: str) -> str:
+    """The option of destination `dest`: ``batch_size`` -> ``--batch-size``."""
+    return "--" + dest.replace("_", "-")
+
+
+def requires(args: argparse.Namespace, dest: str, needed: str, present: bool) -> None:
+    """A UsageError naming both when option `dest` was given but what it needs, `needed` (an
+    option such as ``--out DIR`` or a value such as ``--task segmentation``), is not in effect
+    (`present` False): the option would be ignored without a word."""
+    if given(args, dest) and not present:
+        raise UsageError(f"{flag(dest)} applies only with {needed}")
+
+
+def conflicts(args: argparse.Namespace, first: str, second: str, why: str) -> None:
+    """A UsageError naming both when options `first` and `second` were both given: one would
+    be ignored (`why` says which, or why they cannot go together)."""
+    if given(args, first) and given(args, second):
+        raise UsageError(f"{flag(first)} and {flag(second)} cannot be combined: {why}")
 
 
 def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
@@ -53,11 +129,10 @@ MAX_SEED = 2**32 - 1
 
 
 def parse_int(text: str, least: int, most: int = MAX_COUNT) -> int:
-    """An integer from `least` to `most` (a UsageError otherwise)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{text!r} is not an integer") from None
+    """An integer from `least` to `most` in ASCII digits (`parse_whole`; a UsageError
+    otherwise). Every count flag parses this way: no '_', '+', exponent or other scripts'
+    digits."""
+    value = parse_whole(text)
     if value < least:
         raise UsageError(f"{text!r} must be >= {least}")
     if value > most:
@@ -66,13 +141,9 @@ def parse_int(text: str, least: int, most: int = MAX_COUNT) -> int:
 
 
 def parse_float(text: str, least: float, above: bool = False) -> float:
-    """A finite number of at least `least` (above it, strictly, with `above`)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise UsageError(f"{text!r} is not a finite number")
+    """A finite number in ASCII (`parse_number`) of at least `least` (above it, strictly, with
+    `above`)."""
+    value = parse_number(text)
     if value < least or (above and value == least):
         raise UsageError(f"{text!r} must be {'>' if above else '>='} {least:g}")
     return value
@@ -87,6 +158,10 @@ non_negative_int = argument_type(partial(parse_int, least=0))
 batch_size = argument_type(partial(parse_int, least=1, most=MAX_BATCH))
 seed = argument_type(partial(parse_int, least=0, most=MAX_SEED))
 positive_float = argument_type(partial(parse_float, least=0.0, above=True))
+#: Any finite number (--lr, --wd: their settings check the range and say why).
+number = argument_type(partial(parse_float, least=-math.inf))
+#: Any integer a C int holds (--ignore-index: a mask value).
+integer = argument_type(partial(parse_int, least=-MAX_COUNT))
 non_negative_float = argument_type(partial(parse_float, least=0.0))
 output_file = argument_type(partial(check_output, kind="file"))
 output_dir = argument_type(partial(check_output, kind="directory"))
@@ -139,7 +214,7 @@ def parse_device(text: str, auto: bool = False) -> str:
     if auto and text == AUTO:
         return text
     name, colon, index = text.partition(":")
-    if colon and not index.isdigit():
+    if colon and not (index.isascii() and index.isdigit()):  # '²'.isdigit() is True
         raise UsageError(f"{text!r}: the index after ':' must be a number, as in {name}:1")
     try:
         get_backend(name)
@@ -183,12 +258,19 @@ def add_format_arg(parser: argparse.ArgumentParser, formats: tuple[str, ...] = F
     )
 
 
+#: The narrowest page tables are fitted to: ``COLUMNS=0`` (or a terminal that reports no
+#: width) would otherwise print nothing at all.
+MIN_WIDTH = 40
+
+
 def console() -> Console:
-    """Console for tables: the terminal's width, or ``COLUMNS`` where set; piped output without
-    ``COLUMNS`` gets a wide page (tables fit themselves to the width, see `present.fit`)."""
+    """Console for tables: the terminal's width, or ``COLUMNS`` where set, at least
+    `MIN_WIDTH`; piped output without ``COLUMNS`` gets a wide page (tables fit themselves to the
+    width, see `present.fit`)."""
     out = Console(highlight=False)
     if not out.is_terminal and "COLUMNS" not in os.environ:
         out.width = 160
+    out.width = max(out.width, MIN_WIDTH)
     return out
 
 

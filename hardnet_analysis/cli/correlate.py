@@ -135,23 +135,18 @@ def run(args: argparse.Namespace) -> int:
     found = correlations(runs)
     models = latency_models(runs)
     verdicts = _verdicts(found)
-    if args.save_calibration:
-        chosen = [m for m in models if m.features == CALIBRATION_FEATURES]
-        if not chosen:
-            raise UsageError("too few runs to fit a macs + cio latency model (need >= 4 models)")
-        if len(chosen) > 1:
-            raise UsageError("runs from several devices; give the runs of one device")
-        chosen[0].save(args.save_calibration)
+    # Every input is judged before the calibration is written: a refused command writes nothing.
+    calibration = _calibration(models) if args.save_calibration else None
+    predictor = _score(runs, args.device_model) if args.device_model else None
+    if calibration is not None:
+        calibration.save(args.save_calibration)
     document: dict[str, Any] = {
         "runs": len(runs),
         "correlations": [c.to_dict() for c in found],
         "best": verdicts,
         "latency_models": [m.to_json() for m in models],
     }
-    if args.device_model:
-        from hardnet_analysis.metrics.predictor_score import score_file
-
-        predictor = score_file(runs, args.device_model)
+    if predictor is not None:
         warn_in_fit(predictor)
         document["predictor"] = predictor.to_dict()
     if args.format == "json":
@@ -165,6 +160,22 @@ def run(args: argparse.Namespace) -> int:
         if "predictor" in document:
             console().print(predictor_table(document["predictor"]))
     return 0
+
+
+def _calibration(models: list[LatencyModel]) -> LatencyModel:
+    """The macs + cio latency model `--save-calibration` writes (one device's)."""
+    chosen = [m for m in models if m.features == CALIBRATION_FEATURES]
+    if not chosen:
+        raise UsageError("too few runs to fit a macs + cio latency model (need >= 4 models)")
+    if len(chosen) > 1:
+        raise UsageError("runs from several devices; give the runs of one device")
+    return chosen[0]
+
+
+def _score(runs: list[ProfileRun], path: str) -> PredictorScore:
+    from hardnet_analysis.metrics.predictor_score import score_file
+
+    return score_file(runs, path)
 
 
 def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:

@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     backend = pick(args.device, args.strict_device).backend  # --strict-device: exit 2 now
     if args.thread_time:
         check_thread_time(backend, args.threads)
+    _check_counters(args.counters, backend)
     with locked_directory(args.out) if args.out else contextlib.nullcontext():
         documents, failed = _sweep(args, backend)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
@@ -220,6 +221,21 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         _log(f"{failed} of {len(documents)} runs failed (recorded)")
     return 1 if failed else 0
+
+
+def _check_counters(wanted: str, backend: Backend) -> None:
+    """A UsageError when `--counters` names a source the device it runs on cannot read: the
+    profile would fall back to the modeled bytes without a word."""
+    from hardnet_analysis.backends import get_backend, list_backends
+
+    if wanted in ("auto", "none") or wanted in backend.counter_sources:
+        return
+    owners = [b for b in list_backends() if wanted in get_backend(b).counter_sources]
+    needed = " or ".join(f"--device {b}" for b in owners) or "another device"
+    raise UsageError(
+        f"--counters {wanted} applies only with {needed}; this profile runs on --device "
+        f"{backend.name} (its sources: {', '.join(backend.counter_sources) or 'none'})"
+    )
 
 
 def _summary_rows(runs: list[ProfileRun]) -> list[dict[str, Any]]:

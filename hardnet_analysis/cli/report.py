@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.common import add_input_args, output_file
+from hardnet_analysis.cli.common import add_input_args, output_file, requires
 from hardnet_analysis.errors import UsageError
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ def collect(args: argparse.Namespace) -> ReportInputs:
     found = _Collected()
     for text in args.inputs:
         found.add(text)
+    _check_options(args, found)
     analyses = [analyze(m, args.input, args.batch, args.dtype) for m in found.models]
     runs = load_runs(found.run_files) if found.run_files else []
     prediction = score_file(runs, args.device_model) if args.device_model else None
@@ -140,6 +141,15 @@ def collect(args: argparse.Namespace) -> ReportInputs:
         tuple(args.inputs),
         prediction,
     )
+
+
+def _check_options(args: argparse.Namespace, found: _Collected) -> None:
+    """Options that apply to one kind of input, refused when no such input was given."""
+    runs = "profile runs among the INPUTs"
+    requires(args, "model", f"{runs} (it picks the per-layer view's)", bool(found.run_files))
+    requires(args, "device_model", f"{runs} (it is scored on them)", bool(found.run_files))
+    for dest in ("input", "batch", "dtype"):
+        requires(args, dest, "models among the INPUTs (it sizes them)", bool(found.models))
 
 
 def run(args: argparse.Namespace) -> int:

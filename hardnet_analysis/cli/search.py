@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import shlex
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +20,19 @@ from hardnet_analysis.cli.common import (
     argument_type,
     console,
     duration,
+    given,
     non_negative_float,
-    non_negative_int,
     output_dir,
+    parse_int,
     positive_int,
     progress_bar,
+    warn,
 )
 from hardnet_analysis.cli.search_train import (
+    check_training,
     check_training_args,
     finished,
+    recipe,
     register_training,
     train,
 )
@@ -54,6 +59,8 @@ budget = argument_type(parse_count)
 #: What `--emit` and `--sample` are when not given (both only with --out).
 EMIT = 10
 SAMPLE = 2000
+#: The largest `--sample`: enough points for any plot; more only costs minutes and memory.
+MAX_SAMPLE = 100_000
 
 
 def space_file(text: str) -> Path:
@@ -171,11 +178,12 @@ def _register_ranking(parser: argparse.ArgumentParser) -> None:
     )
     rank.add_argument(
         "--sample",
-        type=non_negative_int,
+        type=argument_type(partial(parse_int, least=0, most=MAX_SAMPLE)),
         default=None,
         metavar="N",
         help="with --out, also write DIR/sample.json: N candidates drawn from the whole space "
-        f"for `hda report` (default {SAMPLE}; 0 for none)",
+        f"for `hda report` (default {SAMPLE}; 0 for none; at most {MAX_SAMPLE:,}, and all of "
+        "a smaller space)",
     )
     rank.add_argument(
         "--force", action="store_true", help="replace another search's front in --out DIR"
@@ -312,14 +320,18 @@ def run(args: argparse.Namespace) -> int:
     features, limits, feature_info = _features(args)
     info |= feature_info
     key = _key(args, space, ranker, info)
+    asked = recipe(args) if args.train_top else None  # a bad training flag: before the sweep
+    _check_sample(args, space)
     # One search at a time in a directory: two at once would leave two fronts' files mixed.
     with locked_directory(args.out) if args.out else contextlib.nullcontext():
         if args.out:
             check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
+        if asked is not None:
+            check_training(args, key.id, asked)
         result = _sweep(args, key, ranker, features, limits)
         command = shlex.join(["hda", *getattr(args, "argv", [])])
         written = write_front(args.out, result, args.emit, info, command) if args.out else None
-        trained = train(args) if args.train_top else None
+        trained = train(args, asked) if asked is not None else None
     paths = {c.id: c.definition for c in written.candidates} if written else {}
     rows = [
         replace(row, definition=paths.get(row.id))
@@ -333,6 +345,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         _show(args, result, rows, len(paths), trained, written.id if written else "")
     return finished(trained) if trained else 0
+
+
+def _check_sample(args: argparse.Namespace, space: SearchSpace) -> None:
+    """Say so when a `--sample` given is more than the space holds (all of it is taken)."""
+    if args.out and given(args, "sample") and args.sample > space.size:
+        warn(
+            f"--sample {args.sample:,} is more than the space's {space.size:,} candidates; "
+            "sample.json holds all of them"
+        )
 
 
 def _show(

@@ -16,12 +16,20 @@ from hardnet_analysis.cli.common import (
     add_device_args,
     batch_size,
     non_negative_int,
+    number,
     positive_int,
     seed,
 )
 from hardnet_analysis.cli.train import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.train.config import DATASETS, HEARTBEAT_S, MAX_RETRIES, RECIPE, SCHEDULES
+from hardnet_analysis.train.config import (
+    DATASETS,
+    HEARTBEAT_S,
+    MAX_RETRIES,
+    RECIPE,
+    SCHEDULES,
+    TrainConfig,
+)
 
 if TYPE_CHECKING:
     from hardnet_analysis.fronts import TrainedFront
@@ -58,7 +66,7 @@ def register_training(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=batch_size, default=RECIPE.batch_size, help="global batch"
     )
     group.add_argument(
-        "--lr", type=float, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
+        "--lr", type=number, default=RECIPE.lr, help=f"base learning rate (default {RECIPE.lr})"
     )
     group.add_argument(
         "--image-size", type=image_size, metavar="N|HxW", help="input size (HxW: segmentation)"
@@ -95,12 +103,9 @@ def check_training_args(args: argparse.Namespace) -> None:
     args.emit = max(args.emit, args.train_top)  # only emitted candidates have definition files
 
 
-def train(args: argparse.Namespace) -> TrainedFront:
-    """Train the emitted candidates (`hardnet_analysis.train.pool.train_front`)."""
-    from hardnet_analysis.train.config import TrainConfig
-    from hardnet_analysis.train.pool import train_front
-
-    recipe = TrainConfig(
+def recipe(args: argparse.Namespace) -> TrainConfig:
+    """Every candidate's recipe from the flags (its settings checked here, before the sweep)."""
+    return TrainConfig(
         model="-",
         data=args.data,
         dataset=args.dataset,
@@ -115,9 +120,38 @@ def train(args: argparse.Namespace) -> TrainedFront:
         schedule=args.schedule,
         ignore_index=args.ignore_index,
     )
+
+
+def check_training(args: argparse.Namespace, front_id: str, asked: TrainConfig) -> None:
+    """Before the sweep: the recipe's data loads, and where the storage already holds this
+    front's study with candidates trained (or training), it was with the same recipe: with
+    another, the command would find them done and report their old results as its own. That
+    is refused, naming each setting that differs; a study with nothing trained yet takes the
+    new recipe (a run that failed on a bad setting is retried with a fixed one)."""
+    from hardnet_analysis.train.config import recipe_clashes
+    from hardnet_analysis.train.task import make_task
+    from hardnet_analysis.train.trials import trained_settings
+
+    make_task(asked).load(asked)
+    found = trained_settings(args.storage or str(args.out), front_id)
+    if found is None or not found[1]:
+        return
+    clashes = recipe_clashes(found[0].recipe, asked)
+    if clashes:
+        raise UsageError(
+            f"front {front_id} in {str(args.out)!r} has {found[1]} candidate(s) trained with "
+            f"other settings: {'; '.join(clashes)}; give the same training flags, or another "
+            "--out"
+        )
+
+
+def train(args: argparse.Namespace, asked: TrainConfig) -> TrainedFront:
+    """Train the emitted candidates (`hardnet_analysis.train.pool.train_front`)."""
+    from hardnet_analysis.train.pool import train_front
+
     beat = (args.heartbeat, 4 * args.heartbeat)
     return train_front(
-        args.out, args.train_top, recipe, args.workers, args.max_retries, args.storage, beat
+        args.out, args.train_top, asked, args.workers, args.max_retries, args.storage, beat
     )
 
 

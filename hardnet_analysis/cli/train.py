@@ -11,9 +11,12 @@ from typing import Any
 from hardnet_analysis.cli.common import (
     add_device_args,
     batch_size,
+    integer,
     non_negative_int,
+    number,
     output_dir,
     positive_int,
+    requires,
     seed,
 )
 from hardnet_analysis.errors import UsageError
@@ -52,7 +55,7 @@ def add_task_args(parser: argparse._ActionsContainer) -> None:
     )
     parser.add_argument(
         "--ignore-index",
-        type=int,
+        type=integer,
         default=DEFAULTS["ignore_index"],
         metavar="V",
         help=f"segmentation: the mask value left out of loss and metrics (default "
@@ -104,16 +107,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size", type=batch_size, help=f"global batch (default {DEFAULTS['batch_size']})"
     )
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="base learning rate")
-    parser.add_argument("--wd", type=float, default=DEFAULTS["weight_decay"], help="weight decay")
-    parser.add_argument("--warmup-epochs", type=int, default=DEFAULTS["warmup_epochs"])
+    parser.add_argument("--lr", type=number, default=DEFAULTS["lr"], help="base learning rate")
+    parser.add_argument("--wd", type=number, default=DEFAULTS["weight_decay"], help="weight decay")
+    parser.add_argument("--warmup-epochs", type=non_negative_int, default=DEFAULTS["warmup_epochs"])
     parser.add_argument(
         "--schedule",
         choices=SCHEDULES,
         default=DEFAULTS["schedule"],
         help="lr decay per epoch after warm-up: cosine (default) or poly, (1 - e/E)^0.9",
     )
-    parser.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
+    parser.add_argument("--label-smoothing", type=number, default=DEFAULTS["label_smoothing"])
     parser.add_argument("--amp", action="store_true", help="mixed precision (CUDA)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument(
@@ -177,11 +180,17 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     given = {_SETTING.get(dest, dest): getattr(args, dest) for dest in _FLAGS}
     given = {k: v for k, v in given.items() if v is not None}  # None: not on the command line
     if not args.resume:
-        return TrainConfig(model=args.model, out=out, **given)
-    stored = stored_config(Path(out) / "last.pt")
-    if stored.get("model") != args.model:
-        raise UsageError(
-            f"{out!r} holds a run of {stored.get('model')!r}, not {args.model!r}; "
-            "it was left untouched"
-        )
-    return resumed_config(stored, given, out)
+        config = TrainConfig(model=args.model, out=out, **given)
+    else:
+        stored = stored_config(Path(out) / "last.pt")
+        if stored.get("model") != args.model:
+            raise UsageError(
+                f"{out!r} holds a run of {stored.get('model')!r}, not {args.model!r}; "
+                "it was left untouched"
+            )
+        config = resumed_config(stored, given, out)
+    # The task may be the resumed run's, so this is known only now.
+    requires(
+        args, "ignore_index", "--task segmentation (a mask value)", config.task == "segmentation"
+    )
+    return config

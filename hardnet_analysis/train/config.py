@@ -82,6 +82,10 @@ class TrainConfig:
             raise UsageError(f"--dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
         if self.dataset in ("folder", "cifar") and not self.data:
             raise UsageError(f"--dataset {self.dataset} needs --data DIR")
+        if self.dataset == "digits" and self.data:  # the built-in set: --data would be ignored
+            raise UsageError(
+                "--data applies only with --dataset auto, folder or cifar (digits is built in)"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("--epochs and --batch-size must be >= 1")
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs:
@@ -161,6 +165,24 @@ def resumed_config(stored: dict[str, Any], given: dict[str, Any], out: str) -> T
             "differ; drop them, or start a new run in another --out"
         )
     return config.replace(**{k: v for k, v in given.items() if k in RESUME_ADJUSTABLE})
+
+
+#: Settings a later run of a front's training may change: where and how fast its candidates
+#: train, not what a finished candidate's result means.
+FRONT_ADJUSTABLE = ("device", "strict_device", "workers", "convert")
+
+
+def recipe_clashes(stored: TrainConfig, asked: TrainConfig) -> list[str]:
+    """The settings in which `asked` differs from the `stored` recipe of a front's study,
+    each as its flag with both values (``--epochs 8 (the study's: 4)``); the candidates'
+    own `model` and `out`, and `FRONT_ADJUSTABLE`, left out."""
+    skipped = {"model", "out", "resume", *FRONT_ADJUSTABLE}
+    return [
+        f"{flag_name(f.name)} {_shown(new)} (the study's: {_shown(old)})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in skipped
+        and _normal(new := getattr(asked, f.name)) != _normal(old := getattr(stored, f.name))
+    ]
 
 
 def _normal(value: Any) -> Any:

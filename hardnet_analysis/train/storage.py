@@ -65,6 +65,29 @@ def storage_url(spec: str) -> str:
     return str(path)
 
 
+def storage_file(url: str) -> Path | None:
+    """The file a storage URL (`storage_url`'s) keeps its data in: a journal's path or an
+    SQLite database's; None for a server's database or SQLite in memory."""
+    if "://" not in url:
+        return Path(url)
+    if url.startswith("sqlite:///"):
+        name = url[len("sqlite:///") :].split("?", 1)[0]
+        return Path(name) if name and name != ":memory:" else None
+    return None
+
+
+def check_exists(spec: str) -> None:
+    """A UsageError when `spec` names a storage file that is not there: opening it would create
+    an empty database or journal, and a command that only reads a study would leave it behind."""
+    url = storage_url(spec)
+    path = storage_file(url)
+    if path is not None and not path.exists():
+        raise UsageError(
+            f"storage {shown(url)!r} does not exist; `hda search ... --train-top N --out DIR` "
+            "makes it"
+        )
+
+
 def _is_sqlite(path: Path) -> bool:
     try:
         with path.open("rb") as handle:

@@ -40,7 +40,14 @@ from hardnet_analysis.fronts import (
 from hardnet_analysis.pareto import nondominated_ranks
 from hardnet_analysis.records import decode
 from hardnet_analysis.train.config import TrainConfig
-from hardnet_analysis.train.storage import open_storage, quiet_experimental, shown, storage_url
+from hardnet_analysis.train.storage import (
+    check_exists,
+    open_storage,
+    quiet_experimental,
+    shown,
+    storage_file,
+    storage_url,
+)
 
 STUDY_PREFIX = "hda-"
 SETTINGS_ATTR = "hda"
@@ -166,9 +173,31 @@ def create_front_study(
     return front
 
 
+def trained_settings(spec: str, front_id: str) -> tuple[FrontSettings, int] | None:
+    """The settings of front `front_id`'s study in storage `spec` and how many of its
+    candidates are trained or training under them; None where the storage file or the study
+    is not there yet (nothing is created to find out)."""
+    path = storage_file(storage_url(spec))
+    if path is not None and not path.exists():
+        return None
+    storage = open_storage(spec)
+    name = study_name(front_id)
+    if name not in optuna.get_all_study_names(storage):
+        return None
+    study = optuna.load_study(study_name=name, storage=storage)
+    attr = study.user_attrs.get(SETTINGS_ATTR)
+    if attr is None:
+        return None
+    busy = (TrialState.COMPLETE, TrialState.RUNNING)
+    trained = {str(t.user_attrs.get("candidate_id")) for t in study.get_trials(states=busy)}
+    return FrontSettings.from_attr(attr, name), len(trained)
+
+
 def open_front_study(spec: str, name: str | None = None) -> FrontStudy:
     """The front study `name` in storage `spec` (None: the storage's only hda study), opened
-    with the heartbeat and retries its settings ask for."""
+    with the heartbeat and retries its settings ask for. A storage file that is not there is a
+    UsageError, not created."""
+    check_exists(spec)
     plain = open_storage(spec)
     names = [n for n in optuna.get_all_study_names(plain) if n.startswith(STUDY_PREFIX)]
     if name is None:
