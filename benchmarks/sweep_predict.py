@@ -47,8 +47,18 @@ MODELS = [
     "vgg16",
     "convnext_tiny",
     "vit_b_16",
+    # families and variants the first sweep lacked
+    "efficientnet_b4",
+    "regnet_x_1_6gf",
+    "resnet152",
+    "densenet161",
+    "mnasnet1_3",
+    "swin_t",
+    "fchardnet70",
 ]
-FIXED = {"vit_b_16": ("224",)}
+#: Models profiled at their own sizes only: ViT-B/16's fixed 224, FC-HarDNet at Cityscapes'
+#: half resolution.
+FIXED = {"vit_b_16": ("224",), "fchardnet70": ("512x1024",)}
 SETTINGS = {"1thread": ["--threads", "1", "--thread-time"], "2threads": ["--threads", "2"]}
 #: Every setting's thread count, calibrated once into one device model.
 CALIBRATE = ["--threads", "1", "2", "--thread-time"]
@@ -136,6 +146,7 @@ def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace
     threads = int(flags[flags.index("--threads") + 1])
     (fitted,) = [m for m in json.loads(device.read_text())["models"] if m["threads"] == threads]
     document["calibration_s"] = fitted["fit"]["seconds"]
+    document["cpu"] = fitted["machine"]["name"]
     document["context"] = fitted.get("context")
     return document
 
@@ -155,20 +166,38 @@ def _context_line(context: dict[str, Any] | None) -> str:
     )
 
 
+def _ops_lines(ops: dict[str, Any] | None) -> list[str]:
+    """Per-op figures (ops >= 1% of their model's op time, timed by torch.profiler)."""
+    if not ops:
+        return ["- per op: no per-op times in the runs"]
+    kinds = ", ".join(
+        f"{kind} {_pct(mape)} ({n})" for kind, (n, mape) in sorted(ops["by_kind"].items())
+    )
+    return [
+        f"- per op ({ops['ops']} ops >= 1% of their model): MAPE {_pct(ops['mape'])}, within "
+        f"+-10% {_pct(ops['within_10pct'])}; convs ({ops['conv_ops']}) "
+        f"{_pct(ops['conv_mape'])}; Spearman of the ranking {ops['spearman']:.2f}",
+        f"- per op by kind (MAPE, count): {kinds}",
+    ]
+
+
 def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
     """RESULTS.md: the commands, then per setting the summary and the per-model table."""
     lines = ["# Predictor sweep: micro-benchmark calibration against measured latency", ""]
     lines += ["Commands (run by `benchmarks/sweep_predict.py`):", "", "```sh", *log, "```", ""]
     for name, s in scores.items():
-        lines += [f"## {name} ({s['device']})", ""]
+        lines += [f"## {name} ({s['device']}, {s.get('cpu', '')})", ""]
         lines += [
-            f"- calibration: {s['calibration_s']:.0f} s; {s['runs']} runs",
+            f"- calibration (every thread count at once): {s['calibration_s']:.0f} s; "
+            f"{s['runs']} runs",
+            *[f"- warning: {w}" for w in s.get("warnings", [])],
             _context_line(s.get("context")),
             f"- models: MAPE {_pct(s['mape'])}, within +-10% {_pct(s['within_10pct'])}",
             f"- leave-one-model-out with one fitted scale: MAPE {_pct(s['lomo_mape'])}, "
             f"within +-10% {_pct(s['lomo_within_10pct'])}",
             f"- layers ({s['layers']}): MAPE {_pct(s['layer_mape'])}, within +-10% "
             f"{_pct(s['layer_within_10pct'])}",
+            *_ops_lines(s.get("ops")),
             "",
             "| model | input | measured ms | predicted ms | error | LOMO ms |",
             "|---|---|---|---|---|---|",
