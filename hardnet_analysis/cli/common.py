@@ -43,7 +43,11 @@ def _record(namespace: argparse.Namespace, dest: str) -> None:
     given.add(dest)
 
 
-class _Store(argparse._StoreAction):
+class _Records:
+    """Mixed into an argparse action: after storing, record its option as given."""
+
+    dest: str
+
     def __call__(
         self,
         parser: argparse.ArgumentParser,
@@ -51,20 +55,16 @@ class _Store(argparse._StoreAction):
         values: Any,
         option_string: str | None = None,
     ) -> None:
-        super().__call__(parser, namespace, values, option_string)
+        super().__call__(parser, namespace, values, option_string)  # type: ignore[misc]
         _record(namespace, self.dest)
 
 
-class _StoreTrue(argparse._StoreTrueAction):
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: Any,
-        option_string: str | None = None,
-    ) -> None:
-        super().__call__(parser, namespace, values, option_string)
-        _record(namespace, self.dest)
+class _Store(_Records, argparse._StoreAction):
+    pass
+
+
+class _StoreTrue(_Records, argparse._StoreTrueAction):
+    pass
 
 
 class Parser(argparse.ArgumentParser):

@@ -148,6 +148,7 @@ def _ring(module: torch.nn.Module, x: torch.Tensor, cache: int) -> int:
 
 def measure(
     bench: Bench,
+    backend: Backend,
     device: torch.device,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
@@ -178,16 +179,10 @@ def measure(
         ]
         label = bench.label + (f" cold x{copies}" if copies > 1 else "")
         for threads, clock in clocks.items():
-            _set_threads(threads)
+            backend.prepare(threads)  # 0 (no CPU threads): left alone
             seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
             out[threads].append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
     return out
-
-
-def _set_threads(threads: int) -> None:
-    """Run torch ops on `threads` threads (0: a device without CPU threads, left alone)."""
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
@@ -221,6 +216,7 @@ def _clocks(
 
 def _context(
     isolated: Mapping[int, DeviceModel],
+    backend: Backend,
     device: torch.device,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
@@ -240,7 +236,7 @@ def _context(
             net, x = prepare(name, size, 1, "fp32", False, device)
             analysis = analyze(name, size)
             for threads, clock in clocks.items():
-                _set_threads(threads)
+                backend.prepare(threads)
                 with torch.inference_mode():
                     samples = time_forward(partial(net, x), clock, 2, settings.repeat)
                 layers = predict(analysis, isolated[threads]).layers
@@ -295,14 +291,15 @@ def _calibrate(
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            for threads, found in measure(bench, device, clocks, settings, caches).items():
+            for threads, found in measure(bench, backend, device, clocks, settings, caches).items():
                 measured[threads].extend(found)
             advance(number, total)
     fits = {n: fit_device(measured[n], caches) for n in counts}
     isolated = {n: _document(settings, picked, fits[n], n) for n in counts}
     prime_allocator()
     counted = itertools.count(len(benches) + 1)
-    context = _context(isolated, device, clocks, settings, lambda: advance(next(counted), total))
+    done = lambda: advance(next(counted), total)  # noqa: E731
+    context = _context(isolated, backend, device, clocks, settings, done)
     for n in counts:
         _load(backend, n, loads[n], say)
     seconds = time.perf_counter() - started
