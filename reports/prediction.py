@@ -1,12 +1,14 @@
 """Section 3b, the device model's predictions against the profile runs (with ``--device-model``):
 predicted against measured latency per run on log axes, the diagonal and the +-10% band drawn,
-and each run's error, sorted. The figures are `hardnet_analysis.metrics.predictor_score`'s."""
+each run's error, sorted, and, where the runs hold per-op times (``torch.profiler``), predicted
+against measured per op, coloured by kind. The figures are
+`hardnet_analysis.metrics.predictor_score`'s."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from hardnet_analysis.metrics.predictor_score import PredictorScore
+from hardnet_analysis.metrics.predictor_score import OpScore, PredictorScore
 from hardnet_analysis.profiler.document import run_stem
 from hardnet_analysis.reports.page import Section, grid
 from hardnet_analysis.reports.style import colors, figure_html, layout
@@ -35,8 +37,20 @@ def scatter(score: PredictorScore) -> go.Figure:
             )
         )  # fmt: skip
         shown.add(name)
-    measured = [m.measured_s * 1e3 for m in score.models]
-    lo, hi = min(measured) / 1.5, max(measured) * 1.5
+    _diagonal(fig, [m.measured_s * 1e3 for m in score.models])
+    fig.update_xaxes(type="log", title_text="measured latency (ms)", dtick=1)
+    fig.update_yaxes(type="log", title_text="predicted latency (ms)", dtick=1)
+    subtitle = (
+        f"MAPE {_pct(score.mape)}, {_pct(score.within_10pct)} within +-10%, n = {score.runs}; "
+        f"leave-one-model-out scaled {_pct(score.lomo_mape)}"
+    )
+    height = 520 + 22 * (len(shown) // 3)  # room for the legend below the plot
+    return layout(fig, f"predicted vs measured on {score.device}", height, subtitle)
+
+
+def _diagonal(fig: go.Figure, values: list[float]) -> None:
+    """y = x and the +-10% band over the range of `values`."""
+    lo, hi = min(values) / 1.5, max(values) * 1.5
     for factor, dash, label in ((1.0, "solid", "predicted = measured"), (1.1, "dot", "+-10%")):
         for f in {factor, 1 / factor}:
             fig.add_trace(
@@ -46,14 +60,33 @@ def scatter(score: PredictorScore) -> go.Figure:
                     line={"color": "#777", "dash": dash, "width": 1},
                 )
             )  # fmt: skip
-    fig.update_xaxes(type="log", title_text="measured latency (ms)", dtick=1)
-    fig.update_yaxes(type="log", title_text="predicted latency (ms)", dtick=1)
+
+
+def op_scatter(ops: OpScore) -> go.Figure:
+    """Predicted against measured milliseconds per op (ops >= 1% of their model's op time),
+    one colour per kind, each point named by its run and graph node."""
+    kinds = sorted({p.kind for p in ops.points})
+    color = colors(kinds)
+    fig = go.Figure()
+    for kind in kinds:
+        points = [p for p in ops.points if p.kind == kind]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.measured_s * 1e3 for p in points], y=[p.predicted_s * 1e3 for p in points],
+                mode="markers", name=kind, marker={"size": 6, "color": color[kind]},
+                text=[f"{run_stem(p.model)} @ {p.input}: {p.node}" for p in points],
+                hovertemplate="%{text}<br>measured %{x:.3g} ms<br>predicted %{y:.3g} ms"
+                "<extra></extra>",
+            )
+        )  # fmt: skip
+    _diagonal(fig, [p.measured_s * 1e3 for p in ops.points])
+    fig.update_xaxes(type="log", title_text="measured op time (ms, torch.profiler)", dtick=1)
+    fig.update_yaxes(type="log", title_text="predicted op time (ms)", dtick=1)
     subtitle = (
-        f"MAPE {_pct(score.mape)}, {_pct(score.within_10pct)} within +-10%, n = {score.runs}; "
-        f"leave-one-model-out scaled {_pct(score.lomo_mape)}"
+        f"{ops.ops} ops >= 1% of their model: MAPE {_pct(ops.mape)}, {_pct(ops.within_10pct)} "
+        f"within +-10%; convs {_pct(ops.conv_mape)}; Spearman {ops.spearman:.2f}"
     )
-    height = 520 + 22 * (len(shown) // 3)  # room for the legend below the plot
-    return layout(fig, f"predicted vs measured on {score.device}", height, subtitle)
+    return layout(fig, "predicted vs measured per op", 560, subtitle)
 
 
 def errors(score: PredictorScore) -> go.Figure:
@@ -84,12 +117,19 @@ def errors(score: PredictorScore) -> go.Figure:
 
 
 def prediction_section(score: PredictorScore) -> Section:
-    """The section for the device model's `score` on the report's runs."""
+    """The section for the device model's `score` on the report's runs (with the per-op
+    figure where the runs hold per-op times)."""
+    figures = [figure_html(scatter(score)), figure_html(errors(score))]
+    if score.ops is not None and score.ops.points:
+        figures.append(figure_html(op_scatter(score.ops)))
     return Section(
         "prediction",
         "Predicted against measured latency",
         "The device model (hda calibrate) predicts each run's latency without running it; green "
-        "runs are within +-10% of what was measured. Its fit used micro-benchmarks and the "
-        "whole networks of its context fit, which are listed in the device model.",
-        [grid([figure_html(scatter(score)), figure_html(errors(score))])],
+        "runs are within +-10% of what was measured. Where the runs hold per-op times "
+        "(torch.profiler), each op holding >= 1% of its model's time is drawn too, predicted "
+        "without the per-op cost of the Python between ops, which the profiler leaves out. Its "
+        "fit used micro-benchmarks and the whole networks of its context fit, which are listed "
+        "in the device model.",
+        [grid(figures)],
     )

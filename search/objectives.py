@@ -88,12 +88,11 @@ LATENCY = "latency_s"
 
 
 def latency_feature(
-    path: str | Path, threads: int | None = None
+    device: DeviceModel, path: str | Path
 ) -> tuple[dict[str, PartFeature], dict[str, Any]]:
-    """The per-part predicted latency (s) of the device model at `path` (``hda calibrate``)
-    for `threads` threads (`DeviceModels.at`): each network part's prediction
-    (``metrics.predict``), summed per candidate; and what the front records about it."""
-    device = DeviceModel.load(path, threads)
+    """The per-part predicted latency (s) on `device` (read from `path`, ``hda calibrate``):
+    each network part's prediction (``metrics.predict``), summed per candidate; and what the
+    front records about it."""
 
     def seconds(analysis: Any, place: str) -> float:
         return predict(analysis, device, part=place).latency_s
@@ -104,9 +103,9 @@ def latency_feature(
     return {LATENCY: seconds}, info
 
 
-def _device_latency(path: Path, threads: int | None) -> Objective:
+def _device_latency(device: DeviceModel, path: Path) -> Objective:
     """The `latency` objective from a device model: the sum of the layers' predictions."""
-    features, info = latency_feature(path, threads)
+    features, info = latency_feature(device, path)
 
     def value(m: Metrics) -> Values:
         return np.asarray(m.metric(LATENCY), dtype=np.float64)
@@ -123,16 +122,17 @@ def get_objective(
     name: str,
     calibration: str | Path | None = None,
     device_model: str | Path | None = None,
-    threads: int | None = None,
+    device: DeviceModel | None = None,
 ) -> Objective:
     """The objective `name`; calibrated ones read `device_model` (a device model from hda
-    calibrate, its model for `threads`) or `calibration` (the older macs + cio latency model
-    from hda correlate)."""
+    calibrate; `device`: its model already read, else the one for torch's thread count) or
+    `calibration` (the older macs + cio latency model from hda correlate)."""
     if name in CALIBRATED:
         if calibration is not None and device_model is not None:
             raise UsageError("give --device-model or --calibration, not both")
         if device_model is not None:
-            return _device_latency(Path(device_model), threads)
+            loaded = device if device is not None else DeviceModel.load(device_model)
+            return _device_latency(loaded, Path(device_model))
         if calibration is None:
             raise UsageError(
                 f"--objective {name} needs --device-model DEVICE.json (from hda calibrate) or "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardnet_analysis.cli.correlate import load_runs
+from hardnet_analysis.cli.common.runs import load_runs
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.metrics import correlate as corr
 from hardnet_analysis.metrics.calibration import LATENCY_FEATURES, LatencyModel

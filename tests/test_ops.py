@@ -186,6 +186,7 @@ def test_op_score_worked_example() -> None:
             self.node_times = times
 
     class Run:
+        model, size = "m", "8x8"
         layers = (Layer({"a": 6e-3, "b": 3e-3}), Layer({"c": 1e-3, "tiny": 1e-6}))
 
     def layer(name: str, op: str, seconds: float) -> LayerPrediction:
@@ -199,6 +200,7 @@ def test_op_score_worked_example() -> None:
     assert score.conv_ops == 2 and score.conv_mape == pytest.approx((1 / 6 + 0.1) / 2)
     assert score.spearman == pytest.approx(1.0)
     assert score.by_kind["add"] == (1, 0.0)
+    assert [(p.node, p.measured_s) for p in score.points] == [("a", 6e-3), ("b", 3e-3), ("c", 1e-3)]
 
 
 def test_runs_timed_by_hooks_still_load_and_score_as_before() -> None:

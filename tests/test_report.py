@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from plotly.offline import get_plotlyjs
 
-from hardnet_analysis.cli.correlate import load_runs
+from hardnet_analysis.cli.common.runs import load_runs
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.fronts import SearchFront, TrainedCandidate, TrainedFront
 from hardnet_analysis.metrics.correlate import correlations, model_points, power_fit
@@ -135,6 +135,27 @@ def test_prediction_figures_are_the_predictors_score(
     assert sorted(p.y[0] for p in points) == sorted(m.predicted_s * 1e3 for m in found.models)
     assert sorted(errors(found).data[0].x) == sorted(100 * m.error for m in found.models)
     assert f"MAPE {100 * found.mape:.1f}%" in scatter(found).layout.title.text
+
+
+def test_per_op_figure_draws_every_op_of_at_least_one_percent(
+    profiled_runs: list[Path], device_file: Path
+) -> None:
+    from hardnet_analysis.metrics.predictor_score import score_file
+    from hardnet_analysis.profiler.document import load_run
+    from hardnet_analysis.reports.prediction import op_scatter, prediction_section
+
+    runs = [run for p in profiled_runs if isinstance(run := load_run(p), ProfileRun)]
+    expected = []  # straight from the run files: every op >= 1% of its run's op time
+    for run in runs:
+        times = [t for layer in run.layers for t in (layer.node_times or {}).values()]
+        expected += [t * 1e3 for t in times if t >= 0.01 * sum(times) and t > 0]
+    found = score_file(runs, device_file)
+    assert found.ops is not None
+    figure = op_scatter(found.ops)
+    drawn = [x for trace in figure.data if trace.mode == "markers" for x in trace.x]
+    assert sorted(drawn) == pytest.approx(sorted(expected))
+    assert {t.name for t in figure.data if t.mode == "markers"} == set(found.ops.by_kind)
+    assert "predicted vs measured per op" in prediction_section(found).html()
 
 
 def test_device_model_needs_runs_of_one_device(

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from hardnet_analysis.cli import train as train_cli
+from hardnet_analysis.cli.common.training import DEFAULTS as TRAIN_DEFAULTS
 from hardnet_analysis.families import FamilySpec, build_module, register_family
 from hardnet_analysis.families.serialize import save_definition
 from hardnet_analysis.graph.analytic import AnalyticBuilder
@@ -86,7 +86,7 @@ def test_lr_schedule_formula() -> None:
 
 def test_cli_defaults_are_the_recipe() -> None:
     config = {f.name: f.default for f in fields(TrainConfig)}
-    assert {k: config[k] for k in train_cli.DEFAULTS} == train_cli.DEFAULTS
+    assert {k: config[k] for k in TRAIN_DEFAULTS} == TRAIN_DEFAULTS
     assert (config["momentum"], config["nesterov"]) == (0.9, True)
     assert (config["lr"], config["weight_decay"], config["batch_size"]) == (0.05, 6e-5, 256)
 

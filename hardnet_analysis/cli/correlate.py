@@ -10,12 +10,11 @@ each predictor, per model and per layer and per device; the best predictor; late
 from __future__ import annotations
 
 import argparse
-import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.common import add_format_arg, console, one_line, output_file, warn
+from hardnet_analysis.cli.common import add_format_arg, console, output_file
+from hardnet_analysis.cli.common.runs import load_runs, warn_in_fit, warn_outliers
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import (
@@ -23,7 +22,7 @@ from hardnet_analysis.present.profile import (
     latency_model_table,
     predictor_table,
 )
-from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
+from hardnet_analysis.profiler.document import ProfileRun
 
 if TYPE_CHECKING:
     from hardnet_analysis.metrics.calibration import LatencyModel
@@ -53,63 +52,6 @@ def register(subparsers: Any) -> None:
     )
     add_format_arg(parser)
     parser.set_defaults(func=run)
-
-
-def load_runs(paths: Sequence[Path]) -> list[ProfileRun]:
-    """The successful runs of `paths` (directories are searched for run files,
-    `directory_runs`), each file once (`unique_files`); failed runs are kept out. A named file
-    that is unreadable or not a run, or any run file of another version or with a missing key,
-    is a usage error naming it."""
-    files: list[Path] = []
-    for path in paths:
-        files.extend(directory_runs(path) if path.is_dir() else [path])
-    runs = [run for file in unique_files(files) if isinstance(run := load_run(file), ProfileRun)]
-    if not runs:
-        raise UsageError("no successful profile runs among the files given")
-    return runs
-
-
-def directory_runs(directory: Path) -> list[Path]:
-    """The profile run files in `directory`: its *.json files that say they are runs (other
-    JSON may share a results directory). A file that is not readable JSON is skipped with a
-    warning on stderr, one line each (named on the command line it would be an error)."""
-    found = []
-    for file in sorted(directory.glob("*.json")):
-        try:
-            document = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-            warn(f"skipped {str(file)!r}, which is not readable JSON: {one_line(exc)}")
-            continue
-        if isinstance(document, dict) and document.get("format") == FORMAT:
-            found.append(file)
-    return found
-
-
-def unique_files(files: Sequence[Path]) -> list[Path]:
-    """`files` less any that name a file already listed (the same path twice, or a file and
-    its directory): counted twice, a run would narrow every interval. Says so on stderr."""
-    seen: dict[Path, Path] = {}
-    for file in files:
-        seen.setdefault(file.resolve(), file)
-    repeated = len(files) - len(seen)
-    if repeated:
-        warn(f"{repeated} run file(s) given more than once; each is counted once")
-    return list(seen.values())
-
-
-def warn_outliers(runs: Sequence[ProfileRun]) -> None:
-    """One warning line per run far off the others of its device (`outliers`)."""
-    from hardnet_analysis.metrics.correlate import outliers
-
-    for found in outliers(runs):
-        run = found.run
-        cold = (
-            " (timed with --warmup 0: one-time costs counted)" if run.settings.warmup == 0 else ""
-        )
-        warn(
-            f"{run.file_name} is an outlier: {found.factor:.2g}x the latency the other runs "
-            f"of its device predict{cold}; correlations and fits include it"
-        )
 
 
 def _verdicts(found: list[Correlation]) -> list[dict[str, Any]]:
@@ -190,15 +132,3 @@ def _show(document: dict[str, Any], models: list[LatencyModel]) -> None:
         )
         out.print(latency_model_table([m for m in models if m.device == device]))
         out.print()
-
-
-def warn_in_fit(found: PredictorScore) -> None:
-    """A warning when some scored models were in the device model's context fit, and one per
-    way the runs differ from the calibration (`PredictorScore.warnings`)."""
-    for message in found.warnings:
-        warn(message)
-    if found.in_fit:
-        warn(
-            f"{', '.join(found.in_fit)}: in the device model's context fit, so their "
-            "predictions are in sample"
-        )

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from hardnet_analysis.cli.common import add_format_arg, batch_size, console
-from hardnet_analysis.cli.train import add_data_args
+from hardnet_analysis.cli.common.training import add_data_args
 from hardnet_analysis.present.formats import write_csv, write_json
 
 

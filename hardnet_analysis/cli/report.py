@@ -88,7 +88,7 @@ class _Collected:
 
     def directory(self, path: Path) -> None:
         """A search, a training run, or a directory of run files or training runs."""
-        from hardnet_analysis.cli.correlate import directory_runs
+        from hardnet_analysis.cli.common.runs import directory_runs
 
         if (path / "front.json").exists():
             self.searches.append(_search(path))
@@ -119,7 +119,7 @@ class _Collected:
 def collect(args: argparse.Namespace) -> ReportInputs:
     """The analyses, runs, searches and training runs `args.inputs` name."""
     from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.cli.correlate import load_runs, warn_in_fit
+    from hardnet_analysis.cli.common.runs import load_runs, warn_in_fit
     from hardnet_analysis.metrics.predictor_score import score_file
     from hardnet_analysis.reports import ReportInputs
 

@@ -28,7 +28,7 @@ from hardnet_analysis.cli.common import (
     progress_bar,
     warn,
 )
-from hardnet_analysis.cli.search_train import (
+from hardnet_analysis.cli.common.train_top import (
     check_training,
     check_training_args,
     finished,
@@ -45,9 +45,10 @@ from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
     from hardnet_analysis.fronts import FrontCandidate, TrainedFront
+    from hardnet_analysis.metrics.device_model import DeviceModel
     from hardnet_analysis.search.emit import FrontKey
     from hardnet_analysis.search.space import SearchSpace
-    from hardnet_analysis.search.sweep import Ranker, SearchResult
+    from hardnet_analysis.search.sweep import Budgets, Ranker, SearchResult
 
 #: The names `search.objectives` registers: one per metric, then the calibrated ones (a test
 #: keeps this in step with the registry, which imports numpy).
@@ -218,8 +219,11 @@ def _space(args: argparse.Namespace) -> SearchSpace:
     return with_flags(space, args.k, args.m, args.n_layers)
 
 
-def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]]:
-    """The ranker `--objective` asks for, and what the front records about it."""
+def _ranker(
+    args: argparse.Namespace, keep: int, device: DeviceModel | None
+) -> tuple[Ranker, dict[str, Any]]:
+    """The ranker `--objective` asks for (`device`: the device model read), and what the front
+    records about it."""
     from hardnet_analysis.search.objectives import get_objective
     from hardnet_analysis.search.sweep import ObjectiveRanker, ParetoRanker
 
@@ -228,22 +232,31 @@ def _ranker(args: argparse.Namespace, keep: int) -> tuple[Ranker, dict[str, Any]
             raise UsageError("--calibration is used only with --objective latency")
         return ParetoRanker(args.capacity, keep), {"capacity": args.capacity}
     model = args.device_model if args.objective == "latency" else None
-    objective = get_objective(args.objective, args.calibration, model, args.threads)
+    objective = get_objective(args.objective, args.calibration, model, device)
     return ObjectiveRanker(objective, keep), dict(objective.info)
 
 
-def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-    """Per-part features (predicted latency with --device-model), their limits, and what the
-    front records about them."""
-    from hardnet_analysis.search.objectives import LATENCY, latency_feature
-
+def _device(args: argparse.Namespace) -> DeviceModel | None:
+    """The device model of --device-model for --threads, read once (None without one)."""
     if args.budget_latency is not None and not args.device_model:
         raise UsageError("--budget-latency needs --device-model DEVICE.json (from hda calibrate)")
     if args.threads is not None and not args.device_model:
         raise UsageError("--threads needs --device-model DEVICE.json (from hda calibrate)")
-    if not args.device_model:
+    from hardnet_analysis.metrics.device_model import DeviceModel
+
+    return DeviceModel.load(args.device_model, args.threads) if args.device_model else None
+
+
+def _features(
+    args: argparse.Namespace, device: DeviceModel | None
+) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Per-part features (predicted latency on `device`), their limits, and what the front
+    records about them."""
+    from hardnet_analysis.search.objectives import LATENCY, latency_feature
+
+    if device is None:
         return {}, {}, {}
-    features, info = latency_feature(args.device_model, args.threads)
+    features, info = latency_feature(device, args.device_model)
     if args.budget_latency is None:
         return features, {}, info
     return (
@@ -254,13 +267,15 @@ def _features(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, float
 
 
 def _key(
-    args: argparse.Namespace, space: SearchSpace, ranker: Ranker, info: dict[str, Any]
+    args: argparse.Namespace,
+    space: SearchSpace,
+    ranker: Ranker,
+    info: dict[str, Any],
+    budgets: Budgets,
 ) -> FrontKey:
     """What decides the front this command finds (its id), known before the sweep."""
     from hardnet_analysis.search.emit import FrontKey
-    from hardnet_analysis.search.sweep import Budgets
 
-    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
     hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
     shape = (args.batch, space.template.in_channels, *hw)
     return FrontKey(space, shape, args.dtype, budgets.given(), ranker.name, info)
@@ -272,10 +287,10 @@ def _sweep(
     ranker: Ranker,
     features: dict[str, Any],
     limits: dict[str, float],
+    budgets: Budgets,
 ) -> SearchResult:
-    from hardnet_analysis.search.sweep import Budgets, sweep
+    from hardnet_analysis.search.sweep import sweep
 
-    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
     try:
         with progress_bar("search", "sweeping candidates", "candidates swept") as progress:
             return sweep(
@@ -303,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from hardnet_analysis.search.present import trained_rows
     from hardnet_analysis.search.space_file import save_space
+    from hardnet_analysis.search.sweep import Budgets
 
     _output_options(args)
     check_training_args(args)
@@ -316,10 +332,12 @@ def run(args: argparse.Namespace) -> int:
         path = save_space(space, args.write_space)
         print(f"wrote {path} ({space.size:,} candidates)")
         return 0
-    ranker, info = _ranker(args, keep=max(args.top, args.emit if args.out else 0))
-    features, limits, feature_info = _features(args)
+    device = _device(args)
+    ranker, info = _ranker(args, max(args.top, args.emit if args.out else 0), device)
+    features, limits, feature_info = _features(args, device)
     info |= feature_info
-    key = _key(args, space, ranker, info)
+    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
+    key = _key(args, space, ranker, info, budgets)
     asked = recipe(args) if args.train_top else None  # a bad training flag: before the sweep
     _check_sample(args, space)
     # One search at a time in a directory: two at once would leave two fronts' files mixed.
@@ -328,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
             check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
         if asked is not None:
             check_training(args, key.id, asked)
-        result = _sweep(args, key, ranker, features, limits)
+        result = _sweep(args, key, ranker, features, limits, budgets)
         command = shlex.join(["hda", *getattr(args, "argv", [])])
         written = write_front(args.out, result, args.emit, info, command) if args.out else None
         trained = train(args, asked) if asked is not None else None

@@ -47,7 +47,7 @@ def _study(args: argparse.Namespace) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardnet_analysis.cli.search_train import finished
+    from hardnet_analysis.cli.common.train_top import finished
     from hardnet_analysis.train.pool import run_local_pool
     from hardnet_analysis.train.trials import open_front_study, write_trained_front
     from hardnet_analysis.train.worker import open_and_run

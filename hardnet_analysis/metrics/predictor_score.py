@@ -48,6 +48,19 @@ OP_SHARE = 0.01
 
 
 @dataclass(frozen=True)
+class OpPoint:
+    """One op scored: its run (model and input, ``224x224``), graph node, kind, predicted
+    seconds without the context's per-op cost, and the profiler's measured seconds."""
+
+    model: str
+    input: str
+    node: str
+    kind: str
+    predicted_s: float
+    measured_s: float
+
+
+@dataclass(frozen=True)
 class OpScore:
     """Predicted vs measured per op, where runs hold per-op times (``torch.profiler``): over the
     ops holding >= `OP_SHARE` of their model's op time, the count, MAPE and share within +-10%,
@@ -62,6 +75,8 @@ class OpScore:
     conv_mape: float
     spearman: float
     by_kind: dict[str, tuple[int, float]]
+    #: Every op scored, for plots of predicted against measured per op.
+    points: tuple[OpPoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,7 @@ def op_score(
     from scipy.stats import spearmanr
 
     errors: list[tuple[str, str, float]] = []  # (op, kind, relative error)
+    points: list[OpPoint] = []
     ranks: list[float] = []
     for run, prediction in zip(runs, predictions, strict=True):
         measured = {n: t for layer in run.layers for n, t in (layer.node_times or {}).items()}
@@ -216,6 +232,9 @@ def op_score(
             if t >= floor and n in by_node
         ]
         errors += [(p.op, p.kind, own / t - 1) for p, own, t in kept if t > 0]
+        points += [
+            OpPoint(run.model, run.size, p.name, p.kind, own, t) for p, own, t in kept if t > 0
+        ]
         if len(kept) >= 3:
             rho = spearmanr([own for _, own, _ in kept], [t for _, _, t in kept]).statistic
             ranks.append(float(rho))
@@ -234,6 +253,7 @@ def op_score(
         _shares(convs)[0] if convs else 0.0,
         statistics.fmean(ranks) if ranks else 0.0,
         {k: (len(v), _shares(v)[0]) for k, v in sorted(kinds.items())},
+        tuple(points),
     )
 
 

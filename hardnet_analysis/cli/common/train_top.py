@@ -20,7 +20,7 @@ from hardnet_analysis.cli.common import (
     positive_int,
     seed,
 )
-from hardnet_analysis.cli.train import add_task_args, image_size
+from hardnet_analysis.cli.common.training import add_task_args, image_size
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.train.config import (
     DATASETS,
