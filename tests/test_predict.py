@@ -15,15 +15,17 @@ from hypothesis import strategies as st
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.metrics.device_model import (
+    ContextFit,
     ContextModel,
     DeviceModel,
     DeviceModels,
+    KindShare,
     op_kind,
     op_work,
     padded,
     padded_work,
 )
-from hardnet_analysis.metrics.fit_device import fit_context, fit_kind
+from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.profiler.calibrate import seconds_per_call
 
@@ -124,6 +126,9 @@ def test_op_kinds() -> None:
     conv = {"op": "conv", "groups": 1, "in_channels": 8, "kernel": (3, 3)}
     assert op_kind(conv) == "conv_kxk"
     assert op_kind({**conv, "kernel": (1, 1)}) == "conv_1x1"
+    assert op_kind({**conv, "kernel": (1, 1), "stride": (1, 1)}) == "conv_1x1"
+    assert op_kind({**conv, "kernel": (1, 1), "stride": (2, 2)}) == "conv_1x1_strided"
+    assert op_kind({**conv, "kernel": (1, 1), "stride": (2, 2), "transposed": True}) == "conv_1x1"
     assert op_kind({**conv, "groups": 8}) == "conv_dw"
     assert op_kind({**conv, "groups": 2}) == "conv_grouped"
     ops = ("max_pool", "adaptive_avg_pool", "concat", "flatten", "input", "gelu")
@@ -212,13 +217,80 @@ def test_context_fit_leaves_each_network_out_with_all_its_sizes() -> None:
 
 def test_predictions_apply_the_context_fit(device_file: Path) -> None:
     device = DeviceModel.load(device_file)
-    assert device.context is not None and device.context.models
+    context = device.context
+    assert context is not None and context.models
+    # The calibration profiled its context networks' ops: every kind they hold has a scale.
+    held = {k.kind for m in context.models for k in m.kinds}
+    assert held and set(context.kind_scale) == held
     alone = predict(analyze("resnet18", 64), replace(device, context=None))
     inside = predict(analyze("resnet18", 64), device)
-    views = sum(layer.time_s for layer in alone.layers if layer.kind == "view")
-    ops = sum(layer.kind != "view" for layer in alone.layers)
-    expected = device.context.scale * (alone.latency_s - views) + device.context.op_s * ops
-    assert inside.latency_s == pytest.approx(expected + views, rel=1e-9)
+    expected = 0.0
+    for layer in alone.layers:
+        if layer.kind == "view":
+            expected += layer.time_s
+        else:
+            low, high = context.kind_range.get(layer.kind, (0.0, 0.0))
+            reach = low / 2 <= layer.time_s <= 2 * high
+            kind = context.kind_scale.get(layer.kind, 1.0) if reach else 1.0
+            expected += context.scale * kind * layer.time_s + context.op_s
+    assert inside.latency_s == pytest.approx(expected, rel=1e-9)
+
+
+def test_resnet_downsamples_are_strided_1x1_convs() -> None:
+    graph = analyze("resnet18", 64).graph
+    strided = sorted(n for n, d in graph.nodes(data=True) if op_kind(d) == "conv_1x1_strided")
+    assert strided == [f"layer{i}.0.downsample.0" for i in (2, 3, 4)]
+
+
+def test_kind_scales_worked_example() -> None:
+    # 20 depthwise convs of 2 ms kind time measured 3 ms, 10 BNs of 1 ms measured 0.5 ms: over
+    # all kinds 3.5 / 3 ms; depthwise mean 0.1 ms, (3 + 5 * 0.1 * 3.5 / 3) / (2 + 0.5).
+    kinds = (
+        KindShare("conv_dw", 20, 2e-3, 3e-3, 50e-6, 200e-6),
+        KindShare("bn", 10, 1e-3, 0.5e-3, 100e-6, 100e-6),
+    )
+    scales = kind_scales([ContextModel("n", (224, 224), 4e-3, 3e-3, 30, 0.0, kinds)])
+    overall = 3.5 / 3
+    assert scales["conv_dw"] == pytest.approx((3e-3 + 5 * 1e-4 * overall) / 2.5e-3)
+    assert scales["bn"] == pytest.approx((0.5e-3 + 5 * 1e-4 * overall) / 1.5e-3)
+
+
+def test_a_kind_scale_reaches_2x_beyond_the_ops_it_was_fitted_on() -> None:
+    # Depthwise convs of 50-200 us measured 1.5x their kind time: an op of 100 us or 400 us
+    # takes that scale, one of 20 us or 500 us only the whole-forward scale (1.0 here).
+    context = ContextFit(1.0, 0.0, 0.0, 1.0, (), {"conv_dw": 1.5}, {"conv_dw": (50e-6, 200e-6)})
+    factors = [context.factor("conv_dw", t) for t in (20e-6, 100e-6, 400e-6, 500e-6)]
+    assert factors == [1.0, 1.5, 1.5, 1.0]
+    assert context.time("conv_dw", 100e-6) == pytest.approx(150e-6)
+    assert context.factor("bn", 100e-6) == 1.0 and context.time("view", 3e-6) == 3e-6
+
+
+@given(
+    st.lists(st.floats(0.5, 3.0), min_size=3, max_size=3),
+    st.floats(0.8, 1.3),
+    st.floats(0.0, 40e-6),
+)
+def test_context_fit_recovers_kind_scales(truth: list[float], scale: float, op_s: float) -> None:
+    # Networks of three kinds in different mixes, each op's profiled span its kind's scale
+    # times its kind time, the forward `scale` times the spans plus `op_s` per op. With
+    # thousands of ops per kind the prior barely moves the scales.
+    names = ("conv_kxk", "conv_dw", "bn")
+    mixes = [(2000, 500, 900), (600, 3000, 1200), (1500, 1500, 4000), (900, 700, 2500)]
+    models = []
+    for i, counts in enumerate(mixes):
+        kinds = tuple(
+            KindShare(k, n, n * 1e-5 * (j + 1), n * 1e-5 * (j + 1) * truth[j], 1e-6, 1e-3)
+            for j, (k, n) in enumerate(zip(names, counts, strict=True))
+        )
+        spans = sum(k.measured_s for k in kinds)
+        isolated = sum(k.isolated_s for k in kinds)
+        ops = sum(counts)
+        models.append(
+            ContextModel(f"n{i}", (224, 224), scale * spans + op_s * ops, isolated, ops, 0.0, kinds)
+        )
+    fitted = fit_context(models)
+    assert [fitted.kind_scale[k] for k in names] == pytest.approx(truth, rel=0.01)
+    assert fitted.loo_error < 0.01
 
 
 def test_calibrate_without_context_networks(tmp_path: Path) -> None:

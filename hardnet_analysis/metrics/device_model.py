@@ -30,7 +30,7 @@ max(4.62e-3, 1.2e-4, 2.4e-5) = 4.63 ms, compute-bound.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import isfinite, prod
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -52,6 +52,7 @@ ACCEPTED = (
 KINDS = (
     "conv_kxk",
     "conv_1x1",
+    "conv_1x1_strided",
     "conv_dw",
     "conv_grouped",
     "linear",
@@ -72,6 +73,8 @@ FALLBACK = {
     "conv_grouped": "conv_kxk",
     "conv_dw": "conv_grouped",
     "conv_1x1": "conv_kxk",
+    # Files calibrated before strided 1x1 convs had micro-benchmarks of their own.
+    "conv_1x1_strided": "conv_1x1",
     "matmul": "linear",
     "norm": "eltwise",
     "transcendental": "eltwise",
@@ -140,7 +143,9 @@ BOUNDARY = frozenset({"input", "output", "constant"})
 def op_kind(attrs: Mapping[str, Any]) -> str:
     """The kind of the graph node with attributes `attrs` (see `KINDS`); ``""`` for graph
     boundaries. A conv with groups == in_channels > 1 is depthwise, other groups > 1 grouped,
-    a 1x1 kernel ``conv_1x1``, any other ``conv_kxk`` (transposed convs included)."""
+    a 1x1 kernel ``conv_1x1`` (``conv_1x1_strided`` with a stride > 1: a ResNet downsample,
+    which CPU libraries run through a slower path, 2-5x the time of a stride-1 1x1 conv with
+    the same MACs), any other ``conv_kxk`` (transposed convs included)."""
     op = attrs["op"]
     if op in BOUNDARY:
         return ""
@@ -148,7 +153,10 @@ def op_kind(attrs: Mapping[str, Any]) -> str:
         groups = attrs["groups"]
         if groups > 1:
             return "conv_dw" if groups == attrs["in_channels"] else "conv_grouped"
-        return "conv_1x1" if prod(attrs["kernel"]) == 1 else "conv_kxk"
+        if prod(attrs["kernel"]) != 1:
+            return "conv_kxk"
+        strided = prod(attrs.get("stride") or (1,)) > 1 and not attrs.get("transposed")
+        return "conv_1x1_strided" if strided else "conv_1x1"
     if op == "linear":
         return "linear"
     if op in _GEMM:
@@ -286,12 +294,31 @@ class FitSummary:
     seconds: float
 
 
+#: How far outside the kind times it was fitted on a kind's context scale still applies: 2x.
+KIND_REACH = 2.0
+
+
+@dataclass(frozen=True)
+class KindShare:
+    """One kind's ops in a context network's forward under ``torch.profiler``: how many joined
+    an op event, the sum of their kind times (alone in a loop) and of their measured spans, and
+    the shortest and longest kind time of one of them."""
+
+    kind: str
+    ops: int
+    isolated_s: float
+    measured_s: float
+    shortest_s: float
+    longest_s: float
+
+
 @dataclass(frozen=True)
 class ContextModel:
     """A whole network timed during calibration for the context fit: its median forward
     seconds, the sum of its ops' kind times (`isolated_s`, as if each ran alone in a loop), its
-    timed ops (`ops`: every node but views and graph boundaries) and the context-fitted
-    prediction."""
+    timed ops (`ops`: every node but views and graph boundaries), the context-fitted
+    prediction, and per kind its ops' kind times against their profiled times (`kinds`; empty
+    in files written before per-kind scales)."""
 
     model: str
     input: tuple[int, int]
@@ -299,28 +326,56 @@ class ContextModel:
     isolated_s: float
     ops: int
     predicted_s: float
+    kinds: tuple[KindShare, ...] = ()
+
+    def scaled_s(self, kind_scale: Mapping[str, float]) -> float:
+        """`isolated_s` with each kind's profiled ops at their kind's scale (others at 1)."""
+        return self.isolated_s + sum(
+            (kind_scale.get(k.kind, 1.0) - 1) * k.isolated_s for k in self.kinds
+        )
 
 
 @dataclass(frozen=True)
 class ContextFit:
     """How an op runs inside a network's forward rather than alone in a loop: its predicted
-    seconds are ``scale * kind time + op_s`` (views: the kind time alone). In a forward, each op
-    finds its weights evicted by the ops before it and pays Python module calls, allocation and
-    dispatch that a tight loop of one op hides; the micro-benchmarks cannot show either. Fitted
-    on the whole networks `models` (none of them a model the predictor sweep scores) by least
-    squares on relative error, with leave-one-model-out mean |relative error| and the share
-    within +-10%. E.g. scale 1.08 and op_s 23e-6 on a network of 150 ops whose kind times sum
-    to 14 ms: 1.08 * 14 + 150 * 0.023 = 18.6 ms."""
+    seconds are ``scale * kind_scale[kind] * kind time + op_s`` (views: the kind time alone;
+    a kind without a scale: 1). In a forward, each op finds its weights and input evicted by
+    the ops before it, its input in another layout than a loop of one op leaves it, and pays
+    Python module calls, allocation and dispatch that a tight loop hides; the micro-benchmarks
+    show none of it. `kind_scale` is each kind's profiled op time over its kind time in the
+    context networks' forwards (``torch.profiler`` spans; a kind with few ops is drawn towards
+    the ratio over all kinds), and applies to ops whose kind time lies within `KIND_REACH` of
+    the span of kind times it was measured on (`kind_range`): the context networks' one linear
+    layer, a classifier of ~0.2 ms, says nothing of a transformer's 3 ms ones. `scale` and
+    `op_s` then fit the networks' whole forwards by least squares on relative error. The
+    networks `models` are none of the models the predictor sweep scores; the fit is scored by
+    leave-one-model-out mean |relative error| and the share within +-10%. E.g. scale
+    1.0, a depthwise scale of 1.4 and op_s 15e-6: a depthwise conv of kind time 100 us takes
+    1.0 * 1.4 * 100 + 15 = 155 us."""
 
     scale: float
     op_s: float
     loo_error: float
     loo_within_10pct: float
     models: tuple[ContextModel, ...]
+    kind_scale: Mapping[str, float] = field(default_factory=dict)
+    #: Per kind in `kind_scale`, the (shortest, longest) kind time of one op it was fitted on.
+    kind_range: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def factor(self, kind: str, isolated_s: float) -> float:
+        """What the kind time `isolated_s` of an op of `kind` is multiplied by inside a forward:
+        1 for views, `scale` times the kind's scale where the op lies within its reach."""
+        if kind == "view":
+            return 1.0
+        low, high = self.kind_range.get(kind, (0.0, 0.0))
+        within = low / KIND_REACH <= isolated_s <= high * KIND_REACH
+        return self.scale * (self.kind_scale.get(kind, 1.0) if within else 1.0)
 
     def time(self, kind: str, isolated_s: float) -> float:
         """Seconds of an op of `kind` whose kind time is `isolated_s`, inside a forward."""
-        return isolated_s if kind == "view" else self.scale * isolated_s + self.op_s
+        if kind == "view":
+            return isolated_s
+        return self.factor(kind, isolated_s) * isolated_s + self.op_s
 
 
 @dataclass(frozen=True)
@@ -372,7 +427,8 @@ class DeviceModel:
         isolated, bound = model.time_of(terms)
         if self.context is None:
             return isolated, bound
-        if kind != "view" and self.context.op_s > self.context.scale * max(terms.values()):
+        factor = self.context.factor(kind, isolated)
+        if kind != "view" and self.context.op_s > factor * max(terms.values()):
             bound = "overhead"
         return self.context.time(kind, isolated), bound
 

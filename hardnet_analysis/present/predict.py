@@ -24,8 +24,9 @@ def kinds_table(device: DeviceModel) -> Table:
     )
     for column in ("kind", "form", "overhead us", "work/s", "DRAM B/s", "cache B/s", "n"):
         table.add_column(column, justify="left" if column in ("kind", "form") else "right")
-    for column in ("fit err", "LOO max", "LOO sum"):
+    for column in ("fit err", "LOO max", "LOO sum", "in forward"):
         table.add_column(column, justify="right")
+    scales = device.context.kind_scale if device.context else {}
     for k in device.kinds:
         table.add_row(
             k.kind,
@@ -38,16 +39,19 @@ def kinds_table(device: DeviceModel) -> Table:
             format_percent(k.train_error),
             format_percent(k.loo_max),
             format_percent(k.loo_sum),
+            f"{scales[k.kind]:.2f}x" if k.kind in scales else "-",
         )
     return table
 
 
 def context_table(context: ContextFit) -> Table:
     """The context fit: its coefficients in the title, one row per network timed."""
+    per_kind = " x its kind's scale (in forward)" if context.kind_scale else ""
     table = Table(
-        title=f"context fit: {context.scale:.3f} x kind time + {context.op_s * 1e6:.1f} us per "
-        f"op; leave-one-model-out {format_percent(context.loo_error)} "
-        f"({format_percent(context.loo_within_10pct)} within +-10%)"
+        title=f"context fit: {context.scale:.3f} x kind time{per_kind} + "
+        f"{context.op_s * 1e6:.1f} us per op; leave-one-model-out "
+        f"{format_percent(context.loo_error)} ({format_percent(context.loo_within_10pct)} "
+        "within +-10%)"
     )
     for column in ("network", "input", "ops", "alone ms", "measured ms", "fitted ms", "error"):
         table.add_column(column, justify="left" if column == "network" else "right")

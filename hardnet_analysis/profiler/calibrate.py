@@ -7,8 +7,9 @@ thread count in turn (the module and its pool built once; a drift of the machine
 then touches every count alike). A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
 candidate cache, so every call finds its data evicted. Then a few whole networks (`CONTEXT`,
-none of them a model the predictor sweep scores) are timed in a forward, and the context fit
-(``device_model.ContextFit``) says how much slower an op runs there than alone in a loop.
+none of them a model the predictor sweep scores) are timed in a forward, whole and per op
+under ``torch.profiler``, and the context fit (``device_model.ContextFit``) says how much
+slower an op of each kind runs there than alone in a loop.
 The clock and the candidate cache capacities come from the backend (`hardnet_analysis.backends`:
 wall or thread CPU time and the sysfs cache levels from L2 up on the CPU, events and the L2
 size on a GPU); the fit keeps the capacity that predicts the benchmarks best leave-one-out
@@ -32,19 +33,21 @@ import torch
 from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.device_model import (
     ContextFit,
     ContextModel,
     DeviceModel,
     DeviceModels,
     FitSummary,
+    KindShare,
 )
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
 from hardnet_analysis.profiler.document import LoadProbe
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
+from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import busy_warning, drift_warning, probe_load
 from hardnet_analysis.resolve import resolve
 
@@ -222,10 +225,10 @@ def _context(
     settings: CalibrationSettings,
     done: Callable[[], None],
 ) -> dict[int, ContextFit | None]:
-    """Time the context networks in a forward at each thread count and fit how ops run there
-    (None: no networks); `done` is called after each network and input."""
+    """Time the context networks in a forward at each thread count, and their ops under
+    ``torch.profiler``, and fit how ops run there (None: no networks); `done` is called after
+    each network and input."""
     from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.run import prepare
 
     names, sizes = settings.context()
@@ -237,15 +240,50 @@ def _context(
             analysis = analyze(name, size)
             for threads, clock in clocks.items():
                 backend.prepare(threads)
-                with torch.inference_mode():
-                    samples = time_forward(partial(net, x), clock, 2, settings.repeat)
-                layers = predict(analysis, isolated[threads]).layers
-                ops = sum(layer.kind != "view" for layer in layers)
-                seconds = sum(layer.time_s for layer in layers)
-                measured = statistics.median(samples)
-                found[threads].append(ContextModel(name, size, measured, seconds, ops, 0.0))
+                forward = partial(net, x)
+                found[threads].append(
+                    _timed_network(forward, analysis, isolated[threads], backend, clock, settings)
+                )
             done()
     return {n: fit_context(models) if models else None for n, models in found.items()}
+
+
+def _timed_network(
+    forward: Callable[[], object],
+    analysis: Analysis,
+    isolated: DeviceModel,
+    backend: Backend,
+    clock: Clock,
+    settings: CalibrationSettings,
+) -> ContextModel:
+    """One context network at one thread count: its median forward (un-profiled) and, per
+    kind, its ops' kind times against their profiled spans."""
+    from hardnet_analysis.metrics.predict import predict
+
+    with torch.inference_mode():
+        measured = statistics.median(time_forward(forward, clock, 2, settings.repeat))
+        forwards, walls = profile_forwards(forward, settings.repeat, backend)
+    spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
+    layers = predict(analysis, isolated).layers
+    times: dict[str, list[tuple[float, float]]] = {}
+    for layer in layers:
+        if layer.kind != "view" and layer.name in spans:
+            times.setdefault(layer.kind, []).append((layer.time_s, spans[layer.name]))
+    kinds = tuple(
+        KindShare(
+            kind,
+            len(pairs),
+            sum(iso for iso, _ in pairs),
+            sum(span for _, span in pairs),
+            min(iso for iso, _ in pairs),
+            max(iso for iso, _ in pairs),
+        )
+        for kind, pairs in sorted(times.items())
+    )
+    ops = sum(layer.kind != "view" for layer in layers)
+    seconds = sum(layer.time_s for layer in layers)
+    size = (analysis.input_shape[-2], analysis.input_shape[-1])
+    return ContextModel(analysis.model, size, measured, seconds, ops, 0.0, kinds)
 
 
 def calibrate(

@@ -1,6 +1,6 @@
 """The micro-benchmarks ``hda calibrate`` times: one small module per layer kind and shape.
 
-Grids (`grid`): ``full`` (the default, 470 benchmarks, about 100 s at 1 thread on 2 cores),
+Grids (`grid`): ``full`` (the default, 503 benchmarks, about 110 s at 1 thread on 2 cores),
 ``quick`` (every kind over fewer shapes) and ``tiny`` (one or two small shapes per kind, for
 tests). Each benchmark is a module of one op (or a free view plus one op, so a concat or an add
 reads two pieces of its input) whose graph the tracer records, so its features come from the
@@ -143,10 +143,27 @@ def _dense(size: str) -> Iterator[Bench]:
                 _conv(c_in, c_out, k),
                 (1, c_in, side, side),
             )
+    yield from _strided_1x1(size)
     if size != "tiny":
         yield Bench("conv_kxk", "conv3 3->32 /2 @224", _conv(3, 32, 3, 2), (1, 3, 224, 224))
         yield Bench("conv_kxk", "conv7 3->64 /2 @224", _conv(3, 64, 7, 2), (1, 3, 224, 224))
         yield Bench("conv_kxk", "conv3 64->128 /2 @56", _conv(64, 128, 3, 2), (1, 64, 56, 56))
+
+
+def _strided_1x1(size: str) -> Iterator[Bench]:
+    """1x1 convs of stride 2 doubling the channels (ResNet and RegNet downsamples), on the
+    dense grid's channels and sides and on its odd channel counts (sides from 8: a network
+    downsamples no smaller map)."""
+    shapes = [(c, 2 * c, side) for c in CHANNELS[size] for side in SIDES[size]]
+    for c_in, c_out, side in [*shapes, *ODD_CHANNELS[size]]:
+        if side < 8 or (side // 2) ** 2 * c_in * c_out > MAX_MACS:
+            continue
+        yield Bench(
+            "conv_1x1_strided",
+            f"conv1 {c_in}->{c_out} /2 @{side}",
+            _conv(c_in, c_out, 1, 2),
+            (1, c_in, side, side),
+        )
 
 
 def _grouped(size: str) -> Iterator[Bench]:
