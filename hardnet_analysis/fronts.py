@@ -15,7 +15,16 @@ file relative to DIR::
      macs)", "objective_info": {...}, "space_size": 3037500, "feasible": ..., "front_size": ...,
      "template_metrics": {"params": ..., ...}, "candidates": [{"id": "...", "rank": 1, "k": [...],
      "m": [...], "n_layers": [...], "params": ..., "macs": ..., "cio": ..., "min_moc": ...,
-     "act_bytes": ..., "cio_saved": ..., "definition": "candidates/<front id>/<id>.json"}, ...]}
+     "act_bytes": ..., "cio_saved": ..., "definition": "candidates/<front id>/<id>.json"}, ...],
+     "front": {"capacity": "macs", "members": [{"id": "...", "index": 123, "k": [...], "m": [...],
+     "n_layers": [...], "params": ..., "macs": ..., ..., "latency_s": 0.0123}, ...]}}
+
+Beside the ranked candidates (``--top``, ``--emit``), ``front`` is the whole Pareto front
+(`WholeFront`): every candidate within the budgets that no other beats on both CIO (lower) and
+capacity (higher), by capacity ascending, each with its id, index in the space, choices and
+metrics, and its predicted latency in seconds where the search had a device model; 111 members
+for ``hda search --budget-macs 4.5G``. It is optional within version 2: files written before it
+read with ``front`` None (and an older hda reads newer files, ignoring it).
 
 ``DIR/front_trained.json`` is a `TrainedFront`, the summary of the front's Optuna study
 (`hardnet_analysis.train.trials`): the study's name and storage (password hidden), then every
@@ -98,10 +107,41 @@ class FrontCandidate:
         return row
 
 
+#: A front's capacity axis (``hda search --capacity``): higher is better, against CIO.
+Capacity = Literal["macs", "params"]
+
+
+@dataclass(frozen=True)
+class FrontMember:
+    """One candidate of the whole front (`WholeFront`): its id (as a `FrontCandidate`'s),
+    index in the search space, per-stage k/m/n_layers, metrics (by name, in the member's object)
+    and its predicted latency in seconds where the search had ``--device-model`` (else None,
+    and no ``latency_s`` key)."""
+
+    id: str
+    index: int
+    k: tuple[int, ...]
+    m: tuple[float, ...]
+    n_layers: tuple[int, ...]
+    metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS, flat=True))
+    latency_s: float | None = omitted_if_none()
+
+
+@dataclass(frozen=True)
+class WholeFront:
+    """``front.json``'s ``front``: every candidate within the budgets that no other dominates
+    in (CIO lower, `capacity` higher), equal points all included, by capacity ascending (then
+    CIO, then index). Its size is the summary's "111 on the Pareto front" under Pareto
+    ranking, and is kept under any other ``--objective`` too."""
+
+    capacity: Capacity
+    members: tuple[FrontMember, ...]
+
+
 @dataclass(frozen=True)
 class SearchFront:
     """``front.json`` (see the module docstring): the search's settings and summary, the
-    template's own metrics and the candidates best first."""
+    template's own metrics, the candidates best first and the whole front."""
 
     format: ClassVar[str] = "hda-search-front"
     version: ClassVar[int] = 2
@@ -121,6 +161,8 @@ class SearchFront:
     front_size: int | None
     template_metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS))
     candidates: tuple[FrontCandidate, ...]
+    #: The whole front (None in files written before it was kept).
+    front: WholeFront | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "version": self.version, **encode(self)}

@@ -6,10 +6,12 @@ same command on the same space gives the same ids, and the same network found by
 gets the same id. Its definition is named ``{template}-{id}``.
 
 ``DIR/front.json`` is a `hardnet_analysis.fronts.SearchFront` (the trainer reads it), its
-candidates ordered best first, under the front's own id (`front_id`: what decides the front, known
-before the sweep). The directory belongs to that front: a search with another id is refused
-there unless forced (`check_directory`), and the definitions go to ``candidates/<front id>/``, so
-two fronts never mix theirs. Each file is written atomically, the definitions before the front.
+candidates ordered best first, with the whole Pareto front beside them (`whole_front`: each
+member with its id, index, choices and metrics), under the front's own id (`front_id`: what
+decides the front, known before the sweep). The directory belongs to that front: a search with
+another id is refused there unless forced (`check_directory`), and the definitions go to
+``candidates/<front id>/``, so two fronts never mix theirs. Each file is written atomically, the
+definitions before the front.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.parts import Searchable
@@ -27,11 +29,15 @@ from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.fronts import (
     FRONT_FILE,
     SAMPLE_FILE,
+    Capacity,
     FrontCandidate,
+    FrontMember,
     SampledCandidate,
     SearchFront,
     SearchSample,
+    WholeFront,
 )
+from hardnet_analysis.search.objectives import LATENCY
 from hardnet_analysis.search.space import SearchSpace
 from hardnet_analysis.search.sweep import SAMPLE_SEED, Candidate, SearchResult
 
@@ -119,15 +125,35 @@ def candidate_row(
     )
 
 
-def front_document(
-    result: SearchResult,
-    rows: Sequence[FrontCandidate],
-    objective_info: dict[str, Any] | None = None,
-    command: str = "",
-) -> SearchFront:
-    """The front document for `rows`, with the sweep's summary and the command given."""
-    h, w = result.input_shape[2:]
-    key = FrontKey(
+def whole_front(result: SearchResult) -> WholeFront | None:
+    """The sweep's whole Pareto front as ``front.json`` holds it (None if it kept none), each
+    member with its id, index, choices, metrics and predicted latency where the sweep had one."""
+    if result.front is None:
+        return None
+    members = []
+    for candidate in result.front.members:
+        assert candidate.index is not None  # front members are indexes of the space
+        choices = candidate.choices
+        members.append(
+            FrontMember(
+                id=candidate_definition(result.space, candidate)[0],
+                index=candidate.index,
+                k=tuple(c.k for c in choices),
+                m=tuple(c.m for c in choices),
+                n_layers=tuple(c.n_layers for c in choices),
+                metrics=candidate.values(),
+                latency_s=candidate.features.get(LATENCY),
+            )
+        )
+    capacity = result.front.capacity
+    if capacity not in get_args(Capacity):
+        raise ValueError(f"a front's capacity is one of {get_args(Capacity)}, not {capacity!r}")
+    return WholeFront(cast(Capacity, capacity), tuple(members))
+
+
+def front_key(result: SearchResult, objective_info: dict[str, Any] | None = None) -> FrontKey:
+    """What decided the front `result` holds (its id)."""
+    return FrontKey(
         result.space,
         result.input_shape,
         result.dtype,
@@ -135,8 +161,19 @@ def front_document(
         result.ranking,
         objective_info or {},
     )
+
+
+def front_document(
+    result: SearchResult,
+    rows: Sequence[FrontCandidate],
+    objective_info: dict[str, Any] | None = None,
+    command: str = "",
+) -> SearchFront:
+    """The front document for `rows` and the whole front, with the sweep's summary and the
+    command given."""
+    h, w = result.input_shape[2:]
     return SearchFront(
-        id=key.id,
+        id=front_key(result, objective_info).id,
         command=command,
         space=result.space.to_dict(),
         template=result.space.template_name,
@@ -151,6 +188,7 @@ def front_document(
         front_size=result.front_size,
         template_metrics=result.template.values(),
         candidates=tuple(rows),
+        front=whole_front(result),
     )
 
 
@@ -165,7 +203,7 @@ def write_front(
     ``sample.json`` (where the sweep drew a sample) and ``front.json`` under `out_dir`; returns
     the front document."""
     out = Path(out_dir)
-    front_id = front_document(result, [], objective_info).id
+    front_id = front_key(result, objective_info).id
     rows = []
     for candidate in result.candidates[:emit]:
         cid, defn = candidate_definition(result.space, candidate)

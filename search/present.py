@@ -54,6 +54,22 @@ def summary(result: SearchResult) -> str:
     )
 
 
+def front_line(result: SearchResult) -> str:
+    """One line on the whole Pareto front, whatever the ranking: its size and capacity span,
+    ``front: 111 candidates, 1.28G-4.5G MACs (every rank-1 candidate of CIO against MACs)``
+    for ``hda search --budget-macs 4.5G``; '' when the sweep kept no front."""
+    if result.front is None or not result.front.members:
+        return ""
+    label = metric(result.front.capacity).label
+    lo, hi = (format_count(v) for v in result.front.span())
+    span = lo if lo == hi else f"{lo}-{hi}"
+    n = len(result.front.members)
+    return (
+        f"front: {n:,} candidate{'s' if n > 1 else ''}, {span} {label} "
+        f"(every rank-1 candidate of CIO against {label})"
+    )
+
+
 def _limit(name: str, value: float) -> str:
     """A feature's bound: ``latency_s`` 0.012 as ``predicted latency <= 12 ms``."""
     if name.endswith("_s"):

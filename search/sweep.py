@@ -2,7 +2,9 @@
 
 Memory stays bounded whatever the space's size: a chunk's metric arrays are dropped once the
 rankers have kept their best (the candidates of Pareto rank <= `keep`, or the `keep` best by an
-objective), so only those and one chunk are ever held.
+objective), so only those and one chunk are ever held. Beside the ranking the sweep keeps the
+whole Pareto front (`Front`: every rank-1 candidate of CIO against capacity, whatever the
+ranking), which is bounded by the front's size.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ for _budget in fields(Budgets):  # every budget bounds a declared metric
 @dataclass(frozen=True)
 class Candidate:
     """One evaluated candidate: its place in the space, its choices, its metrics (one field per
-    `METRICS` entry, as in `PartCost`), its rank and its objective score (None under Pareto)."""
+    `METRICS` entry, as in `PartCost`), its rank, its objective score (None under Pareto) and
+    its per-part features summed (`Metrics.extra`: ``{"latency_s": 0.0123}`` under a device
+    model, else empty)."""
 
     index: int | None
     choices: Choices
@@ -87,13 +91,14 @@ class Candidate:
     min_moc: float
     rank: int = 0
     score: float | None = None
+    features: dict[str, float] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
         """The metrics by name, in `METRICS` order."""
         return {s.name: getattr(self, s.name) for s in METRICS}
 
 
-check_fields(Candidate, "index", "choices", "rank", "score")
+check_fields(Candidate, "index", "choices", "rank", "score", "features")
 
 
 class Ranker(Protocol):
@@ -143,6 +148,12 @@ class ParetoRanker:
         """Number of candidates on the Pareto front (rank 1)."""
         return int(np.count_nonzero(self._ranks == 1))
 
+    def front(self) -> Metrics:
+        """The kept candidates of rank 1 (the whole front of what was seen), by capacity
+        ascending, then CIO, then index: the order of a staircase drawn left to right."""
+        k = self._kept.take(self._ranks == 1)
+        return k.take(np.lexsort((k.index, k.cio, k.metric(self.capacity))))
+
 
 class ObjectiveRanker:
     """The `keep` best candidates by one objective; ties go to the lower index."""
@@ -161,6 +172,23 @@ class ObjectiveRanker:
     def best(self) -> tuple[Metrics, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         k = self._kept
         return k, np.arange(1, len(k) + 1, dtype=np.int64), self.objective.value(k)
+
+
+@dataclass(frozen=True)
+class Front:
+    """The whole Pareto front of the candidates within the budgets: every candidate of rank 1
+    of CIO (lower is better) against `capacity` (macs or params, higher is better), exact, equal
+    points all included; `members` by capacity ascending, then CIO, then index. HarDNet-68's
+    default space within 4.5 GMACs has 111 members from 1.28 G to 4.50 G MACs."""
+
+    capacity: str
+    members: tuple[Candidate, ...]
+
+    def span(self) -> tuple[int, int]:
+        """The smallest and largest capacity on the front: (1_284_429_648, 4_499_978_208) MACs
+        for HarDNet-68's default space within 4.5 GMACs."""
+        values = [int(getattr(c, self.capacity)) for c in self.members]
+        return min(values), max(values)
 
 
 @dataclass
@@ -185,6 +213,8 @@ class SearchResult:
     sample: list[tuple[Candidate, bool]] = field(default_factory=list)
     #: Upper bounds on per-part features that candidates met (``{"latency_s": 0.012}``).
     limits: dict[str, float] = field(default_factory=dict)
+    #: The whole Pareto front of CIO against capacity, whatever `ranking` is.
+    front: Front | None = None
 
 
 def _candidates(
@@ -199,7 +229,9 @@ def _candidates(
         values = {s.name: _scalar(s, m.metric(s.name)[row]) for s in METRICS}
         rank = 0 if ranks is None else int(ranks[row])
         score = None if scores is None else float(scores[row])
-        out.append(Candidate(index, space.choices(index), **values, rank=rank, score=score))
+        features = {n: float(v[row]) for n, v in m.extra.items()}
+        choices = space.choices(index)
+        out.append(Candidate(index, choices, **values, rank=rank, score=score, features=features))
     return out
 
 
@@ -259,7 +291,8 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     index = space.index_of(choices)
     if index is not None:
         return _candidates(space, grid.at([index]))[0]
-    return Candidate(None, choices, **grid.costs.total(choices).values())
+    features = grid.costs.total_extra(choices)
+    return Candidate(None, choices, **grid.costs.total(choices).values(), features=features)
 
 
 def _limited(m: Metrics, limits: Mapping[str, float]) -> npt.NDArray[np.bool_]:
@@ -292,14 +325,17 @@ def sweep(
     features: Mapping[str, PartFeature] | None = None,
     limits: Mapping[str, float] | None = None,
     sample: int = 0,
+    capacity: str | None = None,
 ) -> SearchResult:
     """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
     and `limits` (upper bounds on `features`, per-part quantities summed per candidate such as
-    predicted latency) and rank them with `ranker`; also evaluate a seeded uniform `sample` of
-    the space (all of it when smaller) for plots. Raises UsageError when no candidate meets the
-    budgets."""
+    predicted latency) and rank them with `ranker`; also keep the whole Pareto front of CIO
+    against `capacity` (default: the Pareto ranker's capacity, else macs) and evaluate a seeded
+    uniform `sample` of the space (all of it when smaller) for plots. Raises UsageError when no
+    candidate meets the budgets."""
     start = time.perf_counter()
     limits = limits or {}
+    keeper = front_ranker(ranker, capacity)
     if progress is not None:
         progress(0, space.size)
     costs = PartCosts(space, input_shape, dtype, features)
@@ -314,7 +350,10 @@ def sweep(
         if feasible == 0:
             closest.update(m)
             lowest = {n: min(v, float(m.metric(n).min())) for n, v in lowest.items()}
-        ranker.update(m.take(ok))
+        within = m.take(ok)
+        ranker.update(within)
+        if keeper is not ranker:
+            keeper.update(within)
         done += hi - lo
         if progress is not None:
             progress(done, space.size)
@@ -337,7 +376,24 @@ def sweep(
         front_size=getattr(ranker, "front_size", None),
         sample=_sample(space, grid, budgets, sample),
         limits=dict(limits),
+        front=_front(space, keeper),
     )
+
+
+def _front(space: SearchSpace, keeper: ParetoRanker) -> Front:
+    """The whole front `keeper` holds, each member of rank 1."""
+    members = keeper.front()
+    ranks = np.ones(len(members), dtype=np.int64)
+    return Front(keeper.capacity, tuple(_candidates(space, members, ranks)))
+
+
+def front_ranker(ranker: Ranker, capacity: str | None = None) -> ParetoRanker:
+    """What keeps the whole front: `ranker` itself when it ranks Pareto against `capacity`
+    (its rank 1 is the front), else a second Pareto ranker keeping rank 1 only (bounded by
+    the front's size) beside an objective's."""
+    if isinstance(ranker, ParetoRanker) and capacity in (None, ranker.capacity):
+        return ranker
+    return ParetoRanker(capacity or "macs", keep=1)
 
 
 def _sample(

@@ -41,7 +41,8 @@ function __hdaPlot(p) {
   const clash = [];  /* titles and the legend against each other */
   texts.forEach((a, i) => texts.slice(i + 1).forEach(b => { if (__hdaHit(__hdaBox(a), __hdaBox(b)))
     clash.push(a.getAttribute('class') + ' / ' + b.getAttribute('class')); }));
-  const marks = '.scatterlayer .point, .scatterlayer .js-line, .barlayer .point';
+  const marks = '.scatterlayer .point, .scatterlayer .js-line, .barlayer .point, '
+    + '.heatmaplayer image';
   const hit = t ? others.filter(o => __hdaHit(t, __hdaBox(o))) : [];
   return {title: title ? title.textContent : '', width: svg.w, height: svg.h, titleBox: t, svg: svg,
     marks: p.querySelectorAll(marks).length, overlaps: hit.map(o => o.getAttribute('class')),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
 from hardnet_analysis.fronts import (
     FRONT_FILE,
+    FrontMember,
     SearchFront,
     TrainedCandidate,
     TrainedFront,
+    WholeFront,
 )
 from tests.test_pool import fake_candidate, fake_front
 
@@ -32,6 +35,25 @@ def test_search_front_round_trips(tmp_path: Path) -> None:
     row = json.loads(path.read_text())["candidates"][0]
     assert list(row)[:6] == ["id", "rank", "k", "m", "n_layers", "params"]
     assert "definition" not in json.loads(path.read_text())["candidates"][1]
+
+
+def test_whole_front_round_trips_and_files_without_it_still_read(tmp_path: Path) -> None:
+    metrics = {"params": 10, "macs": 2000, "cio": 300, "min_moc": 1.5, "act_bytes": 40}
+    members = (
+        FrontMember("aa", 7, (6, 8), (1.6, 1.6), (4, 4), metrics, latency_s=0.0125),
+        FrontMember("cc", 9, (8, 8), (1.7, 1.7), (2, 4), {**metrics, "macs": 3000, "cio": 400}),
+    )
+    document = replace(front(), front=WholeFront("macs", members))
+    path = document.write(tmp_path / FRONT_FILE)
+    assert SearchFront.read(path) == document
+    written = json.loads(path.read_text())
+    assert list(written)[-2:] == ["candidates", "front"]  # beside the ranked rows
+    first, second = written["front"]["members"]
+    assert first["latency_s"] == 0.0125 and "latency_s" not in second
+    assert list(first)[:5] == ["id", "index", "k", "m", "n_layers"]
+    written.pop("front")  # as hda wrote version 2 before it kept the whole front
+    older = atomic_write_json(tmp_path / "older.json", written)
+    assert SearchFront.read(older) == front() and SearchFront.read(older).front is None
 
 
 def test_trained_front_round_trips(tmp_path: Path) -> None:
@@ -69,6 +91,10 @@ def broken(tmp_path: Path, change: Any) -> Path:
         (lambda d: d["template_metrics"].pop("params"), "template_metrics: missing field 'params'"),
         (lambda d: d.pop("candidates"), ": missing field 'candidates'"),
         (lambda d: d.update(input=[16]), "input: expected 2 values, got 1"),
+        (
+            lambda d: d.update(front={"capacity": "flops", "members": []}),
+            "front.capacity: 'flops' is not one of 'macs', 'params'",
+        ),
         (
             lambda d: d["budgets"].update(flops=1),
             "budgets: unknown field(s) flops; known: params, macs, cio",

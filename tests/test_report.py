@@ -9,17 +9,28 @@ import math
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from plotly.offline import get_plotlyjs
 
 from hardnet_analysis.cli.common.runs import load_runs
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.fronts import SearchFront, TrainedCandidate, TrainedFront
+from hardnet_analysis.fronts import SearchFront, SearchSample, TrainedCandidate, TrainedFront
 from hardnet_analysis.metrics.correlate import correlations, model_points, power_fit
 from hardnet_analysis.profiler.document import DramBytes, ProfileRun
 from hardnet_analysis.reports import ReportInputs, build_report
 from hardnet_analysis.reports.latency import panel
+from hardnet_analysis.reports.search import (
+    EMITTED,
+    FRONT,
+    RANKED,
+    TRAINED,
+    SearchDir,
+    choices_figure,
+    latency_figure,
+    space_figure,
+)
 from hardnet_analysis.train.runlog import write_metrics
 from tests.browser import CHROMIUM, render
 
@@ -164,6 +175,100 @@ def test_device_model_needs_runs_of_one_device(
     out = str(tmp_path / "r.html")
     assert main(["report", TINY, "--device-model", str(device_file), "--out", out]) == 2
     assert "--device-model applies only with profile runs" in capsys.readouterr().err
+
+
+def search_found(path: Path) -> SearchDir:
+    """The search directory at `path` as `hda report` reads it."""
+    sample, trained = path / "sample.json", path / "front_trained.json"
+    return SearchDir(
+        path,
+        SearchFront.read(path / "front.json"),
+        SearchSample.read(sample) if sample.exists() else None,
+        TrainedFront.read(trained) if trained.exists() else None,
+    )
+
+
+def traces(fig: Any, name: str) -> list[Any]:
+    """The figure's traces whose legend name starts with `name`."""
+    return [t for t in fig.data if (t.name or "").startswith(name)]
+
+
+def test_search_figure_draws_the_whole_front_with_emitted_and_trained_marked(
+    search_dir: Path,
+) -> None:
+    found = search_found(search_dir)
+    front = found.front.front
+    assert front is not None and found.trained is not None
+    fig = space_figure(found)
+    (line,) = traces(fig, FRONT)
+    assert line.line.shape == "vh" and "lines" in line.mode  # a staircase through every member
+    assert list(line.x) == [m.metrics["macs"] for m in front.members]
+    assert list(line.y) == [m.metrics["cio"] for m in front.members]
+    (emitted,) = traces(fig, EMITTED)
+    rows = [r for r in found.front.candidates if r.definition is not None]
+    assert len(rows) == 3 and emitted.name == f"{EMITTED} (3)"
+    assert list(zip(emitted.x, emitted.y, strict=True)) == [
+        (r.metrics["macs"], r.metrics["cio"]) for r in rows
+    ]
+    done = {c.candidate.id for c in found.trained.candidates if c.status == "done"}
+    (trained,) = traces(fig, TRAINED)
+    assert {d[0] for d in trained.customdata} == done
+    assert not traces(fig, "Pareto front") and not traces(fig, RANKED)
+
+
+def test_choices_figure_shows_each_members_choice_per_stage(search_dir: Path) -> None:
+    found = search_found(search_dir)
+    front = found.front.front
+    assert front is not None
+    fig = choices_figure(found.front)
+    assert fig is not None
+    k, n_layers, m = fig.data
+    assert (k.name, n_layers.name, m.name) == ("k", "n_layers", "m")
+    assert list(k.x) == list(range(len(front.members)))
+    for stage in range(2):  # the tiny HarDNet's stages, each its own row
+        values = [float(v) for _, v, _, _ in k.customdata[stage]]
+        assert values == [member.k[stage] for member in front.members]
+        assert all(0 <= z <= 1 for z in k.z[stage])
+    assert len(m.y) == 1  # one m shared by all stages: one row
+
+
+def test_an_old_front_without_the_whole_front_still_loads_and_reports(
+    search_dir: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    document = json.loads((search_dir / "front.json").read_text())
+    del document["front"]
+    (old / "front.json").write_text(json.dumps(document))
+    assert SearchFront.read(old / "front.json").front is None
+    out = tmp_path / "r.html"
+    assert main(["report", str(old), "--out", str(out)]) == 0
+    assert "<section id='search'>" in out.read_text()
+    found = search_found(old)
+    fig = space_figure(found)
+    (ranked,) = traces(fig, RANKED)
+    assert list(ranked.x) == [r.metrics["macs"] for r in found.front.candidates]
+    assert not traces(fig, FRONT) and "ranked candidates only" in fig.layout.title.text
+    assert choices_figure(found.front) is None and latency_figure(found.front) is None
+
+
+def test_latency_figure_draws_the_fronts_predicted_latency(
+    device_file: Path, tmp_path: Path
+) -> None:
+    argv = ["search", "--template", TINY, "--input", "32", "--k", "x0.75,x1", "--m", "1.5,1.6"]
+    out = tmp_path / "s"
+    device = ["--device-model", str(device_file)]
+    assert main([*argv, *device, "--out", str(out), "--emit", "2", "--sample", "0"]) == 0
+    found = search_found(out)
+    assert found.front.front is not None
+    members = found.front.front.members
+    fig = latency_figure(found.front)
+    assert fig is not None
+    (points,) = traces(fig, FRONT)
+    assert list(points.y) == [1e3 * (m.latency_s or 0.0) for m in members]
+    assert list(points.marker.color) == [m.metrics["macs"] for m in members]
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html")]) == 0
+    assert "front: predicted latency vs CIO" in (tmp_path / "r.html").read_text()
 
 
 def test_cli_sorts_inputs_into_sections(report_page: Path) -> None:

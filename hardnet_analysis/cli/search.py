@@ -303,6 +303,7 @@ def _sweep(
                 features=features,
                 limits=limits,
                 sample=args.sample if args.out else 0,
+                capacity=args.capacity,
             )
     except ShapeError as exc:
         h, w = key.input_shape[2:]
@@ -382,12 +383,15 @@ def _show(
     trained: TrainedFront | None,
     front_id: str = "",
 ) -> None:
-    """The search table, where the front was written, and the trained table."""
+    """The search table, the whole front's size and span, where the front was written, and
+    the trained table."""
     from hardnet_analysis.search.emit import candidate_row
-    from hardnet_analysis.search.present import search_table, trained_table
+    from hardnet_analysis.search.present import front_line, search_table, trained_table
 
     template = candidate_row(result.space, result.template, result.template)
     console().print(search_table(result, rows, template))
+    if line := front_line(result):
+        print(line)
     if written:
         where = f"{args.out}/candidates/{front_id}"
         print(f"wrote {args.out}/front.json and {written} definitions in {where}")
