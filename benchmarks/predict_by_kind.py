@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import collections
 
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.documents.profile_run import ProfileRun, RunDocument
 from hardnet_analysis.metrics.predictor_score import predict_run
-from hardnet_analysis.profiler.document import ProfileRun, load_run
 
 
 def by_kind(run: ProfileRun, device: DeviceModel) -> dict[str, tuple[int, float, float]]:
@@ -36,9 +36,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--top", type=int, default=8)
     args = parser.parse_args()
-    device = DeviceModel.load(args.device)
+    device = DeviceModel.read(args.device)
     for path in args.runs:
-        run = load_run(path)
+        run = RunDocument.read(path)
         if not isinstance(run, ProfileRun):
             continue
         kinds = by_kind(run, device)

@@ -25,6 +25,7 @@ def create_model(
     weights: str | Path | None = None,
 ) -> nn.Module:
     """Build the torch model of a registered name or a definition (see `models.create_model`)."""
+    # Imported here: `create_model` needs torch, `analyze` and `list_models` must not load it.
     from hardnet_analysis.models import create_model as _create_model
 
     return _create_model(name_or_definition, num_classes, weights)

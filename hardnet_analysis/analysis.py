@@ -59,6 +59,7 @@ def analyze(
         defn = defn.build(device="meta")
     try:
         if _is_module(defn):
+            # Imported here: tracing needs torch, names and definitions are analysed without it.
             from hardnet_analysis.graph.traced import trace_module
 
             name = target if isinstance(target, str) else type(defn).__name__

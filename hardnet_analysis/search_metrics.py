@@ -3,9 +3,10 @@
 `METRICS` lists them in the order the front documents and CSV rows write them. Everything that
 holds, combines, bounds, ranks or shows them derives from it: the search's part costs and
 per-candidate arrays (``search.evaluate``), candidates and budgets (``search.sweep``), the
-objectives (``search.objectives``), the front documents (`hardnet_analysis.fronts`) and the
-tables (``search.present``). The typed containers still name each metric as a field, for the
-type checker; `check_fields` makes a container that disagrees with `METRICS` fail at import.
+objectives (``search.objectives``), the front documents (`hardnet_analysis.documents.fronts`)
+and the tables (``search.present``). The typed containers still name each metric as a field,
+for the type checker; `check_fields` makes a container that disagrees with `METRICS` fail at
+import.
 
 A candidate is measured part by part (stem, stages, head); a metric `combine`s over the parts by
 ``"sum"`` (counts: params, MACs, CIO, activation bytes) or ``"min"`` (the smallest layer MoC).

@@ -18,14 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_text
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.predictor_score import PredictorScore
-from hardnet_analysis.profiler.document import ProfileRun
+from hardnet_analysis.reports.latency import latency_section
+from hardnet_analysis.reports.models import models_section
 from hardnet_analysis.reports.page import Section, page
-from hardnet_analysis.reports.search import SearchDir
-from hardnet_analysis.reports.training import TrainingRun
+from hardnet_analysis.reports.prediction import prediction_section
+from hardnet_analysis.reports.roofline import roofline_section
+from hardnet_analysis.reports.search import SearchDir, search_section
+from hardnet_analysis.reports.training import TrainingRun, training_section
 
 __all__ = ["ReportInputs", "SearchDir", "TrainingRun", "build_report", "write_report"]
 
@@ -48,13 +52,6 @@ class ReportInputs:
 
 def sections(inputs: ReportInputs) -> list[Section]:
     """The sections the inputs allow, in reading order."""
-    from hardnet_analysis.reports.latency import latency_section
-    from hardnet_analysis.reports.models import models_section
-    from hardnet_analysis.reports.prediction import prediction_section
-    from hardnet_analysis.reports.roofline import roofline_section
-    from hardnet_analysis.reports.search import search_section
-    from hardnet_analysis.reports.training import training_section
-
     out = []
     if inputs.analyses:
         out.append(models_section(inputs.analyses))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.metrics.correlate import (
     Correlation,
     Point,
@@ -27,7 +28,6 @@ from hardnet_analysis.metrics.correlate import (
     power_fit,
 )
 from hardnet_analysis.present.fit import abbreviate
-from hardnet_analysis.profiler.document import ProfileRun
 from hardnet_analysis.reports.page import Section, grid, table
 from hardnet_analysis.reports.style import colors, figure_html, layout, log_axis
 

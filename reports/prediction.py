@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from hardnet_analysis.documents.profile_run import run_stem
 from hardnet_analysis.metrics.predictor_score import OpScore, PredictorScore
-from hardnet_analysis.profiler.document import run_stem
 from hardnet_analysis.reports.page import Section, grid
 from hardnet_analysis.reports.style import colors, figure_html, layout
 from hardnet_analysis.units import format_percent

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from hardnet_analysis.documents.profile_run import ProfiledLayer, ProfileRun
 from hardnet_analysis.metrics.correlate import device_label
 from hardnet_analysis.present.fit import abbreviate
-from hardnet_analysis.profiler.document import ProfiledLayer, ProfileRun
 from hardnet_analysis.reports.page import Section
 from hardnet_analysis.reports.style import (
     BOUND_COLORS,

@@ -15,7 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     METRIC_LABELS,
     TASK_METRICS,
     FrontMember,

@@ -5,7 +5,7 @@ A candidate's id is the first 12 hex digits of the SHA-256 of its definition's c
 same command on the same space gives the same ids, and the same network found by two searches
 gets the same id. Its definition is named ``{template}-{id}``.
 
-``DIR/front.json`` is a `hardnet_analysis.fronts.SearchFront` (the trainer reads it), its
+``DIR/front.json`` is a `hardnet_analysis.documents.fronts.SearchFront` (the trainer reads it), its
 candidates ordered best first, with the whole Pareto front beside them (`whole_front`: each
 member with its id, index, choices and metrics), under the front's own id (`front_id`: what
 decides the front, known before the sweep). The directory belongs to that front: a search with
@@ -23,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast, get_args
 
-from hardnet_analysis.errors import UsageError
-from hardnet_analysis.families.parts import Searchable
-from hardnet_analysis.families.serialize import save_definition, to_dict
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     FRONT_FILE,
     SAMPLE_FILE,
     Capacity,
@@ -37,6 +34,9 @@ from hardnet_analysis.fronts import (
     SearchSample,
     WholeFront,
 )
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.parts import Searchable
+from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.search.objectives import LATENCY
 from hardnet_analysis.search.space import SearchSpace
 from hardnet_analysis.search.sweep import SAMPLE_SEED, Candidate, SearchResult

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.documents.latency_model import LatencyModel
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.calibration import LatencyModel
-from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.search.evaluate import Metrics, PartFeature
 from hardnet_analysis.search_metrics import METRICS
@@ -66,7 +66,7 @@ OBJECTIVES: dict[str, Objective] = {
 
 def _latency_model(path: Path) -> Objective:
     """The `latency` objective from a fitted model file (see the module docstring)."""
-    model = LatencyModel.load(path)  # checks format, version, features and finite numbers
+    model = LatencyModel.read(path)  # checks format, version, features and finite numbers
 
     def predict(m: Metrics) -> Values:
         total = np.full(len(m), model.intercept, dtype=np.float64)
@@ -131,7 +131,7 @@ def get_objective(
         if calibration is not None and device_model is not None:
             raise UsageError("give --device-model or --calibration, not both")
         if device_model is not None:
-            loaded = device if device is not None else DeviceModel.load(device_model)
+            loaded = device if device is not None else DeviceModel.read(device_model)
             return _device_latency(loaded, Path(device_model))
         if calibration is None:
             raise UsageError(

@@ -1,5 +1,5 @@
 """The terminal view of a search (rich). Rows come from `search.emit.candidate_row`; the
-trained front is `hardnet_analysis.fronts.TrainedFront`."""
+trained front is `hardnet_analysis.documents.fronts.TrainedFront`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from rich import box
 
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     METRIC_LABELS,
     TASK_METRICS,
     FrontCandidate,

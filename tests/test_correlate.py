@@ -13,9 +13,9 @@ import pytest
 
 from hardnet_analysis.cli.common.runs import load_runs
 from hardnet_analysis.cli.main import main
+from hardnet_analysis.documents.latency_model import LATENCY_FEATURES, LatencyModel
+from hardnet_analysis.documents.profile_run import DramBytes, ProfileRun
 from hardnet_analysis.metrics import correlate as corr
-from hardnet_analysis.metrics.calibration import LATENCY_FEATURES, LatencyModel
-from hardnet_analysis.profiler.document import DramBytes, ProfileRun
 
 A, B, C = 2e-11, 3e-10, 1e-3  # s per MAC, s per CIO element, s
 
@@ -70,7 +70,7 @@ def test_cli_saves_the_calibration_contract(
     profiled_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = [linear(run) for run in load_runs(profiled_runs)]
-    files = [str(run.save(tmp_path / f"run{i}.json")) for i, run in enumerate(runs)]
+    files = [str(run.write(tmp_path / f"run{i}.json")) for i, run in enumerate(runs)]
     calibration = tmp_path / "cal.json"
     code = main(["correlate", *files, "--save-calibration", str(calibration), "--format", "json"])
     document = json.loads(capsys.readouterr().out)
@@ -79,7 +79,7 @@ def test_cli_saves_the_calibration_contract(
     assert saved["format"] == "hda-latency-model" and saved["version"] == 1
     assert saved["features"] == ["macs", "cio"] and saved["units"] == "s"
     assert set(saved["features"]) <= set(LATENCY_FEATURES)
-    model = LatencyModel.load(calibration)
+    model = LatencyModel.read(calibration)
     for run in runs:
         features = {"macs": run.totals.macs, "cio": run.totals.cio}
         assert model.predict(features) == pytest.approx(run.latency.median_s, rel=1e-6)

@@ -1,6 +1,7 @@
-"""The typed run and latency-model files: committed results load and write back unchanged, and
-a wrong, old or broken file is a one-line UsageError naming it; the decoder behind every typed
-file (`hardnet_analysis.records`) and its exact messages."""
+"""The documents: committed runs and latency models load and write back unchanged, a wrong, old
+or broken file is a one-line UsageError naming it, every document reads only its own format
+through the one base (`hardnet_analysis.documents.base`); the decoder behind every typed file
+(`hardnet_analysis.documents.records`) and its exact messages."""
 
 from __future__ import annotations
 
@@ -11,10 +12,26 @@ from typing import Any
 
 import pytest
 
+from hardnet_analysis.documents.base import Document
+from hardnet_analysis.documents.device_model import DeviceModels
+from hardnet_analysis.documents.fronts import SearchFront, SearchSample, TrainedFront
+from hardnet_analysis.documents.latency_model import LatencyModel
+from hardnet_analysis.documents.profile_run import (
+    FailedRun,
+    Failure,
+    ProfileRun,
+    RequestedDevice,
+    RunDocument,
+)
+from hardnet_analysis.documents.records import (
+    FLATTENED,
+    check_header,
+    decode,
+    encode,
+    keyed,
+    versions_text,
+)
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.calibration import LatencyModel
-from hardnet_analysis.profiler.document import ProfileRun, load_run
-from hardnet_analysis.records import FLATTENED, check_header, decode, encode, keyed
 
 SWEEP = Path(__file__).parents[1] / "results" / "cpu-sweep"
 CALIBRATION = SWEEP / "calibration-cpu-1thread.json"
@@ -22,16 +39,16 @@ CALIBRATION = SWEEP / "calibration-cpu-1thread.json"
 
 @pytest.mark.parametrize("path", sorted(SWEEP.glob("*-b1.json")), ids=lambda p: p.stem)
 def test_committed_runs_load_and_write_back_unchanged(path: Path) -> None:
-    run = load_run(path)
-    assert isinstance(run, ProfileRun) and run.layers
-    assert run.to_json() == json.loads(path.read_text())
+    run = ProfileRun.read(path)
+    assert run.layers
+    assert run.to_dict() == json.loads(path.read_text())
 
 
 def test_committed_calibration_loads_and_writes_back_unchanged(tmp_path: Path) -> None:
-    model = LatencyModel.load(CALIBRATION)
+    model = LatencyModel.read(CALIBRATION)
     assert model.features == ("macs", "cio") and model.n == 12
-    assert model.to_json() == json.loads(CALIBRATION.read_text())
-    assert json.loads(model.save(tmp_path / "m.json").read_text()) == model.to_json()
+    assert model.to_dict() == json.loads(CALIBRATION.read_text())
+    assert json.loads(model.write(tmp_path / "m.json").read_text()) == model.to_dict()
 
 
 def _broken(tmp_path: Path, **changes: object) -> Path:
@@ -57,14 +74,14 @@ def test_bad_latency_model_is_one_line(
 ) -> None:
     path = _broken(tmp_path, **changes)
     with pytest.raises(UsageError) as caught:
-        LatencyModel.load(path)
+        LatencyModel.read(path)
     text = str(caught.value)
     assert message in text and "model.json" in text and "\n" not in text
 
 
 def test_fit_diagnostics_may_be_absent(tmp_path: Path) -> None:
     path = _broken(tmp_path, n_runs=None, lomo_mean_abs_rel_error=None)
-    model = LatencyModel.load(path)
+    model = LatencyModel.read(path)
     assert model.n is None and model.lomo_error is None and model.train_error is not None
 
 
@@ -149,7 +166,54 @@ def test_keyed_and_strict_errors_name_the_path_and_the_known_keys() -> None:
     ],
 )
 def test_header_versions(version: object, message: str) -> None:
-    check_header({"format": "fmt", "version": 2}, "f.json", "hda thing", "fmt", 2)
+    assert check_header({"format": "fmt", "version": 2}, "f.json", "hda thing", "fmt", (2,)) == 2
     with pytest.raises(UsageError) as caught:
-        check_header({"format": "fmt", "version": version}, "f.json", "hda thing", "fmt", 2)
+        check_header({"format": "fmt", "version": version}, "f.json", "hda thing", "fmt", (2,))
     assert str(caught.value) == message
+
+
+def test_header_with_an_older_version_still_read() -> None:
+    # The device model reads version 1 beside 2: both are named wherever a file is refused.
+    read = (2, 1)
+    assert check_header({"format": "fmt", "version": 1}, "f.json", "hda thing", "fmt", read) == 1
+    with pytest.raises(UsageError) as caught:
+        check_header({"format": "fmt", "version": 0}, "f.json", "hda thing", "fmt", read)
+    expected = "older version 0 of 'fmt'; accepted: format 'fmt' version 1 or 2 only (write it"
+    assert expected in str(caught.value)
+
+
+#: Every document type: one base, so one header check and the same four methods.
+DOCUMENTS: tuple[type[Document], ...] = (
+    RunDocument,
+    DeviceModels,
+    LatencyModel,
+    SearchFront,
+    SearchSample,
+    TrainedFront,
+)
+
+
+def test_each_document_reads_only_its_own_format(tmp_path: Path) -> None:
+    assert len({d.FORMAT for d in DOCUMENTS}) == len(DOCUMENTS)
+    path = tmp_path / "doc.json"
+    for written in DOCUMENTS:
+        path.write_text(json.dumps({"format": written.FORMAT, "version": written.VERSION}))
+        for reader in DOCUMENTS:
+            if reader is written:
+                continue
+            with pytest.raises(UsageError) as caught:
+                reader.read(path)
+            versions = versions_text((reader.VERSION, *reader.READS))
+            assert str(caught.value) == (
+                f"{reader.FILE} {str(path)!r} is not an {reader.WHAT} (format "
+                f"{written.FORMAT!r}); accepted: format {reader.FORMAT!r} {versions}"
+            )
+
+
+def test_a_failed_run_reads_as_a_run_file_but_not_as_a_profile_run(tmp_path: Path) -> None:
+    failed = FailedRun("m", (8, 8), 1, "fp32", RequestedDevice("cpu"), (Failure("x", "boom"),))
+    path = failed.write(tmp_path / "failed.json")
+    assert json.loads(path.read_text())["status"] == "failed"
+    assert RunDocument.read(path) == failed
+    with pytest.raises(UsageError, match="holds a failed run, not a successful one"):
+        ProfileRun.read(path)

@@ -10,7 +10,7 @@ import pytest
 
 from hardnet_analysis import analyze
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.metrics.explain import REACH_LIMIT, explain, reach
 from hardnet_analysis.metrics.predict import predict
 from tests.trainkit import ROOT
@@ -29,7 +29,7 @@ def test_reach_worked_example() -> None:
 
 
 def test_explanation_adds_up_and_follows_the_blocks() -> None:
-    device = DeviceModel.load(DEVICE)
+    device = DeviceModel.read(DEVICE)
     analysis = analyze("hardnet68", 224)
     prediction = predict(analysis, device)
     explained = explain(analysis, prediction, device, min_share=0.02)

@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import atomic_write_json
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     FRONT_FILE,
     FrontMember,
     SearchFront,
@@ -20,6 +18,8 @@ from hardnet_analysis.fronts import (
     TrainedFront,
     WholeFront,
 )
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.fileio import atomic_write_json
 from tests.test_pool import fake_candidate, fake_front
 
 

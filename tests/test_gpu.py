@@ -42,7 +42,7 @@ def test_ncu_measures_dram_per_layer() -> None:
 
 def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
     from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.metrics.device_model import DeviceModel
+    from hardnet_analysis.documents.device_model import DeviceModel
     from hardnet_analysis.metrics.predict import predict
     from hardnet_analysis.profiler.calibrate import CalibrationSettings, calibrate
 
@@ -50,8 +50,8 @@ def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
     (model,) = models.models  # a GPU has no thread counts: one model, at threads 0
     assert model.device == "cuda" and model.clock == "cuda events" and model.cache_bytes > 2**20
     assert model.threads == 0
-    path = models.save(tmp_path / "gpu.json")
-    assert predict(analyze("hardnet39ds", 64), DeviceModel.load(path)).latency_s > 0
+    path = models.write(tmp_path / "gpu.json")
+    assert predict(analyze("hardnet39ds", 64), DeviceModel.read(path)).latency_s > 0
 
 
 def test_per_op_device_times_join_every_node() -> None:

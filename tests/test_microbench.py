@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.metrics.device_model import op_kind
+from hardnet_analysis.metrics.op_kinds import op_kind
 from hardnet_analysis.profiler.microbench import grid
 
 

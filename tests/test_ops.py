@@ -204,10 +204,10 @@ def test_op_score_worked_example() -> None:
 
 
 def test_runs_timed_by_hooks_still_load_and_score_as_before() -> None:
-    from hardnet_analysis.profiler.document import ProfileRun, load_run
+    from hardnet_analysis.documents.profile_run import ProfileRun
     from tests.trainkit import ROOT
 
     runs = ROOT / "results" / "predict-sweep" / "runs-1thread"
-    run = load_run(next(runs.glob("resnet18-224x224-*.json")))
-    assert isinstance(run, ProfileRun) and run.ops is None
+    run = ProfileRun.read(next(runs.glob("resnet18-224x224-*.json")))
+    assert run.ops is None
     assert all(layer.node_times is None for layer in run.layers)

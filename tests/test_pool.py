@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     FRONT_FILE,
     TRAINED_FILE,
     FrontCandidate,

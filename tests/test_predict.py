@@ -14,18 +14,17 @@ from hypothesis import strategies as st
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.metrics.device_model import (
+from hardnet_analysis.documents.device_model import (
     ContextFit,
     ContextModel,
     DeviceModel,
     DeviceModels,
     KindShare,
-    op_kind,
-    op_work,
     padded,
     padded_work,
 )
 from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
+from hardnet_analysis.metrics.op_kinds import op_kind, op_work
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.profiler.calibrate import seconds_per_call
 
@@ -41,14 +40,14 @@ def test_calibration_document(device_file: Path) -> None:
     kinds = {k["kind"] for k in model["kinds"]}
     assert {"conv_kxk", "conv_1x1", "conv_dw", "linear", "bn", "concat", "max_pool"} <= kinds
     assert model["fit"]["n"] == len(model["samples"]) > 20
-    assert DeviceModels.load(device_file).to_json() == document
+    assert DeviceModels.read(device_file).to_dict() == document
 
 
 def test_a_version_1_file_reads_as_one_model(device_file: Path, tmp_path: Path) -> None:
     (model,) = json.loads(device_file.read_text())["models"]
     old = tmp_path / "v1.json"
     old.write_text(json.dumps({"format": "hda-device-model", "version": 1, **model}))
-    assert DeviceModels.load(old) == DeviceModels.load(device_file)
+    assert DeviceModels.read(old) == DeviceModels.read(device_file)
 
 
 def test_predict_json_is_the_sum_of_its_layers(
@@ -66,7 +65,7 @@ def test_predict_json_is_the_sum_of_its_layers(
 def test_predict_any_traced_model_and_csv(
     device_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    device = DeviceModel.load(device_file)
+    device = DeviceModel.read(device_file)
     traced = predict(analyze("resnet18", 64), device)
     assert traced.latency_s > 0 and len(traced.layers) > 40
     args = ["predict", "resnet18", "--input", "32", "48", "--device-model", str(device_file)]
@@ -165,7 +164,7 @@ def test_a_device_model_from_before_the_pooling_split_still_predicts(
     model["kinds"] = [*rest, {**pool, "kind": "pool"}]
     path = tmp_path / "before-split.json"
     path.write_text(json.dumps(document))
-    old = DeviceModel.load(path)
+    old = DeviceModel.read(path)
     assert {old.kind(k).kind for k in ("max_pool", "avg_pool", "global_pool")} == {"pool"}
     assert predict(analyze("resnet18", 64), old).latency_s > 0
 
@@ -216,7 +215,7 @@ def test_context_fit_leaves_each_network_out_with_all_its_sizes() -> None:
 
 
 def test_predictions_apply_the_context_fit(device_file: Path) -> None:
-    device = DeviceModel.load(device_file)
+    device = DeviceModel.read(device_file)
     context = device.context
     assert context is not None and context.models
     # The calibration profiled its context networks' ops: every kind they hold has a scale.
@@ -300,7 +299,7 @@ def test_calibrate_without_context_networks(tmp_path: Path) -> None:
         main(["calibrate", *fast, "--models", "none", "--out", str(out), "--format", "json"]) == 0
     )
     assert "context" not in json.loads(out.read_text())["models"][0]
-    assert DeviceModel.load(out).context is None
+    assert DeviceModel.read(out).context is None
 
 
 def test_a_cold_pool_keeps_cycling_across_samples() -> None:

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from hardnet_analysis.metrics.device_model import DeviceModel
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift, drift_warning
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.metrics.predictor_score import mismatches
-from hardnet_analysis.profiler.document import LoadProbe, ProfileRun, load_run
-from hardnet_analysis.profiler.quiet import busy_warning, drift, drift_warning, probe_load
+from hardnet_analysis.profiler.quiet import probe_load
 from tests.trainkit import ROOT
 
 SWEEP = ROOT / "results" / "predict-sweep"
@@ -56,10 +57,10 @@ def test_the_probe_sees_every_core_taken() -> None:
 
 
 def test_scoring_names_another_thread_count_and_clock() -> None:
-    device = DeviceModel.load(SWEEP / "device-1thread.json")
-    runs = [load_run(p) for p in sorted((SWEEP / "runs-2threads").glob("resnet*.json"))]
-    found = mismatches([r for r in runs if isinstance(r, ProfileRun)], device)
+    device = DeviceModel.read(SWEEP / "device-1thread.json")
+    runs = [ProfileRun.read(p) for p in sorted((SWEEP / "runs-2threads").glob("resnet*.json"))]
+    found = mismatches(runs, device)
     assert any("threads 2, the device model at 1" in line for line in found)
     assert any("clock time.perf_counter_ns" in line for line in found)
-    same = [load_run(p) for p in sorted((SWEEP / "runs-1thread").glob("resnet*.json"))]
-    assert mismatches([r for r in same if isinstance(r, ProfileRun)], device) == []
+    same = [ProfileRun.read(p) for p in sorted((SWEEP / "runs-1thread").glob("resnet*.json"))]
+    assert mismatches(same, device) == []

@@ -16,9 +16,14 @@ from plotly.offline import get_plotlyjs
 
 from hardnet_analysis.cli.common.runs import load_runs
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.fronts import SearchFront, SearchSample, TrainedCandidate, TrainedFront
+from hardnet_analysis.documents.fronts import (
+    SearchFront,
+    SearchSample,
+    TrainedCandidate,
+    TrainedFront,
+)
+from hardnet_analysis.documents.profile_run import DramBytes, ProfileRun
 from hardnet_analysis.metrics.correlate import correlations, model_points, power_fit
-from hardnet_analysis.profiler.document import DramBytes, ProfileRun
 from hardnet_analysis.reports import ReportInputs, build_report
 from hardnet_analysis.reports.latency import panel
 from hardnet_analysis.reports.search import (
@@ -137,10 +142,9 @@ def test_prediction_figures_are_the_predictors_score(
     profiled_runs: list[Path], device_file: Path
 ) -> None:
     from hardnet_analysis.metrics.predictor_score import score_file
-    from hardnet_analysis.profiler.document import load_run
     from hardnet_analysis.reports.prediction import errors, scatter
 
-    runs = [run for p in profiled_runs if isinstance(run := load_run(p), ProfileRun)]
+    runs = [ProfileRun.read(p) for p in profiled_runs]
     found = score_file(runs, device_file)
     points = [t for t in scatter(found).data if t.mode == "markers+text"]
     assert sorted(p.y[0] for p in points) == sorted(m.predicted_s * 1e3 for m in found.models)
@@ -152,10 +156,9 @@ def test_per_op_figure_draws_every_op_of_at_least_one_percent(
     profiled_runs: list[Path], device_file: Path
 ) -> None:
     from hardnet_analysis.metrics.predictor_score import score_file
-    from hardnet_analysis.profiler.document import load_run
     from hardnet_analysis.reports.prediction import op_scatter, prediction_section
 
-    runs = [run for p in profiled_runs if isinstance(run := load_run(p), ProfileRun)]
+    runs = [ProfileRun.read(p) for p in profiled_runs]
     expected = []  # straight from the run files: every op >= 1% of its run's op time
     for run in runs:
         times = [t for layer in run.layers for t in (layer.node_times or {}).values()]

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hardnet_analysis.cli.main import main
+from hardnet_analysis.documents.fronts import SearchFront
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fronts import SearchFront
 from hardnet_analysis.search.emit import whole_front
 from hardnet_analysis.search.evaluate import PartCost, PartCosts
 from hardnet_analysis.search.objectives import LATENCY, OBJECTIVES, get_objective

@@ -12,7 +12,7 @@ import pytest
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.metrics.device_model import DeviceModel, DeviceModels
+from hardnet_analysis.documents.device_model import DeviceModel, DeviceModels
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.search.objectives import get_objective
 from hardnet_analysis.search.space import default_space, load_template, with_flags
@@ -25,10 +25,10 @@ SMALL = ["--k", "x0.75,x1", "--n-layers", "x0.5,x1", "--m", "1.65,1.7"]
 def dram_bound(device_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny calibration with every kind a sum whose DRAM term is large, on a 50 MiB cache:
     the case where stage boundaries would show if the fragments' caches did not add up."""
-    device = DeviceModel.load(device_file)
+    device = DeviceModel.read(device_file)
     kinds = tuple(replace(k, form="sum", dram_byte_s=1e-9) for k in device.kinds)
     path = tmp_path_factory.mktemp("dram") / "dram.json"
-    DeviceModels((replace(device, kinds=kinds, cache_bytes=50 * 2**20),)).save(path)
+    DeviceModels((replace(device, kinds=kinds, cache_bytes=50 * 2**20),)).write(path)
     return path
 
 
@@ -38,7 +38,7 @@ def test_candidate_latency_equals_predict_on_the_network(dram_bound: Path, size:
     objective = get_objective("latency", device_model=dram_bound)
     ranker = ObjectiveRanker(objective, keep=3)
     result = sweep(space, (1, 3, size, size), Budgets(), ranker, features=objective.features)
-    device = DeviceModel.load(dram_bound)
+    device = DeviceModel.read(dram_bound)
     for candidate in result.candidates:
         network = space.definition(candidate.choices)
         whole = predict(analyze(network, size), device).latency_s

@@ -85,9 +85,9 @@ def test_profile_and_correlate_keep_layers_and_predictors(
     out = at_80(capsys, monkeypatch, "correlate", *map(str, profiled_runs))
     keys = [line.split("│")[2].strip() for line in out.splitlines() if line.startswith("│ ")]
     assert {"model_bytes", "model_fused_bytes", "cio", "macs"} <= set(keys)
-    from hardnet_analysis.profiler.document import load_run
+    from hardnet_analysis.documents.profile_run import ProfileRun
 
-    loaded = load_run(profiled_runs[0])
+    loaded = ProfileRun.read(profiled_runs[0])
     monkeypatch.setattr("hardnet_analysis.cli.profile._one", lambda *args: loaded)
     out = at_80(capsys, monkeypatch, "profile", TINY, "--input", "32")
     names = [layer["name"] for layer in run["layers"]]

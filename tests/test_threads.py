@@ -12,11 +12,11 @@ import torch
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
+from hardnet_analysis.documents.device_model import DeviceModels
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.device_model import DeviceModels
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.metrics.predictor_score import score_file
-from hardnet_analysis.profiler.document import ProfileRun, load_run
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
 FAST = ["--grid", "tiny", "--repeat", "1", "--budget", "0.0005"]
@@ -52,7 +52,7 @@ def test_one_file_holds_a_model_per_thread_count(two_counts: Path) -> None:
 def test_predict_takes_the_thread_count(
     two_counts: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    models = DeviceModels.load(two_counts)
+    models = DeviceModels.read(two_counts)
     expected = {n: predict(analyze(TINY, 64), models.at(n)).latency_s for n in (1, 2)}
     assert expected[1] != expected[2]  # two fits of two sets of timings
     for threads in (1, 2):
@@ -79,12 +79,12 @@ def test_the_default_is_torchs_count_when_held_else_the_only_one(
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            assert DeviceModels.load(two_counts).at().threads == n
+            assert DeviceModels.read(two_counts).at().threads == n
         torch.set_num_threads(2)
-        assert DeviceModels.load(device_file).at().threads == 1  # a file of one count
+        assert DeviceModels.read(device_file).at().threads == 1  # a file of one count
         torch.set_num_threads(3)
         with pytest.raises(UsageError, match="holds threads 1, 2, not 3"):
-            DeviceModels.load(two_counts).at()
+            DeviceModels.read(two_counts).at()
     finally:
         torch.set_num_threads(before)
 
@@ -102,9 +102,7 @@ def test_scoring_picks_the_runs_count_and_refuses_a_mix(
 
 
 def _run(path: Path) -> ProfileRun:
-    run = load_run(path)
-    assert isinstance(run, ProfileRun)
-    return run
+    return ProfileRun.read(path)
 
 
 def test_a_file_with_a_count_twice_is_refused(two_counts: Path, tmp_path: Path) -> None:
@@ -113,7 +111,7 @@ def test_a_file_with_a_count_twice_is_refused(two_counts: Path, tmp_path: Path) 
     bad = tmp_path / "twice.json"
     bad.write_text(json.dumps(document))
     with pytest.raises(UsageError, match="each thread count once"):
-        DeviceModels.load(bad)
+        DeviceModels.read(bad)
 
 
 def test_thread_time_needs_one_thread_among_the_counts(

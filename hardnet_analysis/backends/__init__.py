@@ -26,8 +26,8 @@ from hardnet_analysis.errors import UsageError
 if TYPE_CHECKING:
     import torch
 
+    from hardnet_analysis.documents.machine import DeviceRecord
     from hardnet_analysis.profiler.devices import DeviceSpec
-    from hardnet_analysis.profiler.document import DeviceRecord
 
 #: The backend every other one falls back to.
 FALLBACK = "cpu"
@@ -181,10 +181,8 @@ def register_backend(backend: Backend) -> Backend:
 
 def discover() -> None:
     """Import every module of this folder not imported yet (each registers its backend)."""
-    import hardnet_analysis.backends as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
 def list_backends() -> list[str]:

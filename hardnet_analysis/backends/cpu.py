@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from hardnet_analysis.backends import Backend, Clock, MiB, register_backend
+from hardnet_analysis.documents.machine import DeviceRecord
+from hardnet_analysis.profiler.devices import DeviceSpec, probe_machine
 
 if TYPE_CHECKING:
     import torch
-
-    from hardnet_analysis.profiler.devices import DeviceSpec
-    from hardnet_analysis.profiler.document import DeviceRecord
 
 
 class CpuClock:
@@ -98,15 +97,11 @@ class CpuBackend(Backend):
         return "time.thread_time_ns" if thread_time else "time.perf_counter_ns"
 
     def record(self, requested: str, device: torch.device, fallback: str | None) -> DeviceRecord:
-        from hardnet_analysis.profiler.document import DeviceRecord
-
         name, mhz = cpu_name_and_mhz()
         return DeviceRecord(requested, self.name, fallback, name, mhz=mhz)
 
     def roofline(self, device: torch.device) -> DeviceSpec:
         """This machine's probed bandwidth and compute (probed once per process)."""
-        from hardnet_analysis.profiler.devices import probe_machine
-
         if self._roofline is None:
             self._roofline = probe_machine(self, device)
         return self._roofline

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.backends import Backend, MiB, register_backend
+from hardnet_analysis.documents.machine import DeviceRecord
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.profiler.devices import DeviceSpec, find_device, probe_machine
 
 if TYPE_CHECKING:
     import torch
-
-    from hardnet_analysis.profiler.devices import DeviceSpec
-    from hardnet_analysis.profiler.document import DeviceRecord
 
 
 class CudaClock:
@@ -89,8 +88,6 @@ class CudaBackend(Backend):
     def record(self, requested: str, device: torch.device, fallback: str | None) -> DeviceRecord:
         import torch
 
-        from hardnet_analysis.profiler.document import DeviceRecord
-
         props = torch.cuda.get_device_properties(device)
         return DeviceRecord(
             requested,
@@ -105,8 +102,6 @@ class CudaBackend(Backend):
     def roofline(self, device: torch.device) -> DeviceSpec:
         """The device table's entry for this GPU's name, else a probe (once per device)."""
         import torch
-
-        from hardnet_analysis.profiler.devices import find_device, probe_machine
 
         try:
             return find_device(torch.cuda.get_device_name(device))

@@ -18,6 +18,9 @@ from hardnet_analysis.cli.common import (
 )
 from hardnet_analysis.present.formats import write_json
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -95,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     )
     with progress_bar("calibrate", "timing", "benchmarks and networks timed") as step:
         models = calibrate(settings, lambda line: print(line, file=sys.stderr), step)
-    models.save(args.out)
+    models.write(args.out)
     if args.format == "json":
-        write_json(models.to_json())
+        write_json(models.to_dict())
         return 0
     out = console()
     for model in models.models:

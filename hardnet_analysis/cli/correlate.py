@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.cli.common import add_format_arg, console, output_file
 from hardnet_analysis.cli.common.runs import load_runs, warn_in_fit, warn_outliers
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.profile import (
@@ -22,12 +23,14 @@ from hardnet_analysis.present.profile import (
     latency_model_table,
     predictor_table,
 )
-from hardnet_analysis.profiler.document import ProfileRun
 
 if TYPE_CHECKING:
-    from hardnet_analysis.metrics.calibration import LatencyModel
+    from hardnet_analysis.documents.latency_model import LatencyModel
     from hardnet_analysis.metrics.correlate import Correlation
     from hardnet_analysis.metrics.predictor_score import PredictorScore
+
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
 
 CALIBRATION_FEATURES = ("macs", "cio")
 
@@ -81,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
     calibration = _calibration(models) if args.save_calibration else None
     predictor = _score(runs, args.device_model) if args.device_model else None
     if calibration is not None:
-        calibration.save(args.save_calibration)
+        calibration.write(args.save_calibration)
     document: dict[str, Any] = {
         "runs": len(runs),
         "correlations": [c.to_dict() for c in found],
         "best": verdicts,
-        "latency_models": [m.to_json() for m in models],
+        "latency_models": [m.to_dict() for m in models],
     }
     if predictor is not None:
         warn_in_fit(predictor)

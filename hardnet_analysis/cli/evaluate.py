@@ -12,6 +12,9 @@ from hardnet_analysis.cli.common import add_format_arg, batch_size, console
 from hardnet_analysis.cli.common.training import add_data_args
 from hardnet_analysis.present.formats import write_csv, write_json
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(

@@ -7,6 +7,9 @@ from typing import Any
 
 from hardnet_analysis.cli.common import add_input_args, add_kwargs_arg, output_file
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 
 def register(subparsers: Any) -> None:
     from hardnet_analysis.graph.export import FORMATS

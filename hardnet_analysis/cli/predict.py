@@ -17,10 +17,13 @@ from hardnet_analysis.cli.common import (
     non_negative_int,
     positive_int,
 )
+from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import Prediction, predict
 from hardnet_analysis.present.formats import write_csv, write_json
+
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
 
 
 def register(subparsers: Any) -> None:
@@ -65,7 +68,7 @@ def predictions(
     args: argparse.Namespace,
 ) -> tuple[DeviceModel, list[tuple[Analysis, Prediction]]]:
     """The device model (read once) and one (analysis, prediction) per (model, input)."""
-    device = DeviceModel.load(args.device_model, args.threads)
+    device = DeviceModel.read(args.device_model, args.threads)
     found = []
     for name in args.models:
         for size in args.input:

@@ -27,24 +27,26 @@ from hardnet_analysis.cli.common import (
     output_dir,
     positive_int,
 )
-from hardnet_analysis.errors import HdaError, UsageError
-from hardnet_analysis.fileio import locked_directory
-from hardnet_analysis.present.formats import write_csv, write_json
-from hardnet_analysis.present.profile import layers_table, runs_table
-from hardnet_analysis.profiler.document import (
+from hardnet_analysis.documents.profile_run import (
     FailedRun,
     Failure,
     ProfileRun,
     RequestedDevice,
-    load_run,
     run_file_name,
     run_stem,
 )
-from hardnet_analysis.records import encode
+from hardnet_analysis.documents.records import encode
+from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.fileio import locked_directory
+from hardnet_analysis.present.formats import write_csv, write_json
+from hardnet_analysis.present.profile import layers_table, runs_table
 from hardnet_analysis.resolve import resolve
 
 if TYPE_CHECKING:
     from hardnet_analysis.backends import Backend
+
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
 
 
 def register(subparsers: Any) -> None:
@@ -129,10 +131,10 @@ def _finished(path: Path) -> ProfileRun | None:
     if not path.exists():
         return None
     try:
-        run = load_run(path)
+        run = ProfileRun.read(path)  # a failed run is a UsageError too: profiled again
     except UsageError:
         return None
-    return run if isinstance(run, ProfileRun) and run.file_name == path.name else None
+    return run if run.file_name == path.name else None
 
 
 def _log(message: str) -> None:
@@ -192,7 +194,7 @@ def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun 
             _log(f"{label}: failed: {document.failures[0].error}")
             backend.release_memory()
         if path:
-            document.save(path)
+            document.write(path)
         documents.append(document)
     return documents, failed
 
@@ -210,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
         documents, failed = _sweep(args, backend)
     ok = [d for d in documents if isinstance(d, ProfileRun)]
     if args.format == "json":  # a list however many runs: one shape for every sweep
-        write_json([d.to_json() for d in documents])
+        write_json([d.to_dict() for d in documents])
     elif args.format == "csv":
         write_csv(_summary_rows(ok))
     else:

@@ -19,6 +19,9 @@ from hardnet_analysis.errors import UsageError
 if TYPE_CHECKING:
     from hardnet_analysis.reports import ReportInputs, SearchDir, TrainingRun
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 RUN_FORMAT = "hda-profile-run"
 
 
@@ -58,7 +61,7 @@ def _training(path: Path, name: str) -> TrainingRun:
 
 
 def _search(path: Path) -> SearchDir:
-    from hardnet_analysis.fronts import (
+    from hardnet_analysis.documents.fronts import (
         FRONT_FILE,
         SAMPLE_FILE,
         TRAINED_FILE,

@@ -44,8 +44,8 @@ from hardnet_analysis.search_metrics import METRIC_NAMES
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
-    from hardnet_analysis.fronts import FrontCandidate, TrainedFront
-    from hardnet_analysis.metrics.device_model import DeviceModel
+    from hardnet_analysis.documents.device_model import DeviceModel
+    from hardnet_analysis.documents.fronts import FrontCandidate, TrainedFront
     from hardnet_analysis.search.emit import FrontKey
     from hardnet_analysis.search.space import SearchSpace
     from hardnet_analysis.search.sweep import Budgets, Ranker, SearchResult
@@ -242,9 +242,9 @@ def _device(args: argparse.Namespace) -> DeviceModel | None:
         raise UsageError("--budget-latency needs --device-model DEVICE.json (from hda calibrate)")
     if args.threads is not None and not args.device_model:
         raise UsageError("--threads needs --device-model DEVICE.json (from hda calibrate)")
-    from hardnet_analysis.metrics.device_model import DeviceModel
+    from hardnet_analysis.documents.device_model import DeviceModel
 
-    return DeviceModel.load(args.device_model, args.threads) if args.device_model else None
+    return DeviceModel.read(args.device_model, args.threads) if args.device_model else None
 
 
 def _features(

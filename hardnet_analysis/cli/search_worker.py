@@ -10,6 +10,9 @@ from typing import Any
 from hardnet_analysis.cli.common import positive_int
 from hardnet_analysis.errors import UsageError
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -37,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def _study(args: argparse.Namespace) -> str | None:
     """The study named, or DIR's front's, or None (the storage's only hda study)."""
-    from hardnet_analysis.fronts import FRONT_FILE
+    from hardnet_analysis.documents.fronts import FRONT_FILE
     from hardnet_analysis.train.pool import load_front
     from hardnet_analysis.train.trials import study_name
 

@@ -26,6 +26,9 @@ from hardnet_analysis.train.config import (
     resumed_config,
 )
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -121,8 +122,8 @@ def discover() -> None:
     """Import every family folder under ``hardnet_analysis.families`` not imported yet (each
     registers itself). One directory listing per search path (about 0.1 ms): lookups call it
     only when a name is missing, listings every time (a folder may have been added)."""
-    import hardnet_analysis.families as package
-
+    # The package holding this module, loaded before it: importing it here would be a cycle.
+    package = sys.modules[__name__.rpartition(".")[0]]
     for info in pkgutil.iter_modules(package.__path__):
         if info.ispkg:
             importlib.import_module(f"{package.__name__}.{info.name}")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hardnet_analysis.documents.records import check_header, decode, encode
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef, get_family
 from hardnet_analysis.fileio import atomic_write_json, read_json
-from hardnet_analysis.records import check_header, decode, encode
 
 FORMAT = "hda-definition"
 VERSION = 1
@@ -25,10 +25,11 @@ def to_dict(defn: NetworkDef) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any], where: str = "definition") -> NetworkDef:
-    """The definition a dict describes, read strictly by `hardnet_analysis.records.decode`:
-    an unknown field is an error listing the known ones, and every error names `where` and
-    the field, e.g. ``definition: stem.channels: expected 2 values, got 1``."""
-    check_header(data, where, "hda definition", FORMAT, VERSION)
+    """The definition a dict describes, read strictly by
+    `hardnet_analysis.documents.records.decode`: an unknown field is an error listing the known
+    ones, and every error names `where` and the field, e.g. ``definition: stem.channels:
+    expected 2 values, got 1``."""
+    check_header(data, where, "hda definition", FORMAT, (VERSION,))
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     try:
         spec = get_family(str(body.get("family")))

@@ -19,8 +19,13 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from hardnet_analysis.metrics.calibration import LatencyModel
-from hardnet_analysis.profiler.document import DramBytes, ProfiledLayer, ProfiledTotals, ProfileRun
+from hardnet_analysis.documents.latency_model import LatencyModel
+from hardnet_analysis.documents.profile_run import (
+    DramBytes,
+    ProfiledLayer,
+    ProfiledTotals,
+    ProfileRun,
+)
 
 PREDICTORS = ("model_bytes", "model_fused_bytes", "cio", "macs", "dram_bytes")
 

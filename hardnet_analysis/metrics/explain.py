@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.device_model import DeviceModel
 from hardnet_analysis.metrics.predict import Prediction
 
 #: A layer whose MACs or bytes lie beyond this factor of its kind's benchmarks is flagged.

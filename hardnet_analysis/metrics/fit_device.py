@@ -1,4 +1,4 @@
-"""Fitting the device model (``metrics.device_model``) to micro-benchmark timings.
+"""Fitting the device model (``documents.device_model``) to micro-benchmark timings.
 
 Per kind and per candidate cache capacity, two forms of ``t = overhead + combine(terms)`` are
 fitted to minimise relative error: ``sum`` by non-negative least squares on rows scaled by
@@ -19,8 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.device_model import (
+from hardnet_analysis.documents.device_model import (
     CacheChoice,
     ContextFit,
     ContextModel,
@@ -29,6 +28,7 @@ from hardnet_analysis.metrics.device_model import (
     Sample,
     padded_work,
 )
+from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.predict import LayerFeatures, layer_features
 
 Matrix = npt.NDArray[np.float64]

@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.cache import cache_traffic
-from hardnet_analysis.metrics.device_model import DeviceModel, op_channels, op_kind, op_work
+from hardnet_analysis.metrics.op_kinds import op_channels, op_kind, op_work
 
 PARTS = ("whole", "first", "middle", "last")
 

@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
+from hardnet_analysis.documents.device_model import DeviceModel, DeviceModels
+from hardnet_analysis.documents.machine import busy_warning, drift_warning
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.device_model import DeviceModel, DeviceModels
+from hardnet_analysis.families.serialize import from_dict
+from hardnet_analysis.metrics.correlate import by_device, model_points
 from hardnet_analysis.metrics.predict import Prediction, predict
-from hardnet_analysis.profiler.document import ProfileRun
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,6 @@ class PredictorScore:
 def _target(run: ProfileRun) -> Any:
     if run.definition is None:
         return run.model
-    from hardnet_analysis.families.serialize import from_dict
-
     return from_dict(dict(run.definition), f"definition in the run of {run.model}")
 
 
@@ -178,9 +179,7 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
     """What sets the runs apart from the calibration, one line each: another device, thread
     count or clock (a 1-thread device model scored against 2-thread runs once gave 89% MAPE
     without a word), runs taken on a busy machine, or a machine that ran at another speed than
-    during the calibration (`profiler.quiet`)."""
-    from hardnet_analysis.profiler.quiet import busy_warning, drift_warning
-
+    during the calibration (`documents.machine`)."""
     out = []
     for what, seen, calibrated in (
         ("device", {r.device.used for r in runs}, device.device),
@@ -261,8 +260,6 @@ def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
     """`score` on `runs` of the model in device model file `path` for their thread count (or
     the nearest it holds, which `mismatches` then names). The runs must be there and come from
     one device and one thread count (a UsageError otherwise)."""
-    from hardnet_analysis.metrics.correlate import by_device, model_points
-
     if not runs:
         raise UsageError("--device-model compares predictions with profile runs; give some")
     counts = sorted({run.threads for run in runs})
@@ -273,4 +270,4 @@ def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
         )
     if len(by_device(model_points(runs))) > 1:
         raise UsageError("--device-model scores the runs of one device; give those runs only")
-    return score(runs, DeviceModels.load(path).closest(counts[0]))
+    return score(runs, DeviceModels.read(path).closest(counts[0]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from hardnet_analysis.metrics.device_model import ContextFit, DeviceModel
+from hardnet_analysis.documents.device_model import ContextFit, DeviceModel
 from hardnet_analysis.metrics.explain import Explanation
 from hardnet_analysis.metrics.predict import Prediction
 from hardnet_analysis.present.fit import Col, FitTable

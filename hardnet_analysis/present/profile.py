@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hardnet_analysis.metrics.calibration import LatencyModel
+from hardnet_analysis.documents.latency_model import LatencyModel
+from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.present.fit import Col, FitTable
-from hardnet_analysis.profiler.document import ProfileRun
 from hardnet_analysis.units import format_bytes, format_count, format_ms, format_percent
 
 

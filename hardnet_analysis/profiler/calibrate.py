@@ -30,11 +30,9 @@ from functools import partial
 
 import torch
 
+from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
-from hardnet_analysis.errors import UsageError
-from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.metrics.analysis import Analysis, measure_graph
-from hardnet_analysis.metrics.device_model import (
+from hardnet_analysis.documents.device_model import (
     ContextFit,
     ContextModel,
     DeviceModel,
@@ -42,13 +40,18 @@ from hardnet_analysis.metrics.device_model import (
     FitSummary,
     KindShare,
 )
+from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift_warning
+from hardnet_analysis.errors import UsageError
+from hardnet_analysis.graph.traced import trace_module
+from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
-from hardnet_analysis.profiler.document import LoadProbe
+from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
-from hardnet_analysis.profiler.quiet import busy_warning, drift_warning, probe_load
+from hardnet_analysis.profiler.quiet import probe_load
+from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import resolve
 
 Log = Callable[[str], None]
@@ -228,9 +231,6 @@ def _context(
     """Time the context networks in a forward at each thread count, and their ops under
     ``torch.profiler``, and fit how ops run there (None: no networks); `done` is called after
     each network and input."""
-    from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.profiler.run import prepare
-
     names, sizes = settings.context()
     found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
     for name in names:
@@ -258,8 +258,6 @@ def _timed_network(
 ) -> ContextModel:
     """One context network at one thread count: its median forward (un-profiled) and, per
     kind, its ops' kind times against their profiled spans."""
-    from hardnet_analysis.metrics.predict import predict
-
     with torch.inference_mode():
         measured = statistics.median(time_forward(forward, clock, 2, settings.repeat))
         forwards, walls = profile_forwards(forward, settings.repeat, backend)

@@ -5,7 +5,8 @@ its named ranges (NVTX).
 [--channels-last] [--warmup 2] [--mode ncu|nvprof]``. Warm-up forwards run outside any range;
 then one forward runs inside the ``hda`` range (ncu, ``--nvtx-include "hda/"``) with a nested
 range per module call named by its layer key, or between ``cudaProfilerStart``/``Stop``
-(nvprof, ``--profile-from-start off``). It prints nothing on stdout.
+(nvprof, ``--profile-from-start off``). It prints nothing on stdout; ``profiler.dram.child_argv``
+builds its command line.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch import nn
 from hardnet_analysis.backends import Backend, pick
 from hardnet_analysis.profiler.counters.ncu import RANGE, nvtx_name
 from hardnet_analysis.profiler.latency import LayerTimer
+from hardnet_analysis.profiler.run import prepare
 
 
 class RangeLayers(LayerTimer):
@@ -42,25 +44,7 @@ class RangeLayers(LayerTimer):
         self.open.pop().__exit__(None, None, None)
 
 
-def child_argv(
-    model: str,
-    input_hw: tuple[int, int],
-    batch: int,
-    dtype: str,
-    channels_last: bool,
-    mode: str,
-    device: str,
-) -> list[str]:
-    """The argv that runs this module for `model` on `device` under a counter tool."""
-    argv = [sys.executable, "-m", "hardnet_analysis.profiler.child", model]
-    argv += ["--input", f"{input_hw[0]}x{input_hw[1]}", "--batch", str(batch)]
-    argv += ["--dtype", dtype, "--mode", mode, "--device", device]
-    return argv + (["--channels-last"] if channels_last else [])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from hardnet_analysis.profiler.run import prepare
-
     parser = argparse.ArgumentParser(prog="hardnet_analysis.profiler.child")
     parser.add_argument("model")
     parser.add_argument("--input", default="224")

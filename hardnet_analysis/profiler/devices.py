@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hardnet_analysis.documents.profile_run import RooflinePoint
 from hardnet_analysis.errors import UsageError
 
 if TYPE_CHECKING:
@@ -117,18 +118,6 @@ def find_device(name: str) -> DeviceSpec:
         if any(alias in low for alias in (spec.name.lower(), *spec.aliases)):
             return spec
     raise UsageError(f"no roofline entry for device {name!r}; known: {', '.join(DEVICES)}")
-
-
-@dataclass(frozen=True)
-class RooflinePoint:
-    """One layer on the roofline: intensity in FLOP/byte, bound, time in seconds."""
-
-    intensity: float | None
-    bound: str
-    time_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"intensity": self.intensity, "bound": self.bound, "time_s": self.time_s}
 
 
 def roofline(macs: int, bytes_moved: int, spec: DeviceSpec, dtype: str) -> RooflinePoint:

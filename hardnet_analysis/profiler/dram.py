@@ -5,15 +5,16 @@ fails is recorded and the run goes on with modeled bytes only.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hardnet_analysis.profiler.counters import CounterError
-from hardnet_analysis.profiler.document import DramBytes, Failure
+from hardnet_analysis.documents.profile_run import Choice, DramBytes, Failure
+from hardnet_analysis.profiler.counters import CounterError, ncu, nvprof
+from hardnet_analysis.profiler.counters.perf import PerfSession, imc_events
 from hardnet_analysis.profiler.latency import Forward
-from hardnet_analysis.profiler.probe import Choice
 
 if TYPE_CHECKING:
     from hardnet_analysis.profiler.run import Settings
@@ -31,8 +32,6 @@ class DramResult:
 
 def _perf_dram(repeat: int, forward: Forward) -> DramResult:
     """Memory-controller bytes per forward, averaged over `repeat` forwards (system-wide)."""
-    from hardnet_analysis.profiler.counters.perf import PerfSession, imc_events
-
     n = max(repeat, 1)
     with PerfSession("perf", imc_events()) as session:
         for _ in range(n):
@@ -47,12 +46,8 @@ def _gpu_dram(source: str, argv: list[str]) -> DramResult:
     with tempfile.TemporaryDirectory(prefix="hda-counters-") as tmp:
         log = Path(tmp) / f"{source}.csv"
         if source == "nvprof":
-            from hardnet_analysis.profiler.counters import nvprof
-
             totals = nvprof.run_nvprof("nvprof", argv, log, timeout=1800)
             return DramResult(DramBytes("nvprof", totals.read_bytes, totals.write_bytes))
-        from hardnet_analysis.profiler.counters import ncu
-
         counts = ncu.per_layer(ncu.run_ncu("ncu", argv, log, timeout=1800))
     layers = {
         k: DramBytes("ncu", v.read_bytes, v.write_bytes, v.time_s, v.kernels)
@@ -63,11 +58,26 @@ def _gpu_dram(source: str, argv: list[str]) -> DramResult:
     return DramResult(DramBytes("ncu", read, write), layers)
 
 
+def child_argv(
+    model: str,
+    input_hw: tuple[int, int],
+    batch: int,
+    dtype: str,
+    channels_last: bool,
+    mode: str,
+    device: str,
+) -> list[str]:
+    """The argv that runs `hardnet_analysis.profiler.child` (one forward of `model` on `device`)
+    under a counter tool."""
+    argv = [sys.executable, "-m", "hardnet_analysis.profiler.child", model]
+    argv += ["--input", f"{input_hw[0]}x{input_hw[1]}", "--batch", str(batch)]
+    argv += ["--dtype", dtype, "--mode", mode, "--device", device]
+    return argv + (["--channels-last"] if channels_last else [])
+
+
 def measure_dram(choice: Choice, model: str, settings: Settings, forward: Forward) -> DramResult:
     """Measured DRAM bytes from the counter source `choice` picked; a counter failure becomes
     a record and the source falls back to ``model`` (no measured bytes)."""
-    from hardnet_analysis.profiler.child import child_argv
-
     try:
         if choice.source == "perf":
             return _perf_dram(settings.repeat, forward)

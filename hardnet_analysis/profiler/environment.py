@@ -7,14 +7,13 @@ import platform
 
 import torch
 
+from hardnet_analysis import __version__
 from hardnet_analysis.backends import get_backend, list_backends
 
 
 def versions() -> dict[str, str]:
     """Versions of hda, Python and the libraries that produced the timings."""
     import torchvision
-
-    from hardnet_analysis import __version__
 
     return {
         "hda": __version__,

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from hardnet_analysis.backends import Clock
-from hardnet_analysis.profiler.document import Timing
+from hardnet_analysis.documents.profile_run import Timing
 
 ROOT = "(model)"
 

@@ -5,42 +5,18 @@ PATH and the GPU is below compute capability 8.0 (nvprof does not support 8.0+).
 ``perf`` if on PATH, an ``uncore_imc`` PMU is exposed and ``perf_event_paranoid`` allows
 system-wide counting (or we are root). Otherwise ``model``: only modeled bytes. Permission
 errors that show only when profiling (ERR_NVGPUCTRPERM) make the profile fall back at run time.
+The answer (`Choice`, every `Check` made) is part of the run document.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardnet_analysis.backends import Backend, get_backend, list_backends
+from hardnet_analysis.documents.profile_run import Check, Choice
 from hardnet_analysis.profiler.counters.perf import imc_events
-
-
-@dataclass(frozen=True)
-class Check:
-    """One source tried: whether it can be used, and why (not)."""
-
-    source: str
-    ok: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The source picked (``model`` when none works) and every check made."""
-
-    source: str
-    checks: tuple[Check, ...] = field(default=())
-
-    def summary(self) -> str:
-        """One line: ``counters: model (ncu: not on PATH; ...)``."""
-        why = "; ".join(f"{c.source}: {c.reason}" for c in self.checks)
-        return f"DRAM counters: {self.source}" + (f" ({why})" if why else "")
-
-    def to_dict(self) -> dict[str, object]:
-        return {"source": self.source, "checks": [c.__dict__ for c in self.checks]}
 
 
 def check_ncu() -> Check:

@@ -1,7 +1,7 @@
 """`profile_model`: time a model and its layers, join the graph metrics and counters, and return
 the run (what ``hda profile`` saves as JSON).
 
-The run (`ProfileRun`, ``profiler.document``) holds the model, its definition (for
+The run (`ProfileRun`, ``documents.profile_run``) holds the model, its definition (for
 definitions), the device (requested, used, name, fallback), versions, threads and clocks, the
 settings, whole-model latency (median and spread over the repeats), totals (params, MACs, CIO,
 modeled bytes unfused and fused), measured DRAM bytes with their source (or None), and one
@@ -21,13 +21,10 @@ from torch import nn
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, check_thread_time, pick
-from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
-from hardnet_analysis.models import create_model
-from hardnet_analysis.profiler import devices
-from hardnet_analysis.profiler.document import (
+from hardnet_analysis.documents.machine import LoadProbe, busy_warning
+from hardnet_analysis.documents.profile_run import (
+    Choice,
     DramBytes,
-    LoadProbe,
     OpJoin,
     ProfiledLayer,
     ProfiledTotals,
@@ -35,12 +32,17 @@ from hardnet_analysis.profiler.document import (
     RooflineSpec,
     RunSettings,
 )
+from hardnet_analysis.families.serialize import to_dict
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
+from hardnet_analysis.models import create_model
+from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
-from hardnet_analysis.profiler.probe import Choice, probe
-from hardnet_analysis.profiler.quiet import busy_warning, probe_load
+from hardnet_analysis.profiler.probe import probe
+from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.units import parse_input_size
 
@@ -403,7 +405,5 @@ def _definition(net: nn.Module) -> Any:
 def _definition_dict(defn: Any) -> dict[str, Any] | None:
     if defn is None:
         return None
-    from hardnet_analysis.families.serialize import to_dict
-
     document: dict[str, Any] = to_dict(defn)
     return document

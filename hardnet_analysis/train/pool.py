@@ -29,9 +29,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import hardnet_analysis
+from hardnet_analysis.documents.fronts import FRONT_FILE, FrontCandidate, SearchFront, TrainedFront
 from hardnet_analysis.errors import HdaError, UsageError
 from hardnet_analysis.fileio import read_json
-from hardnet_analysis.fronts import FRONT_FILE, FrontCandidate, SearchFront, TrainedFront
 from hardnet_analysis.train.config import GRACE_S, HEARTBEAT_S, MAX_RETRIES, TrainConfig
 from hardnet_analysis.train.trials import (
     FrontSettings,
@@ -56,6 +57,7 @@ def preflight(recipe: TrainConfig, models: list[str]) -> None:
     """Every check that needs no training, for `recipe` on each of `models` (definition files
     or names): the data (the task's `load`), then each model's build and output (one forward
     pass)."""
+    # Imported here: building models needs torch, the command's side of the pool does not.
     from hardnet_analysis.train.model import build_for_classes
     from hardnet_analysis.train.task import make_task
 
@@ -75,8 +77,6 @@ def _candidates(root: Path, front: SearchFront, top_n: int) -> list[tuple[FrontC
 
 def start_workers(url: str, study: str, workers: int) -> list[subprocess.Popen[bytes]]:
     """`workers` processes of ``hda search-worker --storage URL --study NAME``."""
-    import hardnet_analysis
-
     package_root = str(Path(hardnet_analysis.__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))

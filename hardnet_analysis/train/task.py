@@ -27,6 +27,7 @@ from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import DataSplit, load_data
 from hardnet_analysis.train.model import check_dense_output, check_output
 from hardnet_analysis.train.runlog import METRIC_FIELDS
+from hardnet_analysis.train.segdata import load_segmentation
 
 Sums = dict[str, float]
 
@@ -147,8 +148,6 @@ class Segmentation(Task):
         self.ignore_index = ignore_index
 
     def load(self, config: TrainConfig) -> DataSplit:
-        from hardnet_analysis.train.segdata import load_segmentation
-
         assert config.data is not None  # TrainConfig requires it for segmentation
         return load_segmentation(
             config.data, config.image_size, config.ignore_index, config.num_classes

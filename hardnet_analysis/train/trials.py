@@ -28,8 +28,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fronts import (
+from hardnet_analysis.documents.fronts import (
     TASK_METRICS,
     TRAINED_FILE,
     FrontCandidate,
@@ -37,8 +36,9 @@ from hardnet_analysis.fronts import (
     TrainedCandidate,
     TrainedFront,
 )
+from hardnet_analysis.documents.records import decode
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.pareto import nondominated_ranks
-from hardnet_analysis.records import decode
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.storage import (
     check_exists,

@@ -30,12 +30,12 @@ from optuna.storages import BaseStorage, fail_stale_trials
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
+from hardnet_analysis.documents.fronts import TASK_METRICS
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import atomic_write_json
-from hardnet_analysis.fronts import TASK_METRICS
 from hardnet_analysis.train.progress import Reporter
 from hardnet_analysis.train.storage import quiet_experimental
-from hardnet_analysis.train.trials import FrontStudy, RetryCandidate
+from hardnet_analysis.train.trials import FrontStudy, RetryCandidate, open_front_study
 
 HOST = socket.gethostname()
 EVENTS = "events.jsonl"
@@ -229,6 +229,7 @@ def run_trial(front: FrontStudy, trial: FrozenTrial, stop: StopRequest | None = 
 
 
 def _train(front: FrontStudy, trial: FrozenTrial, reporter: Reporter) -> Any:
+    # Imported here: training needs torch, a worker waiting for trials does not.
     from hardnet_analysis.train.loop import train
 
     cid = str(trial.user_attrs["candidate_id"])
@@ -277,8 +278,6 @@ def _complete(front: FrontStudy, trial: FrozenTrial, result: Any) -> None:
 
 def open_and_run(storage: str, study: str | None, poll: float = 1.0) -> tuple[FrontStudy, int]:
     """Open the front study and run one worker on it (`hda search-worker`)."""
-    from hardnet_analysis.train.trials import open_front_study
-
     front = open_front_study(storage, study)
     _check_recipe(front)
     return front, run_worker(front, poll)
@@ -286,6 +285,7 @@ def open_and_run(storage: str, study: str | None, poll: float = 1.0) -> tuple[Fr
 
 def _check_recipe(front: FrontStudy) -> None:
     """The recipe's data must load on this host before any trial is taken."""
+    # Imported here, as in `_train`: loading the data needs torch.
     from hardnet_analysis.train.task import make_task
 
     recipe = front.settings.recipe

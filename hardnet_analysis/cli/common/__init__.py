@@ -26,6 +26,9 @@ from hardnet_analysis.units import (
     parse_whole,
 )
 
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
+
 FORMATS = ("table", "json", "csv")
 T = TypeVar("T")
 

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardnet_analysis.cli.common import one_line, warn
+from hardnet_analysis.documents.profile_run import ProfileRun, RunDocument
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.profiler.document import FORMAT, ProfileRun, load_run
 
 if TYPE_CHECKING:
     from hardnet_analysis.metrics.predictor_score import PredictorScore
+
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
 
 
 def load_runs(paths: Sequence[Path]) -> list[ProfileRun]:
@@ -25,7 +28,8 @@ def load_runs(paths: Sequence[Path]) -> list[ProfileRun]:
     files: list[Path] = []
     for path in paths:
         files.extend(directory_runs(path) if path.is_dir() else [path])
-    runs = [run for file in unique_files(files) if isinstance(run := load_run(file), ProfileRun)]
+    found = [RunDocument.read(file) for file in unique_files(files)]
+    runs = [run for run in found if isinstance(run, ProfileRun)]
     if not runs:
         raise UsageError("no successful profile runs among the files given")
     return runs
@@ -42,7 +46,7 @@ def directory_runs(directory: Path) -> list[Path]:
         except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             warn(f"skipped {str(file)!r}, which is not readable JSON: {one_line(exc)}")
             continue
-        if isinstance(document, dict) and document.get("format") == FORMAT:
+        if isinstance(document, dict) and document.get("format") == RunDocument.FORMAT:
             found.append(file)
     return found
 

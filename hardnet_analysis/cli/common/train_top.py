@@ -32,7 +32,10 @@ from hardnet_analysis.train.config import (
 )
 
 if TYPE_CHECKING:
-    from hardnet_analysis.fronts import TrainedFront
+    from hardnet_analysis.documents.fronts import TrainedFront
+
+# Library modules are imported inside the functions that use them: `hda` imports every
+# command module to build its parser, and a command loads only what it runs.
 
 
 def register_training(parser: argparse.ArgumentParser) -> None:

@@ -1,11 +1,12 @@
 """Typed JSON: frozen dataclasses written and read field by field, the one reader of hda's files.
 
-Every JSON file hda reads (profile runs, latency models, search fronts, model definitions) is a
-frozen dataclass of plain values, tuples, mappings and nested dataclasses. `encode` turns one
+Every JSON file hda reads (the documents of `hardnet_analysis.documents`, model definitions) is
+a frozen dataclass of plain values, tuples, mappings and nested dataclasses. `encode` turns one
 into JSON-ready values (a field is its JSON key); `decode` reads one back, checking every
 value's type, and `check_header` checks the ``format`` and integer ``version`` a document
-starts with. Anything wrong is a one-line `UsageError` ``{where}: {key path}: {problem}``,
-ending in ``; {accepted}`` when the caller says what is accepted, e.g.
+starts with (`hardnet_analysis.documents.base.Document` calls all three for every document).
+Anything wrong is a one-line `UsageError` ``{where}: {key path}: {problem}``, ending in
+``; {accepted}`` when the caller says what is accepted, e.g.
 ``run file 'x.json': layers[3]: missing field 'time_s'; accepted: format 'hda-profile-run' ...``.
 
 Fields may be made by these helpers:
@@ -106,23 +107,29 @@ def _encode_record(record: Any) -> dict[str, Any]:
     return out
 
 
-def check_header(document: Any, where: str, what: str, fmt: str, version: int) -> None:
-    """A UsageError unless `document` is an object of format `fmt` and version `version`.
-    `where` names the file (``run file 'x.json'``), `what` the kind (``hda profile run``).
-    Example: version 0 where 1 is read gives ``run file 'x.json' is older version 0 of
-    'hda-profile-run'; accepted: format 'hda-profile-run' version 1 only (write it again with
-    this hda)``."""
-    accepted = f"accepted: format {fmt!r} version {version}"
+def check_header(document: Any, where: str, what: str, fmt: str, versions: tuple[int, ...]) -> int:
+    """The version of `document`, after a UsageError unless it is an object of format `fmt`
+    and one of `versions` (the current one and any older one still read). `where` names the
+    file (``run file 'x.json'``), `what` the kind (``hda profile run``). Example: version 0
+    where 1 is read gives ``run file 'x.json' is older version 0 of 'hda-profile-run';
+    accepted: format 'hda-profile-run' version 1 only (write it again with this hda)``."""
+    accepted = f"accepted: format {fmt!r} {versions_text(versions)}"
     if not isinstance(document, dict) or document.get("format") != fmt:
         got = document.get("format") if isinstance(document, dict) else type(document).__name__
         raise UsageError(f"{where} is not an {what} (format {got!r}); {accepted}")
     found = document.get("version")
-    if type(found) is not int or found != version:
+    if type(found) is not int or found not in versions:
         age = "another"
-        if type(found) is int:
-            age = "older" if found < version else "newer"
+        if type(found) is int and not min(versions) <= found <= max(versions):
+            age = "older" if found < min(versions) else "newer"
         again = " (write it again with this hda)" if age == "older" else ""
         raise UsageError(f"{where} is {age} version {found!r} of {fmt!r}; {accepted} only{again}")
+    return found
+
+
+def versions_text(versions: tuple[int, ...]) -> str:
+    """``version 2``, or ``version 1 or 2`` where an older one is read too."""
+    return "version " + " or ".join(map(str, sorted(versions)))
 
 
 def decode(

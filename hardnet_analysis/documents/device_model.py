@@ -8,66 +8,40 @@ has its own fit: how an op speeds up with threads depends on its kind and size (
 op of fewer than 32,768 elements on one thread, and a parallel region has a fixed cost), which
 a kind's overhead and rates at that count absorb.
 
-Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, depthwise, grouped, linear,
-matmul, BN, elementwise, transcendental activations, norm, max/average/global pooling, concat,
-copy, view). A kind's time for one op is
+Every op is of one *kind* (``metrics.op_kinds.op_kind``: dense k x k conv, 1x1 conv,
+depthwise, grouped, linear, matmul, BN, elementwise, transcendental activations, norm,
+max/average/global pooling, concat, copy, view). A kind's time for one op is
 
     t = overhead_s + combine(work * flop_s, dram_bytes * dram_byte_s, bytes * cache_byte_s)
 
 where combine is ``max`` (a roofline: the slowest resource bounds the op) or ``sum`` (a blend:
 the resources do not overlap), chosen per kind by leave-one-out error on the micro-benchmarks.
-`work` is the FLOPs (2 x MACs), or the window taps of a pooling op (`op_work`), `dram_bytes`
-the cache-aware estimate (``metrics.cache``) through `cache_bytes`, `bytes` the unfused bytes
-read + written (traffic through the cache hierarchy).
+`work` is the FLOPs (2 x MACs), or the window taps of a pooling op (``op_kinds.op_work``),
+`dram_bytes` the cache-aware estimate (``metrics.cache``) through `cache_bytes`, `bytes` the
+unfused bytes read + written (traffic through the cache hierarchy).
 The coefficients are seconds per unit: 1 / flop_s is the kind's attainable FLOP/s. E.g. a conv
 kind with overhead 5e-6 s, flop_s 2e-11 (50 GFLOP/s), dram_byte_s 1e-10 (10 GB/s), cache_byte_s
 2e-11 (50 GB/s), max form, on a 3x3 conv of 115.6 M MACs moving 1.2 MB all from DRAM: 5e-6 +
 max(4.62e-3, 1.2e-4, 2.4e-5) = 4.63 ms, compute-bound.
 
-`DeviceModels.save` is the only writer and `DeviceModels.load` the only reader (``records.py``).
+`DeviceModels` is the file (`hardnet_analysis.documents.base.Document`): ``write`` is the only
+writer and ``read`` the only reader (``DeviceModel.read`` reads one thread count's model).
+The fits that make one are ``metrics.fit_device``'s, the predictions ``metrics.predict``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from math import isfinite, prod
+from math import isfinite
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from hardnet_analysis.documents.base import Document
+from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
+from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import atomic_write_json, read_json
-from hardnet_analysis.metrics.handlers import is_conv
-from hardnet_analysis.metrics.op_table import FREE_OPS
-from hardnet_analysis.profiler.document import DeviceRecord, LoadProbe
-from hardnet_analysis.records import check_header, decode, encode, omitted_if_none
 
-FORMAT = "hda-device-model"
-VERSION = 2
-ACCEPTED = (
-    f"accepted: format {FORMAT!r} version 1 or {VERSION} as `hda calibrate --out FILE` writes it"
-)
-
-#: The kinds, in the order tables list them.
-KINDS = (
-    "conv_kxk",
-    "conv_1x1",
-    "conv_1x1_strided",
-    "conv_dw",
-    "conv_grouped",
-    "linear",
-    "matmul",
-    "bn",
-    "eltwise",
-    "transcendental",
-    "norm",
-    "max_pool",
-    "avg_pool",
-    "global_pool",
-    "concat",
-    "copy",
-    "view",
-)
 #: The kind whose coefficients stand in for a kind the device model lacks.
 FALLBACK = {
     "conv_grouped": "conv_kxk",
@@ -87,114 +61,6 @@ FALLBACK = {
     "pool": "eltwise",
     "bn": "eltwise",
 }
-_GEMM = frozenset({"matmul", "einsum", "attention", "multi_head_attention", "recurrent"})
-_NORM = frozenset(
-    [
-        "layer_norm",
-        "group_norm",
-        "instance_norm",
-        "rms_norm",
-        "softmax",
-        "log_softmax",
-        "mean",
-        "sum",
-        "amax",
-        "amin",
-        "max",
-        "min",
-        "std",
-        "var",
-        "logsumexp",
-        "norm",
-        "local_response_norm",
-        "normalize",
-    ]
-)
-_COPY = frozenset(
-    [
-        "contiguous",
-        "clone",
-        "copy",
-        "to",
-        "pad",
-        "constant_pad_nd",
-        "interpolate",
-        "upsample",
-        "repeat",
-        "tile",
-        "roll",
-        "flip",
-        "channel_shuffle",
-        "native_channel_shuffle",
-        "pixel_shuffle",
-        "pixel_unshuffle",
-        "index_select",
-        "gather",
-        "grid_sample",
-    ]
-)
-_CONCAT = frozenset({"concat", "stack", "hstack", "vstack", "dstack", "column_stack"})
-#: Activations that evaluate exp, erf or tanh per element (several times a ReLU's work).
-_TRANSCENDENTAL = frozenset({"silu", "gelu", "sigmoid", "tanh", "elu", "selu", "mish", "softplus"})
-#: Ops that are graph boundaries: no time.
-BOUNDARY = frozenset({"input", "output", "constant"})
-
-
-def op_kind(attrs: Mapping[str, Any]) -> str:
-    """The kind of the graph node with attributes `attrs` (see `KINDS`); ``""`` for graph
-    boundaries. A conv with groups == in_channels > 1 is depthwise, other groups > 1 grouped,
-    a 1x1 kernel ``conv_1x1`` (``conv_1x1_strided`` with a stride > 1: a ResNet downsample,
-    which CPU libraries run through a slower path, 2-5x the time of a stride-1 1x1 conv with
-    the same MACs), any other ``conv_kxk`` (transposed convs included)."""
-    op = attrs["op"]
-    if op in BOUNDARY:
-        return ""
-    if is_conv(op):
-        groups = attrs["groups"]
-        if groups > 1:
-            return "conv_dw" if groups == attrs["in_channels"] else "conv_grouped"
-        if prod(attrs["kernel"]) != 1:
-            return "conv_kxk"
-        strided = prod(attrs.get("stride") or (1,)) > 1 and not attrs.get("transposed")
-        return "conv_1x1_strided" if strided else "conv_1x1"
-    if op == "linear":
-        return "linear"
-    if op in _GEMM:
-        return "matmul"
-    if op == "batchnorm":
-        return "bn"
-    if op in _CONCAT:
-        return "concat"
-    if op in ("max_pool", "avg_pool"):
-        return str(op)
-    if "pool" in op:
-        return "global_pool"
-    if op in _NORM:
-        return "norm"
-    if op in _COPY or op.endswith("_copy"):
-        return "copy"
-    if op == "activation" and attrs.get("kind") in _TRANSCENDENTAL:
-        return "transcendental"
-    return "view" if op in FREE_OPS else "eltwise"
-
-
-def op_work(attrs: Mapping[str, Any], macs: int) -> int:
-    """Units of work of the node with attributes `attrs` and `macs` MACs, what its kind's compute
-    term counts: FLOPs (2 x MACs) for convs and GEMMs; window taps (output elements x kernel
-    area) for max and average pooling, whose CPU kernels pay per tap, not per byte (the 3x3/2
-    stem pool of ResNet-50 at 224, 64x112x112 -> 64x56x56: 200,704 x 9 = 1,806,336 taps);
-    0 for other ops."""
-    if attrs["op"] in ("max_pool", "avg_pool") and "kernel" in attrs:
-        return int(prod(attrs["out_shape"]) * prod(attrs["kernel"]))
-    return 2 * macs
-
-
-def op_channels(attrs: Mapping[str, Any]) -> tuple[int, int]:
-    """(input channels per group, output channels) of a conv, (0, 0) for any other node: a
-    dense 3x3 conv 20 -> 24 is (20, 24), a depthwise conv of 40 channels (1, 40)."""
-    if is_conv(attrs["op"]):
-        return int(attrs["in_channels"]) // int(attrs["groups"]), int(attrs["out_channels"])
-    return 0, 0
 
 
 def padded(channels: int, block: int) -> int:
@@ -433,9 +299,9 @@ class DeviceModel:
         return self.context.time(kind, isolated), bound
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None) -> DeviceModel:
+    def read(cls, path: str | Path, threads: int | None = None) -> DeviceModel:
         """The model for `threads` in the device model file at `path` (`DeviceModels.at`)."""
-        return DeviceModels.load(path).at(threads)
+        return DeviceModels.read(path).at(threads)
 
     def out_of_range(self) -> str | None:
         """The first value no calibration writes (a negative rate, scale or size, a kind
@@ -458,12 +324,16 @@ class DeviceModel:
 
 
 @dataclass(frozen=True)
-class DeviceModels:
+class DeviceModels(Document):
     """A device model file: one `DeviceModel` per thread count of one device, fewer threads
-    first (a GPU's: one, at threads 0)."""
+    first (a GPU's: one, at threads 0). Version 1 files hold one model at the top level."""
 
-    FORMAT: ClassVar[str] = FORMAT
-    VERSION: ClassVar[int] = VERSION
+    FORMAT: ClassVar[str] = "hda-device-model"
+    VERSION: ClassVar[int] = 2
+    READS: ClassVar[tuple[int, ...]] = (1,)
+    FILE: ClassVar[str] = "device model"
+    WHAT: ClassVar[str] = "hda device model"
+    WRITER: ClassVar[str] = "`hda calibrate --out FILE`"
 
     models: tuple[DeviceModel, ...]
 
@@ -478,7 +348,7 @@ class DeviceModels:
         if len(self.models) == 1 and (threads is None or self.models[0].threads in (0, threads)):
             return self.models[0]
         if threads is None:
-            import torch
+            import torch  # only to pick a count: reading a document needs no torch
 
             threads = torch.get_num_threads()
         for model in self.models:
@@ -494,30 +364,12 @@ class DeviceModels:
         """The model for `threads`, or the one nearest to it (ties: fewer threads)."""
         return min(self.models, key=lambda m: (abs(m.threads - threads), m.threads))
 
-    def to_json(self) -> dict[str, Any]:
-        return {"format": self.FORMAT, "version": self.VERSION, **encode(self)}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the document to `path` atomically."""
-        return atomic_write_json(path, self.to_json())
-
     @classmethod
-    def load(cls, path: str | Path) -> DeviceModels:
-        """The device models in the file at `path` (version 1: one model); a missing file,
-        another format or version, a missing key or a value out of range is a one-line
-        UsageError."""
-        where = f"device model {str(path)!r}"
-        document = read_json(path, "device model")
-        old = isinstance(document, dict) and document.get("version") == 1
-        check_header(document, where, "hda device model", FORMAT, 1 if old else VERSION)
-        if old:
-            models = DeviceModels((decode(DeviceModel, document, where, ACCEPTED),))
-        else:
-            models = decode(cls, document, where, ACCEPTED)
-        problem = models.out_of_range()
-        if problem:
-            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
-        return models
+    def decode_fields(cls, document: dict[str, Any], where: str, version: int) -> DeviceModels:
+        """The models of `document`; a version 1 file is its one model at the top level."""
+        if version == 1:
+            return DeviceModels((decode(DeviceModel, document, where, cls.accepted()),))
+        return decode(cls, document, where, cls.accepted())
 
     def out_of_range(self) -> str | None:
         """The first problem no calibration writes (`DeviceModel.out_of_range`, no model, a

@@ -2,28 +2,27 @@
 
 A run file is ``{"format": "hda-profile-run", "version": 1, "status": "ok", ...}`` followed by
 the fields of `ProfileRun` by name (a failed run, status ``failed``, holds those of
-`FailedRun`). `ProfileRun.save`/`FailedRun.save` are the only writers and `read_run`/`load_run`
-the only readers; a file of another format or version, or with a missing key, is a one-line
-UsageError. Times are seconds, bytes are bytes, MACs and CIO are counts (CIO in elements).
+`FailedRun`). Both are `RunDocument`s (`hardnet_analysis.documents.base.Document`): ``write`` is
+the only writer and ``read`` the only reader; ``RunDocument.read`` gives either kind,
+``ProfileRun.read`` a successful run only. A file of another format or version, or with a
+missing key, is a one-line UsageError. Times are seconds, bytes are bytes, MACs and CIO are
+counts (CIO in elements).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+from hardnet_analysis.documents.base import Document
+from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
+from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.fileio import atomic_write_json, read_json
-from hardnet_analysis.profiler.devices import RooflinePoint
-from hardnet_analysis.profiler.probe import Choice
-from hardnet_analysis.records import check_header, decode, encode, omitted_if_none
 
-FORMAT = "hda-profile-run"
-VERSION = 1
-ACCEPTED = f"accepted: format {FORMAT!r} version {VERSION} as `hda profile --out DIR` writes it"
+R = TypeVar("R", bound="RunDocument")
 
 
 def setup_fields(
@@ -107,6 +106,19 @@ class ProfiledTotals:
 
 
 @dataclass(frozen=True)
+class RooflinePoint:
+    """One layer on the roofline: intensity in FLOP/byte, bound, time in seconds
+    (`hardnet_analysis.profiler.devices.roofline`)."""
+
+    intensity: float | None
+    bound: str
+    time_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"intensity": self.intensity, "bound": self.bound, "time_s": self.time_s}
+
+
+@dataclass(frozen=True)
 class ProfiledLayer:
     """One layer key (see ``profiler.latency``): its median time and quartiles (s), whether it is
     a leaf module (``layer``) or a container's own ops (``self``), the graph nodes it covers with
@@ -132,32 +144,29 @@ class ProfiledLayer:
 
 
 @dataclass(frozen=True)
-class LoadProbe:
-    """A short probe of how busy the machine is, taken before timing
-    (`hardnet_analysis.profiler.quiet`): at `threads` threads, the seconds of one 384x384 fp32
-    matmul and of one 16 MiB copy, and `cpu_share`, the process's CPU time over wall time x
-    threads during the matmuls (1.0: every thread ran the whole time; 0.5: other processes held
-    half the cores)."""
+class Check:
+    """One DRAM counter source tried (`hardnet_analysis.profiler.probe`): whether it can be
+    used, and why (not)."""
 
-    threads: int
-    matmul_s: float
-    copy_s: float
-    cpu_share: float
+    source: str
+    ok: bool
+    reason: str
 
 
 @dataclass(frozen=True)
-class DeviceRecord:
-    """The device asked for and used (``cpu``/``cuda``), why it fell back (or None), its name;
-    CPU clocks in MHz, or a GPU's compute capability, memory bytes and SM count."""
+class Choice:
+    """The DRAM counter source picked (``model`` when none works) and every check made."""
 
-    requested: str
-    used: str
-    fallback: str | None
-    name: str
-    mhz: tuple[float, ...] | None = omitted_if_none()
-    capability: tuple[int, ...] | None = omitted_if_none()
-    memory_bytes: int | None = omitted_if_none()
-    sm_count: int | None = omitted_if_none()
+    source: str
+    checks: tuple[Check, ...] = field(default=())
+
+    def summary(self) -> str:
+        """One line: ``counters: model (ncu: not on PATH; ...)``."""
+        why = "; ".join(f"{c.source}: {c.reason}" for c in self.checks)
+        return f"DRAM counters: {self.source}" + (f" ({why})" if why else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.source, "checks": [c.__dict__ for c in self.checks]}
 
 
 @dataclass(frozen=True)
@@ -207,8 +216,36 @@ class Failure:
     error: str
 
 
+class RunDocument(Document):
+    """A run file: a `ProfileRun` or a `FailedRun`, told apart by its ``status``."""
+
+    FORMAT: ClassVar[str] = "hda-profile-run"
+    VERSION: ClassVar[int] = 1
+    FILE: ClassVar[str] = "run file"
+    WHAT: ClassVar[str] = "hda profile run"
+    WRITER: ClassVar[str] = "`hda profile --out DIR`"
+    STATUS: ClassVar[str]
+
+    def header(self) -> dict[str, Any]:
+        """Format, version and status."""
+        return {**super().header(), "status": self.STATUS}
+
+    @classmethod
+    def decode_fields(cls: type[R], document: dict[str, Any], where: str, version: int) -> R:
+        """The run of `document`'s status; read as `ProfileRun`, a failed run is a UsageError."""
+        status = document.get("status")
+        kinds: dict[Any, type[RunDocument]] = {k.STATUS: k for k in (ProfileRun, FailedRun)}
+        if status not in kinds:
+            problem = f"status {status!r} is neither 'ok' nor 'failed'"
+            raise UsageError(f"{where}: {problem}; {cls.accepted()}")
+        run = decode(kinds[status], document, where, cls.accepted())
+        if not isinstance(run, cls):
+            raise UsageError(f"{where} holds a {status} run, not a successful one")
+        return run
+
+
 @dataclass(frozen=True)
-class ProfileRun:
+class ProfileRun(RunDocument):
     """A successful profile of `model` at `input` (H, W): whole-model latency, the layer times
     summed (s) and over the whole, totals, measured DRAM bytes (or None) and one record per
     layer key, with the settings, device and versions that produced them."""
@@ -275,13 +312,16 @@ class ProfileRun:
             self.settings.repeat,
         )
 
-    def to_json(self) -> dict[str, Any]:
-        """The run file's JSON object."""
-        return {"format": FORMAT, "version": VERSION, "status": self.STATUS, **encode(self)}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the run file to `path` atomically."""
-        return atomic_write_json(path, self.to_json())
+    def out_of_range(self) -> str | None:
+        """The first value no profile writes (a latency that is not positive, a negative layer
+        time, an empty input or batch), or None."""
+        if not (self.latency.median_s > 0 and math.isfinite(self.latency.median_s)):
+            return f"latency.median_s must be a positive number, not {self.latency.median_s}"
+        if min(self.input) < 1 or self.batch < 1 or self.threads < 1:
+            return "input sides, batch and threads must be >= 1"
+        if any(not layer.time_s >= 0 for layer in self.layers):
+            return "a layer's time_s is negative"
+        return None
 
 
 @dataclass(frozen=True)
@@ -292,7 +332,7 @@ class RequestedDevice:
 
 
 @dataclass(frozen=True)
-class FailedRun:
+class FailedRun(RunDocument):
     """A run that failed (out of memory, a model too small for its input): what was asked and
     why it failed; the sweep records it and goes on."""
 
@@ -304,43 +344,3 @@ class FailedRun:
     dtype: str
     device: RequestedDevice
     failures: tuple[Failure, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """The run file's JSON object."""
-        return {"format": FORMAT, "version": VERSION, "status": self.STATUS, **encode(self)}
-
-    def save(self, path: str | Path) -> Path:
-        """Write the run file to `path` atomically."""
-        return atomic_write_json(path, self.to_json())
-
-
-def read_run(document: Any, where: str) -> ProfileRun | FailedRun:
-    """The run in the JSON `document` of the file `where` names (``run file 'x.json'``)."""
-    check_header(document, where, "hda profile run", FORMAT, VERSION)
-    status = document.get("status")
-    if status == ProfileRun.STATUS:
-        run: ProfileRun = decode(ProfileRun, document, where, ACCEPTED)
-        problem = _out_of_range(run)
-        if problem:
-            raise UsageError(f"{where}: {problem}; {ACCEPTED}")
-        return run
-    if status == FailedRun.STATUS:
-        return decode(FailedRun, document, where, ACCEPTED)
-    raise UsageError(f"{where}: status {status!r} is neither 'ok' nor 'failed'; {ACCEPTED}")
-
-
-def _out_of_range(run: ProfileRun) -> str | None:
-    """The first value no profile writes (a latency that is not positive, a negative layer
-    time, an empty input or batch), or None."""
-    if not (run.latency.median_s > 0 and math.isfinite(run.latency.median_s)):
-        return f"latency.median_s must be a positive number, not {run.latency.median_s}"
-    if min(run.input) < 1 or run.batch < 1 or run.threads < 1:
-        return "input sides, batch and threads must be >= 1"
-    if any(not layer.time_s >= 0 for layer in run.layers):
-        return "a layer's time_s is negative"
-    return None
-
-
-def load_run(path: str | Path) -> ProfileRun | FailedRun:
-    """The run file at `path`; a missing, unparsable or foreign file is a one-line UsageError."""
-    return read_run(read_json(path, "run file"), f"run file {str(path)!r}")

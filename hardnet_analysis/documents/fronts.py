@@ -1,4 +1,4 @@
-"""The search's two documents, each a frozen dataclass with one writer and one reader.
+"""The search's three documents, each a frozen dataclass with one writer and one reader.
 
 ``DIR/front.json`` is a `SearchFront`: what ``hda search --out DIR`` found, under the front's
 own id (12 hex digits of the SHA-256 of what decides the front: the space, the template's
@@ -33,27 +33,21 @@ percent, or mIoU and pixel accuracy for a segmentation front, its last error, ru
 number of attempts) re-ranked by Pareto rank of the score (top-1 or mIoU, higher is better)
 against CIO (lower is better), then the untrained ones.
 
-Both live here, below the CLI, because the trainer reads and writes them, and both are
-written and read by `hardnet_analysis.records` (`encode`/`decode`), like the profile run. A file
-of another format or version, or with a missing or mistyped key, is a one-line `UsageError`,
-e.g. ``front file 'out/front.json': candidates[2]: missing field 'cio'; accepted: ...``.
+``DIR/sample.json`` is a `SearchSample`, a seeded sample of the whole space for plots. All three
+are `hardnet_analysis.documents.base.Document`s, on this floor because the search writes them
+and the trainer and the report read them: ``write`` is each one's only writer and ``read`` its
+only reader. A file of another format or version, or with a missing or mistyped key, is a
+one-line `UsageError`, e.g. ``front file 'out/front.json': candidates[2]: missing field 'cio';
+accepted: ...``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
-from hardnet_analysis.fileio import atomic_write_json, read_json
-from hardnet_analysis.records import (
-    FLATTENED,
-    check_header,
-    decode,
-    encode,
-    keyed,
-    omitted_if_none,
-)
+from hardnet_analysis.documents.base import Document
+from hardnet_analysis.documents.records import FLATTENED, encode, keyed, omitted_if_none
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS
 
 FRONT_FILE = "front.json"
@@ -68,17 +62,6 @@ MetricValues = dict[str, float]
 
 #: Each metric's JSON type, as `METRICS` says: counts are integers, ratios numbers.
 _METRIC_KINDS: dict[str, type] = {spec.name: int if spec.integer else float for spec in METRICS}
-
-
-def _load(
-    path: str | Path, file: str, what: str, fmt: str, version: int, writer: str
-) -> tuple[Any, str, str]:
-    """The JSON document at `path` (`file` names its kind) after its header check, the file's
-    name for messages and what is accepted, for `decode`."""
-    where = f"{file} {str(path)!r}"
-    document = read_json(path, file)
-    check_header(document, where, what, fmt, version)
-    return document, where, f"accepted: format {fmt!r} version {version} as {writer} writes it"
 
 
 @dataclass(frozen=True)
@@ -139,12 +122,15 @@ class WholeFront:
 
 
 @dataclass(frozen=True)
-class SearchFront:
+class SearchFront(Document):
     """``front.json`` (see the module docstring): the search's settings and summary, the
     template's own metrics, the candidates best first and the whole front."""
 
-    format: ClassVar[str] = "hda-search-front"
-    version: ClassVar[int] = 2
+    FORMAT: ClassVar[str] = "hda-search-front"
+    VERSION: ClassVar[int] = 2
+    FILE: ClassVar[str] = "front file"
+    WHAT: ClassVar[str] = "hda search front"
+    WRITER: ClassVar[str] = _SEARCH
 
     id: str
     command: str
@@ -164,18 +150,6 @@ class SearchFront:
     #: The whole front (None in files written before it was kept).
     front: WholeFront | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "version": self.version, **encode(self)}
-
-    def write(self, path: str | Path) -> Path:
-        """Write the document to `path` atomically."""
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def read(cls, path: str | Path) -> SearchFront:
-        load = _load(path, "front file", "hda search front", cls.format, cls.version, _SEARCH)
-        return decode(cls, *load)
-
 
 @dataclass(frozen=True)
 class SampledCandidate:
@@ -192,30 +166,21 @@ class SampledCandidate:
 
 
 @dataclass(frozen=True)
-class SearchSample:
+class SearchSample(Document):
     """``DIR/sample.json``: a seeded uniform sample of the space ``hda search --out DIR``
     swept (every candidate where the space is smaller than the sample), for plots of the space
     beside its front: ``{"format": "hda-search-sample", "version": 1, "space_size", "seed",
     "candidates": [{"id", "index", "k", "m", "n_layers", <metrics>, "feasible"}, ...]}``."""
 
-    format: ClassVar[str] = "hda-search-sample"
-    version: ClassVar[int] = 1
+    FORMAT: ClassVar[str] = "hda-search-sample"
+    VERSION: ClassVar[int] = 1
+    FILE: ClassVar[str] = "sample file"
+    WHAT: ClassVar[str] = "hda search sample"
+    WRITER: ClassVar[str] = _SEARCH
 
     space_size: int
     seed: int
     candidates: tuple[SampledCandidate, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "version": self.version, **encode(self)}
-
-    def write(self, path: str | Path) -> Path:
-        """Write the document to `path` atomically."""
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def read(cls, path: str | Path) -> SearchSample:
-        load = _load(path, "sample file", "hda search sample", cls.format, cls.version, _SEARCH)
-        return decode(cls, *load)
 
 
 #: The training status of a candidate: finished, out of retries, or still to train.
@@ -268,13 +233,16 @@ class TrainedCandidate:
 
 
 @dataclass(frozen=True)
-class TrainedFront:
+class TrainedFront(Document):
     """``front_trained.json`` (see the module docstring): the Optuna study's name and storage,
     then trained candidates first, by (Pareto rank, -top-1, CIO), then the others in front
     order. ``optuna.load_study(study_name=study, storage=URL)`` gives the same values."""
 
-    format: ClassVar[str] = "hda-search-front-trained"
-    version: ClassVar[int] = 2
+    FORMAT: ClassVar[str] = "hda-search-front-trained"
+    VERSION: ClassVar[int] = 2
+    FILE: ClassVar[str] = "trained front file"
+    WHAT: ClassVar[str] = "hda trained search front"
+    WRITER: ClassVar[str] = _POOL
 
     study: str
     storage: str
@@ -288,14 +256,5 @@ class TrainedFront:
         return {TASK_METRICS[self.task][0]: "max", "cio": "min"}
 
     def to_dict(self) -> dict[str, Any]:
-        header = {"format": self.format, "version": self.version}
-        return {**header, "objectives": dict(self.objectives), **encode(self)}
-
-    def write(self, path: str | Path) -> Path:
-        """Write the document to `path` atomically."""
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def read(cls, path: str | Path) -> TrainedFront:
-        file, what = "trained front file", "hda trained search front"
-        return decode(cls, *_load(path, file, what, cls.format, cls.version, _POOL))
+        """The file's JSON object: the header, the objectives, then every field by name."""
+        return {**self.header(), "objectives": dict(self.objectives), **encode(self)}

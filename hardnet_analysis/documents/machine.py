@@ -1,0 +1,90 @@
+"""What a profile run and a device model record of the machine they were measured on: the device
+(`DeviceRecord`) and how busy it was (`LoadProbe`), with the two checks that read a probe.
+
+On a shared machine other processes take cores: a 2-thread forward then runs several times
+slower than a quiet one (seen here: 2.3-54x with the other core partly busy), and even one
+thread's CPU time moves, through the shared caches and memory bus. The probe
+(``profiler.quiet.probe_load``) times parallel matmuls and a memory copy at the run's thread
+count with wall and process CPU time. Two checks follow:
+
+- **busy now**: `LoadProbe.cpu_share` below `BUSY_SHARE` means the process's threads did not
+  run all the time (on this machine, quiet: 0.99-1.0 at 1 and 2 threads; with one `yes` on the
+  other core, 2 threads: 0.51 and the matmul 9x slower);
+- **another speed than before**: `drift` compares two probes (a calibration's, stored in its
+  device model, and the runs scored with it; or a calibration's start and end): more than
+  `DRIFT` apart, the machine ran at another speed, and a prediction or fit mixing the two means
+  less than its figures say.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hardnet_analysis.documents.records import omitted_if_none
+
+#: Below this CPU share the machine counts as busy.
+BUSY_SHARE = 0.8
+#: Probes whose matmul or copy times differ by more than this share are at another speed.
+DRIFT = 0.10
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """The device asked for and used (``cpu``/``cuda``), why it fell back (or None), its name;
+    CPU clocks in MHz, or a GPU's compute capability, memory bytes and SM count."""
+
+    requested: str
+    used: str
+    fallback: str | None
+    name: str
+    mhz: tuple[float, ...] | None = omitted_if_none()
+    capability: tuple[int, ...] | None = omitted_if_none()
+    memory_bytes: int | None = omitted_if_none()
+    sm_count: int | None = omitted_if_none()
+
+
+@dataclass(frozen=True)
+class LoadProbe:
+    """A short probe of how busy the machine is, taken before timing
+    (`hardnet_analysis.profiler.quiet`): at `threads` threads, the seconds of one 384x384 fp32
+    matmul and of one 16 MiB copy, and `cpu_share`, the process's CPU time over wall time x
+    threads during the matmuls (1.0: every thread ran the whole time; 0.5: other processes held
+    half the cores)."""
+
+    threads: int
+    matmul_s: float
+    copy_s: float
+    cpu_share: float
+
+
+def busy_warning(probe: LoadProbe) -> str | None:
+    """The warning for a busy machine, or None when it is quiet."""
+    if probe.cpu_share >= BUSY_SHARE:
+        return None
+    return (
+        f"the machine is busy: at {probe.threads} threads this process got "
+        f"{probe.cpu_share:.0%} of its cores' time (other processes use them); timings taken "
+        "now mean little: measure on a quiet machine"
+    )
+
+
+def drift(reference: LoadProbe, now: LoadProbe) -> float:
+    """How much slower (+) or faster (-) `now` ran than `reference`: the larger relative
+    change of the matmul and copy times. Matmul 1.0 -> 1.3 ms, copy unchanged: +0.3."""
+    changes = [now.matmul_s / reference.matmul_s - 1, now.copy_s / reference.copy_s - 1]
+    return max(changes, key=abs)
+
+
+def drift_warning(reference: LoadProbe, probes: Sequence[LoadProbe], what: str) -> str | None:
+    """A warning when the median drift of `probes` from `reference` exceeds `DRIFT` (probes at
+    another thread count are not comparable and left out); `what` names the two sides, e.g.
+    ``"the runs ran {} than the calibration"``."""
+    same = [p for p in probes if p.threads == reference.threads]
+    if not same:
+        return None
+    change = statistics.median(drift(reference, p) for p in same)
+    if abs(change) <= DRIFT:
+        return None
+    return what.format(f"{abs(change):.0%} {'slower' if change > 0 else 'faster'}")

@@ -1,0 +1,146 @@
+"""Op kinds: which kind of the device model (`hardnet_analysis.documents.device_model`) a graph
+node is, and what its kind's terms count of it (units of work, channels).
+
+Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, strided 1x1 conv, depthwise,
+grouped, linear, matmul, BN, elementwise, transcendental activations, norm, max/average/global
+pooling, concat, copy, view); a device model holds one fitted time model per kind. `work` is the
+FLOPs (2 x MACs), or the window taps of a pooling op (`op_work`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import prod
+from typing import Any
+
+from hardnet_analysis.metrics.handlers import is_conv
+from hardnet_analysis.metrics.op_table import FREE_OPS
+
+#: The kinds, in the order tables list them.
+KINDS = (
+    "conv_kxk",
+    "conv_1x1",
+    "conv_1x1_strided",
+    "conv_dw",
+    "conv_grouped",
+    "linear",
+    "matmul",
+    "bn",
+    "eltwise",
+    "transcendental",
+    "norm",
+    "max_pool",
+    "avg_pool",
+    "global_pool",
+    "concat",
+    "copy",
+    "view",
+)
+_GEMM = frozenset({"matmul", "einsum", "attention", "multi_head_attention", "recurrent"})
+_NORM = frozenset(
+    [
+        "layer_norm",
+        "group_norm",
+        "instance_norm",
+        "rms_norm",
+        "softmax",
+        "log_softmax",
+        "mean",
+        "sum",
+        "amax",
+        "amin",
+        "max",
+        "min",
+        "std",
+        "var",
+        "logsumexp",
+        "norm",
+        "local_response_norm",
+        "normalize",
+    ]
+)
+_COPY = frozenset(
+    [
+        "contiguous",
+        "clone",
+        "copy",
+        "to",
+        "pad",
+        "constant_pad_nd",
+        "interpolate",
+        "upsample",
+        "repeat",
+        "tile",
+        "roll",
+        "flip",
+        "channel_shuffle",
+        "native_channel_shuffle",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "index_select",
+        "gather",
+        "grid_sample",
+    ]
+)
+_CONCAT = frozenset({"concat", "stack", "hstack", "vstack", "dstack", "column_stack"})
+#: Activations that evaluate exp, erf or tanh per element (several times a ReLU's work).
+_TRANSCENDENTAL = frozenset({"silu", "gelu", "sigmoid", "tanh", "elu", "selu", "mish", "softplus"})
+#: Ops that are graph boundaries: no time.
+BOUNDARY = frozenset({"input", "output", "constant"})
+
+
+def op_kind(attrs: Mapping[str, Any]) -> str:
+    """The kind of the graph node with attributes `attrs` (see `KINDS`); ``""`` for graph
+    boundaries. A conv with groups == in_channels > 1 is depthwise, other groups > 1 grouped,
+    a 1x1 kernel ``conv_1x1`` (``conv_1x1_strided`` with a stride > 1: a ResNet downsample,
+    which CPU libraries run through a slower path, 2-5x the time of a stride-1 1x1 conv with
+    the same MACs), any other ``conv_kxk`` (transposed convs included)."""
+    op = attrs["op"]
+    if op in BOUNDARY:
+        return ""
+    if is_conv(op):
+        groups = attrs["groups"]
+        if groups > 1:
+            return "conv_dw" if groups == attrs["in_channels"] else "conv_grouped"
+        if prod(attrs["kernel"]) != 1:
+            return "conv_kxk"
+        strided = prod(attrs.get("stride") or (1,)) > 1 and not attrs.get("transposed")
+        return "conv_1x1_strided" if strided else "conv_1x1"
+    if op == "linear":
+        return "linear"
+    if op in _GEMM:
+        return "matmul"
+    if op == "batchnorm":
+        return "bn"
+    if op in _CONCAT:
+        return "concat"
+    if op in ("max_pool", "avg_pool"):
+        return str(op)
+    if "pool" in op:
+        return "global_pool"
+    if op in _NORM:
+        return "norm"
+    if op in _COPY or op.endswith("_copy"):
+        return "copy"
+    if op == "activation" and attrs.get("kind") in _TRANSCENDENTAL:
+        return "transcendental"
+    return "view" if op in FREE_OPS else "eltwise"
+
+
+def op_work(attrs: Mapping[str, Any], macs: int) -> int:
+    """Units of work of the node with attributes `attrs` and `macs` MACs, what its kind's compute
+    term counts: FLOPs (2 x MACs) for convs and GEMMs; window taps (output elements x kernel
+    area) for max and average pooling, whose CPU kernels pay per tap, not per byte (the 3x3/2
+    stem pool of ResNet-50 at 224, 64x112x112 -> 64x56x56: 200,704 x 9 = 1,806,336 taps);
+    0 for other ops."""
+    if attrs["op"] in ("max_pool", "avg_pool") and "kernel" in attrs:
+        return int(prod(attrs["out_shape"]) * prod(attrs["kernel"]))
+    return 2 * macs
+
+
+def op_channels(attrs: Mapping[str, Any]) -> tuple[int, int]:
+    """(input channels per group, output channels) of a conv, (0, 0) for any other node: a
+    dense 3x3 conv 20 -> 24 is (20, 24), a depthwise conv of 40 channels (1, 40)."""
+    if is_conv(attrs["op"]):
+        return int(attrs["in_channels"]) // int(attrs["groups"]), int(attrs["out_channels"])
+    return 0, 0
