@@ -246,7 +246,7 @@ check_fields(Metrics, "index", "extra")
 
 
 @dataclass(frozen=True)
-class _PartTable:
+class PartTable:
     """One part's entries in one group, one per *combo*: its option (the stage's digit; a
     part without a block has one) times each varying input's shape index, the option the
     most significant. `varying` lists each input whose shape varies as (producing part,
@@ -263,12 +263,12 @@ class _PartTable:
 
 
 @dataclass(frozen=True)
-class _GroupTables:
+class GroupTables:
     """One group's base (the parts measured once: stems, heads) and its other part tables."""
 
     group: Group
     base: dict[str, Any]
-    parts: tuple[_PartTable, ...]
+    parts: tuple[PartTable, ...]
     base_extra: dict[str, float]
 
     def out_index(self, part: int, output: int) -> IntArray:
@@ -287,7 +287,7 @@ def _too_large() -> UsageError:
     )
 
 
-def _check_fits(tables: _GroupTables) -> None:
+def _check_fits(tables: GroupTables) -> None:
     """A UsageError when a summed integer metric of some candidate could pass `INT64_MAX`
     (numpy's sums would wrap around silently): the bound is every part's largest entry."""
     for spec in METRICS:
@@ -311,11 +311,11 @@ class GridEvaluator:
         for tables in self._groups:
             _check_fits(tables)
 
-    def _tables(self, group: Group) -> _GroupTables:
+    def _tables(self, group: Group) -> GroupTables:
         shapes: dict[Source, list[Shape]] = {NETWORK_INPUT: [self.costs.input_shape]}
         base = {s.name: s.identity for s in METRICS}
         base_extra = dict.fromkeys(self.costs.features, 0.0)
-        tables: list[_PartTable] = []
+        tables: list[PartTable] = []
         for index, part in enumerate(self.costs.parts):
             table = self._part_table(group, index, part, shapes)
             if table.stage is None and not table.varying:  # one entry: part of the base
@@ -325,11 +325,11 @@ class GridEvaluator:
                 base_extra = {n: v + float(table.extra[n][0]) for n, v in base_extra.items()}
             else:
                 tables.append(table)
-        return _GroupTables(group, base, tuple(tables), base_extra)
+        return GroupTables(group, base, tuple(tables), base_extra)
 
     def _part_table(
         self, group: Group, index: int, part: Part, shapes: dict[Source, list[Shape]]
-    ) -> _PartTable:
+    ) -> PartTable:
         """Measure `part` for every option and input shapes, and record its outputs' shapes."""
         options = (None,) if part.stage is None else group.options[part.stage]
         inputs = [shapes[s] for s in part.inputs]
@@ -349,7 +349,12 @@ class GridEvaluator:
             shapes[(index, k)] = distinct
             positions = [distinct.index(c.out_shapes[k]) for c in costs]
             out_index.append(np.array(positions, dtype=np.int64))
-        return _PartTable(index, part.stage, tuple(varying), span, columns, tuple(out_index), extra)
+        return PartTable(index, part.stage, tuple(varying), span, columns, tuple(out_index), extra)
+
+    @property
+    def groups_tables(self) -> tuple[GroupTables, ...]:
+        """Each group's per-part tables (what `search.stagewise` splits)."""
+        return self._groups
 
     def chunks(self, size: int) -> Iterator[tuple[int, int]]:
         """[start, stop) ranges of at most `size` candidates, none crossing a group boundary."""

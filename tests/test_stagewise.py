@@ -1,0 +1,142 @@
+"""The stage-wise front equals the rank-1 set of the whole space, computed here by brute force
+(every candidate evaluated, then a plain pairwise dominance check), on random small spaces,
+budgets, capacities and a per-part latency feature; the pruning constants are shrunk so that
+every path of the join (blocks, batches, neighbour search and its fallback) runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.search import stagewise
+from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts
+from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
+from hardnet_analysis.search.stagewise import Constraints, exact_front, separable
+from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep
+
+SHAPE = (1, 3, 32, 32)
+
+
+def fake_latency(analysis: Analysis, place: str) -> float:
+    """A per-part feature that is not a function of capacity and CIO alone."""
+    t = analysis.totals
+    return t.macs * 1e-12 + t.params * 3e-10 + (1e-4 if place == "first" else 0.0)
+
+
+def everything(grid: GridEvaluator) -> Metrics:
+    return Metrics.concat([grid.evaluate(lo, hi) for lo, hi in grid.chunks(1 << 16)])
+
+
+def brute_front(m: Metrics, capacity: str, budgets: Mapping[str, float], limits: Any) -> set[int]:
+    """Indices of the feasible candidates no feasible candidate dominates (CIO lower,
+    capacity higher; equal points do not dominate each other)."""
+    ok = np.ones(len(m), dtype=bool)
+    for name, bound in budgets.items():
+        ok &= m.metric(name) >= bound if name == "min_moc" else m.metric(name) <= bound
+    for name, bound in limits.items():
+        ok &= m.metric(name) <= bound
+    cio, cap, index = m.cio[ok], m.metric(capacity)[ok], m.index[ok]
+    front = set()
+    for i in range(len(cio)):
+        no_worse = (cio <= cio[i]) & (cap >= cap[i])
+        better = (cio < cio[i]) | (cap > cap[i])
+        if not np.any(no_worse & better):
+            front.add(int(index[i]))
+    return front
+
+
+@pytest.fixture(autouse=True)
+def tiny_constants(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Blocks of 3, steps of 5, batches of 7 pairs, 2 neighbours: every path runs."""
+    monkeypatch.setattr(stagewise, "BLOCK", 3)
+    monkeypatch.setattr(stagewise, "STEP", 5)
+    monkeypatch.setattr(stagewise, "PAIRS", 7)
+    monkeypatch.setattr(stagewise, "NEIGHBOURS", 2)
+    yield
+
+
+lists = st.lists(st.sampled_from([0.5, 0.75, 1.0, 1.25, 1.5]), min_size=1, max_size=3, unique=True)
+
+
+@st.composite
+def spaces(draw: st.DrawFn) -> SearchSpace:
+    template = draw(st.sampled_from(["hardnet39ds", "hardnet68"]))
+    space = default_space(load_template(template), template)
+    ks = "/".join(
+        ",".join(f"{2 * draw(st.integers(2, 12))}" for _ in range(draw(st.integers(1, 3))))
+        for _ in space.stages
+    )
+    ns = "/".join(
+        ",".join(f"{draw(st.integers(1, 8))}" for _ in range(draw(st.integers(1, 2))))
+        for _ in space.stages
+    )
+    ms = ",".join(
+        str(v)
+        for v in draw(
+            st.lists(st.sampled_from([1.5, 1.6, 1.7, 1.8]), min_size=1, max_size=2, unique=True)
+        )
+    )
+    return with_flags(space, ks, ms, ns)
+
+
+def quantile(data: st.DataObject, values: Any) -> float:
+    return float(np.quantile(values, data.draw(st.floats(0.0, 1.0))))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(space=spaces(), data=st.data())
+def test_the_front_equals_brute_force(space: SearchSpace, data: st.DataObject) -> None:
+    latency = data.draw(st.booleans())
+    costs = PartCosts(space, SHAPE, features={"latency_s": fake_latency} if latency else None)
+    grid = GridEvaluator(space, costs)
+    m = everything(grid)
+    capacity = data.draw(st.sampled_from(["macs", "params"]))
+    budgets: dict[str, float] = {}
+    for name, chance in (("macs", 0.8), ("params", 0.4), ("cio", 0.3), ("act_bytes", 0.2)):
+        if data.draw(st.floats(0, 1)) < chance:
+            budgets[name] = int(quantile(data, m.metric(name)))
+    if data.draw(st.floats(0, 1)) < 0.3:
+        budgets["min_moc"] = quantile(data, m.min_moc) * data.draw(st.floats(0, 1))
+    limits = {}
+    if latency and data.draw(st.booleans()):
+        limits["latency_s"] = quantile(data, m.metric("latency_s"))
+    found = exact_front(grid, Constraints.of(capacity, budgets, limits))
+    assert found is not None
+    assert {int(i) for i in found.index} == brute_front(m, capacity, budgets, limits)
+    if len(found):  # the sweep's order: capacity descending, then CIO, then index
+        keys = list(zip(-found.metric(capacity), found.cio, found.index, strict=True))
+        assert keys == sorted(keys)
+
+
+def test_the_default_space_front_equals_the_sweep() -> None:
+    """HarDNet-68's default space (3,037,500) at 224 with a 4.5G MACs budget: 111 members,
+    the same candidates and metrics as the streaming Pareto ranker's rank 1, from 1.28 G."""
+    space = default_space(load_template("hardnet68"))
+    grid = GridEvaluator(space, PartCosts(space, (1, 3, 224, 224)))
+    found = exact_front(grid, Constraints.of("macs", {"macs": 4.5e9}, {}))
+    assert found is not None
+    result = sweep(space, (1, 3, 224, 224), Budgets(macs=4_500_000_000), ParetoRanker("macs", 1))
+    assert [c.index for c in result.candidates] == [int(i) for i in found.index]
+    assert [c.cio for c in result.candidates] == [int(v) for v in found.cio]
+    assert len(found) == 111
+    assert 1.28e9 <= int(found.macs.min()) < 1.29e9  # the issue's "from 1.28 G up"
+
+
+def test_a_template_with_varying_inputs_is_not_split() -> None:
+    space = default_space(load_template("fchardnet70"), "fchardnet70")
+    grid = GridEvaluator(space, PartCosts(space, (1, 3, 64, 64)))
+    assert not separable(grid)
+    assert exact_front(grid, Constraints.of("macs", {}, {})) is None
+
+
+def test_no_feasible_candidate_gives_an_empty_front() -> None:
+    space = with_flags(default_space(load_template("hardnet39ds"), "hardnet39ds"), "8", "1.6", "2")
+    grid = GridEvaluator(space, PartCosts(space, SHAPE))
+    found = exact_front(grid, Constraints.of("macs", {"macs": 1}, {}))
+    assert found is not None and len(found) == 0
