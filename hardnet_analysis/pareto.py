@@ -69,3 +69,19 @@ def strictly_dominated(f1: Array, f2: Array, by1: Array, by2: Array) -> npt.NDAr
     keys, best = by1[order], np.minimum.accumulate(by2[order])
     below = np.searchsorted(keys, f1, side="left")  # how many have by1 < f1
     return np.asarray((below > 0) & (best[np.maximum(below - 1, 0)] < f2), dtype=np.bool_)
+
+
+def hypervolume(f1: Array, f2: Array, ref1: float, ref2: float) -> float:
+    """Area dominated by the points (both objectives minimised) and bounded by the reference
+    point (`ref1`, `ref2`); points not better than it in both count nothing. Example: (1, 3)
+    and (2, 1) with reference (4, 4): 3 x 1 + 2 x 2 = 7 (the union of [1,4]x[3,4] and
+    [2,4]x[1,4])."""
+    a, b = np.asarray(f1, dtype=np.float64), np.asarray(f2, dtype=np.float64)
+    inside = (a < ref1) & (b < ref2)
+    a, b = a[inside], b[inside]
+    if not len(a):
+        return 0.0
+    order = np.lexsort((b, a))
+    a, low = a[order], np.minimum.accumulate(b[order])
+    above = np.concatenate([[ref2], low[:-1]])  # each point adds the slab below the last low
+    return float(np.sum((ref1 - a) * np.maximum(above - low, 0.0)))

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
+from hardnet_analysis.pareto import hypervolume, nondominated_ranks, strictly_dominated
 from hardnet_analysis.search.evaluate import Metrics
 from hardnet_analysis.search.objectives import OBJECTIVES
 from hardnet_analysis.search.sweep import ObjectiveRanker, ParetoRanker
@@ -113,3 +113,23 @@ def test_streamed_objective_keeps_the_best_by_value_then_index(
     assert kept.index.tolist() == expected
     assert ranks.tolist() == list(range(1, len(expected) + 1))
     assert scores.tolist() == [float(pts[i][0]) for i in expected]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=25),
+    st.integers(0, 14),
+    st.integers(0, 14),
+)
+def test_hypervolume_counts_the_dominated_unit_cells(
+    points: list[tuple[int, int]], ref1: int, ref2: int
+) -> None:
+    """On integer points, the area is the number of unit cells [x, x+1] x [y, y+1] inside the
+    reference box that some point is below and left of."""
+    cells = sum(any(p <= x and q <= y for p, q in points) for x in range(ref1) for y in range(ref2))
+    f1 = np.array([p for p, _ in points], dtype=np.int64)
+    f2 = np.array([q for _, q in points], dtype=np.int64)
+    assert hypervolume(f1, f2, ref1, ref2) == cells
+
+
+def test_hypervolume_worked_example() -> None:
+    assert hypervolume(np.array([1, 2]), np.array([3, 1]), 4, 4) == 7.0
