@@ -11,7 +11,9 @@ Optuna's multi-objective samplers, on HarDNet-68 spaces at 224x224 with a 4.5G M
    space for CIO (lower) against MACs (higher) under the same budget (`constraints_func`),
    each stage's k, m and n_layers a categorical parameter, for each `--trials` count; the
    table gives the hypervolume of their feasible front as a share of the exact front's (both
-   against the reference point: 1.01 x the front's largest CIO, 0.99 x its smallest MACs).
+   against the reference point: 1.01 x the front's largest CIO, 0.99 x its smallest MACs) and
+   how many exact front members they found. A run stops at `--timeout` seconds (trials done
+   are shown).
 
 Run: ``python benchmarks/bench_front.py [--verify] [--trials 1000 10000] [--out FILE.json]``.
 Say the machine's load with the figures: timings on a busy machine mean little.
@@ -96,7 +98,7 @@ def in_child(name: str, method: str) -> dict[str, Any]:
     return result
 
 
-def sampler_table(trials: list[int], exact: dict[str, Any]) -> list[dict[str, Any]]:
+def sampler_table(trials: list[int], exact: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
     """Hypervolume share of TPE and NSGA-II at each trial count on the 10^9 space."""
     import numpy as np
     import optuna
@@ -135,7 +137,7 @@ def sampler_table(trials: list[int], exact: dict[str, Any]) -> list[dict[str, An
         for n in trials:
             study = optuna.create_study(directions=["minimize", "maximize"], sampler=make())
             start = time.perf_counter()
-            study.optimize(objective, n_trials=n)
+            study.optimize(objective, n_trials=n, timeout=timeout)
             seconds = time.perf_counter() - start
             ok = [t for t in study.trials if t.values and t.values[1] <= BUDGET]
             cio = np.array([t.values[0] for t in ok])
@@ -146,14 +148,15 @@ def sampler_table(trials: list[int], exact: dict[str, Any]) -> list[dict[str, An
                 {
                     "sampler": label,
                     "trials": n,
+                    "done": len(study.trials),
                     "seconds": round(seconds, 1),
                     "hv_share": share,
                     "front_members_found": hits,
                 }
             )
             print(
-                f"{label:8} {n:>7,} trials {seconds:8.1f} s  hypervolume {share:.4f}  "
-                f"exact front members found {hits} of {len(on_front)}",
+                f"{label:8} {n:>7,} trials ({len(study.trials):,} done) {seconds:8.1f} s  "
+                f"hypervolume {share:.4f}  exact front members found {hits} of {len(on_front)}",
                 flush=True,
             )
     return rows
@@ -164,6 +167,7 @@ def main() -> None:
     parser.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--verify", action="store_true", help="sweep the 10^9 space too")
     parser.add_argument("--trials", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per sampler run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.case:
@@ -191,7 +195,7 @@ def main() -> None:
             same = found["sweep"] == found["stagewise"]
             print(f"{name}: the sweep and the stage-wise front {'agree' if same else 'DIFFER'}")
     exact = next(r for r in runs if r["space"] == "1e9")
-    samplers = sampler_table(args.trials, exact) if args.trials else []
+    samplers = sampler_table(args.trials, exact, args.timeout) if args.trials else []
     if args.out:
         for r in runs:
             r.pop("index")
