@@ -17,7 +17,7 @@ from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.search import stagewise
 from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts
 from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
-from hardnet_analysis.search.stagewise import Constraints, exact_front, separable
+from hardnet_analysis.search.stagewise import Constraints, count_feasible, exact_front, separable
 from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep
 
 SHAPE = (1, 3, 32, 32)
@@ -33,14 +33,19 @@ def everything(grid: GridEvaluator) -> Metrics:
     return Metrics.concat([grid.evaluate(lo, hi) for lo, hi in grid.chunks(1 << 16)])
 
 
-def brute_front(m: Metrics, capacity: str, budgets: Mapping[str, float], limits: Any) -> set[int]:
-    """Indices of the feasible candidates no feasible candidate dominates (CIO lower,
-    capacity higher; equal points do not dominate each other)."""
+def feasible(m: Metrics, budgets: Mapping[str, float], limits: Any) -> Any:
     ok = np.ones(len(m), dtype=bool)
     for name, bound in budgets.items():
         ok &= m.metric(name) >= bound if name == "min_moc" else m.metric(name) <= bound
     for name, bound in limits.items():
         ok &= m.metric(name) <= bound
+    return ok
+
+
+def brute_front(m: Metrics, capacity: str, budgets: Mapping[str, float], limits: Any) -> set[int]:
+    """Indices of the feasible candidates no feasible candidate dominates (CIO lower,
+    capacity higher; equal points do not dominate each other)."""
+    ok = feasible(m, budgets, limits)
     cio, cap, index = m.cio[ok], m.metric(capacity)[ok], m.index[ok]
     front = set()
     for i in range(len(cio)):
@@ -106,8 +111,13 @@ def test_the_front_equals_brute_force(space: SearchSpace, data: st.DataObject) -
     limits = {}
     if latency and data.draw(st.booleans()):
         limits["latency_s"] = quantile(data, m.metric("latency_s"))
-    found = exact_front(grid, Constraints.of(capacity, budgets, limits))
+    rules = Constraints.of(capacity, budgets, limits)
+    found = exact_front(grid, rules)
     assert found is not None
+    counted = count_feasible(grid, rules)
+    sums = [n for n in [*budgets, *limits] if n != "min_moc"]
+    assert (counted is None) == (len(sums) > 1 or "latency_s" in sums)
+    assert counted in (None, int(np.count_nonzero(feasible(m, budgets, limits))))
     assert {int(i) for i in found.index} == brute_front(m, capacity, budgets, limits)
     if len(found):  # the sweep's order: capacity descending, then CIO, then index
         keys = list(zip(-found.metric(capacity), found.cio, found.index, strict=True))
