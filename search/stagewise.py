@@ -177,7 +177,6 @@ def _group_front(
     if rules.moc_floor is not None and _base_value(tables, "min_moc") < rules.moc_floor:
         return np.zeros(0, dtype=np.int64)
     split = _split(tables.parts)
-    left, right = _half(tables.parts[:split], rules), _half(tables.parts[split:], rules)
     size = math.prod(t.columns["cio"].shape[0] for t in tables.parts[split:])
     offset = tables.group.offset
     cap_base = int(tables.base[rules.capacity])
@@ -190,6 +189,11 @@ def _group_front(
         cap_bound=None if rules.capacity_bound is None else rules.capacity_bound - cap_base,
         exact=lambda first, second: grid.at((offset + first * size + second).tolist()),
     )
+    parts, ends = tables.parts, len(tables.parts)
+    left = _half(parts[:split], rules, _rooms(parts, rules, context, 0, split))
+    right = _half(parts[split:], rules, _rooms(parts, rules, context, split, ends))
+    if not len(left) or not len(right):
+        return np.zeros(0, dtype=np.int64)
     left, right = _fitting(left, right, context), _fitting(right, left, context)
     if not len(left) or not len(right):
         return np.zeros(0, dtype=np.int64)
@@ -242,25 +246,79 @@ def _column(table: PartTable, name: str) -> Array:
     return table.columns[name] if name in table.columns else table.extra[name]
 
 
-def _half(parts: Sequence[PartTable], rules: Constraints) -> _Half:
+def _half(
+    parts: Sequence[PartTable], rules: Constraints, room: Sequence[Mapping[str, float]] = ()
+) -> _Half:
     """All sums over `parts` (a Cartesian sum, first part the most significant digit); the
-    fragments below the MoC floor are dropped first."""
+    fragments below the MoC floor are dropped first, and after each part i those whose sums
+    pass `room[i]` (by name; what the other parts' least values leave of each bound)."""
     names = list(rules.upper)
     sums: dict[str, Array] = {
         n: np.zeros(1, dtype=np.int64) for n in {rules.capacity, "cio", *names}
     }
     local = np.zeros(1, dtype=np.int64)
-    for table in parts:
+    for i, table in enumerate(parts):
         n = table.columns["cio"].shape[0]
         keep = np.arange(n)
         if rules.moc_floor is not None:
             keep = keep[table.columns["min_moc"] >= rules.moc_floor]
-        local = (local[:, None] * n + keep[None, :]).ravel()
-        for name, prev in sums.items():
-            sums[name] = np.add.outer(prev, _column(table, name)[keep]).ravel()
+        values = {name: _column(table, name)[keep] for name in sums}
+        step = max(1, PAIRS // max(1, len(keep)))
+        pieces = [  # in slices, each filtered at once: memory bounded by what fits
+            _grown(
+                local[j : j + step],
+                {name: v[j : j + step] for name, v in sums.items()},
+                n,
+                keep,
+                values,
+                room[i] if i < len(room) else {},
+            )
+            for j in range(0, max(len(local), 1), step)
+        ]
+        local = np.concatenate([p[0] for p in pieces])
+        sums = {name: np.concatenate([p[1][name] for p in pieces]) for name in sums}
     other = {n: sums[n] for n in names if n not in (rules.capacity, "cio")}
     cap, cio = sums[rules.capacity].astype(np.int64), sums["cio"].astype(np.int64)
     return _Half(local, cap, cio, other)
+
+
+def _grown(
+    local: IntArray,
+    sums: dict[str, Array],
+    n: int,
+    keep: IntArray,
+    values: dict[str, Array],
+    room: Mapping[str, float],
+) -> tuple[IntArray, dict[str, Array]]:
+    """The fragments `local` (with their `sums`) each followed by every kept option of a part
+    of `n` options, without those whose sums pass `room`."""
+    grown = (local[:, None] * n + keep[None, :]).ravel()
+    out = {name: np.add.outer(v, values[name]).ravel() for name, v in sums.items()}
+    fits = np.ones(len(grown), dtype=np.bool_)
+    for name, most in room.items():
+        fits &= out[name] <= most
+    return grown[fits], {name: v[fits] for name, v in out.items()}
+
+
+def _rooms(
+    parts: Sequence[PartTable], rules: Constraints, context: _Context, start: int, stop: int
+) -> list[dict[str, float]]:
+    """For building parts[start:stop]: after each, what the bounds leave once every part not
+    yet added (either half) takes its least value."""
+    bounds = dict(context.bounds)
+    if context.cap_bound is not None:
+        bounds[rules.capacity] = context.cap_bound
+    least = [{n: float(_column(t, n).min()) for n in bounds} for t in parts]
+    rooms = []
+    for i in range(start, stop):
+        others = [m for j, m in enumerate(least) if not start <= j <= i]
+        rooms.append(
+            {
+                n: bound + context.slack.get(n, 0.0) - sum(m[n] for m in others)
+                for n, bound in bounds.items()
+            }
+        )
+    return rooms
 
 
 def _fitting(half: _Half, rest: _Half, context: _Context) -> _Half:
@@ -278,11 +336,14 @@ def _alive(half: _Half, context: _Context) -> IntArray:
     fragment dominates it), else d (rule 2): the capacity of a dominator with more capacity,
     or NONE."""
     order = np.lexsort((half.cio, half.cap))
-    cap, cio = half.cap[order], half.cio[order]
     # a dominator has no more of each other bounded sum, by a margin where sums are floats
     other = [(v[order], context.slack[n]) for n, v in half.other.items()]
+    dead = _same_capacity_beaten(half.cap[order], half.cio[order], other)
+    # what rule 1 drops never dominates alone (what beat it dominates as much): search the rest
+    order = order[~dead]
+    cap, cio = half.cap[order], half.cio[order]
+    other = [(v[order], context.slack[n]) for n, v in half.other.items()]
     d = np.full(len(cap), NONE, dtype=np.int64)
-    dead = _same_capacity_beaten(cap, cio, other)
     for k in range(1, min(NEIGHBOURS, len(cap) - 1) + 1):
         a, q = slice(0, len(cap) - k), slice(k, len(cap))
         hit = (cio[q] <= cio[a]) & (cap[q] > cap[a]) & (d[a] == NONE)
@@ -292,10 +353,9 @@ def _alive(half: _Half, context: _Context) -> IntArray:
     if not other:
         _front_dominators(cap, cio, d)
     if context.cap_bound is None:
-        dead |= d != NONE
-    out = np.where(dead, -1, d)
-    result = np.empty_like(out)
-    result[order] = out
+        d[d != NONE] = -1
+    result = np.full(len(half), -1, dtype=np.int64)
+    result[order] = d
     return result
 
 
