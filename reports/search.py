@@ -166,7 +166,8 @@ def _subtitle(found: SearchDir, capacity: str) -> str:
     """Sampled, swept and within budgets; the whole front's size and span (or its absence)."""
     front = found.front
     sampled = f"{len(found.sample.candidates):,} sampled of " if found.sample else ""
-    within = f"{front.feasible:,} within budgets" if front.budgets else "no budgets"
+    counted = "not counted" if front.feasible is None else f"{front.feasible:,}"
+    within = f"{counted} within budgets" if front.budgets else "no budgets"
     if front.front is None or not front.front.members:
         kept = "front.json holds the ranked candidates only (search again for the whole front)"
     else:

@@ -47,7 +47,8 @@ def summary(result: SearchResult) -> str:
     front = f", {result.front_size} on the Pareto front" if result.front_size is not None else ""
     limits = [_limit(name, value) for name, value in result.limits.items()]
     bounds = ([result.budgets.describe()] if result.budgets.given() else []) + limits
-    within = f"{result.feasible:,} within {', '.join(bounds)}" if bounds else "no budgets"
+    counted = "not counted" if result.feasible is None else f"{result.feasible:,}"
+    within = f"{counted} within {', '.join(bounds)}" if bounds else "no budgets"
     return (
         f"{result.size:,} candidates, {within}"
         f"{front}; ranked by {result.ranking}; {result.seconds:.2f} s ({format_count(rate)}/s)"

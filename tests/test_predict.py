@@ -199,6 +199,21 @@ def test_context_fit_recovers_a_known_scale_and_op_cost() -> None:
     assert [m.predicted_s for m in fitted.models] == pytest.approx([m.measured_s for m in models])
 
 
+def test_a_context_fit_that_op_cost_explains_alone_keeps_a_positive_scale() -> None:
+    # Forwards that follow the op count alone (as on a busy machine): least squares would give
+    # scale 0, which no device model may hold; the fit keeps the kind time, scaled, instead:
+    # scale = sum(r) / sum(r^2) with r = isolated / measured, op_s 0.
+    rows = [(40e-3, 60), (3e-3, 300), (20e-3, 150)]
+    models = [
+        ContextModel(f"net{i}", (224, 224), 20e-6 * ops, iso, ops, 0.0)
+        for i, (iso, ops) in enumerate(rows)
+    ]
+    fitted = fit_context(models)
+    r = [iso / (20e-6 * ops) for iso, ops in rows]
+    assert fitted.op_s == 0.0
+    assert fitted.scale == pytest.approx(sum(r) / sum(v * v for v in r), rel=1e-6)
+
+
 def test_context_fit_leaves_each_network_out_with_all_its_sizes() -> None:
     # "a" runs exactly at its loop time, "odd" 1.5x slower, each at two sizes. Left out with
     # both sizes, "odd" is predicted from "a" alone (-1/3 each) and "a" from "odd" (+1/2 each);

@@ -156,7 +156,7 @@ def test_emitted_candidates_meet_every_budget_and_are_named_by_their_id(
 ) -> None:
     result, front, out = emitted
     assert front["budgets"] == BUDGETS.given()
-    assert result.feasible > 0
+    assert result.feasible is not None and result.feasible > 0
     for row in front["candidates"]:
         totals = analyze(str(out / row["definition"])).totals
         assert totals.macs <= 4_500_000_000 and totals.params <= 20_000_000

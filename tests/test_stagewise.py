@@ -5,7 +5,11 @@ every path of the join (blocks, batches, neighbour search and its fallback) runs
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.search import stagewise
+from hardnet_analysis.search import sweep as sweep_module
 from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts
 from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
 from hardnet_analysis.search.stagewise import Constraints, count_feasible, exact_front, separable
@@ -150,3 +156,52 @@ def test_no_feasible_candidate_gives_an_empty_front() -> None:
     grid = GridEvaluator(space, PartCosts(space, SHAPE))
     found = exact_front(grid, Constraints.of("macs", {"macs": 1}, {}))
     assert found is not None and len(found) == 0
+
+
+@pytest.mark.parametrize("budgets", [Budgets(macs=4_500_000_000), Budgets(cio=10_000_000)])
+def test_a_sweep_beyond_the_limit_finds_what_the_sweep_finds(
+    monkeypatch: pytest.MonkeyPatch, budgets: Budgets
+) -> None:
+    """The same search visited (the sweep) and built stage by stage (`SWEEP_LIMIT` 0): the
+    same front, count within the budgets, template, and ranked rows (all of rank 1)."""
+    space = with_flags(default_space(load_template("hardnet68")), "x0.75,x1", "1.6,1.7", "x0.5,x1")
+    shape = (1, 3, 224, 224)
+    visited = sweep(space, shape, budgets, ParetoRanker("macs", 5), sample=20)
+    monkeypatch.setattr(sweep_module, "SWEEP_LIMIT", 0)
+    built = sweep(space, shape, budgets, ParetoRanker("macs", 5), sample=20)
+    assert visited.front is not None and built.front is not None
+    assert [c.index for c in built.front.members] == [c.index for c in visited.front.members]
+    assert built.front_size == visited.front_size == len(visited.front.members) > 5
+    assert built.feasible == visited.feasible
+    assert built.candidates == visited.candidates[:5]  # the sweep keeps ranks <= 5; rows: 5
+    assert built.template == visited.template
+    assert built.sample == visited.sample
+
+
+def test_nothing_within_the_budgets_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep_module, "SWEEP_LIMIT", 0)
+    space = with_flags(default_space(load_template("hardnet39ds"), "hardnet39ds"), "8", "1.6", "2")
+    with pytest.raises(UsageError, match=r"no candidate of the 1 meets the budgets \(macs <= 1\)"):
+        sweep(space, SHAPE, Budgets(macs=1), ParetoRanker("macs", 3))
+
+
+def test_search_reports_a_billion_candidates_front(tmp_path: Path) -> None:
+    """`hda search` on 992,436,543 candidates (per stage 3 k, 3 m, 7 n_layers) answers in
+    seconds: its front (1,220 members, the sweep's too: benchmarks/bench_front.py --verify),
+    the count within 4.5G MACs, and ranked rows that are front members."""
+    m = "/".join(["1.6,1.7,1.8"] * 5)
+    flags = ["--k", "x0.75,x1,x1.25", "--m", m, "--n-layers", "2,4,6,8,10,12,16"]
+    out = subprocess.run(
+        [sys.executable, "-m", "hardnet_analysis", "search", *flags, "--budget-macs", "4.5G",
+         "--top", "3", "--format", "json"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout  # fmt: skip
+    doc = json.loads(out)
+    assert doc["space_size"] == 992_436_543
+    members = doc["front"]["members"]
+    assert doc["front_size"] == len(members) == 1220
+    assert all(member["macs"] <= 4_500_000_000 for member in members)
+    assert 0 < doc["feasible"] < doc["space_size"]
+    ids = {member["id"] for member in members}
+    assert [row["rank"] for row in doc["candidates"]] == [1, 1, 1]
+    assert {row["id"] for row in doc["candidates"]} <= ids

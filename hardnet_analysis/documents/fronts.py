@@ -143,7 +143,7 @@ class SearchFront(Document):
     objective: str
     objective_info: dict[str, Any]
     space_size: int
-    feasible: int
+    feasible: int | None
     front_size: int | None
     template_metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS))
     candidates: tuple[FrontCandidate, ...]

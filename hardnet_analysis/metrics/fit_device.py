@@ -277,6 +277,11 @@ def kind_ranges(models: Sequence[ContextModel]) -> dict[str, tuple[float, float]
     return dict(sorted(out.items()))
 
 
+#: Below this a context scale says the ops ran 10x faster in a forward than alone in a loop:
+#: not a machine, but a fit whose per-op cost took the time (NNLS gives 0 or 1e-17 there).
+LEAST_CONTEXT_SCALE = 0.1
+
+
 def _context_coef(models: Sequence[ContextModel]) -> tuple[dict[str, float], float, float]:
     """(kind scales, scale, op_s): the kind scales (`kind_scales`), then scale and op_s by
     non-negative least squares on relative error over the networks' kind-scaled sums."""
@@ -284,6 +289,9 @@ def _context_coef(models: Sequence[ContextModel]) -> tuple[dict[str, float], flo
     x = np.array([[m.scaled_s(scales), m.ops] for m in models], dtype=np.float64)
     t = np.array([m.measured_s for m in models])
     scale, op_s = (float(c) for c in _nnls_relative(x, t))
+    if scale < LEAST_CONTEXT_SCALE:  # op_s took the time (a busy machine, one tiny network):
+        # the kind time alone, scaled, is the fit a device model may hold (scale > 0)
+        scale, op_s = float(_nnls_relative(x[:, :1], t)[0]), 0.0
     return scales, scale, op_s
 
 

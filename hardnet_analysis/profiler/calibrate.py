@@ -311,6 +311,8 @@ def _calibrate(
     started: float,
 ) -> DeviceModels:
     backend, device = picked.backend, picked.device
+    for name in settings.context()[0]:
+        resolve(name)  # an unknown network is a one-line error now, before anything is timed
     loads = {n: _load(backend, n, None, say) for n in counts}
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
@@ -318,8 +320,6 @@ def _calibrate(
         else backend.cache_sizes(device)
     )
     clocks = _clocks(backend, counts, settings)
-    for name in settings.context()[0]:
-        resolve(name)  # an unknown network is a one-line error now, not after the benchmarks
     benches = grid(settings.grid)
     names, sizes = settings.context()
     total = len(benches) + len(names) * len(sizes)
