@@ -25,10 +25,12 @@ CIO and the other sums (params or MACs, act_bytes, per-part features such as pre
 by "no more than" in rules 1-2 and a check per pair, the minimum-MoC floor per fragment (the
 minimum over fragments meets it exactly when each fragment does).
 
-Measured here (2 cores): the default HarDNet-68 space (3,037,500) in 0.01 s against the sweep's
-0.6 s, 111 front members either way; 992,436,543 candidates (3 k, 3 m, 7 n_layers per stage) in
-about 1 s (front 1,220). Templates whose parts read other parts' varying outputs (FC-HarDNet's
-decoder) are not split this way: `exact_front` returns None for them.
+Measured here (2 cores, `results/front-bench`): the default HarDNet-68 space (3,037,500) in
+0.03 s against the sweep's 0.56 s, 111 front members either way; 992,436,543 candidates (3 k, 3
+m, 7 n_layers per stage) in 0.38 s against 138 s (1,220 members, the same); 1.65e12 in 57-109 s
+at 1.25 GiB (177,824 members). Memory follows the halves, about the square root of the space.
+Templates whose parts read other parts' varying outputs (FC-HarDNet's decoder) are not split
+this way: `exact_front` returns None for them.
 """
 
 from __future__ import annotations
