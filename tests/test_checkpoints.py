@@ -11,7 +11,7 @@ import logging
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import torch
@@ -26,7 +26,7 @@ from hardnet_analysis.models.checkpoints import (
     WRAPPER_KEYS,
     LoadedWeights,
     rename_legacy_dense,
-    strip_parallel_prefix,
+    strip_wrapper_prefixes,
 )
 from hardnet_analysis.models.factory import load_weights
 from tests.trainkit import tiny_hardnet
@@ -292,11 +292,40 @@ def test_legacy_names_renamed_only_where_the_model_expects_the_new_name() -> Non
 def test_prefix_stripped_only_from_every_key_and_not_from_the_models_own() -> None:
     t = torch.zeros(1)
     partial = {"module.a": t, "b": t}
-    assert strip_parallel_prefix(partial, {"a": t, "b": t}) == "" and set(partial) == {
+    assert strip_wrapper_prefixes(partial, {"a": t, "b": t}) == "" and set(partial) == {
         "module.a",
         "b",
     }
     own = {"module.a": t}
-    assert strip_parallel_prefix(own, {"module.a": t}) == "" and set(own) == {"module.a"}
+    assert strip_wrapper_prefixes(own, {"module.a": t}) == "" and set(own) == {"module.a"}
     twice = {"module.module.a": t}
-    assert strip_parallel_prefix(twice, {"a": t}) == "module.module." and set(twice) == {"a"}
+    assert strip_wrapper_prefixes(twice, {"a": t}) == "module.module." and set(twice) == {"a"}
+
+
+def test_compile_and_parallel_prefixes_are_stripped_in_any_nesting() -> None:
+    t = torch.zeros(1)
+    compiled = {"_orig_mod.a": t, "_orig_mod.b.c": t}
+    assert strip_wrapper_prefixes(compiled, {"a": t, "b.c": t}) == "_orig_mod."
+    assert set(compiled) == {"a", "b.c"}
+    nested = {"_orig_mod.module.a": t}
+    assert strip_wrapper_prefixes(nested, {"a": t}) == "_orig_mod.module." and set(nested) == {"a"}
+
+
+def test_weights_saved_from_a_compiled_module_load_plain_and_compiled(tmp_path: Path) -> None:
+    """The issue's failure: a checkpoint of a `torch.compile` d HarDNet (`_orig_mod.` in every
+    key) did not load with weights= ("missing: base.0.conv.weight, ... (372 in all)")."""
+    torch.manual_seed(0)
+    trained = create_model("hardnet39ds")
+    path = tmp_path / "compiled.pt"
+    torch.save(cast(nn.Module, torch.compile(trained)).state_dict(), path)
+    assert all(k.startswith("_orig_mod.") for k in torch.load(path, weights_only=True))
+    plain = create_model("hardnet39ds", weights=path)
+    for mine, theirs in zip(
+        plain.state_dict().values(), trained.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, theirs)
+    again = cast(nn.Module, torch.compile(create_model("hardnet39ds")))
+    loaded = load_weights(again, path)
+    assert loaded.stripped_prefix == "_orig_mod."
+    first = "base.0.conv.weight"
+    assert torch.equal(again.state_dict()[f"_orig_mod.{first}"], trained.state_dict()[first])

@@ -333,6 +333,19 @@ def _run(model: nn.Module, recorder: _Recorder, x: torch.Tensor, model_name: str
         ) from exc
 
 
+def uncompiled(model: nn.Module) -> nn.Module:
+    """The module `torch.compile` wrapped (its ``_orig_mod``, through any number of wraps),
+    else `model`. Traced as compiled, every layer would be named ``_orig_mod.conv1`` and the
+    trace itself would be compiled by dynamo (10 s and recompile warnings for a ResNet-18)."""
+    import sys
+
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")  # not loaded: nothing compiled
+    wrapper = getattr(eval_frame, "OptimizedModule", None)
+    while wrapper is not None and isinstance(model, wrapper):
+        model = model._orig_mod
+    return model
+
+
 def trace_module(
     model: nn.Module, input_shape: tuple[int, ...], name: str | None = None
 ) -> nx.DiGraph:
@@ -345,6 +358,7 @@ def trace_module(
     A forward that cannot run on meta tensors raises a one-line UsageError naming where it broke.
     The model is left as it was (its own weights, its own train/eval modes).
     """
+    model = uncompiled(model)  # trace what it runs, named as it was written
     model_name = name or type(model).__name__
     builder = GraphBuilder(model_name)
     modules = list(model.named_modules())

@@ -1,7 +1,8 @@
-"""Weights files as users have them: wrapped, `DataParallel`-prefixed, with legacy keys.
+"""Weights files as users have them: wrapped, `DataParallel`- or `torch.compile`-prefixed, with
+legacy keys.
 
 `load_weights` (in ``factory``) reads a file with `read_checkpoint`, finds the state dict with
-`unwrap`, fits its keys to the model with `strip_parallel_prefix`, `rename_legacy_dense` and
+`unwrap`, fits its keys to the model with `strip_wrapper_prefixes`, `rename_legacy_dense` and
 `fill_batches_tracked`, and describes what it did with a `LoadedWeights`. Files are read with
 ``torch.load(weights_only=True)`` only: tensors and plain containers, never arbitrary objects.
 """
@@ -21,7 +22,9 @@ from hardnet_analysis.errors import UsageError
 # Keys training scripts wrap the weights under, most preferred first: the trained weights before
 # their EMA copy, as timm's validate.py does unless told --use-ema.
 WRAPPER_KEYS = ("state_dict", "model", "model_ema", "state_dict_ema")
-PARALLEL_PREFIX = "module."
+#: Prefixes a wrapper puts on every key: `DataParallel`/DDP's ``module.``, and ``_orig_mod.``
+#: of a module saved while wrapped by `torch.compile`.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 BATCHES_TRACKED = "num_batches_tracked"
 
 # torchvision's released DenseNets name ``denselayerN.norm1`` as ``denselayerN.norm.1`` (likewise
@@ -40,7 +43,8 @@ class LoadedWeights:
     `wrapper`: the keys descended into to reach the state dict (``("state_dict",)`` for a
     training checkpoint, ``()`` for a bare state dict); `alternatives`: other wrapper keys the
     same dict held (e.g. an EMA copy not used); `stripped_prefix`: the prefix removed from every
-    key (``"module."`` for `DataParallel`/DDP files, "" if none); `legacy_renamed`: legacy
+    key (``"module."`` for `DataParallel`/DDP files, ``"_orig_mod."`` for a compiled module's,
+    "" if none); `legacy_renamed`: legacy
     torchvision DenseNet keys renamed; `batches_tracked_filled`: BatchNorm ``num_batches_tracked``
     buffers the file lacked, left at the model's own value (as ``load_state_dict`` does).
     """
@@ -157,15 +161,26 @@ def _is_state_dict(document: object) -> bool:
     )
 
 
-def strip_parallel_prefix(state: dict[str, Any], expected: dict[str, Any]) -> str:
-    """Remove ``module.`` (`DataParallel`/DDP) from the keys of `state` in place when every key
-    has it and the model's own keys do not; repeated for nested wrappers. Returns what was cut."""
+def strip_wrapper_prefixes(state: dict[str, Any], expected: dict[str, Any]) -> str:
+    """Remove a wrapper's prefix (`WRAPPER_PREFIXES`) from the keys of `state` in place when
+    every key has it and the model's own keys do not; repeated for nested wrappers (a compiled
+    DDP module saves ``_orig_mod.module.conv1.weight``). Returns what was cut, in order."""
     stripped = ""
-    model_has_it = any(k.startswith(PARALLEL_PREFIX) for k in expected)
-    while state and not model_has_it and all(k.startswith(PARALLEL_PREFIX) for k in state):
+    while state:
+        prefix = next(
+            (
+                p
+                for p in WRAPPER_PREFIXES
+                if all(k.startswith(p) for k in state)
+                and not any(k.startswith(p) for k in expected)
+            ),
+            None,
+        )
+        if prefix is None:
+            return stripped
         # torch's helper also renames the `_metadata` entries that carry module versions.
-        consume_prefix_in_state_dict_if_present(state, PARALLEL_PREFIX)
-        stripped += PARALLEL_PREFIX
+        consume_prefix_in_state_dict_if_present(state, prefix)
+        stripped += prefix
     return stripped
 
 

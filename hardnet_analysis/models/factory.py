@@ -9,13 +9,14 @@ from torch import nn
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef, build_module
+from hardnet_analysis.graph.traced import uncompiled
 from hardnet_analysis.models.checkpoints import (
     LoadedWeights,
     fill_batches_tracked,
     mismatches,
     read_checkpoint,
     rename_legacy_dense,
-    strip_parallel_prefix,
+    strip_wrapper_prefixes,
     unwrap,
 )
 from hardnet_analysis.resolve import ModuleSpec, resolve
@@ -27,12 +28,15 @@ def load_weights(model: nn.Module, path: str | Path) -> LoadedWeights:
     """Load a weights file into `model` strictly, after fitting the layouts found in the wild.
 
     Accepted: a state dict, or one under ``state_dict``/``model``/``model_ema``/
-    ``state_dict_ema`` (possibly nested); keys all prefixed ``module.`` (`DataParallel`/DDP);
+    ``state_dict_ema`` (possibly nested); keys all prefixed ``module.`` (`DataParallel`/DDP) or
+    ``_orig_mod.`` (saved from a `torch.compile` d module), in any nesting; a compiled `model`
+    (loaded into the module it wraps);
     legacy torchvision DenseNet keys (``norm.1``); no BatchNorm ``num_batches_tracked``. Returns
     what was done; a file that still does not fit raises `UsageError` naming the missing,
     unexpected and mis-shaped keys.
     """
     file = Path(path)
+    model = uncompiled(model)  # a compiled module's own keys all start with _orig_mod.
     state, wrapper, alternatives = unwrap(read_checkpoint(file), file)
     expected = model.state_dict()
     # The fitting steps change `state` in place, in this order: each sees the keys left before.
@@ -40,7 +44,7 @@ def load_weights(model: nn.Module, path: str | Path) -> LoadedWeights:
         file,
         wrapper,
         alternatives,
-        stripped_prefix=strip_parallel_prefix(state, expected),
+        stripped_prefix=strip_wrapper_prefixes(state, expected),
         legacy_renamed=rename_legacy_dense(state, expected),
         batches_tracked_filled=fill_batches_tracked(state, expected),
     )
