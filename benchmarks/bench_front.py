@@ -66,7 +66,7 @@ def case(name: str, method: str) -> dict[str, Any]:
     g = grid(name)
     start = time.perf_counter()
     if method == "stagewise":
-        found = exact_front(g, Constraints.of("macs", {"macs": BUDGET}, {}))
+        found = exact_front(g, Constraints.of("macs", Budgets(macs=BUDGET)))
         assert found is not None
         index, macs = [int(i) for i in found.index], [int(v) for v in found.macs]
     else:

@@ -39,7 +39,7 @@ from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.search.objectives import LATENCY
 from hardnet_analysis.search.space import SearchSpace
-from hardnet_analysis.search.sweep import SAMPLE_SEED, Candidate, SearchResult
+from hardnet_analysis.search.sweep import SAMPLE_SEED, Budgets, Candidate, SearchResult
 
 
 def _digest(body: Any) -> str:
@@ -56,14 +56,21 @@ def definition_id(defn: Searchable) -> str:
 @dataclass(frozen=True)
 class FrontKey:
     """What decides a front, and so its id: the space (with the template's definition, whatever
-    file it came from), the input shape, dtype, budgets and the ranking with its settings."""
+    file it came from), the input shape, dtype, budgets and the ranking with its settings
+    (`objective_info`, without the latency bound: `recorded_info` adds it)."""
 
     space: SearchSpace
     input_shape: tuple[int, ...]
     dtype: str
-    budgets: dict[str, float]
+    budgets: Budgets
     ranking: str
     objective_info: dict[str, Any]
+
+    @property
+    def recorded_info(self) -> dict[str, Any]:
+        """``front.json``'s ``objective_info``: the ranking's settings, then the latency bound
+        where there is one (`Budgets.info`)."""
+        return {**self.objective_info, **self.budgets.info()}
 
     @property
     def id(self) -> str:
@@ -73,9 +80,9 @@ class FrontKey:
                 "template": to_dict(self.space.template),
                 "input": list(self.input_shape),
                 "dtype": self.dtype,
-                "budgets": self.budgets,
+                "budgets": self.budgets.on_metrics(),
                 "ranking": self.ranking,
-                "objective_info": self.objective_info,
+                "objective_info": self.recorded_info,
             }
         )
 
@@ -157,7 +164,7 @@ def front_key(result: SearchResult, objective_info: dict[str, Any] | None = None
         result.space,
         result.input_shape,
         result.dtype,
-        result.budgets.given(),
+        result.budgets,
         result.ranking,
         objective_info or {},
     )
@@ -172,17 +179,18 @@ def front_document(
     """The front document for `rows` and the whole front, with the sweep's summary and the
     command given."""
     h, w = result.input_shape[2:]
+    key = front_key(result, objective_info)
     return SearchFront(
-        id=front_key(result, objective_info).id,
+        id=key.id,
         command=command,
         space=result.space.to_dict(),
         template=result.space.template_name,
         input=(h, w),
         batch=result.input_shape[0],
         dtype=result.dtype,
-        budgets=result.budgets.given(),
+        budgets=result.budgets.on_metrics(),
         objective=result.ranking,
-        objective_info=objective_info or {},
+        objective_info=key.recorded_info,
         space_size=result.size,
         feasible=result.feasible,
         front_size=result.front_size,

@@ -45,10 +45,10 @@ def summary(result: SearchResult) -> str:
     """One line: space, budgets, what met them, the front, the ranking, the time and rate."""
     rate = result.size / result.seconds if result.seconds > 0 else float("inf")
     front = f", {result.front_size} on the Pareto front" if result.front_size is not None else ""
-    limits = [_limit(name, value) for name, value in result.limits.items()]
-    bounds = ([result.budgets.describe()] if result.budgets.given() else []) + limits
     counted = "not counted" if result.feasible is None else f"{result.feasible:,}"
-    within = f"{counted} within {', '.join(bounds)}" if bounds else "no budgets"
+    within = (
+        f"{counted} within {result.budgets.describe()}" if result.budgets.given() else "no budgets"
+    )
     return (
         f"{result.size:,} candidates, {within}"
         f"{front}; ranked by {result.ranking}; {result.seconds:.2f} s ({format_count(rate)}/s)"
@@ -69,13 +69,6 @@ def front_line(result: SearchResult) -> str:
         f"front: {n:,} candidate{'s' if n > 1 else ''}, {span} {label} "
         f"(every rank-1 candidate of CIO against {label})"
     )
-
-
-def _limit(name: str, value: float) -> str:
-    """A feature's bound: ``latency_s`` 0.012 as ``predicted latency <= 12 ms``."""
-    if name.endswith("_s"):
-        return f"predicted {name.removesuffix('_s')} <= {value * 1e3:g} ms"
-    return f"{name} <= {value:g}"
 
 
 def search_table(

@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from hardnet_analysis.search.evaluate import GridEvaluator, GroupTables, Metrics, PartTable
-from hardnet_analysis.search_metrics import metric
+from hardnet_analysis.search.sweep import Budgets, is_floor
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -75,19 +75,12 @@ class Constraints:
     moc_floor: float | None
 
     @classmethod
-    def of(
-        cls, capacity: str, budgets: Mapping[str, float], limits: Mapping[str, float]
-    ) -> Constraints:
-        """From a search's budgets (metric name -> bound; `min_moc` a floor) and its limits on
-        per-part features (name -> upper bound)."""
-        upper = {n: v for n, v in budgets.items() if not metric(n).budget_is_floor}
+    def of(cls, capacity: str, budgets: Budgets) -> Constraints:
+        """From a search's budgets: every upper bound (on metrics and on the latency feature)
+        summed, the capacity's own apart, and the minimum-MoC floor."""
+        upper = {n: v for n, v in budgets.given().items() if not is_floor(n)}
         bound = upper.pop(capacity, None)
-        return cls(
-            capacity,
-            None if bound is None else math.floor(bound),
-            upper | dict(limits),
-            budgets.get("min_moc"),
-        )
+        return cls(capacity, None if bound is None else math.floor(bound), upper, budgets.min_moc)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.ir import Shape
 from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts, PartFeature
-from hardnet_analysis.search.objectives import Objective
+from hardnet_analysis.search.objectives import LATENCY, Objective
 from hardnet_analysis.search.space import Choices, SearchSpace
 from hardnet_analysis.search_metrics import (
     METRICS,
@@ -44,39 +44,65 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Budgets:
-    """Upper bounds on MACs, params and CIO (counts at the search's input and batch) and a lower
-    bound on the minimum layer MoC; None means unconstrained. Which way each bounds follows
-    from its `hardnet_analysis.search_metrics` spec; the field order is the order used to pick
-    "the smallest candidate" and to list the budgets."""
+    """A search's bounds, the one budget type: upper bounds on MACs, params and CIO (counts at
+    the search's input and batch), a lower bound on the minimum layer MoC, and an upper bound on
+    the predicted latency in seconds (`latency_s`, the per-part feature `LATENCY` summed per
+    candidate; needs a device model); None means unconstrained. Which way a metric's budget
+    bounds follows from its `hardnet_analysis.search_metrics` spec; the field order is the order
+    used to pick "the smallest candidate" and to list the budgets. E.g. ``hda search
+    --budget-macs 4.5G --budget-latency 12ms`` is ``Budgets(macs=4_500_000_000,
+    latency_s=0.012)``, described as ``macs <= 4.5G, predicted latency <= 12 ms``."""
 
     macs: int | None = None
     params: int | None = None
     cio: int | None = None
     min_moc: float | None = None
+    latency_s: float | None = None
 
     def given(self) -> dict[str, float]:
+        """Every bound given, by metric or feature name, in field order."""
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
+
+    def on_metrics(self) -> dict[str, float]:
+        """The bounds on `METRICS` entries: ``front.json``'s ``budgets``."""
+        return {n: v for n, v in self.given().items() if n != LATENCY}
+
+    def info(self) -> dict[str, float]:
+        """What ``front.json``'s ``objective_info`` records of the latency bound
+        (``{"budget_latency_s": 0.012}``, else empty): it has been kept there since before
+        this type held it, so the front ids and files of latency searches stay as they were."""
+        return {} if self.latency_s is None else {"budget_latency_s": self.latency_s}
 
     def mask(self, m: Metrics) -> npt.NDArray[np.bool_]:
         """True where a candidate meets every budget."""
         ok = np.ones(len(m), dtype=np.bool_)
         for name, limit in self.given().items():
             values = m.metric(name)
-            ok &= values >= limit if metric(name).budget_is_floor else values <= limit
+            ok &= values >= limit if is_floor(name) else values <= limit
         return ok
 
     def describe(self) -> str:
-        parts = [
-            f"{metric(n).label} >= {v:g}"
-            if metric(n).budget_is_floor
-            else f"{n} <= {format_count(v)}"
-            for n, v in self.given().items()
-        ]
-        return ", ".join(parts) or "no budgets"
+        return ", ".join(bound_text(n, v) for n, v in self.given().items()) or "no budgets"
 
 
-for _budget in fields(Budgets):  # every budget bounds a declared metric
-    metric(_budget.name)
+def is_floor(name: str) -> bool:
+    """True when a budget on `name` (a `Budgets` field) is a lower bound."""
+    return name != LATENCY and metric(name).budget_is_floor
+
+
+def bound_text(name: str, value: float) -> str:
+    """One budget as the summary shows it: ``macs <= 4.5G``, ``min MoC >= 19``, ``predicted
+    latency <= 12 ms`` (`LATENCY` 0.012 s)."""
+    if name == LATENCY:
+        return f"predicted latency <= {value * 1e3:g} ms"
+    if metric(name).budget_is_floor:
+        return f"{metric(name).label} >= {value:g}"
+    return f"{name} <= {format_count(value)}"
+
+
+for _budget in fields(Budgets):  # every budget bounds a declared metric or the latency feature
+    if _budget.name != LATENCY:
+        metric(_budget.name)
 
 
 @dataclass(frozen=True)
@@ -217,8 +243,6 @@ class SearchResult:
     extra: dict[str, Any] = field(default_factory=dict)
     #: A uniform random sample of the whole space (budgets or not) and whether each meets them.
     sample: list[tuple[Candidate, bool]] = field(default_factory=list)
-    #: Upper bounds on per-part features that candidates met (``{"latency_s": 0.012}``).
-    limits: dict[str, float] = field(default_factory=dict)
     #: The whole Pareto front of CIO against capacity, whatever `ranking` is.
     front: Front | None = None
 
@@ -247,8 +271,8 @@ def _scalar(spec: MetricSpec, value: Any) -> Any:
 
 
 class _Closest:
-    """For each budget, the candidate nearest to meeting it alone (smallest MACs, params or CIO,
-    largest min MoC), for the message when nothing meets all the budgets."""
+    """For each budget, the candidate nearest to meeting it alone (smallest MACs, params, CIO or
+    predicted latency, largest min MoC), for the message when nothing meets all the budgets."""
 
     def __init__(self, budgets: Budgets) -> None:
         self.budgets = budgets
@@ -257,7 +281,7 @@ class _Closest:
     @staticmethod
     def _cost(m: Metrics, name: str) -> npt.NDArray[np.float64]:
         values = np.asarray(m.metric(name), dtype=np.float64)
-        return -values if metric(name).budget_is_floor else values
+        return -values if is_floor(name) else values
 
     def update(self, m: Metrics) -> None:
         for name in self.budgets.given():
@@ -268,18 +292,25 @@ class _Closest:
                 self.best[name] = m.take(np.array([row]))
 
     def report(self) -> tuple[str, Metrics]:
-        """The first budget that no candidate meets even alone (else the first budget), and
-        the candidate nearest to it."""
-        for name, best in self.best.items():
+        """The first budget that no candidate meets even alone, the latency bound looked at
+        first (else the first budget on a metric: a latency bound met alone says nothing of
+        why none fits), and the candidate nearest to it."""
+        for name in sorted(self.best, key=lambda n: n != LATENCY):  # stable: then field order
             alone = replace(Budgets(), **{name: getattr(self.budgets, name)})
-            if not alone.mask(best)[0]:
-                return name, best
-        name = next(iter(self.best))
+            if not alone.mask(self.best[name])[0]:
+                return name, self.best[name]
+        name = next(n for n in self.best if n != LATENCY)
         return name, self.best[name]
 
 
 def _no_candidate(space: SearchSpace, budgets: Budgets, closest: _Closest) -> UsageError:
     name, best = closest.report()
+    if name == LATENCY:  # a feature: its lowest figure, not a row of metrics
+        lowest, bound = float(best.metric(name)[0]), budgets.given()[name]
+        return UsageError(
+            f"no candidate of the {space.size:,} meets {name} <= {bound:g}; the lowest is "
+            f"{lowest:g}"
+        )
     c = _candidates(space, best)[0]
     spec = metric(name)
     label = f"largest {spec.label}" if spec.budget_is_floor else f"smallest {name}"
@@ -301,25 +332,6 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     return Candidate(None, choices, **grid.costs.total(choices).values(), features=features)
 
 
-def _limited(m: Metrics, limits: Mapping[str, float]) -> npt.NDArray[np.bool_]:
-    """True where every feature of `limits` is at most its limit."""
-    ok = np.ones(len(m), dtype=np.bool_)
-    for name, limit in limits.items():
-        ok &= m.metric(name) <= limit
-    return ok
-
-
-def _no_feature(space: SearchSpace, limits: Mapping[str, float], lowest: dict[str, float]) -> str:
-    """The message when a feature limit alone rules every candidate out ('' when none does)."""
-    for name, limit in limits.items():
-        if lowest[name] > limit:
-            return (
-                f"no candidate of the {space.size:,} meets {name} <= {limit:g}; the lowest is "
-                f"{lowest[name]:g}"
-            )
-    return ""
-
-
 def sweep(
     space: SearchSpace,
     input_shape: Shape,
@@ -329,21 +341,19 @@ def sweep(
     chunk: int = CHUNK,
     progress: Progress | None = None,
     features: Mapping[str, PartFeature] | None = None,
-    limits: Mapping[str, float] | None = None,
     sample: int = 0,
     capacity: str | None = None,
 ) -> SearchResult:
     """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
-    and `limits` (upper bounds on `features`, per-part quantities summed per candidate such as
-    predicted latency) and rank them with `ranker`; also keep the whole Pareto front of CIO
+    (a latency bound reads the `LATENCY` feature of `features`, per-part quantities summed per
+    candidate) and rank them with `ranker`; also keep the whole Pareto front of CIO
     against `capacity` (default: the Pareto ranker's capacity, else macs) and evaluate a seeded
     uniform `sample` of the space (all of it when smaller) for plots. Raises UsageError when no
     candidate meets the budgets."""
     start = time.perf_counter()
-    limits = limits or {}
     keeper = front_ranker(ranker, capacity)
     if keeper is ranker and space.size > SWEEP_LIMIT:
-        found = _stagewise(space, input_shape, budgets, keeper, dtype, features, limits, sample)
+        found = _stagewise(space, input_shape, budgets, keeper, dtype, features, sample)
         if found is not None:
             found.seconds = time.perf_counter() - start
             if progress is not None:
@@ -354,15 +364,13 @@ def sweep(
     costs = PartCosts(space, input_shape, dtype, features)
     grid = GridEvaluator(space, costs)
     closest = _Closest(budgets)
-    lowest = dict.fromkeys(limits, np.inf)
     feasible = done = 0
     for lo, hi in grid.chunks(chunk):
         m = grid.evaluate(lo, hi)
-        ok = budgets.mask(m) & _limited(m, limits)
+        ok = budgets.mask(m)
         feasible += int(np.count_nonzero(ok))
         if feasible == 0:
             closest.update(m)
-            lowest = {n: min(v, float(m.metric(n).min())) for n, v in lowest.items()}
         within = m.take(ok)
         ranker.update(within)
         if keeper is not ranker:
@@ -371,8 +379,7 @@ def sweep(
         if progress is not None:
             progress(done, space.size)
     if feasible == 0:
-        message = _no_feature(space, limits, lowest)
-        raise UsageError(message) if message else _no_candidate(space, budgets, closest)
+        raise _no_candidate(space, budgets, closest)
     kept, ranks, scores = ranker.best()
     return SearchResult(
         space=space,
@@ -388,7 +395,6 @@ def sweep(
         measured_stages=costs.measured,
         front_size=getattr(ranker, "front_size", None),
         sample=_sample(space, grid, budgets, sample),
-        limits=dict(limits),
         front=_front(space, keeper),
     )
 
@@ -400,7 +406,6 @@ def _stagewise(
     ranker: ParetoRanker,
     dtype: str,
     features: Mapping[str, PartFeature] | None,
-    limits: Mapping[str, float],
     sample: int,
 ) -> SearchResult | None:
     """The search by `search.stagewise` (None when the template's stages are not independent):
@@ -410,12 +415,12 @@ def _stagewise(
 
     costs = PartCosts(space, input_shape, dtype, features)
     grid = GridEvaluator(space, costs)
-    rules = Constraints.of(ranker.capacity, budgets.given(), limits)
+    rules = Constraints.of(ranker.capacity, budgets)
     found = exact_front(grid, rules)
     if found is None:
         return None
     if not len(found):
-        raise _nothing_fits(space, budgets, limits)
+        raise _nothing_fits(space, budgets)
     ranks, rows = np.ones(len(found), dtype=np.int64), min(ranker.keep, len(found))
     by_capacity = found.take(np.lexsort((found.index, found.cio, found.metric(ranker.capacity))))
     return SearchResult(
@@ -432,16 +437,13 @@ def _stagewise(
         measured_stages=costs.measured,
         front_size=len(found),
         sample=_sample(space, grid, budgets, sample),
-        limits=dict(limits),
         front=Front(ranker.capacity, tuple(_candidates(space, by_capacity, ranks))),
     )
 
 
-def _nothing_fits(space: SearchSpace, budgets: Budgets, limits: Mapping[str, float]) -> UsageError:
-    bounds = [budgets.describe()] if budgets.given() else []
-    bounds += [f"{name} <= {value:g}" for name, value in limits.items()]
+def _nothing_fits(space: SearchSpace, budgets: Budgets) -> UsageError:
     return UsageError(
-        f"no candidate of the {space.size:,} meets the budgets ({', '.join(bounds)}); loosen "
+        f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); loosen "
         "them or widen the space"
     )
 

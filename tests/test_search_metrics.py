@@ -10,7 +10,7 @@ import pytest
 from hardnet_analysis.cli.search import OBJECTIVE_CHOICES
 from hardnet_analysis.search.evaluate import Metrics, PartCost
 from hardnet_analysis.search.objectives import OBJECTIVES
-from hardnet_analysis.search.sweep import Budgets, Candidate
+from hardnet_analysis.search.sweep import Budgets, Candidate, is_floor
 from hardnet_analysis.search_metrics import METRIC_NAMES, METRICS, check_fields, metric
 
 
@@ -35,8 +35,13 @@ def test_objectives_budgets_and_choices_follow_the_specs() -> None:
         assert OBJECTIVES[spec.name].higher_is_better is not spec.lower_is_better
     assert OBJECTIVES["cio"].description == "memory traffic (CIO elements), lower first"
     assert OBJECTIVE_CHOICES[1:-1] == METRIC_NAMES
-    assert [metric(f.name).budget_is_floor for f in fields(Budgets)] == [False] * 3 + [True]
+    assert [is_floor(f.name) for f in fields(Budgets)] == [False] * 3 + [True, False]
+    assert [metric(f.name).budget_is_floor for f in fields(Budgets)[:4]] == [False] * 3 + [True]
     assert Budgets(macs=4_500_000_000, min_moc=19.0).describe() == "macs <= 4.5G, min MoC >= 19"
+    both = Budgets(macs=4_500_000_000, latency_s=0.012)  # the latency bound is one more budget
+    assert both.describe() == "macs <= 4.5G, predicted latency <= 12 ms"
+    assert both.on_metrics() == {"macs": 4_500_000_000}
+    assert both.info() == {"budget_latency_s": 0.012}  # where front.json has always kept it
 
 
 def test_unknown_metric_names_the_known_ones() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +39,17 @@ def everything(grid: GridEvaluator) -> Metrics:
     return Metrics.concat([grid.evaluate(lo, hi) for lo, hi in grid.chunks(1 << 16)])
 
 
-def feasible(m: Metrics, budgets: Mapping[str, float], limits: Any) -> Any:
+def feasible(m: Metrics, budgets: Budgets) -> Any:
     ok = np.ones(len(m), dtype=bool)
-    for name, bound in budgets.items():
+    for name, bound in budgets.given().items():
         ok &= m.metric(name) >= bound if name == "min_moc" else m.metric(name) <= bound
-    for name, bound in limits.items():
-        ok &= m.metric(name) <= bound
     return ok
 
 
-def brute_front(m: Metrics, capacity: str, budgets: Mapping[str, float], limits: Any) -> set[int]:
+def brute_front(m: Metrics, capacity: str, budgets: Budgets) -> set[int]:
     """Indices of the feasible candidates no feasible candidate dominates (CIO lower,
     capacity higher; equal points do not dominate each other)."""
-    ok = feasible(m, budgets, limits)
+    ok = feasible(m, budgets)
     cio, cap, index = m.cio[ok], m.metric(capacity)[ok], m.index[ok]
     front = set()
     for i in range(len(cio)):
@@ -108,23 +106,23 @@ def test_the_front_equals_brute_force(space: SearchSpace, data: st.DataObject) -
     grid = GridEvaluator(space, costs)
     m = everything(grid)
     capacity = data.draw(st.sampled_from(["macs", "params"]))
-    budgets: dict[str, float] = {}
-    for name, chance in (("macs", 0.8), ("params", 0.4), ("cio", 0.3), ("act_bytes", 0.2)):
+    bounds: dict[str, Any] = {}  # Budgets fields by name
+    for name, chance in (("macs", 0.8), ("params", 0.4), ("cio", 0.3)):
         if data.draw(st.floats(0, 1)) < chance:
-            budgets[name] = int(quantile(data, m.metric(name)))
+            bounds[name] = int(quantile(data, m.metric(name)))
     if data.draw(st.floats(0, 1)) < 0.3:
-        budgets["min_moc"] = quantile(data, m.min_moc) * data.draw(st.floats(0, 1))
-    limits = {}
+        bounds["min_moc"] = quantile(data, m.min_moc) * data.draw(st.floats(0, 1))
     if latency and data.draw(st.booleans()):
-        limits["latency_s"] = quantile(data, m.metric("latency_s"))
-    rules = Constraints.of(capacity, budgets, limits)
+        bounds["latency_s"] = quantile(data, m.metric("latency_s"))
+    budgets = Budgets(**bounds)
+    rules = Constraints.of(capacity, budgets)
     found = exact_front(grid, rules)
     assert found is not None
     counted = count_feasible(grid, rules)
-    sums = [n for n in [*budgets, *limits] if n != "min_moc"]
+    sums = [n for n in bounds if n != "min_moc"]
     assert (counted is None) == (len(sums) > 1 or "latency_s" in sums)
-    assert counted in (None, int(np.count_nonzero(feasible(m, budgets, limits))))
-    assert {int(i) for i in found.index} == brute_front(m, capacity, budgets, limits)
+    assert counted in (None, int(np.count_nonzero(feasible(m, budgets))))
+    assert {int(i) for i in found.index} == brute_front(m, capacity, budgets)
     if len(found):  # the sweep's order: capacity descending, then CIO, then index
         keys = list(zip(-found.metric(capacity), found.cio, found.index, strict=True))
         assert keys == sorted(keys)
@@ -135,7 +133,7 @@ def test_the_default_space_front_equals_the_sweep() -> None:
     the same candidates and metrics as the streaming Pareto ranker's rank 1, from 1.28 G."""
     space = default_space(load_template("hardnet68"))
     grid = GridEvaluator(space, PartCosts(space, (1, 3, 224, 224)))
-    found = exact_front(grid, Constraints.of("macs", {"macs": 4.5e9}, {}))
+    found = exact_front(grid, Constraints.of("macs", Budgets(macs=4_500_000_000)))
     assert found is not None
     result = sweep(space, (1, 3, 224, 224), Budgets(macs=4_500_000_000), ParetoRanker("macs", 1))
     assert [c.index for c in result.candidates] == [int(i) for i in found.index]
@@ -148,13 +146,13 @@ def test_a_template_with_varying_inputs_is_not_split() -> None:
     space = default_space(load_template("fchardnet70"), "fchardnet70")
     grid = GridEvaluator(space, PartCosts(space, (1, 3, 64, 64)))
     assert not separable(grid)
-    assert exact_front(grid, Constraints.of("macs", {}, {})) is None
+    assert exact_front(grid, Constraints.of("macs", Budgets())) is None
 
 
 def test_no_feasible_candidate_gives_an_empty_front() -> None:
     space = with_flags(default_space(load_template("hardnet39ds"), "hardnet39ds"), "8", "1.6", "2")
     grid = GridEvaluator(space, PartCosts(space, SHAPE))
-    found = exact_front(grid, Constraints.of("macs", {"macs": 1}, {}))
+    found = exact_front(grid, Constraints.of("macs", Budgets(macs=1)))
     assert found is not None and len(found) == 0
 
 

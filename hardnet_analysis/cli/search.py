@@ -249,20 +249,20 @@ def _device(args: argparse.Namespace) -> DeviceModel | None:
 
 def _features(
     args: argparse.Namespace, device: DeviceModel | None
-) -> tuple[dict[str, Any], dict[str, float], dict[str, Any]]:
-    """Per-part features (predicted latency on `device`), their limits, and what the front
-    records about them."""
-    from hardnet_analysis.search.objectives import LATENCY, latency_feature
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-part features (predicted latency on `device`) and what the front records about
+    them."""
+    from hardnet_analysis.search.objectives import latency_feature
 
-    if device is None:
-        return {}, {}, {}
-    features, info = latency_feature(device, args.device_model)
-    if args.budget_latency is None:
-        return features, {}, info
-    return (
-        features,
-        {LATENCY: args.budget_latency},
-        {**info, "budget_latency_s": args.budget_latency},
+    return latency_feature(device, args.device_model) if device is not None else ({}, {})
+
+
+def _budgets(args: argparse.Namespace) -> Budgets:
+    """The command's budgets, latency included (`_device` checked it has a device model)."""
+    from hardnet_analysis.search.sweep import Budgets
+
+    return Budgets(
+        args.budget_macs, args.budget_params, args.budget_cio, args.min_moc, args.budget_latency
     )
 
 
@@ -278,16 +278,11 @@ def _key(
 
     hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
     shape = (args.batch, space.template.in_channels, *hw)
-    return FrontKey(space, shape, args.dtype, budgets.given(), ranker.name, info)
+    return FrontKey(space, shape, args.dtype, budgets, ranker.name, info)
 
 
 def _sweep(
-    args: argparse.Namespace,
-    key: FrontKey,
-    ranker: Ranker,
-    features: dict[str, Any],
-    limits: dict[str, float],
-    budgets: Budgets,
+    args: argparse.Namespace, key: FrontKey, ranker: Ranker, features: dict[str, Any]
 ) -> SearchResult:
     from hardnet_analysis.search.sweep import sweep
 
@@ -296,12 +291,11 @@ def _sweep(
             return sweep(
                 key.space,
                 key.input_shape,
-                budgets,
+                key.budgets,
                 ranker,
                 args.dtype,
                 progress=progress,
                 features=features,
-                limits=limits,
                 sample=args.sample if args.out else 0,
                 capacity=args.capacity,
             )
@@ -319,7 +313,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from hardnet_analysis.search.present import trained_rows
     from hardnet_analysis.search.space_file import save_space
-    from hardnet_analysis.search.sweep import Budgets
 
     _output_options(args)
     check_training_args(args)
@@ -335,10 +328,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     device = _device(args)
     ranker, info = _ranker(args, max(args.top, args.emit if args.out else 0), device)
-    features, limits, feature_info = _features(args, device)
+    features, feature_info = _features(args, device)
     info |= feature_info
-    budgets = Budgets(args.budget_macs, args.budget_params, args.budget_cio, args.min_moc)
-    key = _key(args, space, ranker, info, budgets)
+    key = _key(args, space, ranker, info, _budgets(args))
     asked = recipe(args) if args.train_top else None  # a bad training flag: before the sweep
     _check_sample(args, space)
     # One search at a time in a directory: two at once would leave two fronts' files mixed.
@@ -347,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
             check_directory(args.out, key.id, args.force)  # before the sweep: fail fast
         if asked is not None:
             check_training(args, key.id, asked)
-        result = _sweep(args, key, ranker, features, limits, budgets)
+        result = _sweep(args, key, ranker, features)
         command = shlex.join(["hda", *getattr(args, "argv", [])])
         written = write_front(args.out, result, args.emit, info, command) if args.out else None
         trained = train(args, asked) if asked is not None else None
