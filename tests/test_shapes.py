@@ -1,71 +1,37 @@
-"""The analytic size rules against PyTorch's own shape computation (meta tensors)."""
+"""`InputShape`: one image today, room for inputs of any rank; and the training config reads its
+stored `image_size` (an int, or a list as args.json keeps it) through it."""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from hypothesis import assume, given
-from hypothesis import strategies as st
+import pytest
 
-from hardnet_analysis.graph.shapes import conv_out, conv_transpose_out, pool_out
+from hardnet_analysis.shapes import InputShape
+from hardnet_analysis.train.config import TrainConfig
 
 
-@given(
-    size=st.integers(1, 97),
-    kernel=st.integers(1, 7),
-    stride=st.integers(1, 4),
-    padding=st.integers(0, 3),
-    dilation=st.integers(1, 3),
-)
-def test_conv_out_matches_torch(
-    size: int, kernel: int, stride: int, padding: int, dilation: int
-) -> None:
-    expected = conv_out(size, kernel, stride, padding, dilation)
-    assume(expected >= 1)
-    x = torch.empty(1, 1, size, size, device="meta")
-    w = torch.empty(1, 1, kernel, kernel, device="meta")
-    out = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation)
-    assert out.shape[-1] == expected
-
-
-@given(
-    size=st.integers(1, 97),
-    kernel=st.integers(1, 6),
-    stride=st.integers(1, 4),
-    padding=st.integers(0, 3),
-    ceil_mode=st.booleans(),
-)
-def test_pool_out_matches_torch(
-    size: int, kernel: int, stride: int, padding: int, ceil_mode: bool
-) -> None:
-    assume(padding <= kernel // 2)  # PyTorch's own constraint
-    expected = pool_out(size, kernel, stride, padding, ceil_mode=ceil_mode)
-    assume(expected >= 1)
-    x = torch.zeros(1, 1, size, size)
-    out = F.max_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
-    assert out.shape[-1] == expected
-    avg = F.avg_pool2d(x, kernel, stride, padding, ceil_mode=ceil_mode)
-    assert avg.shape[-1] == expected
-
-
-@given(
-    size=st.integers(1, 97),
-    kernel=st.integers(1, 7),
-    stride=st.integers(1, 4),
-    padding=st.integers(0, 3),
-    output_padding=st.integers(0, 3),
-    dilation=st.integers(1, 3),
-)
-def test_conv_transpose_out_matches_torch(
-    size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int
-) -> None:
-    # PyTorch's constraint: output padding smaller than the stride or the dilation.
-    assume(output_padding < max(stride, dilation))
-    expected = conv_transpose_out(size, kernel, stride, padding, output_padding, dilation)
-    assume(expected >= 1)
-    x = torch.empty(1, 1, size, size, device="meta")
-    w = torch.empty(1, 1, kernel, kernel, device="meta")
-    out = F.conv_transpose2d(
-        x, w, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation
+def test_one_image_and_its_helpers() -> None:
+    shape = InputShape.of_image((360, 480), batch=2)
+    assert shape.shapes == ((2, 3, 360, 480),)
+    assert (shape.image, shape.hw, shape.batch, shape.channels) == (
+        (2, 3, 360, 480),
+        (360, 480),
+        2,
+        3,
     )
-    assert out.shape[-1] == expected
+    assert InputShape.of_image(224) == InputShape(((1, 3, 224, 224),))
+
+
+def test_other_inputs_are_held_but_not_read_as_one_image() -> None:
+    clip = InputShape(((1, 3, 16, 112, 112),))
+    with pytest.raises(ValueError, match="one NCHW image"):
+        _ = clip.hw
+    with pytest.raises(ValueError, match="positive"):
+        InputShape(((1, 0, 224, 224),))
+
+
+@pytest.mark.parametrize(("stored", "hw"), [(16, (16, 16)), ([32, 48], (32, 48)), (None, None)])
+def test_training_configs_read_their_stored_image_size(stored: object, hw: object) -> None:
+    task = "classification" if stored != [32, 48] else "segmentation"
+    config = TrainConfig.from_dict({"model": "m", "data": "d", "image_size": stored, "task": task})
+    assert (config.input_shape.hw if config.input_shape else None) == hw
+    assert config.to_dict()["image_size"] == (tuple(stored) if isinstance(stored, list) else stored)

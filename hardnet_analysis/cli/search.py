@@ -41,6 +41,7 @@ from hardnet_analysis.fileio import check_output, locked_directory
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
@@ -277,8 +278,8 @@ def _key(
     from hardnet_analysis.search.emit import FrontKey
 
     hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
-    shape = (args.batch, space.template.in_channels, *hw)
-    return FrontKey(space, shape, args.dtype, budgets, ranker.name, info)
+    shape = InputShape.of_image(hw, args.batch, space.template.in_channels)
+    return FrontKey(space, shape.image, args.dtype, budgets, ranker.name, info)
 
 
 def _sweep(

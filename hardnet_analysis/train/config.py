@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.shapes import InputShape
 
 DATASETS = ("auto", "folder", "cifar", "digits")
 #: What a run learns (`hardnet_analysis.train.task`): one label per image, or one per pixel.
@@ -40,8 +41,9 @@ class TrainConfig:
     `batch_size` is the global batch: under DDP each of N ranks takes ``batch_size / N``.
     `image_size` None means the dataset's own (224 for folders, 32 for CIFAR and digits, the
     first training image's size for segmentation); an int is a square side, (h, w) a rectangle
-    (segmentation only). `ignore_index` is the mask value that segmentation leaves out of the
-    loss and the metrics.
+    (segmentation only): the setting as given and as ``args.json`` keeps it, read through
+    `input_shape` (the one conversion). `ignore_index` is the mask value that segmentation
+    leaves out of the loss and the metrics.
     `workers` None means ``min(4, cpu count)`` loader processes (0 for in-memory data).
     """
 
@@ -73,6 +75,12 @@ class TrainConfig:
     task: str = "classification"
     schedule: str = "cosine"
     ignore_index: int = 255
+
+    @property
+    def input_shape(self) -> InputShape | None:
+        """`image_size` as one RGB image's `InputShape` (batch 1; the loader batches), None for
+        the dataset's own: ``image_size=16`` is ``InputShape(((1, 3, 16, 16),))``."""
+        return None if self.image_size is None else InputShape.of_image(self.image_size)
 
     def __post_init__(self) -> None:
         if isinstance(self.image_size, list):  # as args.json and Optuna's attributes keep it
@@ -108,7 +116,7 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise UsageError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         if self.task == "classification":
-            if isinstance(self.image_size, tuple) and self.image_size[0] != self.image_size[1]:
+            if (shape := self.input_shape) is not None and shape.hw[0] != shape.hw[1]:
                 raise UsageError("classification takes a square --image-size N")
             return
         if not self.data:

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.shapes import InputShape
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,14 +35,14 @@ class DataSplit:
     """Train and validation sets of one dataset.
 
     `in_memory` data gains nothing from loader processes, so the loop uses none for it.
-    `image_size` is a square side, or (h, w) for segmentation.
+    `input_shape` is one sample's shape, batch 1: ``InputShape(((1, 3, 32, 32),))`` for CIFAR.
     """
 
     name: str
     train: Dataset[Any]
     val: Dataset[Any]
     num_classes: int
-    image_size: int | tuple[int, int]
+    input_shape: InputShape
     in_memory: bool = False
 
 
@@ -69,16 +70,14 @@ def detect_dataset(data: str | None) -> str:
     return "folder"
 
 
-def load_data(
-    dataset: str, data: str | None, image_size: int | tuple[int, int] | None
-) -> DataSplit:
-    """The `DataSplit` for a dataset kind (``auto`` detects it from `data`); a split without a
-    usable image is an error (`require_usable`)."""
+def load_data(dataset: str, data: str | None, shape: InputShape | None) -> DataSplit:
+    """The `DataSplit` for a dataset kind (``auto`` detects it from `data`) at `shape`'s square
+    side (None: the dataset's own); a split without a usable image is an error
+    (`require_usable`)."""
     if data is not None and not Path(data).is_dir():
         problem = "is a file" if Path(data).exists() else "does not exist"
         raise UsageError(f"data directory {data!r} {problem}")
-    if isinstance(image_size, tuple):  # the config allows only square ones for classification
-        image_size = image_size[0]
+    image_size = None if shape is None else shape.hw[0]  # TrainConfig checked it is square
     kind = detect_dataset(data) if dataset == "auto" else dataset
     if kind == "digits":
         return load_digits(image_size or 32)
@@ -133,7 +132,7 @@ def load_digits(image_size: int = 32, val_fraction: float = 0.2) -> DataSplit:
         TensorDataset(images[train], labels[train]),
         TensorDataset(images[val], labels[val]),
         num_classes=10,
-        image_size=image_size,
+        input_shape=InputShape.of_image(image_size),
         in_memory=True,
     )
 
@@ -228,7 +227,7 @@ def load_cifar(data: str, image_size: int = 32) -> DataSplit:
         CifarDataset(train_x, train_y, image_size, augment=True),
         CifarDataset(val_x, val_y, image_size, augment=False),
         num_classes=num_classes,
-        image_size=image_size,
+        input_shape=InputShape.of_image(image_size),
     )
 
 
@@ -323,4 +322,4 @@ def load_folder(data: str, image_size: int = 224) -> DataSplit:
     val = SkippingImageFolder(root / "val", val_tf)
     if train.classes != val.classes:
         raise UsageError(f"{data!r}: train/ and val/ list different classes: {_differ(train, val)}")
-    return DataSplit("folder", train, val, len(train.classes), image_size)
+    return DataSplit("folder", train, val, len(train.classes), InputShape.of_image(image_size))

@@ -82,14 +82,14 @@ def evaluate_weights(
     result = kind.summarize(sums)
     if not result["images"]:
         raise UsageError(f"zero usable validation images ({result['skipped']:.0f} skipped)")
-    size = split.image_size
+    hw = split.input_shape.hw  # kept as before: a side for classification, [h, w] else
     return {
         "model": carried.name if carried is not None else model,
         "weights": weights,
         "task": kind.name,
         "dataset": split.name,
         "num_classes": split.num_classes,
-        "image_size": list(size) if isinstance(size, tuple) else size,
+        "image_size": hw[0] if kind.name == "classification" else list(hw),
         "images": int(result.pop("images")),
         "skipped": int(result.pop("skipped")),
         **result,

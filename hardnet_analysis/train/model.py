@@ -133,10 +133,12 @@ def probe_output(model: nn.Module, spec: str, image_size: tuple[int, int]) -> tu
     return tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
 
 
-def check_output(model: nn.Module, spec: str, num_classes: int, image_size: int) -> None:
-    """A UsageError unless `model` maps two images of the data's size to (2, `num_classes`)
+def check_output(
+    model: nn.Module, spec: str, num_classes: int, image_size: tuple[int, int]
+) -> None:
+    """A UsageError unless `model` maps two images of the data's (h, w) to (2, `num_classes`)
     logits: one forward pass on zeros, in eval mode, before the first training step."""
-    shape = probe_output(model, spec, (image_size, image_size))
+    shape = probe_output(model, spec, image_size)
     if shape != (2, num_classes):
         raise UsageError(
             f"model {spec!r} outputs {shape} for 2 images; training needs (N, {num_classes}) "

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.data import IMAGENET_MEAN, IMAGENET_STD, DataSplit
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -164,12 +165,12 @@ class SegmentationFolder(Dataset[MaskSample]):
 
 def load_segmentation(
     data: str,
-    image_size: int | tuple[int, int] | None,
+    shape: InputShape | None,
     ignore_index: int = 255,
     num_classes: int | None = None,
 ) -> DataSplit:
-    """The `DataSplit` of a segmentation folder (see the module docstring); `image_size` None
-    is the first training image's (h, w)."""
+    """The `DataSplit` of a segmentation folder (see the module docstring) at `shape`'s (h, w);
+    None is the first training image's."""
     root = Path(data)
     if not root.is_dir():
         raise UsageError(f"data directory {data!r} does not exist")
@@ -179,15 +180,14 @@ def load_segmentation(
         raise UsageError(f"{data!r}: every mask pixel is the ignore index {ignore_index}")
     classes = num_classes or found + 1
     _range_check(found, classes, ignore_index, data)
-    if image_size is None:
+    if shape is None:
         width, height = _image_size(train_pairs[0][0])
-        size = (height, width)
-    else:
-        size = (image_size, image_size) if isinstance(image_size, int) else image_size
+        shape = InputShape.of_image((height, width))
+    size = shape.hw
     return DataSplit(
         "segmentation",
         SegmentationFolder(train_pairs, joint_transforms(size, train=True)),
         SegmentationFolder(val_pairs, joint_transforms(size, train=False)),
         num_classes=classes,
-        image_size=size,
+        input_shape=shape,
     )

@@ -32,10 +32,6 @@ from hardnet_analysis.train.segdata import load_segmentation
 Sums = dict[str, float]
 
 
-def _as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else size
-
-
 class Task(ABC):
     """A task's parts (see the module docstring); `score` is the epoch record's key that
     ``best.pt`` maximises, `train_accuracy` the record's training accuracy key, `fields` the
@@ -98,13 +94,13 @@ class Classification(Task):
     fields = METRIC_FIELDS
 
     def load(self, config: TrainConfig) -> DataSplit:
-        return load_data(config.dataset, config.data, config.image_size)
+        return load_data(config.dataset, config.data, config.input_shape)
 
     def criterion(self, config: TrainConfig) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     def check_output(self, model: nn.Module, spec: str, classes: int, split: DataSplit) -> None:
-        check_output(model, spec, classes, _as_hw(split.image_size)[0])
+        check_output(model, spec, classes, split.input_shape.hw)
 
     def train_sums(self, logits: torch.Tensor, labels: torch.Tensor) -> Sums:
         correct = float((logits.detach().argmax(1) == labels).sum())
@@ -150,7 +146,7 @@ class Segmentation(Task):
     def load(self, config: TrainConfig) -> DataSplit:
         assert config.data is not None  # TrainConfig requires it for segmentation
         return load_segmentation(
-            config.data, config.image_size, config.ignore_index, config.num_classes
+            config.data, config.input_shape, config.ignore_index, config.num_classes
         )
 
     def criterion(self, config: TrainConfig) -> nn.Module:
@@ -159,7 +155,7 @@ class Segmentation(Task):
         )
 
     def check_output(self, model: nn.Module, spec: str, classes: int, split: DataSplit) -> None:
-        check_dense_output(model, spec, classes, _as_hw(split.image_size))
+        check_dense_output(model, spec, classes, split.input_shape.hw)
 
     def train_sums(self, logits: torch.Tensor, labels: torch.Tensor) -> Sums:
         valid = labels != self.ignore_index
