@@ -38,13 +38,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from hardnet_analysis.search.evaluate import GridEvaluator, GroupTables, Metrics, PartTable
-from hardnet_analysis.search.sweep import Budgets, is_floor
+
+if TYPE_CHECKING:  # sweep imports this module (when it builds a front stage by stage)
+    from hardnet_analysis.search.sweep import Budgets
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -78,7 +81,7 @@ class Constraints:
     def of(cls, capacity: str, budgets: Budgets) -> Constraints:
         """From a search's budgets: every upper bound (on metrics and on the latency feature)
         summed, the capacity's own apart, and the minimum-MoC floor."""
-        upper = {n: v for n, v in budgets.given().items() if not is_floor(n)}
+        upper = budgets.upper()
         bound = upper.pop(capacity, None)
         return cls(capacity, None if bound is None else math.floor(bound), upper, budgets.min_moc)
 

@@ -63,6 +63,10 @@ class Budgets:
         """Every bound given, by metric or feature name, in field order."""
         return {f.name: v for f in fields(self) if (v := getattr(self, f.name)) is not None}
 
+    def upper(self) -> dict[str, float]:
+        """The upper bounds given (every one but the `min_moc` floor), in field order."""
+        return {n: v for n, v in self.given().items() if not is_floor(n)}
+
     def on_metrics(self) -> dict[str, float]:
         """The bounds on `METRICS` entries: ``front.json``'s ``budgets``."""
         return {n: v for n, v in self.given().items() if n != LATENCY}
