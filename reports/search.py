@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -45,6 +46,26 @@ class SearchDir:
     front: SearchFront
     sample: SearchSample | None
     trained: TrainedFront | None
+
+
+#: The most front members a figure draws: a 10^12-candidate space has a front of 177,824, which
+#: drawn whole makes a 157 MB page that takes minutes to open.
+DRAWN = 2000
+
+
+def drawn(members: Sequence[FrontMember]) -> Sequence[FrontMember]:
+    """At most `DRAWN` of the front's members (ordered by capacity), evenly spaced along that
+    order, the first and last always among them: all of them when they are fewer."""
+    if len(members) <= DRAWN:
+        return members
+    picked = np.unique(np.linspace(0, len(members) - 1, DRAWN).round().astype(np.int64))
+    return [members[i] for i in picked]
+
+
+def _drawn_note(members: Sequence[FrontMember]) -> str:
+    """'' when every member is drawn, else how many are."""
+    shown = len(drawn(members))
+    return "" if shown == len(members) else f"; {shown:,} of them drawn, evenly by capacity"
 
 
 def _stages(values: Sequence[Any]) -> str:
@@ -135,11 +156,11 @@ def space_figure(found: SearchDir) -> go.Figure:
         _sample(fig, found.sample, capacity)
     emitted = [r for r in front.candidates if r.definition is not None]
     if front.front is not None:
-        members = front.front.members
+        members = drawn(front.front.members)
         # "vh": up to the next member's CIO, then across to its capacity: the line bounds what
         # the front dominates (every point on it is matched or beaten by a member).
         fig.add_trace(_points(members, capacity, mode="lines+markers", line_shape="vh",
-                              name=f"{FRONT} ({len(members)})", line={"width": 1.5},
+                              name=f"{FRONT} ({len(front.front.members):,})", line={"width": 1.5},
                               marker={"size": 6, "color": "#d62728"}))  # fmt: skip
         ringed = {"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#222"}}
         fig.add_trace(_points(emitted, capacity, mode="markers", name=f"{EMITTED} "
@@ -173,7 +194,7 @@ def _subtitle(found: SearchDir, capacity: str) -> str:
     else:
         values = [m.metrics[capacity] for m in front.front.members]
         span = f"{format_count(min(values))}-{format_count(max(values))} {capacity}"
-        kept = f"whole front {len(values)} members, {span}"
+        kept = f"whole front {len(values):,} members, {span}{_drawn_note(front.front.members)}"
     return f"{sampled}{front.space_size:,} candidates, {within}<br>{kept}"
 
 
@@ -250,7 +271,7 @@ def choices_figure(front: SearchFront) -> go.Figure | None:
     whole front."""
     if front.front is None or not front.front.members:
         return None
-    members = front.front.members
+    members = drawn(front.front.members)
     capacity = _capacity(front)
     rows = [_choice_rows(front, members, name) for name, _ in CHOICES]
     heights = [len(labels) + 1 for labels, _, _ in rows]
@@ -276,8 +297,8 @@ def choices_figure(front: SearchFront) -> go.Figure | None:
         coloraxis={"colorscale": "Viridis", "cmin": 0, "cmax": 1, "colorbar": colorbar}
     )
     subtitle = (
-        f"{len(members)} members; each cell: the stage's choice within the space's options "
-        "(hover for the value)"
+        f"{len(front.front.members):,} members{_drawn_note(front.front.members)}; each cell: "
+        "the stage's choice within the space's options (hover for the value)"
     )
     fig = layout(fig, "what the front chose per stage", 200 + 26 * sum(heights), subtitle)
     return _room_for_colorbar(fig)
@@ -288,7 +309,7 @@ def latency_figure(front: SearchFront) -> go.Figure | None:
     capacity, the emitted members ringed; None without a front or predictions."""
     if front.front is None or not front.front.members:
         return None
-    members = front.front.members
+    members = drawn(front.front.members)
     if any(m.latency_s is None for m in members):
         return None
     capacity = _capacity(front)
@@ -304,7 +325,7 @@ def latency_figure(front: SearchFront) -> go.Figure | None:
             **_hover(members, capacity),
         )
     )  # fmt: skip
-    ringed = [m for m in members if m.id in emitted]
+    ringed = [m for m in front.front.members if m.id in emitted]
     fig.add_trace(
         go.Scatter(
             x=[m.metrics["cio"] for m in ringed], y=[(m.latency_s or 0.0) * 1e3 for m in ringed],
@@ -315,7 +336,10 @@ def latency_figure(front: SearchFront) -> go.Figure | None:
     fig.update_xaxes(title_text="CIO (elements)", exponentformat="SI")
     fig.update_yaxes(title_text="predicted latency (ms)")
     device = front.objective_info.get("device", "the device model")
-    subtitle = f"{len(members)} members, colour: {capacity}; predicted on {device}"
+    whole = front.front.members
+    subtitle = (
+        f"{len(whole):,} members{_drawn_note(whole)}, colour: {capacity}; predicted on {device}"
+    )
     return _room_for_colorbar(layout(fig, "front: predicted latency vs CIO", 540, subtitle))
 
 

@@ -23,6 +23,7 @@ from hardnet_analysis.pareto import nondominated_ranks, strictly_dominated
 from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts, PartFeature
 from hardnet_analysis.search.objectives import LATENCY, Objective
 from hardnet_analysis.search.space import Choices, SearchSpace
+from hardnet_analysis.search.stagewise import Constraints, count_feasible, exact_front
 from hardnet_analysis.search_metrics import (
     METRICS,
     TABLE_METRICS,
@@ -415,8 +416,6 @@ def _stagewise(
     """The search by `search.stagewise` (None when the template's stages are not independent):
     the ranked candidates are the front's first `ranker.keep` members in the Pareto order (rank
     1 only: a space this large has at least that many on its front, or the rows are fewer)."""
-    from hardnet_analysis.search.stagewise import Constraints, count_feasible, exact_front
-
     costs = PartCosts(space, input_shape, dtype, features)
     grid = GridEvaluator(space, costs)
     rules = Constraints.of(ranker.capacity, budgets)

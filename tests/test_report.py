@@ -25,6 +25,7 @@ from hardnet_analysis.documents.fronts import (
 from hardnet_analysis.documents.profile_run import DramBytes, ProfileRun
 from hardnet_analysis.metrics.correlate import correlations, model_points, power_fit
 from hardnet_analysis.reports import ReportInputs, build_report
+from hardnet_analysis.reports import search as search_report
 from hardnet_analysis.reports.latency import panel
 from hardnet_analysis.reports.search import (
     EMITTED,
@@ -315,3 +316,23 @@ def test_every_section_renders_in_chromium(report_page: Path, width: int) -> Non
             titles.append(plot["titleBox"])
     for i, a in enumerate(titles):
         assert not any(_boxes_overlap(a, b) for b in titles[i + 1 :])
+
+
+def test_a_huge_front_is_drawn_evenly_thinned(
+    search_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `DRAWN` members the figures draw that many, evenly along capacity, first and last
+    included, and say so; every member stays in front.json."""
+    found = search_found(search_dir)
+    front = found.front.front
+    assert front is not None and len(front.members) > 4
+    monkeypatch.setattr(search_report, "DRAWN", 3)
+    members = front.members
+    shown = search_report.drawn(members)
+    assert len(shown) == 3 and shown[0] is members[0] and shown[-1] is members[-1]
+    fig = space_figure(found)
+    staircase = next(t for t in fig.data if t.name.startswith(FRONT))
+    assert len(staircase.x) == 3 and f"({len(members):,})" in staircase.name
+    assert "3 of them drawn, evenly by capacity" in fig.layout.title.text
+    choices = choices_figure(found.front)
+    assert choices is not None and list(choices.data[0].x) == [0, 1, 2]
