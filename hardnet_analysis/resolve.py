@@ -20,6 +20,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import re
 import sys
@@ -245,6 +246,8 @@ def resolve(
                 f"builders, not to {target!r}"
             )
         return spec
+    if isinstance(target, (str, Path)) and str(target).endswith(EXPORTED_SUFFIX):
+        return exported_spec(Path(target))
     if isinstance(target, Path) or (isinstance(target, str) and target.endswith(".json")):
         return load_definition(target)
     if not isinstance(target, str):
@@ -259,9 +262,68 @@ def resolve(
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"unknown model {target!r}{hint} (a registered name, a torchvision classifier, a .json "
-        "definition, package.module:callable or file.py:callable; `hda models` lists the "
-        "registered ones)"
+        "definition, a .pt2 torch.export program, package.module:callable or file.py:callable; "
+        "`hda models` lists the registered ones)"
     )
+
+
+#: The ending of a `torch.export` program saved with `torch.export.save`.
+EXPORTED_SUFFIX = ".pt2"
+
+
+@dataclass(frozen=True)
+class ExportedSpec(ModuleSpec):
+    """A `torch.export` program file: its module (`ExportedProgram.module()`, which calls aten
+    ops: ``aten.conv2d.default``) and the (height, width) of the example input it was exported
+    with, which its shape guards hold it to unless exported with dynamic shapes."""
+
+    input_size: tuple[int, int] = (224, 224)
+
+
+def exported_spec(path: Path) -> ExportedSpec:
+    """The program in `path`, loaded once (a missing or unreadable file is a UsageError)."""
+    import torch
+
+    if not path.is_file():
+        raise UsageError(f"no such file: {str(path)!r} (a torch.export program, .pt2)")
+    try:
+        with _quiet("torch.export"):  # it logs the traceback of a bad file before raising
+            program = torch.export.load(path)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"{str(path)!r} is not a torch.export program that torch.export.load reads: "
+            f"{type(exc).__name__}: {text}"
+        ) from None
+    shapes = [t.shape for t in leaves_of(program.example_inputs)]
+    size = (
+        (int(shapes[0][-2]), int(shapes[0][-1])) if shapes and len(shapes[0]) >= 2 else (224, 224)
+    )
+    return ExportedSpec(path.name, program.module, input_size=size)
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Only errors from `logger` while inside."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def leaves_of(value: Any) -> list[Any]:
+    """The tensors of nested tuples, lists and dicts (an exported program's example inputs)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value
+    if not isinstance(items, (list, tuple, type({}.values()))):
+        return []
+    return [t for item in items for t in leaves_of(item)]
 
 
 def native_input_size(target: Any) -> tuple[int, int]:

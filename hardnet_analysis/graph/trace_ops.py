@@ -307,8 +307,11 @@ def is_inplace(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, 
 
 @cache
 def function_name(func: Callable[..., Any]) -> str:
-    """``Tensor.__iadd__`` -> ``add``, ``F.relu_`` -> ``relu``, ``__truediv__`` -> ``div``."""
-    name = getattr(func, "__name__", str(func)).strip("_")
+    """``Tensor.__iadd__`` -> ``add``, ``F.relu_`` -> ``relu``, ``__truediv__`` -> ``div``; an
+    aten overload (what a `torch.export` program calls) by its op: ``aten.conv2d.default`` ->
+    ``conv2d``, ``aten.add_.Tensor`` -> ``add`` (their arguments come in the functions' order)."""
+    packet = getattr(func, "_overloadpacket", None)  # torch._ops.OpOverload
+    name = getattr(packet or func, "__name__", str(func)).strip("_")
     return _ALIASES.get(name, name)
 
 
