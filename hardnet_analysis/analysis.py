@@ -14,7 +14,8 @@ from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.families.registry import NetworkDef, build_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.handlers import Handler
-from hardnet_analysis.resolve import ModuleSpec, native_input_size, resolve
+from hardnet_analysis.resolve import ModuleSpec, input_shape_of, resolve
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import parse_input_size
 
 if TYPE_CHECKING:
@@ -28,33 +29,40 @@ def _is_module(target: object) -> bool:
 
 def analyze(
     target: str | NetworkDef | nn.Module,
-    input_size: int | str | tuple[int, int] | None = None,
+    input_size: InputShape | int | str | tuple[int, int] | None = None,
     batch: int = 1,
     dtype: str = "fp32",
     in_channels: int | None = None,
     kwargs: dict[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    name: str | None = None,
 ) -> Analysis:
     """Params, MACs, CIO, MoC and bytes of `target` per layer, per block and in total.
 
     `target` is a registered name (``"hardnet68"``), a torchvision classifier name
     (``"resnet50"``, traced), ``package.module:callable`` or ``file.py:callable`` returning an
-    ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition or
-    an ``nn.Module``; `input_size` is 224, ``"320x480"`` or (H, W), None for the model's native
-    size (its definition's ``input_size``: 224, 32 for the CIFAR models, 1024x2048 for
-    fchardnet70; 224 for modules).
+    ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition, a
+    `ModuleSpec` or an ``nn.Module``; `input_size` is 224, ``"320x480"`` or (H, W), None for the
+    model's native size (its definition's ``input_size``: 224, 32 for the CIFAR models,
+    1024x2048 for fchardnet70; 224 for modules), or a whole `InputShape` (its batch and channels
+    too: `batch` and `in_channels` are then left out).
     `in_channels` None takes the definition's own (3 for modules). Counts are at `batch`
     (params are not). `handlers` extends or overrides the cost handler table for this call.
-    ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
+    `name` names a traced graph (default: `target` where it is a string, else the module's
+    class). ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
     """
     if batch < 1:
         raise UsageError(f"batch must be >= 1, got {batch}")
     defn: Any = resolve(target, kwargs=kwargs)
-    if input_size is None:
-        input_size = native_input_size(defn)
-    hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
-    channels = in_channels if in_channels is not None else getattr(defn, "in_channels", 3)
-    shape = (batch, channels, *hw)
+    if isinstance(input_size, InputShape):
+        if batch != 1 or in_channels is not None:
+            raise UsageError("an InputShape holds the batch and the channels: pass neither")
+        shape = input_size
+    else:
+        size = None
+        if input_size is not None:
+            size = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
+        shape = input_shape_of(defn, size, batch, in_channels)
     if isinstance(defn, ModuleSpec):
         defn = defn.build(device="meta")
     try:
@@ -62,10 +70,12 @@ def analyze(
             # Imported here: tracing needs torch, names and definitions are analysed without it.
             from hardnet_analysis.graph.traced import trace_module
 
-            name = target if isinstance(target, str) else type(defn).__name__
+            if name is None:
+                name = target if isinstance(target, str) else type(defn).__name__
             graph = trace_module(defn, shape, name)
             return measure_graph(graph, dtype, "traced", handlers)
         return measure_graph(build_graph(defn, shape), dtype, "analytic", handlers)
     except ShapeError as exc:
-        name = getattr(defn, "name", type(defn).__name__)
-        raise ShapeError(f"input {hw[0]}x{hw[1]} is too small for {name}: {exc}") from None
+        what = getattr(defn, "name", type(defn).__name__)
+        height, width = shape.hw
+        raise ShapeError(f"input {height}x{width} is too small for {what}: {exc}") from None

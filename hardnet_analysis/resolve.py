@@ -33,6 +33,7 @@ from hardnet_analysis.errors import UnknownModelError, UsageError
 from hardnet_analysis.families.registry import get_definition, list_models
 from hardnet_analysis.families.serialize import load_definition
 from hardnet_analysis.fileio import atomic_write_text
+from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:
     from torch import nn
@@ -324,6 +325,20 @@ def leaves_of(value: Any) -> list[Any]:
     if not isinstance(items, (list, tuple, type({}.values()))):
         return []
     return [t for item in items for t in leaves_of(item)]
+
+
+def input_shape_of(
+    target: Any,
+    size: tuple[int, int] | None = None,
+    batch: int = 1,
+    in_channels: int | None = None,
+) -> InputShape:
+    """The `InputShape` a resolved `target` (a definition, a `ModuleSpec`, a module) runs on:
+    one NCHW image of `size` (height, width), None for its native size (`native_input_size`),
+    at `batch`, with `in_channels` or the target's own (3 where it has none).
+    ``input_shape_of(get_definition("hardnet68"))`` is ``InputShape(((1, 3, 224, 224),))``."""
+    channels = in_channels if in_channels is not None else getattr(target, "in_channels", 3)
+    return InputShape.of_image(size or native_input_size(target), batch, channels)
 
 
 def native_input_size(target: Any) -> tuple[int, int]:

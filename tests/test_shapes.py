@@ -35,3 +35,27 @@ def test_training_configs_read_their_stored_image_size(stored: object, hw: objec
     config = TrainConfig.from_dict({"model": "m", "data": "d", "image_size": stored, "task": task})
     assert (config.input_shape.hw if config.input_shape else None) == hw
     assert config.to_dict()["image_size"] == (tuple(stored) if isinstance(stored, list) else stored)
+
+
+def test_a_models_input_shape_is_its_native_size_and_channels_unless_given() -> None:
+    from hardnet_analysis.families.registry import get_definition
+    from hardnet_analysis.resolve import input_shape_of
+
+    fc = get_definition("fchardnet70")
+    assert input_shape_of(fc) == InputShape.of_image((1024, 2048), channels=fc.in_channels)
+    assert input_shape_of(get_definition("hardnet68"), (320, 480), 2).image == (2, 3, 320, 480)
+    assert input_shape_of(object(), None, 1, in_channels=1).image == (1, 1, 224, 224)
+
+
+def test_analyze_takes_an_input_shape_whole_and_the_same_numbers_as_a_size() -> None:
+    from hardnet_analysis.analysis import analyze
+    from hardnet_analysis.errors import UsageError
+
+    shape = InputShape.of_image((320, 480), batch=2)
+    by_shape = analyze("hardnet39ds", shape)
+    assert by_shape.input_shape == (2, 3, 320, 480)
+    assert by_shape.totals == analyze("hardnet39ds", "320x480", batch=2).totals
+    with pytest.raises(UsageError, match="holds the batch"):
+        analyze("hardnet39ds", shape, batch=2)
+    with pytest.raises(ValueError, match="one NCHW image"):
+        analyze("hardnet39ds", InputShape(((1, 3, 16, 112, 112),)))

@@ -6,11 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import (
     add_format_arg,
     add_input_args,
     add_kwargs_arg,
+    analyze_model,
     byte_size,
     console,
 )
@@ -87,7 +87,7 @@ def _document(analysis: Analysis, cache: int | None) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    analysis = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs)
+    analysis = analyze_model(args, args.model)
     _report_unhandled(analysis)
     if args.format == "json":
         write_json(_document(analysis, args.cache))

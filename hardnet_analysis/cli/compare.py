@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import (
     add_format_arg,
     add_input_args,
     add_kwargs_arg,
+    analyze_model,
     console,
     input_label,
 )
@@ -27,10 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    analyses = [
-        analyze(name, args.input, args.batch, args.dtype, kwargs=args.kwargs)
-        for name in args.models
-    ]
+    analyses = [analyze_model(args, name) for name in args.models]
     rows = [(name, a.totals) for name, a in zip(args.models, analyses, strict=True)]
     records = [
         {"model": name, "input_shape": list(a.input_shape), **a.totals.to_dict()}

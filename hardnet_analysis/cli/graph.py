@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hardnet_analysis.cli.common import add_input_args, add_kwargs_arg, output_file
+from hardnet_analysis.cli.common import (
+    add_input_args,
+    add_kwargs_arg,
+    analyze_model,
+    output_file,
+)
 
 # Library modules are imported inside the functions that use them: `hda` imports every
 # command module to build its parser, and a command loads only what it runs.
@@ -35,11 +40,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardnet_analysis.analysis import analyze
     from hardnet_analysis.graph.export import write_graph
 
     fmt = args.format or ("json" if args.out.suffix.lower() == ".json" else "graphml")
-    graph = analyze(args.model, args.input, args.batch, args.dtype, kwargs=args.kwargs).graph
+    graph = analyze_model(args, args.model).graph
     path = write_graph(graph, args.out, fmt)
     print(f"wrote {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges to {path}")
     return 0

@@ -11,7 +11,7 @@ from hardnet_analysis.cli.common import add_format_arg, console, input_label
 from hardnet_analysis.families import get_definition, get_entry, get_family, list_models
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import models_table
-from hardnet_analysis.resolve import native_input_size
+from hardnet_analysis.resolve import input_shape_of
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +39,7 @@ def _record(name: str) -> dict[str, Any]:
         "model": name,
         "family": entry.family,
         "description": entry.description,
-        "input": _input(native_input_size(defn)),
+        "input": _input(input_shape_of(defn).hw),
         "params": totals.params,
         "macs": totals.macs,
         "cio": totals.cio,

@@ -7,10 +7,10 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.common import (
     add_format_arg,
     add_kwargs_arg,
+    analyze_model,
     batch_size,
     console,
     input_size,
@@ -72,7 +72,7 @@ def predictions(
     found = []
     for name in args.models:
         for size in args.input:
-            analysis = analyze(name, size, args.batch, device.dtype, kwargs=args.kwargs)
+            analysis = analyze_model(args, name, size, device.dtype)
             found.append((analysis, predict(analysis, device)))
     return device, found
 

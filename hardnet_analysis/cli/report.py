@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.cli.common import add_input_args, output_file, requires
+from hardnet_analysis.cli.common import add_input_args, analyze_model, output_file, requires
 from hardnet_analysis.errors import UsageError
 
 if TYPE_CHECKING:
@@ -121,7 +121,6 @@ class _Collected:
 
 def collect(args: argparse.Namespace) -> ReportInputs:
     """The analyses, runs, searches and training runs `args.inputs` name."""
-    from hardnet_analysis.analysis import analyze
     from hardnet_analysis.cli.common.runs import load_runs, warn_in_fit
     from hardnet_analysis.metrics.predictor_score import score_file
     from hardnet_analysis.reports import ReportInputs
@@ -130,7 +129,7 @@ def collect(args: argparse.Namespace) -> ReportInputs:
     for text in args.inputs:
         found.add(text)
     _check_options(args, found)
-    analyses = [analyze(m, args.input, args.batch, args.dtype) for m in found.models]
+    analyses = [analyze_model(args, m) for m in found.models]
     runs = load_runs(found.run_files) if found.run_files else []
     prediction = score_file(runs, args.device_model) if args.device_model else None
     if prediction is not None:

@@ -21,6 +21,7 @@ from hardnet_analysis.cli.common import (
     console,
     duration,
     given,
+    input_shape,
     non_negative_float,
     output_dir,
     parse_int,
@@ -39,9 +40,7 @@ from hardnet_analysis.cli.common.train_top import (
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.fileio import check_output, locked_directory
 from hardnet_analysis.present.formats import write_csv, write_json
-from hardnet_analysis.resolve import native_input_size
 from hardnet_analysis.search_metrics import METRIC_NAMES
-from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import parse_count
 
 if TYPE_CHECKING:
@@ -277,8 +276,7 @@ def _key(
     """What decides the front this command finds (its id), known before the sweep."""
     from hardnet_analysis.search.emit import FrontKey
 
-    hw = args.input or native_input_size(space.template)  # 224 for HarDNet, 1024x2048 for FC
-    shape = InputShape.of_image(hw, args.batch, space.template.in_channels)
+    shape = input_shape(args, space.template)  # native: 224 for HarDNet, 1024x2048 for FC
     return FrontKey(space, shape.image, args.dtype, budgets, ranker.name, info)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hardnet_analysis.errors import UnknownModelError, UsageError
+from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -180,8 +181,14 @@ def get_definition(name: str, num_classes: int | None = None) -> NetworkDef:
     return build() if num_classes is None else build(num_classes)
 
 
-def build_graph(defn: NetworkDef, input_shape: tuple[int, int, int, int]) -> nx.DiGraph:
-    """The analytic operation DAG of `defn` at NCHW `input_shape` (no torch)."""
+def build_graph(
+    defn: NetworkDef, input_shape: InputShape | tuple[int, int, int, int]
+) -> nx.DiGraph:
+    """The analytic operation DAG of `defn` at `input_shape`, an `InputShape` of one image or
+    its NCHW shape (no torch)."""
+    if isinstance(input_shape, InputShape):
+        n, c, h, w = input_shape.image
+        input_shape = (n, c, h, w)
     return family_of(defn).graph(defn, input_shape)
 
 

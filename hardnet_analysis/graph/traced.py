@@ -42,6 +42,7 @@ from hardnet_analysis.graph.trace_ops import (
     leaves,
     no_attrs,
 )
+from hardnet_analysis.shapes import InputShape
 
 #: Ops that count MACs: recorded as nodes even when only parameters and buffers flow in.
 _COMPUTE_OPS = frozenset(
@@ -347,9 +348,10 @@ def uncompiled(model: nn.Module) -> nn.Module:
 
 
 def trace_module(
-    model: nn.Module, input_shape: tuple[int, ...], name: str | None = None
+    model: nn.Module, input_shape: InputShape | tuple[int, ...], name: str | None = None
 ) -> nx.DiGraph:
-    """The operation DAG of `model` run on a meta tensor of `input_shape` (NCHW with batch).
+    """The operation DAG of `model` run on a meta tensor of `input_shape` (an `InputShape` of one
+    image, or its NCHW shape with batch).
 
     Nodes are named by module path (``base.3.layers.0.conv``); ops inside a non-leaf module's own
     forward get the function's name appended (``base.3.cat``). Ops that no entry of
@@ -365,7 +367,8 @@ def trace_module(
     recorder = _Recorder(builder, {}, default_block_of(model))
     for path, module in modules:
         recorder.paths[id(module)] = (path, not module._modules)
-    x = torch.empty(input_shape, device="meta")
+    shape = input_shape.image if isinstance(input_shape, InputShape) else input_shape
+    x = torch.empty(shape, device="meta")
     recorder.track(x, builder.add("input", "input", (), tuple(x.shape), "input"))
     # Two global hooks cost less than two per module (registering is most of a small trace).
     handles = [

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
@@ -18,6 +18,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.fileio import check_output
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import (
     parse_bytes,
     parse_duration,
@@ -25,6 +26,9 @@ from hardnet_analysis.units import (
     parse_number,
     parse_whole,
 )
+
+if TYPE_CHECKING:
+    from hardnet_analysis.metrics.analysis import Analysis
 
 # Library modules are imported inside the functions that use them: `hda` imports every
 # command module to build its parser, and a command loads only what it runs.
@@ -188,6 +192,37 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="element type for activation bytes (default fp32)",
     )
+
+
+#: `input_shape`'s and `analyze_model`'s default size: the command's ``--input``.
+FROM_ARGS = (0, 0)
+
+
+def input_shape(
+    args: argparse.Namespace, model: Any, size: tuple[int, int] | None = FROM_ARGS
+) -> InputShape:
+    """The one `InputShape` a command runs resolved `model` (a definition, a `ModuleSpec`) on:
+    ``--input`` (or `size`, one of a list of sizes; None for the model's native one) at
+    ``--batch``, with the model's channels."""
+    from hardnet_analysis.resolve import input_shape_of
+
+    return input_shape_of(model, args.input if size is FROM_ARGS else size, args.batch)
+
+
+def analyze_model(
+    args: argparse.Namespace,
+    model: str,
+    size: tuple[int, int] | None = FROM_ARGS,
+    dtype: str | None = None,
+) -> Analysis:
+    """`analyze` of `model` as named on the command line, resolved once (with ``--kwargs``
+    where the command has it), at its `input_shape` and `dtype` (default ``--dtype``)."""
+    from hardnet_analysis.analysis import analyze
+    from hardnet_analysis.resolve import resolve
+
+    target = resolve(model, kwargs=getattr(args, "kwargs", None))
+    shape = input_shape(args, target, size)
+    return analyze(target, shape, dtype=dtype or args.dtype, name=model)
 
 
 def add_device_args(parser: argparse._ActionsContainer, default: str = "cpu") -> None:
