@@ -44,6 +44,7 @@ from hardnet_analysis.resolve import resolve
 
 if TYPE_CHECKING:
     from hardnet_analysis.backends import Backend
+    from hardnet_analysis.profiler.run import Settings
 
 # Library modules are imported inside the functions that use them: `hda` imports every
 # command module to build its parser, and a command loads only what it runs.
@@ -149,10 +150,11 @@ def _failure(
     return FailedRun(model, hw, args.batch, args.dtype, device, (error,))
 
 
-def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRun:
-    from hardnet_analysis.profiler.run import Settings, profile_model
+def _settings(hw: tuple[int, int], args: argparse.Namespace) -> Settings:
+    """What a run at `hw` measures, from the command's options."""
+    from hardnet_analysis.profiler.run import Settings
 
-    settings = Settings(
+    return Settings(
         device=args.device,
         input_hw=hw,
         batch=args.batch,
@@ -165,11 +167,16 @@ def _one(model: str, hw: tuple[int, int], args: argparse.Namespace) -> ProfileRu
         strict_device=args.strict_device,
         thread_time=args.thread_time,
     )
+
+
+def _one(model: str, settings: Settings) -> ProfileRun:
+    from hardnet_analysis.profiler.run import profile_model
+
     return profile_model(model, settings, _log)
 
 
 def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun | FailedRun], int]:
-    from hardnet_analysis.profiler.run import check_input
+    from hardnet_analysis.profiler.run import check_input, input_shape
 
     documents: list[ProfileRun | FailedRun] = []
     failed = 0
@@ -183,9 +190,11 @@ def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun 
             documents.append(done)
             continue
         try:
-            check_input(model, hw, args.batch)  # before the progress line: an error is one line
+            settings = _settings(hw, args)
+            # before the progress line: an error is one line
+            check_input(model, input_shape(model, settings))
             _log(f"{label}: profiling")
-            document: ProfileRun | FailedRun = _one(model, hw, args)
+            document: ProfileRun | FailedRun = _one(model, settings)
         except (RuntimeError, MemoryError, HdaError) as exc:
             if isinstance(exc, HdaError) and exc.exit_code == 2 and len(jobs) == 1:
                 raise  # a single run's usage error is the user's to fix, not a sweep failure

@@ -52,7 +52,7 @@ from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.run import prepare
-from hardnet_analysis.resolve import resolve
+from hardnet_analysis.resolve import input_shape_of, resolve
 
 Log = Callable[[str], None]
 #: Progress: called with (steps done, steps in all).
@@ -235,9 +235,9 @@ def _context(
     found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
     for name in names:
         for side in sizes:
-            size = (side, side)
-            net, x = prepare(name, size, 1, "fp32", False, device)
-            analysis = analyze(name, size)
+            shape = input_shape_of(resolve(name), (side, side))
+            net, x = prepare(name, shape, "fp32", False, device)
+            analysis = analyze(name, shape)
             for threads, clock in clocks.items():
                 backend.prepare(threads)
                 forward = partial(net, x)

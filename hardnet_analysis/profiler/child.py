@@ -24,6 +24,8 @@ from hardnet_analysis.backends import Backend, pick
 from hardnet_analysis.profiler.counters.ncu import RANGE, nvtx_name
 from hardnet_analysis.profiler.latency import LayerTimer
 from hardnet_analysis.profiler.run import prepare
+from hardnet_analysis.resolve import input_shape_of, resolve
+from hardnet_analysis.units import parse_input_size
 
 
 class RangeLayers(LayerTimer):
@@ -58,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     picked = pick(args.device, strict=True)
     backend, device = picked.backend, picked.device
     backend.prepare(None)
-    model, x = prepare(args.model, args.input, args.batch, args.dtype, args.channels_last, device)
+    shape = input_shape_of(resolve(args.model), parse_input_size(args.input), args.batch)
+    model, x = prepare(args.model, shape, args.dtype, args.channels_last, device)
     with torch.inference_mode():
         for _ in range(args.warmup):
             model(x)

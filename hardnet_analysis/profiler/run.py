@@ -43,8 +43,8 @@ from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.quiet import probe_load
-from hardnet_analysis.resolve import ModuleSpec, resolve
-from hardnet_analysis.units import parse_input_size
+from hardnet_analysis.resolve import ModuleSpec, input_shape_of, resolve
+from hardnet_analysis.shapes import InputShape
 
 #: Where progress lines go (``hda profile`` prints them to stderr).
 Log = Callable[[str], None]
@@ -73,31 +73,21 @@ class Settings:
 
 
 def prepare(
-    model: str,
-    input_size: str | tuple[int, int],
-    batch: int,
-    dtype: str,
-    channels_last: bool,
-    device: torch.device,
+    model: str, shape: InputShape, dtype: str, channels_last: bool, device: torch.device
 ) -> tuple[nn.Module, torch.Tensor]:
-    """The model in eval mode on `device` at `dtype`, and a random input of the given size."""
-    return convert(create_model(model), input_size, batch, dtype, channels_last, device)
+    """The model in eval mode on `device` at `dtype`, and a random input of `shape`."""
+    return convert(create_model(model), shape, dtype, channels_last, device)
 
 
 def convert(
-    module: nn.Module,
-    input_size: str | tuple[int, int],
-    batch: int,
-    dtype: str,
-    channels_last: bool,
-    device: torch.device,
+    module: nn.Module, shape: InputShape, dtype: str, channels_last: bool, device: torch.device
 ) -> tuple[nn.Module, torch.Tensor]:
-    """`module` in eval mode moved to `device`, `dtype` and layout, and a random input."""
-    hw = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
+    """`module` in eval mode moved to `device`, `dtype` and layout, and a random input of
+    `shape` (its one NCHW image)."""
     module = module.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     module = module.to(device=device, dtype=TORCH_DTYPES[dtype]).to(memory_format=fmt)
-    x = torch.randn(batch, 3, *hw, device=device, dtype=TORCH_DTYPES[dtype])
+    x = torch.randn(shape.image, device=device, dtype=TORCH_DTYPES[dtype])
     return module, x.contiguous(memory_format=fmt)
 
 
@@ -263,11 +253,17 @@ def _set_up(settings: Settings, backend: Backend) -> int:
     return backend.prepare(settings.threads)
 
 
-def check_input(model: str, hw: tuple[int, int], batch: int) -> None:
-    """A ShapeError when `hw` is too small for `model`, worded as under `hda cio`, for a model
+def input_shape(model: str, settings: Settings) -> InputShape:
+    """The `InputShape` `settings` run `model` on: its ``input_hw`` and ``batch``, the model's
+    channels."""
+    return input_shape_of(resolve(model), settings.input_hw, settings.batch)
+
+
+def check_input(model: str, shape: InputShape) -> None:
+    """A ShapeError when `shape` is too small for `model`, worded as under `hda cio`, for a model
     with a definition (its analytic graph takes milliseconds; a module fails when traced)."""
     if not isinstance(resolve(model), ModuleSpec):
-        analyze(model, hw, batch)
+        analyze(model, shape)
 
 
 def profile_model(model: str, settings: Settings, log: Log | None = None) -> ProfileRun:
@@ -279,12 +275,13 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     if fallback:
         say(f"warning: {picked.warning(settings.device)}")
     threads = _set_up(settings, picked.backend)
-    check_input(model, settings.input_hw, settings.batch)
+    shape = input_shape(model, settings)
+    check_input(model, shape)
     module = create_model(model).eval()
     # Trace before the dtype/device change: the tracer's meta input is fp32.
-    analysis = analyze(module, settings.input_hw, settings.batch, settings.dtype)
+    analysis = analyze(module, shape, dtype=settings.dtype)
     s = settings
-    net, x = convert(module, s.input_hw, s.batch, s.dtype, s.channels_last, device)
+    net, x = convert(module, shape, s.dtype, s.channels_last, device)
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
     run = _Run(model, settings, picked.backend, device, fallback, threads, _definition(net))
