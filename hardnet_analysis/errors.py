@@ -30,3 +30,9 @@ class TransientError(HdaError):
 
 class NonFiniteLossError(TransientError):
     """The training loss became NaN or infinite."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message ('' for none): errors are shown on one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardnet_analysis.errors import UnknownModelError, UsageError
+from hardnet_analysis.errors import UnknownModelError, UsageError, first_line
 from hardnet_analysis.families.registry import get_definition, list_models
 from hardnet_analysis.families.serialize import load_definition
 from hardnet_analysis.fileio import atomic_write_text
@@ -100,7 +100,7 @@ class ModuleSpec:
         return user_code(f"building {self.name}")
 
     def _failed(self, exc: Exception) -> UsageError:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = first_line(exc)
         args = f" with {self.kwargs}" if self.kwargs else ""
         return UsageError(f"building {self.name}{args} failed: {type(exc).__name__}: {text}")
 
@@ -291,7 +291,7 @@ def exported_spec(path: Path) -> ExportedSpec:
         with _quiet("torch.export"):  # it logs the traceback of a bad file before raising
             program = torch.export.load(path)
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = first_line(exc)
         raise UsageError(
             f"{str(path)!r} is not a torch.export program that torch.export.load reads: "
             f"{type(exc).__name__}: {text}"

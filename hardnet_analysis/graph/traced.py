@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from hardnet_analysis.errors import HdaError, UsageError
+from hardnet_analysis.errors import HdaError, UsageError, first_line
 from hardnet_analysis.graph.fast_shapes import FAST_SHAPES
 from hardnet_analysis.graph.ir import GraphBuilder
 from hardnet_analysis.graph.trace_ops import (
@@ -327,7 +327,7 @@ def _run(model: nn.Module, recorder: _Recorder, x: torch.Tensor, model_name: str
     except HdaError:
         raise
     except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = first_line(exc)
         raise UsageError(
             f"{model_name} cannot be traced on meta tensors ({recorder.where()}): "
             f"{type(exc).__name__}: {message}"

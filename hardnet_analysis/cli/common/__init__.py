@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from hardnet_analysis.errors import UsageError
+from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.fileio import check_output
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
 from hardnet_analysis.shapes import InputShape
@@ -345,5 +345,4 @@ def warn(message: str) -> None:
 
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (errors and warnings are one line)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc) or type(exc).__name__
