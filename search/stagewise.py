@@ -425,14 +425,18 @@ class _Running:
 
 @dataclass(frozen=True)
 class _Blocks:
-    """The right half sorted by capacity, with each `BLOCK`'s least CIO, most capacity and
-    least of each other bounded sum."""
+    """The right half sorted by capacity, with each `BLOCK`'s most capacity and least of each
+    bounded sum, CIO included (`low`, by name)."""
 
     half: _Half
     d: IntArray
-    cio_low: IntArray
     cap_high: IntArray
     low: dict[str, Array]
+
+    @property
+    def cio_low(self) -> IntArray:
+        """Each block's least CIO (a count)."""
+        return np.asarray(self.low["cio"], dtype=np.int64)
 
     @classmethod
     def of(cls, half: _Half, d: IntArray) -> _Blocks:
@@ -442,7 +446,6 @@ class _Blocks:
         return cls(
             half,
             d,
-            np.minimum.reduceat(half.cio, starts),
             np.maximum.reduceat(half.cap, starts),
             {n: np.minimum.reduceat(v, starts) for n, v in half.other.items()}
             | {"cio": np.minimum.reduceat(half.cio, starts)},
