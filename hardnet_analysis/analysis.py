@@ -15,7 +15,7 @@ from hardnet_analysis.families.registry import NetworkDef, build_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.handlers import Handler
 from hardnet_analysis.resolve import ModuleSpec, input_shape_of, resolve
-from hardnet_analysis.shapes import InputShape
+from hardnet_analysis.shapes import InputShape, input_shape_of_inputs
 from hardnet_analysis.units import parse_input_size
 
 if TYPE_CHECKING:
@@ -27,6 +27,16 @@ def _is_module(target: object) -> bool:
     return torch is not None and isinstance(target, torch.nn.Module)
 
 
+def _whole_inputs(
+    inputs: object, input_size: object, batch: int, in_channels: int | None
+) -> InputShape:
+    """`analyze`'s ``inputs=`` as an `InputShape`; a UsageError where an image size, batch or
+    channel count is given beside it (the shapes hold all three)."""
+    if input_size is not None or batch != 1 or in_channels is not None:
+        raise UsageError("inputs= holds the whole input: pass no input_size, batch or in_channels")
+    return input_shape_of_inputs(inputs)
+
+
 def analyze(
     target: str | NetworkDef | nn.Module,
     input_size: InputShape | int | str | tuple[int, int] | None = None,
@@ -36,6 +46,7 @@ def analyze(
     kwargs: dict[str, Any] | None = None,
     handlers: Mapping[str, Handler] | None = None,
     name: str | None = None,
+    inputs: object = None,
 ) -> Analysis:
     """Params, MACs, CIO, MoC and bytes of `target` per layer, per block and in total.
 
@@ -50,7 +61,13 @@ def analyze(
     (params are not). `handlers` extends or overrides the cost handler table for this call.
     `name` names a traced graph (default: `target` where it is a string, else the module's
     class). ``analyze("hardnet68").totals.cio`` is 11_468_940 elements (paper: 11.5 M).
+    `inputs` gives a module's whole inputs instead of `input_size`: shapes, ``"1x128:int64"``
+    strings or tensors (their shape and dtype), one or a list passed by position, or a dict of
+    keyword inputs (`hardnet_analysis.shapes.input_shape_of_inputs`):
+    ``analyze(r3d_18(), inputs=(1, 3, 16, 112, 112))``.
     """
+    if inputs is not None:
+        input_size = _whole_inputs(inputs, input_size, batch, in_channels)
     if batch < 1:
         raise UsageError(f"batch must be >= 1, got {batch}")
     defn: Any = resolve(target, kwargs=kwargs)

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hardnet_analysis.cli.common import parse_float, parse_int, parse_json_object
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.errors import HdaError
+from hardnet_analysis.shapes import parse_input_shape
 from hardnet_analysis.units import (
     LARGEST,
     parse_bytes,
@@ -132,6 +133,15 @@ CASES = [
     Case("profile tiny.json --input 4", 2, "input 4x4 is too small for tinyhardnet: feature map"),
     Case("search --input 8 --k x1 --m 1.7 --n-layers x1", 2, "too small"),
     Case("profile tiny.json --input 0", 2, "argument --input"),
+    # whole input shapes (--input-shape), batch first, with a dtype
+    Case("cio hardnet68 --input-shape 1x3x0x224", 2, "--input-shape: input shape '1x3x0x224'"),
+    Case("cio hardnet68 --input-shape 1x3x-8x8", 2, "needs positive dimensions (each >= 1)"),
+    Case("cio resnet18 --input-shape 1x3:float13", 2, "unknown input dtype 'float13'; accepted"),
+    Case("compare hardnet68 --input-shape 1x3x", 2, "input shape '1x3x' is not understood"),
+    Case("cio resnet18 --input-shape 1x3x8x8 --input-shape 1x3", 2, "takes 1 positional input"),
+    Case("cio hardnet68 --input-shape 1x3x8x8 --input 8", 2, "--input and --input-shape cannot"),
+    Case("graph hardnet68 --input-shape 1x3x16x8x8 --out g.json", 2, "one NCHW image input"),
+    Case("search --input-shape 1x3x16x8x8 --k x1 --m 1.7 --n-layers x1", 2, "one NCHW image"),
     # batch, dtype, other counts
     Case("cio hardnet68 --batch 0", 2, "argument --batch: '0' must be >= 1"),
     Case("cio hardnet68 --batch -1", 2, "argument --batch"),
@@ -305,6 +315,7 @@ CASES = [
     Case("report tiny.json --model tiny --out r.html", 2, "--model applies only with profile runs"),
     Case("report runs --input 64 --out r.html", 2, "--input applies only with models among"),
     Case("report runs --batch 2 --out r.html", 2, "--batch applies only with models among"),
+    Case("report runs --input-shape 1x3x8x8 --out r.html", 2, "--input-shape applies only with"),
     Case(
         "report tiny.json --device-model dev.json --out r.html",
         2,
@@ -669,6 +680,13 @@ def _hda_error_or(parse: Any, text: str) -> Any:
 def test_fuzz_input_size(text: str) -> None:
     size = _hda_error_or(parse_input_size, text)
     assert size is None or (size[0] >= 1 and size[1] >= 1)
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.one_of(ARGS, st.text(alphabet="0123456789xX:=-_ abfilnotu", max_size=24)))
+def test_fuzz_input_shape(text: str) -> None:
+    shape = _hda_error_or(parse_input_shape, text)
+    assert shape is None or (len(shape.shapes) == 1 and min(shape.shapes[0]) >= 1)
 
 
 @settings(max_examples=EXAMPLES)

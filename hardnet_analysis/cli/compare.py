@@ -12,6 +12,7 @@ from hardnet_analysis.cli.common import (
     analyze_model,
     console,
     input_label,
+    input_shapes,
 )
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import compare_table
@@ -34,10 +35,11 @@ def run(args: argparse.Namespace) -> int:
         for name, a in zip(args.models, analyses, strict=True)
     ]
     if args.format == "json":
-        write_json({"batch": args.batch, "models": records})
+        write_json({"batch": analyses[0].input_shape[0], "models": records})
     elif args.format == "csv":
         write_csv(records)
     else:
+        whole = input_shapes(args)
         label = input_label(args.input) if args.input else "each model's native input"
-        console().print(compare_table(rows, label))
+        console().print(compare_table(rows, str(whole) if whole else label))
     return 0

@@ -150,7 +150,7 @@ def _check_options(args: argparse.Namespace, found: _Collected) -> None:
     runs = "profile runs among the INPUTs"
     requires(args, "model", f"{runs} (it picks the per-layer view's)", bool(found.run_files))
     requires(args, "device_model", f"{runs} (it is scored on them)", bool(found.run_files))
-    for dest in ("input", "batch", "dtype"):
+    for dest in ("input", "input_shape", "batch", "dtype"):
         requires(args, dest, "models among the INPUTs (it sizes them)", bool(found.models))
 
 

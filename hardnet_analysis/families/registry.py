@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hardnet_analysis.errors import UnknownModelError, UsageError
-from hardnet_analysis.shapes import InputShape
+from hardnet_analysis.shapes import InputShape, InputShapeError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -187,7 +187,10 @@ def build_graph(
     """The analytic operation DAG of `defn` at `input_shape`, an `InputShape` of one image or
     its NCHW shape (no torch)."""
     if isinstance(input_shape, InputShape):
-        n, c, h, w = input_shape.image
+        try:
+            n, c, h, w = input_shape.image
+        except InputShapeError as exc:  # a video clip or token ids: say which model refused
+            raise InputShapeError(f"{defn.name} (from its definition): {exc}") from None
         input_shape = (n, c, h, w)
     return family_of(defn).graph(defn, input_shape)
 

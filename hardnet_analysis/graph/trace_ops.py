@@ -23,16 +23,19 @@ AttrFn = Callable[[Sequence[Any], dict[str, Any], torch.Tensor], dict[str, Any]]
 
 
 def _conv_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
-    x, weight = args[0], arg(args, kwargs, 1, "weight")
+    # Channels from the weight, (C_out, C_in / groups, *kernel): an unbatched input (C, L) has
+    # no channel dim at 1.
+    weight = arg(args, kwargs, 1, "weight")
     dims = weight.dim() - 2
+    groups = int(arg(args, kwargs, 6, "groups", 1))
     return {
-        "in_channels": x.shape[1],
+        "in_channels": weight.shape[1] * groups,
         "out_channels": weight.shape[0],
         "kernel": tuple(weight.shape[2:]),
         "stride": as_tuple(arg(args, kwargs, 3, "stride", 1), dims),
         "padding": as_tuple(arg(args, kwargs, 4, "padding", 0), dims),
         "dilation": as_tuple(arg(args, kwargs, 5, "dilation", 1), dims),
-        "groups": int(arg(args, kwargs, 6, "groups", 1)),
+        "groups": groups,
         "bias": arg(args, kwargs, 2, "bias") is not None,
         "transposed": False,
     }
@@ -43,11 +46,11 @@ def _conv_transpose_attrs(
 ) -> dict[str, Any]:
     # F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation);
     # the weight is (C_in, C_out / groups, kh, kw).
-    x, weight = args[0], arg(args, kwargs, 1, "weight")
+    weight = arg(args, kwargs, 1, "weight")
     dims = weight.dim() - 2
     groups = int(arg(args, kwargs, 6, "groups", 1))
     return {
-        "in_channels": x.shape[1],
+        "in_channels": weight.shape[0],
         "out_channels": weight.shape[1] * groups,
         "kernel": tuple(weight.shape[2:]),
         "stride": as_tuple(arg(args, kwargs, 3, "stride", 1), dims),

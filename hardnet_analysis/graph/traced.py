@@ -20,6 +20,7 @@ parameters once while every call adds its MACs and CIO; parameters that the forw
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -319,11 +320,18 @@ def _eval_mode(modules: list[tuple[str, nn.Module]]) -> list[nn.Module]:
     return training
 
 
-def _run(model: nn.Module, recorder: _Recorder, x: torch.Tensor, model_name: str) -> Any:
-    """Run the forward under the recorder; a failure becomes a UsageError saying where."""
+def _run(
+    model: nn.Module,
+    recorder: _Recorder,
+    inputs: tuple[list[torch.Tensor], dict[str, torch.Tensor]],
+    model_name: str,
+) -> Any:
+    """Run the forward on `inputs` (positional, keyword) under the recorder; a failure becomes
+    a UsageError saying where."""
+    args, kwargs = inputs
     try:
         with recorder:
-            return model(x)
+            return model(*args, **kwargs)
     except HdaError:
         raise
     except Exception as exc:
@@ -347,11 +355,84 @@ def uncompiled(model: nn.Module) -> nn.Module:
     return model
 
 
+def input_node_name(index: int, keyword: str | None) -> str:
+    """The graph node of input `index`: ``input`` for the first, ``input.1``, ``input.2`` for
+    the next positional ones, its name for a keyword input (``attention_mask``)."""
+    return keyword or ("input" if index == 0 else f"input.{index}")
+
+
+def _meta_inputs(
+    shape: InputShape, recorder: _Recorder
+) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """One meta tensor per input, of its shape and dtype, each tracked as an ``input`` node:
+    the positional ones in order, then the keyword ones by name."""
+    args: list[torch.Tensor] = []
+    kwargs: dict[str, torch.Tensor] = {}
+    for index, (keyword, dims, dtype) in enumerate(shape.items()):
+        x = torch.empty(dims, dtype=getattr(torch, dtype), device="meta")
+        name = input_node_name(index, keyword)
+        recorder.track(x, recorder.builder.add("input", name, (), dims, "input"))
+        if keyword is None:
+            args.append(x)
+        else:
+            kwargs[keyword] = x
+    return args, kwargs
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _signature(model: nn.Module) -> inspect.Signature | None:
+    """The signature `model` is called with (its forward's), None where Python cannot tell."""
+    try:
+        return inspect.signature(model.forward)
+    except (TypeError, ValueError):  # a forward written in C, or wrapped beyond recognition
+        return None
+
+
+def check_inputs(model: nn.Module, shape: InputShape, model_name: str) -> None:
+    """A one-line UsageError where `shape`'s inputs cannot be passed to `model`'s forward:
+    more positional inputs than it takes, a keyword it has no parameter for (or that a
+    positional input already fills), or a required input left out. A forward of ``*args`` or
+    ``**kwargs`` takes any number; one whose signature cannot be read is left to the call.
+    ``nn.Conv1d(4, 8, 3)`` given two positional shapes: "Conv1d's forward takes 1 positional
+    input(s) (input), not 2: give one shape per input"."""
+    signature = _signature(model)
+    if signature is None:
+        return
+    params = list(signature.parameters.values())
+    kinds = {p.kind for p in params}
+    positional = [p for p in params if p.kind in _POSITIONAL]
+    names = ", ".join(p.name for p in params) or "nothing"
+    given = shape.positional
+    if inspect.Parameter.VAR_POSITIONAL not in kinds and given > len(positional):
+        raise UsageError(
+            f"{model_name}'s forward takes {len(positional)} positional input(s) ({names}), "
+            f"not {given}: give one shape per input"
+        )
+    filled = {p.name for p in positional[:given]}
+    keywordable = {p.name for p in params if p.kind != inspect.Parameter.POSITIONAL_ONLY}
+    for keyword in shape.keywords:
+        if keyword in filled or (
+            keyword not in keywordable and inspect.Parameter.VAR_KEYWORD not in kinds
+        ):
+            why = "is already given by position" if keyword in filled else "is not one of them"
+            raise UsageError(f"{model_name}'s forward takes ({names}): input {keyword!r} {why}")
+    unfilled = positional[given:] + [p for p in params if p.kind == p.KEYWORD_ONLY]
+    missing = [p.name for p in unfilled if p.default is p.empty and p.name not in shape.keywords]
+    if missing:
+        raise UsageError(
+            f"{model_name}'s forward also needs {', '.join(missing)} ({len(shape.shapes)} "
+            "input(s) given): give one shape per input"
+        )
+
+
 def trace_module(
     model: nn.Module, input_shape: InputShape | tuple[int, ...], name: str | None = None
 ) -> nx.DiGraph:
-    """The operation DAG of `model` run on a meta tensor of `input_shape` (an `InputShape` of one
-    image, or its NCHW shape with batch).
+    """The operation DAG of `model` run on meta tensors of `input_shape` (an `InputShape`: any
+    number of inputs of any rank and dtype, positional then keyword; or one tensor's shape,
+    batch first, float32). Each input is an ``input`` node (`input_node_name`).
 
     Nodes are named by module path (``base.3.layers.0.conv``); ops inside a non-leaf module's own
     forward get the function's name appended (``base.3.cat``). Ops that no entry of
@@ -367,9 +448,10 @@ def trace_module(
     recorder = _Recorder(builder, {}, default_block_of(model))
     for path, module in modules:
         recorder.paths[id(module)] = (path, not module._modules)
-    shape = input_shape.image if isinstance(input_shape, InputShape) else input_shape
-    x = torch.empty(shape, device="meta")
-    recorder.track(x, builder.add("input", "input", (), tuple(x.shape), "input"))
+    if not isinstance(input_shape, InputShape):
+        input_shape = InputShape((tuple(input_shape),))
+    check_inputs(model, input_shape, model_name)
+    inputs = _meta_inputs(input_shape, recorder)
     # Two global hooks cost less than two per module (registering is most of a small trace).
     handles = [
         nn.modules.module.register_module_forward_pre_hook(recorder.enter_hook),
@@ -379,7 +461,7 @@ def trace_module(
     try:
         with _on_meta(modules) as (params, buffers):
             recorder.params, recorder.buffers = params, buffers
-            out = _run(model, recorder, x, model_name)
+            out = _run(model, recorder, inputs, model_name)
     finally:
         for module in training:
             module.training = True

@@ -18,7 +18,7 @@ from rich.progress import MofNCompleteColumn, Progress, TimeRemainingColumn
 from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.fileio import check_output
 from hardnet_analysis.metrics.analysis import DTYPE_BYTES
-from hardnet_analysis.shapes import InputShape
+from hardnet_analysis.shapes import DTYPES, InputShape, parse_input_shape
 from hardnet_analysis.units import (
     parse_bytes,
     parse_duration,
@@ -74,6 +74,10 @@ class _StoreTrue(_Records, argparse._StoreTrueAction):
     pass
 
 
+class _Append(_Records, argparse._AppendAction):
+    pass
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line (and exit status 2), and which records
     the options given on the command line (`given`)."""
@@ -84,6 +88,7 @@ class Parser(argparse.ArgumentParser):
         self.register("action", None, _Store)
         self.register("action", "store", _Store)
         self.register("action", "store_true", _StoreTrue)
+        self.register("action", "append", _Append)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -158,6 +163,7 @@ def parse_float(text: str, least: float, above: bool = False) -> float:
 
 #: argparse types. Each raises only argparse's error, from hda's one-line message.
 input_size = argument_type(parse_input_size)
+tensor_shape = argument_type(parse_input_shape)
 byte_size = argument_type(parse_bytes)
 duration = argument_type(parse_duration)
 positive_int = argument_type(partial(parse_int, least=1))
@@ -175,7 +181,7 @@ output_dir = argument_type(partial(check_output, kind="directory"))
 
 
 def add_input_args(parser: argparse.ArgumentParser) -> None:
-    """--input, --batch, --dtype."""
+    """--input, --input-shape, --batch, --dtype."""
     parser.add_argument(
         "--input",
         type=input_size,
@@ -184,6 +190,16 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
         help="input resolution: 224 (square) or HxW such as 320x480 (default: the model's own, "
         "224 for ImageNet models, 32 for the registered CIFAR ones, 1024x2048 for fchardnet70, "
         "360x480 for fcdensenet103)",
+    )
+    parser.add_argument(
+        "--input-shape",
+        type=tensor_shape,
+        action="append",
+        default=None,
+        metavar="[NAME=]SHAPE[:DTYPE]",
+        help="a whole input tensor, batch first, instead of --input: 1x3x16x112x112 (a video "
+        "clip), 1x128:int64 (token ids); once per positional input, in order, then NAME=... "
+        f"for keyword inputs. DTYPE: {', '.join(DTYPES)} (default float32)",
     )
     parser.add_argument("--batch", type=batch_size, default=1, help="batch size (default 1)")
     parser.add_argument(
@@ -202,11 +218,26 @@ def input_shape(
     args: argparse.Namespace, model: Any, size: tuple[int, int] | None = FROM_ARGS
 ) -> InputShape:
     """The one `InputShape` a command runs resolved `model` (a definition, a `ModuleSpec`) on:
-    ``--input`` (or `size`, one of a list of sizes; None for the model's native one) at
-    ``--batch``, with the model's channels."""
+    the ``--input-shape`` inputs where given, else ``--input`` (or `size`, one of a list of
+    sizes; None for the model's native one) at ``--batch``, with the model's channels."""
     from hardnet_analysis.resolve import input_shape_of
 
+    whole = input_shapes(args)
+    if whole is not None:
+        return whole
     return input_shape_of(model, args.input if size is FROM_ARGS else size, args.batch)
+
+
+def input_shapes(args: argparse.Namespace) -> InputShape | None:
+    """The inputs ``--input-shape`` gives (each once, in order), None where it is not given;
+    a UsageError beside ``--input`` or ``--batch``, whose sizes the shapes already hold.
+    ``--input-shape 1x3x16x112x112`` is ``InputShape(((1, 3, 16, 112, 112),))``."""
+    parts: list[InputShape] | None = getattr(args, "input_shape", None)
+    if not parts:
+        return None
+    conflicts(args, "input", "input_shape", "the shape holds the whole input, batch included")
+    conflicts(args, "batch", "input_shape", "the shape's first dimension is the batch")
+    return InputShape.join(parts)
 
 
 def analyze_model(
