@@ -301,6 +301,12 @@ def test_cli_two_inputs(
     assert {key: json.loads(out)["totals"][key] for key in TWO} == TWO
 
 
+def test_cli_table_title_names_every_input(capsys: pytest.CaptureFixture[str], net: Path) -> None:
+    argv = ["--input-shape", "1x3x8x8", "--input-shape", "mask=1x1x8x8:float16"]
+    code, out, _ = run(capsys, "cio", f"{net}:Masked", *argv)
+    assert code == 0 and "@ 1x3x8x8 + 1x1x8x8 fp32 (traced)" in " ".join(out.split())
+
+
 def test_cli_conv1d_and_compare(capsys: pytest.CaptureFixture[str], net: Path) -> None:
     code, out, _ = run(
         capsys, "cio", f"{net}:audio", "--input-shape", "2x4x100", "--format", "json"

@@ -19,7 +19,11 @@ def _shape(shape: Sequence[int]) -> str:
 
 
 def title(analysis: Analysis) -> str:
-    return f"{analysis.model} @ {_shape(analysis.input_shape)} {analysis.dtype} ({analysis.source})"
+    """``hardnet68 @ 1x3x224x224 fp32 (analytic)``; every input of a model that takes several
+    (``net @ 1x3x8x8 + 1x1x8x8 fp32 (traced)``)."""
+    inputs = [_shape(r.out_shape) for r in analysis.layers if r.op == "input"]
+    shapes = " + ".join(inputs) or _shape(analysis.input_shape)
+    return f"{analysis.model} @ {shapes} {analysis.dtype} ({analysis.source})"
 
 
 def totals_table(analysis: Analysis) -> FitTable:
