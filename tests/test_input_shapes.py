@@ -198,22 +198,50 @@ def test_integer_token_ids_feed_an_embedding() -> None:
         analyze(model, inputs=(1, 128))
 
 
-def test_r3d_18_analyses_at_a_video_clip() -> None:
+def _conv_flops(model: nn.Module, *inputs: torch.Tensor) -> int:
+    """FlopCounterMode's convolution FLOPs (2 a MAC) of `model` run on `inputs`: an
+    independent count, from aten's convolution rather than from hda's trace."""
     from torch.utils.flop_counter import FlopCounterMode
-    from torchvision.models.video import r3d_18
 
-    model = r3d_18()
-    analysis = analyze(model, inputs=(1, 3, 16, 112, 112))
-    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
-    assert analysis.input_shape == (1, 3, 16, 112, 112)
-    # Independently: FlopCounterMode over the same forward on meta tensors (2 FLOPs a MAC).
-    meta = r3d_18().to("meta").eval()
     with FlopCounterMode(display=False) as counter:
-        meta(torch.empty(1, 3, 16, 112, 112, device="meta"))
-    conv_flops = counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
+        model(*inputs)
+    flops: int = counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
+    return flops
+
+
+@pytest.mark.parametrize(
+    ("name", "side"),
+    [("r3d_18", 112), ("mc3_18", 112), ("r2plus1d_18", 112), ("s3d", 224), ("mvit_v2_s", 224)],
+)
+def test_torchvision_video_models_analyse_at_a_clip(name: str, side: int) -> None:
+    from torchvision.models import get_model, get_model_weights
+
+    with torch.device("meta"):  # no initialisation: the counts need no values
+        model = get_model(name).eval()
+    clip = (1, 3, 16, side, side)
+    analysis = analyze(model, inputs=clip)
+    assert analysis.input_shape == clip and analysis.coverage == 1.0
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters())
+    # torchvision's own figure (its "GFLOPS" are MACs, at this clip), to its 3 decimals.
+    meta = get_model_weights(name).DEFAULT.meta
+    assert round(analysis.totals.macs / 1e9, 3) == meta["_ops"]
+    assert analysis.totals.params == meta["num_params"]
     conv_macs = sum(r.macs for r in analysis.layers if r.op == "conv")
-    assert 2 * conv_macs == conv_flops
-    assert round(analysis.totals.macs / 1e9, 2) == 40.70  # torchvision's r3d_18: 40.70 GFLOPS
+    assert 2 * conv_macs == _conv_flops(model, torch.empty(clip, device="meta"))
+
+
+def test_raft_small_takes_two_frames() -> None:
+    from torchvision.models.optical_flow import raft_small
+
+    with torch.device("meta"):
+        model = raft_small().eval()
+    analysis = analyze(model, inputs=[(1, 3, 128, 128), (1, 3, 128, 128)])
+    inputs = [n for n, op in analysis.graph.nodes(data="op") if op == "input"]
+    assert inputs == ["input", "input.1"] and analysis.coverage == 1.0
+    assert analysis.totals.params == sum(p.numel() for p in model.parameters()) == 990_162
+    frames = [torch.empty(1, 3, 128, 128, device="meta") for _ in range(2)]
+    conv_macs = sum(r.macs for r in analysis.layers if r.op == "conv")
+    assert 2 * conv_macs == _conv_flops(model, *frames)
 
 
 def test_inputs_is_the_whole_input() -> None:
