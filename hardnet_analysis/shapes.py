@@ -247,9 +247,10 @@ def _one(value: object, name: str | None) -> tuple[str | None, TensorShape, str]
     """(name, shape, dtype) of one input given as a shape, a text form or a tensor."""
     if isinstance(value, str):
         parsed = parse_input_shape(value)
-        if parsed.keywords and name is not None:
+        keyword = parsed.keywords[0] if parsed.keywords else None
+        if keyword is not None and name is not None:
             raise InputShapeError(f"input {name!r} is named twice: {value!r}")
-        return (name or (parsed.keywords or (None,))[0], parsed.shapes[0], parsed.dtypes[0])
+        return name or keyword, parsed.shapes[0], parsed.dtypes[0]
     shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
     if shape is not None and dtype is not None:  # a tensor, torch's or any other array's
         return name, tuple(int(d) for d in shape), dtype_name(str(dtype))
