@@ -30,7 +30,15 @@ from hardnet_analysis.families.serialize import from_dict, save_definition, to_d
 from hardnet_analysis.resolve import native_input_size
 from tests.hookcount import hook_count
 
-BUILT_IN = {"condensenet", "densenet", "fcdensenet", "fchardnet", "hardnet", "resnet"}
+BUILT_IN = {
+    "centernet",
+    "condensenet",
+    "densenet",
+    "fcdensenet",
+    "fchardnet",
+    "hardnet",
+    "resnet",
+}
 
 
 def check_model(name: str, tmp_path: Path) -> None:
@@ -83,7 +91,9 @@ def test_every_family_is_registered_once_with_its_parts() -> None:
 def test_unknown_family_in_a_file_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"format": "hda-definition", "version": 1, "family": "nope"}))
-    with pytest.raises(Exception, match=r"x.json: family 'nope' is not one of condensenet"):
+    with pytest.raises(
+        Exception, match=r"x.json: family 'nope' is not one of centernet, condensenet"
+    ):
         analyze(str(path))
 
 
@@ -143,4 +153,7 @@ def test_with_num_classes_resizes_every_family() -> None:
     for name in list_models():
         defn = get_definition(name).with_num_classes(7)
         assert defn.num_classes == 7
-        assert analyze(defn).output_shape[:2] == (1, 7)  # (1, 7) or a dense (1, 7, H, W)
+        # The first output: (1, 7), a dense (1, 7, H, W), or a detector's heatmap before its
+        # box maps (CenterNet's hm, then wh).
+        first = next(r for r in analyze(defn).layers if r.op == "output")
+        assert first.out_shape[:2] == (1, 7)
