@@ -103,7 +103,7 @@ def test_skips_neck_and_blocks_are_the_public_codes() -> None:
     assert defn.skip_channels() == (214, 458, 784)
     analysis = analyze(NAME)
     ups = [r for r in analysis.layers if r.name.startswith("conv1x1_up") and r.op == "conv"]
-    # [upsampled, skip]: 714 + 784, 224 + 458 ... each up block's output plus its skip.
+    # [upsampled, skip]: 714 + 784, 570 + 458, 428 + 214 (the previous block's output + skip).
     assert [(r.in_shapes[0][1], r.out_shape[1]) for r in ups] == [
         (1498, 256),
         (1028, 192),

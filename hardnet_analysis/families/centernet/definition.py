@@ -158,13 +158,6 @@ class CenterNetHarDNetDef:
             ch = stage.transition_channels or out
         return tuple(widths)
 
-    def backbone_channels(self) -> int:
-        """Channels the backbone hands the bottleneck (its last stage's output): 784."""
-        ch = self.stem_channels[1]
-        for stage in self.backbone:
-            ch = stage.transition_channels or stage.block.out_channels(ch)
-        return ch
-
 
 @dataclass(frozen=True)
 class CenterNetHarDNetConfig:

@@ -1,8 +1,10 @@
 """Torch CenterNet-HarDNet built from a definition, parameter layout as the public code's.
 
 State-dict keys and shapes are those of ``HarDNetSeg`` (``base``, ``last_proj``, ``last_blk``,
-``conv1x1_up``, ``denseBlocksUp`` and one Sequential per head: ``hm``, ``wh``), so its released
-COCO checkpoints load with ``create_model("centernet_hardnet85", weights=path)``. The
+``conv1x1_up``, ``denseBlocksUp`` and one Sequential per head: ``hm``, ``wh``; compared with the
+public code's model, which loads into this one strictly and gives the same outputs), so its
+released COCO checkpoints should load with ``create_model("centernet_hardnet85",
+weights=path)`` (the files themselves were not tried: nothing is downloaded). The
 parameter-free steps are modules of their own (``contexts``, ``splits``, ``merge``), so every
 traced op is named after its step and labelled with its block. The HarDBlock and ConvLayer are
 the HarDNet family's, with ReLU. The forward returns ``{"hm": ..., "wh": ...}``: the heatmap
@@ -89,13 +91,32 @@ class CenterNetHarDNet(nn.Module):
 
     def __init__(self, defn: CenterNetHarDNetDef) -> None:
         super().__init__()
+        self.hda_blocks: dict[str, str] = {}
+        skips = self._add_backbone(defn)
+        self._add_bottleneck(defn)
+        ch = self._add_up_stages(defn, skips)
+        self.merge = Merge()
+        self.hda_blocks["merge"] = "merge"
+        self.head_names = [head.name for head in defn.heads()]
+        for head in defn.heads():
+            self.add_module(head.name, _head(ch, defn.head_width(head), head.channels))
+            self.hda_blocks[head.name] = f"head_{head.name}"
+        self.definition = defn
+        self._init_heatmap()
+
+    def _label(self, paths: list[str], block: str) -> None:
+        self.hda_blocks.update(dict.fromkeys(paths, block))
+
+    def _add_backbone(self, defn: CenterNetHarDNetDef) -> list[int]:
+        """``base`` (stem and backbone stages) and `skip_layers`; returns the skips' channels,
+        shallowest first."""
         first, second = defn.stem_channels
         base: list[nn.Module] = [
             ConvLayer(defn.in_channels, first, 3, 2, nn.ReLU),
             ConvLayer(first, second, 3, 1, nn.ReLU),
             nn.AvgPool2d(3, 2, 1),
         ]
-        blocks = {f"base.{i}": "stem" for i in range(3)}
+        self._label(["base.0", "base.1", "base.2"], "stem")
         ch, skips = second, []
         self.skip_layers: list[int] = []  # the base indices whose outputs are skips
         for i, stage in enumerate(defn.backbone, start=1):
@@ -103,20 +124,27 @@ class CenterNetHarDNet(nn.Module):
             if stage.skip:
                 self.skip_layers.append(len(base))
                 skips.append(block.out_channels)
-            blocks[f"base.{len(base)}"] = f"hardblock{i}"
+            self._label([f"base.{len(base)}"], f"hardblock{i}")
             base.append(block)
             ch = stage.transition_channels or block.out_channels
             after = _transition(block.out_channels, stage)
-            blocks.update({f"base.{len(base) + k}": f"transition{i}" for k in range(len(after))})
+            self._label([f"base.{len(base) + k}" for k in range(len(after))], f"transition{i}")
             base.extend(after)
         self.base = nn.ModuleList(base)
-        self.last_proj = ConvLayer(ch, defn.proj_channels, 1, 1, nn.ReLU)
+        self.backbone_channels = ch
+        return skips
+
+    def _add_bottleneck(self, defn: CenterNetHarDNetDef) -> None:
+        """``last_proj``, ``last_pool``, the first context and ``last_blk``."""
+        self.last_proj = ConvLayer(self.backbone_channels, defn.proj_channels, 1, 1, nn.ReLU)
         self.last_pool = nn.AvgPool2d(2, 2)
-        contexts = [Context(defn.context_pool, defn.context_eps)]
+        self.contexts = nn.ModuleList([Context(defn.context_pool, defn.context_eps)])
         self.last_blk = HarDBlock(3 * defn.proj_channels, defn.bottleneck, nn.ReLU)
-        blocks.update(
-            dict.fromkeys(["last_proj", "last_pool", "contexts.0", "last_blk"], "bottleneck")
-        )
+        self._label(["last_proj", "last_pool", "contexts.0", "last_blk"], "bottleneck")
+
+    def _add_up_stages(self, defn: CenterNetHarDNetDef, skips: list[int]) -> int:
+        """The up stages (deepest skip first); returns the channels the heads read (the last
+        block's output and every shortcut)."""
         self.transUpBlocks = nn.ModuleList()
         self.conv1x1_up = nn.ModuleList()
         self.denseBlocksUp = nn.ModuleList()
@@ -127,22 +155,15 @@ class CenterNetHarDNet(nn.Module):
             self.conv1x1_up.append(ConvLayer(ch + skips[-1 - j], up.channels, 1, 1, nn.ReLU))
             if up.shortcut:
                 self.splits[str(j)] = Split(up.shortcut)
-            contexts.append(Context(defn.context_pool, defn.context_eps))
+            self.contexts.append(Context(defn.context_pool, defn.context_eps))
             block = HarDBlock(3 * (up.channels - up.shortcut), up.block, nn.ReLU)
             self.denseBlocksUp.append(block)
             ch, shortcuts = block.out_channels, shortcuts + up.shortcut
-            blocks[f"transUpBlocks.{j}"] = f"up{j + 1}"
-            for path in ("conv1x1_up", "splits", "contexts", "denseBlocksUp"):
-                blocks[f"{path}.{j + (path == 'contexts')}"] = f"decoder{j + 1}"
-        self.contexts = nn.ModuleList(contexts)
-        self.merge = Merge()
-        self.head_names = [head.name for head in defn.heads()]
-        for head in defn.heads():
-            self.add_module(head.name, _head(ch + shortcuts, defn.head_width(head), head.channels))
-            blocks[head.name] = f"head_{head.name}"
-        self.hda_blocks = {**blocks, "merge": "merge"}
-        self.definition = defn
-        self._init_heatmap()
+            self._label([f"transUpBlocks.{j}"], f"up{j + 1}")
+            # contexts.0 is the bottleneck's, so up stage j's is contexts.{j + 1}.
+            paths = [f"conv1x1_up.{j}", f"splits.{j}", f"contexts.{j + 1}", f"denseBlocksUp.{j}"]
+            self._label(paths, f"decoder{j + 1}")
+        return ch + shortcuts
 
     def _init_heatmap(self) -> None:
         # The public code starts the heatmap at a 0.1 probability everywhere (focal loss prior).
