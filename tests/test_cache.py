@@ -68,6 +68,19 @@ def test_concat_reread_is_free_while_resident_and_paid_when_evicted() -> None:
     assert sum(map(sum, nothing.values())) == concat_reread().totals.bytes == 6400
 
 
+def test_each_output_node_writes_its_own_tensor_once() -> None:
+    # Two outputs (as a detector's heads): a (400 B) and b (400 B) are each written back at
+    # their own output node; the first output node used to write back both, so 1600 B in all.
+    g = GraphBuilder("two heads")
+    x = g.add("input", "x", [], (1, 100))
+    a = g.add("activation", "a", [x], (1, 100))
+    b = g.add("activation", "b", [a], (1, 100))
+    g.add("output", "output", [a], (1, 100))
+    g.add("output", "output:1", [b], (1, 100))
+    found = per_node(measure_graph(g.graph), 10_000)
+    assert found == {"a": (400, 0), "output": (0, 400), "output:1": (0, 400)}
+
+
 @pytest.mark.parametrize("model", ["hardnet68", "resnet50"])
 def test_limits_on_real_models(model: str) -> None:
     analysis = analyze(model, 64)

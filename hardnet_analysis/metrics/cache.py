@@ -211,11 +211,21 @@ class _Simulation:
                 self.cache.drop(source)
         return CacheLayer(r.name, r.op, missed, written + w + spilled)
 
+    def write_back(self, output: str) -> int:
+        """The dirty bytes of what output node `output` reads, now clean: each output node
+        flushes its own tensor, once (a detector's heatmap and box maps are two output nodes)."""
+        written = 0
+        for source in {self.t.root[p] for p in self.analysis.graph.predecessors(output)}:
+            entry = self.cache.entries.get(source)
+            if entry:
+                written, entry[1] = written + entry[1], 0
+        return written
+
     def run(self, flush_outputs: bool) -> tuple[CacheLayer, ...]:
         layers = []
         for r in self.analysis.layers:
             if r.op == "output":
-                dirty = sum(self.cache.entries.get(k, [0, 0])[1] for k in self.t.outputs)
+                dirty = self.write_back(r.name)
                 layers.append(CacheLayer(r.name, r.op, 0, dirty if flush_outputs else 0))
                 continue
             if r.op in ROOT_OPS and (self.warm or self.handed_over):
