@@ -26,7 +26,7 @@ The context of x is [x, 9x9 average of x (stride 1, padding 4), x / (sum of x ov
 normalisation.
 
 CenterNet-HarDNet-85 (COCO, 80 classes): skips of 214, 458 and 784 channels at strides 4, 8 and
-16; bottleneck 784 -> 256 -> context 768 -> HarDBlock (k=80, 8 layers) -> 320; up stages 1x1 to
+16; bottleneck 784 -> 256 -> context 768 -> HarDBlock (k=80, 8 layers) -> 714; up stages 1x1 to
 256, 192, 96 with shortcuts 32, 32, 0 (contexts 672, 480, 288); the heads read 136 + 64 = 200
 channels at stride 4: ``hm`` 80 x 128 x 128 and ``wh`` 4 x 128 x 128 at 512x512. The code's
 detection task (``ctdet``) has these two heads only: ``wh`` holds the box size (2 channels) and
