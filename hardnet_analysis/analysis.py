@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.errors import ShapeError, UsageError
 from hardnet_analysis.families.registry import NetworkDef, build_graph
+from hardnet_analysis.graph.onnx_graph import OnnxSpec, build_onnx_graph
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.handlers import Handler
 from hardnet_analysis.resolve import ModuleSpec, input_shape_of, resolve
@@ -38,7 +40,7 @@ def _whole_inputs(
 
 
 def analyze(
-    target: str | NetworkDef | nn.Module,
+    target: str | Path | NetworkDef | nn.Module,
     input_size: InputShape | int | str | tuple[int, int] | None = None,
     batch: int = 1,
     dtype: str = "fp32",
@@ -53,7 +55,8 @@ def analyze(
     `target` is a registered name (``"hardnet68"``), a torchvision classifier name
     (``"resnet50"``, traced), ``package.module:callable`` or ``file.py:callable`` returning an
     ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition, a
-    `ModuleSpec` or an ``nn.Module``; `input_size` is 224, ``"320x480"`` or (H, W), None for the
+    `ModuleSpec`, an ``nn.Module``, or an ONNX model file (``*.onnx``, read without torch; a
+    dynamic dim of its input needs `input_size`); `input_size` is 224, ``"320x480"`` or (H, W), None for the
     model's native size (its definition's ``input_size``: 224, 32 for the CIFAR models,
     1024x2048 for fchardnet70; 224 for modules), or a whole `InputShape` (its batch and channels
     too: `batch` and `in_channels` are then left out).
@@ -82,6 +85,8 @@ def analyze(
         shape = input_shape_of(defn, size, batch, in_channels)
     if isinstance(defn, ModuleSpec):
         defn = defn.build(device="meta")
+    if isinstance(defn, OnnxSpec):
+        return measure_graph(build_onnx_graph(defn, shape), dtype, "onnx", handlers)
     try:
         if _is_module(defn):
             # Imported here: tracing needs torch, names and definitions are analysed without it.

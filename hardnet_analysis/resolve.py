@@ -3,6 +3,7 @@
 - a registered model name (``hardnet68``) -> its definition (pure data, analysed without torch);
 - a definition file (``*.json``) -> the definition it holds;
 - a torchvision classification builder name (``resnet50``) -> a `ModuleSpec`;
+- an ONNX model file (``*.onnx``) -> an `OnnxSpec` (analysed from the file, without torch);
 - ``package.module:callable`` or ``path/to/file.py:callable`` returning an ``nn.Module`` -> a
   `ModuleSpec` (its keyword arguments come from `kwargs`, the CLI's ``--kwargs`` JSON);
 - definitions, `ModuleSpec`s and ``nn.Module``s pass through unchanged.
@@ -33,6 +34,7 @@ from hardnet_analysis.errors import UnknownModelError, UsageError, first_line
 from hardnet_analysis.families.registry import get_definition, list_models
 from hardnet_analysis.families.serialize import load_definition
 from hardnet_analysis.fileio import atomic_write_text
+from hardnet_analysis.graph.onnx_graph import ONNX_SUFFIX, OnnxSpec, load_onnx
 from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:
@@ -249,6 +251,8 @@ def resolve(
         return spec
     if isinstance(target, (str, Path)) and str(target).endswith(EXPORTED_SUFFIX):
         return exported_spec(Path(target))
+    if isinstance(target, (str, Path)) and str(target).endswith(ONNX_SUFFIX):
+        return load_onnx(Path(target))
     if isinstance(target, Path) or (isinstance(target, str) and target.endswith(".json")):
         return load_definition(target)
     if not isinstance(target, str):
@@ -263,7 +267,8 @@ def resolve(
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownModelError(
         f"unknown model {target!r}{hint} (a registered name, a torchvision classifier, a .json "
-        "definition, a .pt2 torch.export program, package.module:callable or file.py:callable; "
+        "definition, a .pt2 torch.export program, an .onnx model, package.module:callable or "
+        "file.py:callable; "
         "`hda models` lists the registered ones)"
     )
 
@@ -337,6 +342,8 @@ def input_shape_of(
     one NCHW image of `size` (height, width), None for its native size (`native_input_size`),
     at `batch`, with `in_channels` or the target's own (3 where it has none).
     ``input_shape_of(get_definition("hardnet68"))`` is ``InputShape(((1, 3, 224, 224),))``."""
+    if isinstance(target, OnnxSpec):  # its inputs are the file's, dynamic dims given here
+        return target.input_shape(size, batch, in_channels)
     channels = in_channels if in_channels is not None else getattr(target, "in_channels", 3)
     return InputShape.of_image(size or native_input_size(target), batch, channels)
 

@@ -71,6 +71,15 @@ def _report_unhandled(analysis: Analysis) -> None:
             f"used by the forward and not counted (e.g. {next(iter(unused))})",
             file=sys.stderr,
         )
+    folded = analysis.folded_bn
+    if folded:
+        conv, bn = next(iter(folded.items()))
+        example = f"{conv} <- {bn}" if bn else conv
+        print(
+            f"hda: note: the exporter folded {len(folded)} BatchNorms into the convs before them "
+            f"(e.g. {example}); their weights and biases are not in params",
+            file=sys.stderr,
+        )
 
 
 def _document(analysis: Analysis, cache: int | None) -> dict[str, Any]:

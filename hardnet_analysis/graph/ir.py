@@ -20,6 +20,10 @@ import networkx as nx
 
 Shape = tuple[int, ...]
 
+#: The block of the top-level forward's own ops (``torch.flatten`` in a ResNet's forward), as
+#: the profiler names their time: never an empty name in a table.
+TOP_BLOCK = "(model)"
+
 
 class GraphBuilder:
     """Adds operation nodes to a DiGraph in execution order, with unique names."""

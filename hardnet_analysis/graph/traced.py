@@ -32,7 +32,7 @@ from torch.overrides import TorchFunctionMode
 
 from hardnet_analysis.errors import HdaError, UsageError, first_line
 from hardnet_analysis.graph.fast_shapes import FAST_SHAPES
-from hardnet_analysis.graph.ir import GraphBuilder
+from hardnet_analysis.graph.ir import TOP_BLOCK, GraphBuilder
 from hardnet_analysis.graph.trace_ops import (
     FACTORIES,
     FUNCTION_OPS,
@@ -241,11 +241,6 @@ class _Recorder(TorchFunctionMode):
                 "getitem", f"{node}.{index}", [node], tuple(tensor.shape), block, index=index
             )
             self.track(tensor, piece)
-
-
-#: The block of the top-level forward's own ops (``torch.flatten`` in a ResNet's forward), as
-#: the profiler names their time: never an empty name in a table.
-TOP_BLOCK = "(model)"
 
 
 def default_block_of(model: nn.Module) -> Callable[[str], str]:

@@ -178,6 +178,15 @@ class Analysis:
         return unused
 
     @property
+    def folded_bn(self) -> dict[str, str]:
+        """Convs of an ONNX file that carry a BatchNorm its exporter folded in (conv layer -> the
+        BN's module path, ``""`` where the file does not say): those BNs' weights and biases are
+        not in ``totals.params``, and the convs gained a bias where they had none. Empty for
+        anything else."""
+        folded: dict[str, str] = self.graph.graph.get("folded_bn", {})
+        return folded
+
+    @property
     def output_shape(self) -> Shape:
         return self.layers[-1].out_shape
 
@@ -210,6 +219,7 @@ class Analysis:
             "unhandled": [asdict(u) for u in self.unhandled],
             "coverage": self.coverage,
             "unused_params": self.unused_params,
+            "folded_bn": self.folded_bn,
         }
 
 
@@ -282,7 +292,9 @@ def measure_graph(
     for name, attrs in nodes_in_order(graph):
         handler = handler_for(attrs["op"], table)
         if handler is None:
-            unhandled.append(Unhandled(name, attrs["op"], unsupported_reason(attrs["op"]) or ""))
+            # A node may carry its own reason (an ONNX op hda's table names unsupported).
+            reason = attrs.get("reason") or unsupported_reason(attrs["op"]) or ""
+            unhandled.append(Unhandled(name, attrs["op"], reason))
         cost = Cost() if handler is None else _apply(handler, name, attrs)
         gone = _fused_away(graph, name, attrs["op"], fused)
         if gone:

@@ -52,6 +52,7 @@ local_response_norm normalize native_batch_norm native_group_norm native_layer_n
 native_channel_shuffle channel_shuffle renorm norm_except_dim interpolate upsample grid_sample
 grid_sampler grid_sampler_2d grid_sampler_3d affine_grid affine_grid_generator pad
 constant_pad_nd pixel_shuffle pixel_unshuffle embedding embedding_bag one_hot unfold fold
+roi_align roi_pool ps_roi_align ps_roi_pool
 """
 
 _REDUCTIONS = """
@@ -68,7 +69,7 @@ repeat_interleave tile gather scatter scatter_add scatter_reduce index_add index
 index_put index_reduce index_select masked_scatter put take take_along_dim unravel_index
 fill_diagonal clone contiguous copy zero fill to float double half bfloat16 int long short char
 byte bool cfloat cdouble chalf complex type_as cpu cuda xpu mtia ipu new_zeros new_ones
-zeros_like ones_like empty_like full_like autocast_to_full_precision
+zeros_like ones_like empty_like full_like arange autocast_to_full_precision
 autocast_to_reduced_precision conj_physical kron cross linalg_cross linalg_vander
 fft_fftshift fft_ifftshift pairwise_distance cosine_similarity pin_memory
 """
@@ -91,8 +92,8 @@ ELEMENTWISE_OPS: tuple[str, ...] = tuple(
 FREE_OPS: tuple[str, ...] = tuple(
     _names(
         """
-input output constant flatten unflatten view view_as reshape reshape_as ravel permute transpose
-t adjoint swapdims movedim moveaxis getitem chunk unsafe_chunk split unsafe_split
+input output constant identity flatten unflatten view view_as reshape reshape_as ravel permute
+transpose t adjoint swapdims movedim moveaxis getitem chunk unsafe_chunk split unsafe_split
 split_with_sizes unsafe_split_with_sizes tensor_split hsplit vsplit dsplit unbind squeeze
 unsqueeze expand expand_as broadcast_to broadcast_tensors atleast_1d atleast_2d atleast_3d
 narrow select diagonal linalg_diagonal as_strided real imag view_as_real view_as_complex conj
