@@ -56,8 +56,8 @@ def analyze(
     (``"resnet50"``, traced), ``package.module:callable`` or ``file.py:callable`` returning an
     ``nn.Module`` (called with `kwargs`, traced), a definition file (``*.json``), a definition, a
     `ModuleSpec`, an ``nn.Module``, or an ONNX model file (``*.onnx``, read without torch; a
-    dynamic dim of its input needs `input_size`); `input_size` is 224, ``"320x480"`` or (H, W), None for the
-    model's native size (its definition's ``input_size``: 224, 32 for the CIFAR models,
+    dynamic dim of its input needs `input_size`); `input_size` is 224, ``"320x480"`` or (H, W),
+    None for the model's native size (its definition's ``input_size``: 224, 32 for the CIFAR models,
     1024x2048 for fchardnet70; 224 for modules), or a whole `InputShape` (its batch and channels
     too: `batch` and `in_channels` are then left out).
     `in_channels` None takes the definition's own (3 for modules). Counts are at `batch`

@@ -1,8 +1,9 @@
 """`hda profile MODEL ... [--input 224 512] [--out runs/]`: latency per model and per layer.
 
 Several models and sizes make a sweep. With ``--out`` each run is written (atomically) as soon
-as it is done to ``DIR/MODEL-HxW-DEVICE-DTYPE-bN[-nhwc]-tT-rR.json`` (`run_file_name`: the
-device actually used, so a CUDA request that fell back is a ``cpu`` file; T threads, R repeats);
+as it is done to ``DIR/MODEL-HxW-[RUNTIME-]DEVICE-DTYPE-bN[-nhwc]-tT-rR.json`` (`run_file_name`:
+the device actually used, so a CUDA request that fell back is a ``cpu`` file; T threads, R
+repeats; ``onnxruntime-`` for ``--runtime onnxruntime``);
 a run file with status ``ok`` and the same setup is skipped when the sweep is run again, unless
 ``--force``. A run that fails (out of memory, a model that cannot be
 built or traced at that size) is recorded (status ``failed``, with the error) and the sweep
@@ -88,6 +89,14 @@ def register(subparsers: Any) -> None:
         "(robust on a busy shared machine)",
     )
     parser.add_argument(
+        "--runtime",
+        choices=("torch", "onnxruntime"),
+        default="torch",
+        help="what runs the model: eager PyTorch (default), or ONNX Runtime's CPU provider on "
+        "the model's ONNX export (exported once and cached; an .onnx MODEL runs as it is), "
+        "timed per fused kernel by its own profiler",
+    )
+    parser.add_argument(
         "--counters",
         choices=("auto", "none", "ncu", "nvprof", "perf"),
         default="auto",
@@ -121,6 +130,7 @@ def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespac
         args.channels_last,
         threads,
         args.repeat,
+        None if args.runtime == "torch" else args.runtime,
     )
     return out / name
 
@@ -166,12 +176,17 @@ def _settings(hw: tuple[int, int], args: argparse.Namespace) -> Settings:
         counters=args.counters,
         strict_device=args.strict_device,
         thread_time=args.thread_time,
+        runtime=args.runtime,
     )
 
 
 def _one(model: str, settings: Settings) -> ProfileRun:
     from hardnet_analysis.profiler.run import profile_model
 
+    if settings.runtime == "onnxruntime":
+        from hardnet_analysis.profiler.run_ort import profile_ort
+
+        return profile_ort(model, settings, _log)
     return profile_model(model, settings, _log)
 
 
@@ -213,6 +228,12 @@ def run(args: argparse.Namespace) -> int:
 
     for model in args.models:
         resolve(model)  # unknown names fail here, before any run
+        if model.endswith(".onnx") and args.runtime != "onnxruntime":
+            raise UsageError(f"{model}: an ONNX file is profiled with --runtime onnxruntime")
+    if args.runtime == "onnxruntime":
+        from hardnet_analysis.profiler.run_ort import check_settings
+
+        check_settings(_settings(args.input[0], args))
     backend = pick(args.device, args.strict_device).backend  # --strict-device: exit 2 now
     if args.thread_time:
         check_thread_time(backend, args.threads)

@@ -26,12 +26,20 @@ R = TypeVar("R", bound="RunDocument")
 
 
 def setup_fields(
-    device: str, dtype: str, batch: int, channels_last: bool, threads: int, repeat: int
+    device: str,
+    dtype: str,
+    batch: int,
+    channels_last: bool,
+    threads: int,
+    repeat: int,
+    runtime: str | None = None,
 ) -> dict[str, str]:
-    """What besides the model and input changes a run's numbers, by name: the device actually
-    used (a CUDA request that fell back is a ``cpu`` run), dtype, batch, layout, threads and
-    repeat count, each in words (``cpu``, ``fp32``, ``b1``, ``nchw``, ``2 threads``, ...)."""
+    """What besides the model and input changes a run's numbers, by name: the runtime where it
+    is not eager PyTorch (``onnxruntime``), the device actually used (a CUDA request that fell
+    back is a ``cpu`` run), dtype, batch, layout, threads and repeat count, each in words
+    (``cpu``, ``fp32``, ``b1``, ``nchw``, ``2 threads``, ...)."""
     return {
+        **({"runtime": runtime} if runtime else {}),
         "device": device,
         "dtype": dtype,
         "batch": f"b{batch}",
@@ -56,11 +64,14 @@ def run_file_name(
     channels_last: bool,
     threads: int,
     repeat: int,
+    runtime: str | None = None,
 ) -> str:
-    """``STEM-HxW-DEVICE-DTYPE-bN[-nhwc]-tT-rR.json``: runs that differ in anything that
-    changes their numbers (see `setup_fields`) get different files. DEVICE is the device used."""
+    """``STEM-HxW-[RUNTIME-]DEVICE-DTYPE-bN[-nhwc]-tT-rR.json``: runs that differ in anything
+    that changes their numbers (see `setup_fields`) get different files. DEVICE is the device
+    used; RUNTIME is there for runtimes other than eager PyTorch (``onnxruntime``)."""
     layout = "-nhwc" if channels_last else ""
-    return f"{stem}-{hw[0]}x{hw[1]}-{device}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}.json"
+    where = f"{runtime}-{device}" if runtime else device
+    return f"{stem}-{hw[0]}x{hw[1]}-{where}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}.json"
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,21 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class RuntimeRecord:
+    """The runtime a run measured where it is not eager PyTorch: its name and version
+    (``onnxruntime``, ``1.32.0``), execution provider, graph optimization level, where the ONNX
+    file came from (``torch.onnx.export (dynamo), torch 2.14.1`` or ``file``) and the optimized
+    graph's op counts (``{"com.microsoft.nchwc.Conv": 20, "Gemm": 1}``)."""
+
+    name: str
+    version: str
+    provider: str
+    optimization: str
+    source: str
+    optimized_ops: Mapping[str, int]
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Untimed and timed forwards, whether cuDNN autotuned, the clock read, and the process."""
 
@@ -275,6 +301,13 @@ class ProfileRun(RunDocument):
     ops: OpJoin | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
     #: How busy the machine was just before the timing (absent on GPUs and in older runs).
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: The runtime, where it is not eager PyTorch (absent for eager runs and older files).
+    runtime: RuntimeRecord | None = omitted_if_none()  # noqa: RUF009
+
+    @property
+    def runtime_name(self) -> str | None:
+        """``onnxruntime`` for an ONNX Runtime run, None for eager PyTorch."""
+        return self.runtime.name if self.runtime is not None else None
 
     @property
     def size(self) -> str:
@@ -291,6 +324,7 @@ class ProfileRun(RunDocument):
             self.channels_last,
             self.threads,
             self.settings.repeat,
+            self.runtime_name,
         )
 
     @property
@@ -310,6 +344,7 @@ class ProfileRun(RunDocument):
             self.channels_last,
             self.threads,
             self.settings.repeat,
+            self.runtime_name,
         )
 
     def out_of_range(self) -> str | None:

@@ -411,6 +411,7 @@ def _visit(walk: _Walk, node: Any) -> None:
     params = [p for _, name in slots for p in walk.params_of(name)]
     op, attrs = _op_and_attrs(walk, node, frozenset(i for i, n in slots if walk.params_of(n)))
     attrs["param_tensors"] = tuple((p, walk.weights[p]) for p in params)
+    attrs["onnx_node"] = node.name  # what ONNX Runtime's profile joins on
     if params:
         attrs["param_key"] = params[0].rsplit(".", 1)[0]
     name, path = _layer_name(node, params)

@@ -56,8 +56,9 @@ TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bflo
 class Settings:
     """How to profile: device (a backend's name, `hardnet_analysis.backends`), input (H, W),
     batch, dtype, layout, warm-up and repeats, CPU threads, counter source (``auto``,
-    ``none``, ``ncu``, ``nvprof``, ``perf``), and whether a device that cannot run here is an
-    error (`strict_device`) rather than a fall-back to the CPU."""
+    ``none``, ``ncu``, ``nvprof``, ``perf``), whether a device that cannot run here is an
+    error (`strict_device`) rather than a fall-back to the CPU, and the runtime (``torch``,
+    eager; ``onnxruntime``: `profiler.run_ort`)."""
 
     device: str = "cpu"
     input_hw: tuple[int, int] = (224, 224)
@@ -70,6 +71,7 @@ class Settings:
     counters: str = "auto"
     strict_device: bool = False
     thread_time: bool = False
+    runtime: str = "torch"
 
 
 def prepare(
