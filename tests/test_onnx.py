@@ -377,3 +377,15 @@ def test_an_export_at_another_size_equals_the_module_there(tmp_path: Path) -> No
         expected = analyze(model, size).totals
         got = analyze(path, size).totals
         assert (got.macs, got.cio) == (expected.macs, expected.cio)
+
+
+def test_input_shape_gives_the_file_its_inputs(tmp_path: Path) -> None:
+    path = hand_built(tmp_path / "dynamic.onnx", ["N", 3, "H", "W"])
+    done = _cli("cio", str(path), "--input-shape", "2x3x8x8", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert analyze(path, inputs="2x3x8x8").totals.macs == 2 * 8192
+    for bad, message in (("1x3x8", "is ?x3x?x?, not 1x3x8"), ("y=1x3x8x8", "no input 'y'")):
+        done = _cli("cio", str(path), "--input-shape", bad)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    done = _cli("cio", str(path), "--input-shape", "1x3x8x8", "--input-shape", "1x3x8x8")
+    assert done.returncode == 2 and "takes 1 inputs (x ?x3x?x?); 2 given" in done.stderr

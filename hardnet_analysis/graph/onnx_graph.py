@@ -186,6 +186,30 @@ def _graph_inputs(onnx: ModuleType, graph: Any) -> tuple[OnnxInput, ...]:
     return tuple(inputs)
 
 
+def dims_per_input(spec: OnnxSpec, shape: InputShape) -> list[tuple[int, ...]]:
+    """The dims `shape` gives each graph input of `spec`, in the file's order: positional
+    shapes first, keyword shapes by input name (``--input-shape mask=1x1x64x64``). Too few or
+    too many shapes, an unknown name or a rank other than the file's are one-line UsageErrors
+    that list the file's inputs."""
+    names = [i.name for i in spec.inputs]
+    listed = ", ".join(f"{i.name} {i.text()}" for i in spec.inputs)
+    positional = len(shape.shapes) - len(shape.keywords)
+    named = dict(zip(shape.keywords, shape.shapes[positional:], strict=True))
+    unknown = [k for k in named if k not in names]
+    if unknown:
+        raise UsageError(f"{spec.name} has no input {unknown[0]!r}; its inputs: {listed}")
+    if positional + len(named) != len(names) or set(names[:positional]) & set(named):
+        raise UsageError(
+            f"{spec.name} takes {len(names)} inputs ({listed}); {len(shape.shapes)} given"
+        )
+    dims = [shape.shapes[i] if i < positional else named[n] for i, n in enumerate(names)]
+    for value, given in zip(spec.inputs, dims, strict=True):
+        if value.dims and len(value.dims) != len(given):
+            text = "x".join(map(str, given))
+            raise UsageError(f"{spec.name}: input {value.name!r} is {value.text()}, not {text}")
+    return dims
+
+
 def _inferred(spec: OnnxSpec, shape: InputShape) -> Any:
     """A copy of the model with its inputs fixed to `shape`, local functions inlined and every
     value's shape inferred (with the shape arithmetic folded where ONNX's inference alone
@@ -193,8 +217,11 @@ def _inferred(spec: OnnxSpec, shape: InputShape) -> Any:
     onnx = require_onnx()
     model = onnx.ModelProto()
     model.CopyFrom(spec.model)
-    real = [v for v in model.graph.input if v.name in {i.name for i in spec.inputs}]
-    for value, dims in zip(real, shape.shapes, strict=True):
+    given = dict(zip([i.name for i in spec.inputs], dims_per_input(spec, shape), strict=True))
+    for value in model.graph.input:
+        if value.name not in given:
+            continue
+        dims = given[value.name]
         del value.type.tensor_type.shape.dim[:]
         for size in dims:
             value.type.tensor_type.shape.dim.add().dim_value = size
@@ -556,7 +583,7 @@ def build_onnx_graph(spec: OnnxSpec, shape: InputShape) -> nx.DiGraph:
     builder = GraphBuilder(spec.name)
     walk = _Walk(builder, _shapes(graph), _float_weights(onnx, graph))
     single = len(spec.inputs) == 1
-    for value, dims in zip(spec.inputs, shape.shapes, strict=True):
+    for value, dims in zip(spec.inputs, dims_per_input(spec, shape), strict=True):
         name = "input" if single else value.name
         walk.nodes[value.name] = builder.add("input", name, (), dims, "input")
     for node in graph.node:
