@@ -121,6 +121,12 @@ _NOT_EXPORTED = {
 }
 
 
+#: Models whose folded export also folds tensors computed from parameters (the relative
+#: position bias ``table[index]`` of every attention block becomes an initializer of its own),
+#: so only their BN-kept export holds the module's parameters.
+_FOLDS_PARAMETERS = ("swin", "maxvit")
+
+
 def _zoo() -> list[str]:
     from hardnet_analysis.families.registry import list_models
     from hardnet_analysis.resolve import torchvision_classifiers
@@ -155,11 +161,15 @@ def test_an_export_counts_what_its_module_counts(name: str, tmp_path: Path) -> N
     for result in (kept, folded):
         assert result.unhandled == ()
         assert (result.totals.macs, result.totals.cio) == (expected.macs, expected.cio)
-    assert kept.totals.params == expected.params == sum(p.numel() for p in model.parameters())
+    assert kept.totals.params == expected.params
+    # what the forward never uses (GoogLeNet's auxiliary heads in eval mode) is in neither
+    every = sum(p.numel() for p in model.parameters())
+    assert expected.params + sum(traced.unused_params.values()) == every
     pairs = conv_bn_pairs(traced)
     assert set(folded.folded_bn) == set(pairs)
     assert kept.folded_bn == {}
-    assert folded.totals.params == expected.params - folded_params(model, pairs)
+    if not name.startswith(_FOLDS_PARAMETERS):
+        assert folded.totals.params == expected.params - folded_params(model, pairs)
     module_convs = [r.name for r in traced.layers if r.op == "conv"]
     assert [r.name for r in folded.layers if r.op == "conv"] == module_convs
 
