@@ -131,7 +131,15 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     assert len(nodes) == len(set(nodes))
     convs = sum(1 for layer in run.layers for op in layer.ops if op == "conv")
     assert convs == len(run.layers) - sum(1 for layer in run.layers if "conv" not in layer.ops)
-    assert 0.5 < run.layer_sum_ratio < 2.0
+    # loose: 64x64 takes about a millisecond, and a busy machine stretches the whole runs
+    assert 0.1 < run.layer_sum_ratio < 3.0
+    # the kernels' bytes: every layer has them, and they sum to the runtime's figure, below
+    # hda's unfused view of the same graph (BN, ReLU and adds run inside conv kernels)
+    assert all(layer.kernel_bytes is not None for layer in run.layers)
+    assert sum(layer.kernel_bytes or 0 for layer in run.layers) == run.runtime.kernel_bytes
+    assert run.runtime.kernel_bytes < run.totals.model_bytes
+    rules = {rule["op"]: rule for rule in run.runtime.fusion}
+    assert rules["activation"]["runtime"] > 0
     assert "joined to hda nodes" in done.stderr
     again = _cli(*args, env=env)  # the run is there: skipped, the export is cached
     assert again.returncode == 0 and "done already" in again.stderr

@@ -11,7 +11,7 @@ from hardnet_analysis.families import build_module
 from hardnet_analysis.families.hardnet import HarDNetDef
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.handlers import Cost
-from hardnet_analysis.metrics.traffic import traffic
+from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
 from tests.strategies import hardnets
 
 
@@ -114,3 +114,42 @@ def test_handlers_can_be_extended_and_overridden_per_call() -> None:
     no_bn = analyze("hardnet39ds", 32, handlers={"batchnorm": lambda node: Cost()})
     assert no_bn.totals.params < plain.totals.params
     assert analyze("hardnet39ds", 32).totals == plain.totals
+
+
+def _conv_bn_relu6() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU6())
+
+
+def test_a_fused_kernel_moves_what_enters_and_leaves_it() -> None:
+    analysis = analyze(_conv_bn_relu6(), 8)
+    (kernel,) = grouped_traffic(analysis, {"k": ["0", "1", "2"]})
+    # input 192 + weights 108 + BN's four vectors 16 read, 256 written, fp32
+    assert (kernel.reads, kernel.writes) == ((192 + 108 + 16) * 4, 256 * 4)
+    alone = grouped_traffic(analysis, {n: [n] for n in ("0", "1", "2")})
+    assert sum(k.bytes for k in alone) == 2224 + 2112 + 2048  # each node its own kernel
+
+
+def test_a_residual_add_inside_a_kernel_reads_the_skip_once() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.conv(x) + x)
+
+    analysis = analyze(Block(), 8, in_channels=4)
+    names = [r.name for r in analysis.layers if r.op not in ("input", "output")]
+    (kernel,) = grouped_traffic(analysis, {"k": names})
+    assert (kernel.reads, kernel.writes) == ((256 + 16) * 4, 256 * 4)  # x once, weights
+    rules = {r.op: r for r in fusion_rules(analysis, {"k": names})}
+    assert (rules["add"].hda, rules["add"].runtime) == (0, 1)  # hda's view keeps the add
+    assert (rules["activation"].hda, rules["activation"].runtime) == (1, 1)
+
+
+def test_fusion_rules_count_what_each_side_fuses() -> None:
+    analysis = analyze(_conv_bn_relu6(), 8)
+    apart = {r.op: r for r in fusion_rules(analysis, {n: [n] for n in ("0", "1", "2")})}
+    assert (apart["batchnorm"].hda, apart["batchnorm"].runtime) == (1, 0)
+    together = {r.op: r for r in fusion_rules(analysis, {"k": ["0", "1", "2"]})}
+    assert together["batchnorm"].both == together["activation"].both == 1

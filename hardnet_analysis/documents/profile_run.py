@@ -152,6 +152,9 @@ class ProfiledLayer:
     #: Each node's median seconds where the ops were timed by the profiler (absent in runs
     #: timed by module hooks, before it).
     node_times: Mapping[str, float] | None = omitted_if_none()
+    #: Bytes the runtime's kernel reads and writes (`metrics.traffic.grouped_traffic`; ONNX
+    #: Runtime runs only, where a layer is one fused kernel).
+    kernel_bytes: int | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,12 @@ class Choice:
 class RuntimeRecord:
     """The runtime a run measured where it is not eager PyTorch: its name and version
     (``onnxruntime``, ``1.32.0``), execution provider, graph optimization level, where the ONNX
-    file came from (``torch.onnx.export (dynamo), torch 2.14.1`` or ``file``) and the optimized
-    graph's op counts (``{"com.microsoft.nchwc.Conv": 20, "Gemm": 1}``)."""
+    file came from (``torch.onnx.export (dynamo), torch 2.14.1`` or ``file``), the optimized
+    graph's op counts (``{"com.microsoft.nchwc.Conv": 20, "Gemm": 1}``), the bytes its kernels
+    read and write by hda's traffic model (`metrics.traffic.grouped_traffic`: the run's
+    ``totals`` hold the unfused and fused views beside it), and per op how hda's fused view and
+    the runtime's kernels fuse it (`metrics.traffic.FusionRule`: op, nodes, hda, runtime,
+    both)."""
 
     name: str
     version: str
@@ -193,6 +200,8 @@ class RuntimeRecord:
     optimization: str
     source: str
     optimized_ops: Mapping[str, int]
+    kernel_bytes: int
+    fusion: tuple[Mapping[str, Any], ...]
 
 
 @dataclass(frozen=True)

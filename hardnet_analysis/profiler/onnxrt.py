@@ -316,6 +316,22 @@ def profile_sessions(
     return OrtProfile(owners, runs, ops)
 
 
+def kernel_owners(path: Path, graph: nx.DiGraph, threads: int) -> dict[str, list[str]]:
+    """Per node of the graph ORT optimizes `path` into (at `threads`), the hda nodes of `graph`
+    (hda's graph of the same file) it stands for; nothing is run."""
+    onnx = require_onnx()
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(path, threads, Path(tmp))
+        sess.end_profiling()
+        optimized = onnx.load(Path(tmp) / "optimized.onnx", load_external_data=False)
+    original = onnx.load(path, load_external_data=False)
+    names = hda_nodes_of(graph)
+    return {
+        opt: [names[n] for n in nodes if n in names]
+        for opt, nodes in ownership(original, optimized).items()
+    }
+
+
 def is_onnx_file(model: str) -> bool:
     return model.endswith(ONNX_SUFFIX)
 

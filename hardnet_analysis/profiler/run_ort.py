@@ -8,7 +8,7 @@ nodes' metrics, named after its conv), the DRAM counters that work here, the CPU
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from hardnet_analysis.analysis import analyze
@@ -16,7 +16,7 @@ from hardnet_analysis.backends import pick
 from hardnet_analysis.documents.profile_run import OpJoin, ProfiledLayer, ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.traffic import traffic
+from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
 from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler.dram import measure_dram
 from hardnet_analysis.profiler.latency import Stats, prime_allocator, time_forward
@@ -73,12 +73,12 @@ def _source(model: str, shape: InputShape, say: Log) -> tuple[Exported, Analysis
     return exported, analyze(str(exported.path), shape, name=model)
 
 
-def _named_groups(profile: OrtProfile, analysis: Analysis) -> dict[str, list[str]]:
+def named_groups(owners: dict[str, list[str]], analysis: Analysis) -> dict[str, list[str]]:
     """Each optimized node's hda nodes under a layer name: its principal op's node (its conv),
     else its last node (nodes that own none, layout reorders, are left out)."""
     ops = {r.name: r.op for r in analysis.layers}
     groups: dict[str, list[str]] = {}
-    for opt, nodes in profile.owners.items():
+    for opt, nodes in owners.items():
         if not nodes:
             continue
         principal = [n for n in nodes if ops.get(n) in _PRINCIPAL]
@@ -131,7 +131,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         time_forward(forward, picked.backend.clock(), settings.warmup, settings.repeat)
     )
     profile = profile_sessions(exported.path, analysis.graph, shape, threads, settings.repeat)
-    groups = _named_groups(profile, analysis)
+    groups = named_groups(profile.owners, analysis)
     ops = _op_times(profile, groups, whole.median)
     say(_join_line(profile, ops))
     choice = probe(picked.backend, None, settings.counters)
@@ -141,7 +141,11 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     sums = _group_sums(analysis, groups, settings.dtype)
     spec = roofline_spec(picked.backend, picked.device)
     layers = _layers(ops, sums, keys, dram.layers, (spec, settings.dtype))
-    layers = tuple(replace(layer, name=_name_of(layer, groups)) for layer in layers)
+    kernels = {g.nodes[0]: g.bytes for g in grouped_traffic(analysis, groups)}
+    layers = tuple(
+        replace(layer, name=_name_of(layer, groups), kernel_bytes=kernels.get(layer.name))
+        for layer in layers
+    )
     record = RuntimeRecord(
         "onnxruntime",
         ort.__version__,
@@ -149,6 +153,8 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         OPT_LEVEL,
         exported.how,
         profile.optimized_ops,
+        sum(kernels.values()),
+        tuple(asdict(rule) for rule in fusion_rules(analysis, groups)),
     )
     document = run.document(analysis, measured, layers, spec)
     join = OpJoin(
