@@ -40,6 +40,7 @@ from hardnet_analysis.families.serialize import save_definition, to_dict
 from hardnet_analysis.search.objectives import LATENCY
 from hardnet_analysis.search.space import SearchSpace
 from hardnet_analysis.search.sweep import SAMPLE_SEED, Budgets, Candidate, SearchResult
+from hardnet_analysis.shapes import InputShape
 
 
 def _digest(body: Any) -> str:
@@ -57,14 +58,19 @@ def definition_id(defn: Searchable) -> str:
 class FrontKey:
     """What decides a front, and so its id: the space (with the template's definition, whatever
     file it came from), the input shape, dtype, budgets and the ranking with its settings
-    (`objective_info`, without the latency bound: `recorded_info` adds it)."""
+    (`objective_info`, without the latency bound: `recorded_info` adds it). `input_shape` is
+    one NCHW image, ``InputShape.of_image(224)``: any other input is refused here, before the
+    sweep (an `InputShapeError`: the search's cost model reads one image)."""
 
     space: SearchSpace
-    input_shape: tuple[int, ...]
+    input_shape: InputShape
     dtype: str
     budgets: Budgets
     ranking: str
     objective_info: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _ = self.input_shape.image  # refused now if not one NCHW image, not after the sweep
 
     @property
     def recorded_info(self) -> dict[str, Any]:
@@ -78,7 +84,7 @@ class FrontKey:
             {
                 "space": self.space.to_dict(),
                 "template": to_dict(self.space.template),
-                "input": list(self.input_shape),
+                "input": list(self.input_shape.image),  # the NCHW list ids were made of
                 "dtype": self.dtype,
                 "budgets": self.budgets.on_metrics(),
                 "ranking": self.ranking,
@@ -178,7 +184,7 @@ def front_document(
 ) -> SearchFront:
     """The front document for `rows` and the whole front, with the sweep's summary and the
     command given."""
-    h, w = result.input_shape[2:]
+    h, w = result.input_shape.hw  # the document keeps (h, w) and the batch (its JSON form)
     key = front_key(result, objective_info)
     return SearchFront(
         id=key.id,
@@ -186,7 +192,7 @@ def front_document(
         space=result.space.to_dict(),
         template=result.space.template_name,
         input=(h, w),
-        batch=result.input_shape[0],
+        batch=result.input_shape.batch,
         dtype=result.dtype,
         budgets=result.budgets.on_metrics(),
         objective=result.ranking,

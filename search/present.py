@@ -37,8 +37,8 @@ TRAINED_METRICS = tuple(metric(name) for name in ("params", "macs", "cio"))
 
 
 def title(result: SearchResult) -> str:
-    h, w = result.input_shape[2:]
-    return f"{result.space.template_name} search @ {h}x{w}, batch {result.input_shape[0]}"
+    h, w = result.input_shape.hw
+    return f"{result.space.template_name} search @ {h}x{w}, batch {result.input_shape.batch}"
 
 
 def summary(result: SearchResult) -> str:

@@ -31,6 +31,7 @@ from hardnet_analysis.search_metrics import (
     check_fields,
     metric,
 )
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import format_count
 
 CHUNK = 1 << 18
@@ -229,10 +230,11 @@ class Front:
 @dataclass
 class SearchResult:
     """What a sweep found. `candidates` are best first; `template` is the template's own
-    candidate measured the same way; counts are at `input_shape` (NCHW, with the batch)."""
+    candidate measured the same way; counts are at `input_shape`, the one NCHW image the sweep
+    evaluated (``InputShape(((1, 3, 224, 224),))``: ``input_shape.hw`` is (224, 224))."""
 
     space: SearchSpace
-    input_shape: Shape
+    input_shape: InputShape
     dtype: str
     budgets: Budgets
     ranking: str
@@ -388,7 +390,7 @@ def sweep(
     kept, ranks, scores = ranker.best()
     return SearchResult(
         space=space,
-        input_shape=input_shape,
+        input_shape=InputShape((input_shape,)),
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,
@@ -428,7 +430,7 @@ def _stagewise(
     by_capacity = found.take(np.lexsort((found.index, found.cio, found.metric(ranker.capacity))))
     return SearchResult(
         space=space,
-        input_shape=input_shape,
+        input_shape=InputShape((input_shape,)),
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,

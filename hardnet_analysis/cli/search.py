@@ -277,7 +277,7 @@ def _key(
     from hardnet_analysis.search.emit import FrontKey
 
     shape = input_shape(args, space.template)  # native: 224 for HarDNet, 1024x2048 for FC
-    return FrontKey(space, shape.image, args.dtype, budgets, ranker.name, info)
+    return FrontKey(space, shape, args.dtype, budgets, ranker.name, info)
 
 
 def _sweep(
@@ -289,7 +289,7 @@ def _sweep(
         with progress_bar("search", "sweeping candidates", "candidates swept") as progress:
             return sweep(
                 key.space,
-                key.input_shape,
+                key.input_shape.image,  # the cost model evaluates one NCHW tensor
                 key.budgets,
                 ranker,
                 args.dtype,
@@ -299,7 +299,7 @@ def _sweep(
                 capacity=args.capacity,
             )
     except ShapeError as exc:
-        h, w = key.input_shape[2:]
+        h, w = key.input_shape.hw
         raise ShapeError(f"input {h}x{w} is too small for the template: {exc}") from None
 
 
