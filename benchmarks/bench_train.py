@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hardnet_analysis.models import create_model
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import load_digits
 from hardnet_analysis.train.distributed import DistContext
@@ -63,8 +64,8 @@ def hda_epoch(model: nn.Module, config: TrainConfig, device: torch.device) -> fl
 
 
 def compare(model_name: str, epochs: int, device: torch.device, fast: bool) -> dict[str, Any]:
-    config = TrainConfig(model=model_name, dataset="digits", image_size=32, batch_size=64,
-                         amp=fast, channels_last=fast)  # fmt: skip
+    config = TrainConfig(model=model_name, dataset="digits", image_size=InputShape.of_image(32),
+                         batch_size=64, amp=fast, channels_last=fast)  # fmt: skip
     data = load_digits(32)
     images, labels = data.train.tensors  # type: ignore[attr-defined]
     ref_model = create_model(model_name, num_classes=10).to(device)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train import TrainConfig, train
 from tests.trainkit import ROOT, shapes_dataset, tiny_definition_file, tiny_fchardnet_file
 
@@ -56,7 +57,7 @@ def test_torchrun_two_ranks_match_one_process(tmp_path: Path) -> None:
         TrainConfig(
             model=definition,
             dataset="digits",
-            image_size=16,
+            image_size=InputShape.of_image(16),
             epochs=2,
             batch_size=64,
             deterministic=True,
@@ -127,7 +128,12 @@ def test_segmentation_two_ranks_match_one_process(tmp_path: Path) -> None:
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("best val mIoU") == 1
-    config = TrainConfig(model=definition, data=str(data), task="segmentation", image_size=32)
+    config = TrainConfig(
+        model=definition,
+        data=str(data),
+        task="segmentation",
+        image_size=InputShape.of_image(32),
+    )
     single = train(
         config.replace(
             epochs=3, batch_size=8, workers=0, deterministic=True, out=str(tmp_path / "single")

@@ -24,6 +24,7 @@ from hardnet_analysis.documents.fronts import (
     SearchFront,
     TrainedFront,
 )
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.pool import train_front
 from hardnet_analysis.train.storage import open_storage, shown, storage_url
@@ -70,7 +71,13 @@ def prepare(root: Path, storage: str | None) -> str:
     # Small batches: about 90 steps an epoch, so that a trial's second epoch lasts long enough
     # for the test to catch a worker mid-trial even on a fast, quiet machine (with 12 steps the
     # first worker finished every candidate before the poll saw it).
-    recipe = TrainConfig(model="-", dataset="digits", image_size=16, epochs=EPOCHS, batch_size=16)
+    recipe = TrainConfig(
+        model="-",
+        dataset="digits",
+        image_size=InputShape.of_image(16),
+        epochs=EPOCHS,
+        batch_size=16,
+    )
     trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 6))
     assert [c.status for c in trained.candidates] == ["pending"] * 4
     return trained.study
@@ -167,7 +174,9 @@ def test_a_worker_refuses_at_once_without_data_or_study(
     root = tmp_path / "search"
     data = image_folder(tmp_path / "data", classes=2, per_class=2)
     make_front(root)
-    recipe = TrainConfig(model="-", data=str(data), image_size=16, epochs=1, batch_size=2)
+    recipe = TrainConfig(
+        model="-", data=str(data), image_size=InputShape.of_image(16), epochs=1, batch_size=2
+    )
     name = train_front(root, 4, recipe, workers=0).study
     shutil.rmtree(data)  # this host lacks the data: the worker takes no trial
     assert main(["search-worker", str(root)]) == 2

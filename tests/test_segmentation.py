@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from hardnet_analysis.cli.main import main
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train import TrainConfig, train
 from hardnet_analysis.train.progress import Reporter
 from hardnet_analysis.train.schedule import lr_factor
@@ -39,7 +40,7 @@ def seg_config(tmp_path: Path, data: Path, **changes: object) -> TrainConfig:
         model=str(tiny_fchardnet_file(tmp_path)),
         data=str(data),
         task="segmentation",
-        image_size=64,
+        image_size=InputShape.of_image(64),
         epochs=EPOCHS,
         batch_size=16,
         schedule="poly",
@@ -112,7 +113,14 @@ def _stable(history: list[dict[str, float]]) -> list[list[float]]:
 
 def test_a_stopped_run_resumes_exactly(tmp_path: Path) -> None:
     data = shapes_dataset(tmp_path / "data", train=24, val=8, size=32, seed=1)
-    config = seg_config(tmp_path, data, image_size=32, epochs=3, batch_size=8, deterministic=True)
+    config = seg_config(
+        tmp_path,
+        data,
+        image_size=InputShape.of_image(32),
+        epochs=3,
+        batch_size=8,
+        deterministic=True,
+    )
     straight = train(config.replace(out=str(tmp_path / "straight")))
     with pytest.raises(Stopped):
         train(config, StopAfter(2))

@@ -19,6 +19,7 @@ from hardnet_analysis.cli.common.training import DEFAULTS as TRAIN_DEFAULTS
 from hardnet_analysis.families import FamilySpec, build_module, register_family
 from hardnet_analysis.families.serialize import save_definition
 from hardnet_analysis.graph.analytic import AnalyticBuilder
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train import TrainConfig, train
 from hardnet_analysis.train.evaluate import evaluate_weights
 from hardnet_analysis.train.runlog import METRIC_FIELDS
@@ -39,7 +40,7 @@ def digits_config(tmp_path: Path, **changes: object) -> TrainConfig:
     base = TrainConfig(
         model=str(tiny_definition_file(tmp_path)),
         dataset="digits",
-        image_size=16,
+        image_size=InputShape.of_image(16),
         epochs=3,
         batch_size=32,
         out=str(tmp_path / "run"),
@@ -52,7 +53,11 @@ def test_digits_reaches_95_percent(tmp_path: Path) -> None:
     assert result.best_top1 >= 95.0, result.history
     # best.pt evaluated from scratch gives the logged best accuracy (359 validation images).
     check = evaluate_weights(
-        str(tmp_path / "tiny.json"), str(tmp_path / "run" / "best.pt"), None, "digits", 16
+        str(tmp_path / "tiny.json"),
+        str(tmp_path / "run" / "best.pt"),
+        None,
+        "digits",
+        InputShape.of_image(16),
     )
     assert check["images"] == 359
     assert check["top1"] == pytest.approx(result.best_top1)
@@ -245,7 +250,7 @@ def test_killed_run_resumes_exactly(tmp_path: Path) -> None:
         TrainConfig(
             model=str(tmp_path / "tiny.json"),
             dataset="digits",
-            image_size=16,
+            image_size=InputShape.of_image(16),
             epochs=3,
             batch_size=32,
             deterministic=True,

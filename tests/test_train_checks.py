@@ -13,6 +13,7 @@ from torch import nn
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.errors import NonFiniteLossError, UsageError
 from hardnet_analysis.families.serialize import save_definition
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train import train
 from hardnet_analysis.train.evaluate import evaluate_weights
 from hardnet_analysis.train.schedule import lr_factor
@@ -117,11 +118,11 @@ def test_evaluate_reads_every_run_file_and_plain_state_dicts(tmp_path: Path) -> 
     best = torch.load(run / "best.pt", weights_only=True)["state_dict"]
     torch.save(best, tmp_path / "plain.pt")
     for name in ("last.pt", "best.pt", "converted.pt", str(tmp_path / "plain.pt")):
-        score = evaluate_weights(model, str(run / name), None, "digits", 16)
+        score = evaluate_weights(model, str(run / name), None, "digits", InputShape.of_image(16))
         assert score["top1"] == pytest.approx(result.best_top1, abs=0.3), name
-    assert evaluate_weights(model, str(run / "converted.pt"), None, "digits", 16)["model"] == (
-        defn.as_converted().name
-    )
+    assert evaluate_weights(
+        model, str(run / "converted.pt"), None, "digits", InputShape.of_image(16)
+    )["model"] == (defn.as_converted().name)
 
 
 def test_evaluate_needs_weights_or_random_weights(

@@ -11,8 +11,9 @@ so do the pool's. This module imports no torch, so building the CLI's parser sta
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.shapes import InputShape
@@ -39,11 +40,13 @@ class TrainConfig:
     """Everything one training run depends on; `args.json` holds it as a dict.
 
     `batch_size` is the global batch: under DDP each of N ranks takes ``batch_size / N``.
-    `image_size` None means the dataset's own (224 for folders, 32 for CIFAR and digits, the
-    first training image's size for segmentation); an int is a square side, (h, w) a rectangle
-    (segmentation only): the setting as given and as ``args.json`` keeps it, read through
-    `input_shape` (the one conversion). `ignore_index` is the mask value that segmentation
-    leaves out of the loss and the metrics.
+    `image_size` is one RGB image's `InputShape` at batch 1 (the loader batches), as
+    ``--image-size`` parses it once: ``InputShape.of_image(16)``, or ``of_image((h, w))`` for
+    a rectangle (segmentation only); None means the dataset's own (224 for folders, 32 for
+    CIFAR and digits, the first training image's size for segmentation). ``args.json`` and
+    checkpoints keep it as before, a side or [h, w] (`to_dict`, `from_dict`: `stored_size`,
+    `image_input`). `ignore_index` is the mask value that segmentation leaves out of the loss
+    and the metrics.
     `workers` None means ``min(4, cpu count)`` loader processes (0 for in-memory data).
     """
 
@@ -68,7 +71,7 @@ class TrainConfig:
     strict_device: bool = False
     out: str = "runs/train"
     resume: bool = False
-    image_size: int | tuple[int, int] | None = None
+    image_size: InputShape | None = None
     num_classes: int | None = None
     weights: str | None = None
     convert: bool = False
@@ -76,15 +79,7 @@ class TrainConfig:
     schedule: str = "cosine"
     ignore_index: int = 255
 
-    @property
-    def input_shape(self) -> InputShape | None:
-        """`image_size` as one RGB image's `InputShape` (batch 1; the loader batches), None for
-        the dataset's own: ``image_size=16`` is ``InputShape(((1, 3, 16, 16),))``."""
-        return None if self.image_size is None else InputShape.of_image(self.image_size)
-
     def __post_init__(self) -> None:
-        if isinstance(self.image_size, list):  # as args.json and Optuna's attributes keep it
-            object.__setattr__(self, "image_size", tuple(self.image_size))
         self._check_task()
         if self.dataset not in DATASETS:
             raise UsageError(f"--dataset {self.dataset!r} is not one of {', '.join(DATASETS)}")
@@ -116,7 +111,7 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise UsageError(f"--schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
         if self.task == "classification":
-            if (shape := self.input_shape) is not None and shape.hw[0] != shape.hw[1]:
+            if (shape := self.image_size) is not None and shape.hw[0] != shape.hw[1]:
                 raise UsageError("classification takes a square --image-size N")
             return
         if not self.data:
@@ -127,19 +122,49 @@ class TrainConfig:
             raise UsageError(f"--ignore-index must be >= 0 (a mask value), not {self.ignore_index}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings by name as ``args.json``, checkpoints and Optuna keep them: the image
+        size as a side or (h, w) (`stored_size`), as they always have."""
+        return {**dataclasses.asdict(self), "image_size": stored_size(self.image_size)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """The config a dict (e.g. ``args.json``) describes; unknown keys are an error."""
+        """The config a dict (e.g. ``args.json``) describes; unknown keys are an error. Its
+        ``image_size`` is a stored side or [h, w] (`image_input`)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"unknown training setting(s) {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**{**data, "image_size": image_input(data.get("image_size"))})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+def stored_size(shape: InputShape | None) -> int | tuple[int, int] | None:
+    """An image size as a training config file keeps it: the side of a square, else (h, w);
+    ``stored_size(InputShape.of_image((32, 48)))`` is ``(32, 48)``, of ``of_image(16)`` 16."""
+    if shape is None:
+        return None
+    height, width = shape.hw
+    return height if height == width else (height, width)
+
+
+def image_input(stored: object) -> InputShape | None:
+    """The `InputShape` of a stored image size (`stored_size`: ``16``, or ``[32, 48]`` as JSON
+    gives a pair back; None stays None): ``image_input([32, 48]).hw`` is (32, 48). Anything
+    else is a UsageError naming it."""
+    if stored is None or isinstance(stored, InputShape):
+        return stored
+    if _is_int(stored):
+        return InputShape.of_image(stored)
+    if isinstance(stored, Sequence) and len(stored) == 2 and all(_is_int(d) for d in stored):
+        return InputShape.of_image((stored[0], stored[1]))
+    raise UsageError(f"image_size {stored!r} is not a side N or a pair [height, width]")
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # bool is an int in Python, never a side in these files.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 #: Settings that a resumed run takes from the command line: they change how the rest of the run
@@ -165,7 +190,7 @@ def resumed_config(stored: dict[str, Any], given: dict[str, Any], out: str) -> T
     clashes = [
         f"{flag_name(k)} {_shown(v)} (the run's: {_shown(getattr(config, k))})"
         for k, v in given.items()
-        if k not in RESUME_ADJUSTABLE and _normal(v) != _normal(getattr(config, k))
+        if k not in RESUME_ADJUSTABLE and v != getattr(config, k)
     ]
     if clashes:
         raise UsageError(
@@ -189,16 +214,14 @@ def recipe_clashes(stored: TrainConfig, asked: TrainConfig) -> list[str]:
         f"{flag_name(f.name)} {_shown(new)} (the study's: {_shown(old)})"
         for f in dataclasses.fields(TrainConfig)
         if f.name not in skipped
-        and _normal(new := getattr(asked, f.name)) != _normal(old := getattr(stored, f.name))
+        and (new := getattr(asked, f.name)) != (old := getattr(stored, f.name))
     ]
 
 
-def _normal(value: Any) -> Any:
-    """A setting compared across JSON and the command line: a (h, w) list is a tuple."""
-    return tuple(value) if isinstance(value, list) else value
-
-
 def _shown(value: Any) -> str:
+    """A setting as its flag takes it: ``16``, ``32x48`` for an image size."""
+    if isinstance(value, InputShape):
+        value = stored_size(value)
     if isinstance(value, (tuple, list)):
         return "x".join(str(v) for v in value)
     return str(value)

@@ -16,6 +16,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.registry import NetworkDef
 from hardnet_analysis.families.serialize import from_dict
 from hardnet_analysis.models.checkpoints import read_checkpoint
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.data import collate_skipping
 from hardnet_analysis.train.model import build_for_classes, load_initial_weights
@@ -38,7 +39,7 @@ def evaluate_weights(
     weights: str | None,
     data: str | None,
     dataset: str = "auto",
-    image_size: int | tuple[int, int] | None = None,
+    image_size: InputShape | None = None,
     batch_size: int = 256,
     device: str = "auto",
     workers: int | None = None,
@@ -54,6 +55,8 @@ def evaluate_weights(
     ``last.pt`` or ``best.pt``, a plain or wrapped state dict, an official checkpoint, or
     ``converted.pt``, whose own definition is built instead of `model`. Without `weights` it is
     an error unless `random_weights` (an untrained model's score is rarely what was meant).
+    `image_size` is ``--image-size``'s `InputShape` (``InputShape.of_image(16)``), None for the
+    dataset's own.
     """
     if weights is None and not random_weights:
         raise UsageError(

@@ -94,7 +94,7 @@ class Classification(Task):
     fields = METRIC_FIELDS
 
     def load(self, config: TrainConfig) -> DataSplit:
-        return load_data(config.dataset, config.data, config.input_shape)
+        return load_data(config.dataset, config.data, config.image_size)
 
     def criterion(self, config: TrainConfig) -> nn.Module:
         return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -146,7 +146,7 @@ class Segmentation(Task):
     def load(self, config: TrainConfig) -> DataSplit:
         assert config.data is not None  # TrainConfig requires it for segmentation
         return load_segmentation(
-            config.data, config.input_shape, config.ignore_index, config.num_classes
+            config.data, config.image_size, config.ignore_index, config.num_classes
         )
 
     def criterion(self, config: TrainConfig) -> nn.Module:

@@ -8,6 +8,7 @@ from typing import Any
 
 from hardnet_analysis.cli.common import add_device_args, integer, non_negative_int
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.config import TASKS, recipe_defaults
 from hardnet_analysis.units import parse_input_size
 
@@ -16,13 +17,15 @@ from hardnet_analysis.units import parse_input_size
 DEFAULTS: dict[str, Any] = recipe_defaults()
 
 
-def image_size(text: str) -> int | tuple[int, int]:
-    """argparse type for `--image-size`: N (a square side) or HxW."""
+def image_size(text: str) -> InputShape:
+    """argparse type for `--image-size`: N (a square side) or HxW, parsed once into the one
+    RGB image a training run reads at batch 1 (the loader batches); ``--image-size 32x48`` is
+    ``InputShape(((1, 3, 32, 48),))``, which training, evaluation and the stored settings all
+    carry."""
     try:
-        height, width = parse_input_size(text)
+        return InputShape.of_image(parse_input_size(text))
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return height if height == width else (height, width)
 
 
 def add_task_args(parser: argparse._ActionsContainer) -> None:
