@@ -198,14 +198,18 @@ def _subtitle(found: SearchDir, capacity: str) -> str:
     return f"{sampled}{front.space_size:,} candidates, {within}<br>{kept}"
 
 
-def _options(front: SearchFront, name: str, stages: int) -> list[tuple[float, float]]:
+def _options(
+    front: SearchFront, name: str, stages: int, members: Sequence[FrontMember] = ()
+) -> list[tuple[float, float]]:
     """Per stage, the smallest and largest value of choice `name` the space offered (the space
-    file's lists: m may be one list for all stages)."""
+    file's lists: m may be one list for all stages; the members' own values where the space
+    names none)."""
     space = front.space
     out = []
     for stage in range(stages):
         spec = space["stages"][stage] if stage < len(space.get("stages", ())) else {}
-        values = spec.get(name, space.get(name)) or [0.0]
+        chosen = [getattr(m, name)[stage] for m in members]
+        values = spec.get(name, space.get(name)) or chosen or [0.0]
         out.append((float(min(values)), float(max(values))))
     return out
 
@@ -233,7 +237,7 @@ def _choice_rows(
     """One heatmap's y labels, z (each member's position in each stage's options) and hover
     data (id, value, capacity, CIO) for choice `name`; m on one row where it is shared."""
     stages = len(members[0].k)
-    bounds = _options(front, name, stages)
+    bounds = _options(front, name, stages, members)
     capacity = _capacity(front)
     shown = range(1) if name == "m" and _shared_m(members) else range(stages)
     labels = ["all" if len(shown) == 1 and stages > 1 else str(s + 1) for s in shown]
@@ -243,6 +247,27 @@ def _choice_rows(
         z.append([_position(v, *bounds[stage]) for v in values])
         data.append([_cell(m, v, capacity) for m, v in zip(members, values, strict=True)])
     return labels, z, data
+
+
+def _searched(members: Sequence[FrontMember]) -> list[tuple[str, str]]:
+    """The heatmaps to draw: k, n_layers, m, then the transition widths and the input size
+    where the search chose them (``--widths``, ``--input 224,256``)."""
+    more = [("widths", "widths")] * (members[0].widths is not None)
+    return [*CHOICES, *more, *[("input", "input")] * (members[0].input is not None)]
+
+
+def _input_rows(
+    members: Sequence[FrontMember], capacity: str
+) -> tuple[list[str], list[list[float]], list[list[list[str]]]]:
+    """The input-size heatmap (one row): each member's size among those searched, by pixels
+    (224x224 the smallest of 224, 256, 288: 0), hover ``224x224``."""
+    pixels = [m.input[0] * m.input[1] if m.input else 0 for m in members]
+    lo, hi = min(pixels), max(pixels)
+    z = [[_position(p, lo, hi) for p in pixels]]
+    data = [[_cell(m, 0.0, capacity) for m in members]]
+    for cells, m in zip(data[0], members, strict=True):
+        cells[1] = f"{m.input[0]}x{m.input[1]}" if m.input else ""
+    return ["all"], z, data
 
 
 def _colorbar(title: str, **more: Any) -> dict[str, Any]:
@@ -273,13 +298,17 @@ def choices_figure(front: SearchFront) -> go.Figure | None:
         return None
     members = drawn(front.front.members)
     capacity = _capacity(front)
-    rows = [_choice_rows(front, members, name) for name, _ in CHOICES]
+    choices = _searched(members)
+    rows = [
+        _input_rows(members, capacity) if name == "input" else _choice_rows(front, members, name)
+        for name, _ in choices
+    ]
     heights = [len(labels) + 1 for labels, _, _ in rows]
     fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         row_heights=heights)  # fmt: skip
     x = list(range(len(members)))
     gap = 1 if len(members) <= 200 else 0  # past ~200 columns a gap would hide the cells
-    for row, ((name, title), (labels, z, data)) in enumerate(zip(CHOICES, rows, strict=True), 1):
+    for row, ((name, title), (labels, z, data)) in enumerate(zip(choices, rows, strict=True), 1):
         fig.add_trace(
             go.Heatmap(x=x, y=labels, z=z, customdata=data, coloraxis="coloraxis", xgap=gap,
                        ygap=1, hovertemplate=_choice_hover(name, capacity), name=name),

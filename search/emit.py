@@ -68,6 +68,8 @@ class FrontKey:
     budgets: Budgets
     ranking: str
     objective_info: dict[str, Any]
+    #: Every input shape searched where there are several (`input_shape` the first).
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         _ = self.input_shape.image  # refused now if not one NCHW image, not after the sweep
@@ -80,6 +82,7 @@ class FrontKey:
 
     @property
     def id(self) -> str:
+        inputs = {"inputs": [list(s) for s in self.input_shapes]} if self.input_shapes else {}
         return _digest(
             {
                 "space": self.space.to_dict(),
@@ -90,6 +93,7 @@ class FrontKey:
                 "ranking": self.ranking,
                 "objective_info": self.recorded_info,
             }
+            | inputs  # only where searched: one size keeps the ids it had
         )
 
 
@@ -135,7 +139,15 @@ def candidate_row(
         cio_saved=(template.cio - candidate.cio) / template.cio,
         score=candidate.score,
         definition=definition,
+        widths=_widths(candidate),
+        input=candidate.input,
     )
+
+
+def _widths(candidate: Candidate) -> tuple[int, ...] | None:
+    """The candidate's transition widths where the space searched them (else None)."""
+    widths = tuple(c.width for c in candidate.choices)
+    return None if None in widths else cast(tuple[int, ...], widths)
 
 
 def whole_front(result: SearchResult) -> WholeFront | None:
@@ -156,6 +168,8 @@ def whole_front(result: SearchResult) -> WholeFront | None:
                 n_layers=tuple(c.n_layers for c in choices),
                 metrics=candidate.values(),
                 latency_s=candidate.features.get(LATENCY),
+                widths=_widths(candidate),
+                input=candidate.input,
             )
         )
     capacity = result.front.capacity
@@ -173,6 +187,7 @@ def front_key(result: SearchResult, objective_info: dict[str, Any] | None = None
         result.budgets,
         result.ranking,
         objective_info or {},
+        result.input_shapes,
     )
 
 
@@ -203,6 +218,7 @@ def front_document(
         template_metrics=result.template.values(),
         candidates=tuple(rows),
         front=whole_front(result),
+        inputs=tuple((s[2], s[3]) for s in result.input_shapes) or None,
     )
 
 
@@ -247,6 +263,8 @@ def sample_document(result: SearchResult) -> SearchSample:
                 n_layers=tuple(c.n_layers for c in choices),
                 metrics=candidate.values(),
                 feasible=feasible,
+                widths=_widths(candidate),
+                input=candidate.input,
             )
         )
     return SearchSample(result.size, SAMPLE_SEED, tuple(rows))

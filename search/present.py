@@ -78,6 +78,7 @@ def search_table(
     template; the template's own row last. Narrow terminals abbreviate the per-stage lists and
     then leave out params, min MoC and the lists (the id names the definition file)."""
     has_score = result.ranking not in SHOWN and any(r.score is not None for r in rows)
+    more = _more(rows)
     drops = {"params": 5, "min MoC": 4, "MACs": 0, "CIO": 0}
     columns = [
         Col("rank", drop=7),
@@ -85,25 +86,38 @@ def search_table(
         Col("m", drop=3, shorten=True),
         Col("k per stage", drop=1, shorten=True),
         Col("n per stage", drop=2, shorten=True),
+        *([Col("widths", drop=2, shorten=True)] if "widths" in more else []),
+        *([Col("input")] if "input" in more else []),
         *(Col(s.label, "right", drop=drops.get(s.label, 6)) for s in TABLE_METRICS),
         Col("CIO saved", "right"),  # against the template
         *([Col("score", "right")] if has_score else []),
     ]
     table = FitTable(title(result), columns, caption=summary(result), box=box.SIMPLE_HEAD)
     for row in rows:
-        table.add_row(*_cells(row, str(row.rank), has_score))
+        table.add_row(*_cells(row, str(row.rank), has_score, more))
     table.add_section()
-    table.add_row(*_cells(template, "template", has_score))
+    table.add_row(*_cells(template, "template", has_score, more))
     return table
 
 
-def _cells(row: FrontCandidate, rank: str, has_score: bool) -> list[str]:
+def _more(rows: Sequence[FrontCandidate]) -> tuple[str, ...]:
+    """The searched choices beyond k, m and n_layers the rows hold: ``("widths", "input")``
+    under ``--widths`` and ``--input 224,256``; empty for the default search."""
+    return tuple(n for n in ("widths", "input") if any(getattr(r, n) for r in rows))
+
+
+def _cells(
+    row: FrontCandidate, rank: str, has_score: bool, more: tuple[str, ...] = ()
+) -> list[str]:
+    size = f"{row.input[0]}x{row.input[1]}" if row.input else "-"
     cells = [
         rank,
         row.id,
         _ms(row.m),
         _ints(row.k),
         _ints(row.n_layers),
+        *([_ints(row.widths or ())] if "widths" in more else []),
+        *([size] if "input" in more else []),
         *(s.text(row.metrics[s.name]) for s in TABLE_METRICS),
         f"{100 * row.cio_saved:+.1f}%",
     ]

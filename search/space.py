@@ -31,7 +31,13 @@ from itertools import product
 from typing import Any
 
 from hardnet_analysis.errors import UnknownModelError, UsageError
-from hardnet_analysis.families.hardnet.definition import MAX_K, MAX_M, MAX_N_LAYERS, HarDBlockDef
+from hardnet_analysis.families.hardnet.definition import (
+    MAX_K,
+    MAX_M,
+    MAX_N_LAYERS,
+    HarDBlockDef,
+    HarDNetDef,
+)
 from hardnet_analysis.families.parts import Searchable
 from hardnet_analysis.families.registry import get_family, list_families, list_models
 from hardnet_analysis.resolve import ModuleSpec, resolve
@@ -53,6 +59,8 @@ DEFAULT_M_SHIFTS = (-0.1, -0.05, 0.0, 0.05)
 WIDE_STAGES = 6
 WIDE_K_SCALES = (0.75, 1.0)
 WIDE_N_SCALES = (0.5, 1.0)
+#: The widest transition a space may hold: four times HarDNet-85's widest (1280).
+MAX_WIDTH = 8192
 
 
 @dataclass(frozen=True, order=True)
@@ -62,6 +70,8 @@ class StageChoice:
     k: int
     m: float
     n_layers: int
+    #: The stage's transition (output) width; None: the template's, not searched.
+    width: int | None = None
 
 
 Choices = tuple[StageChoice, ...]
@@ -69,11 +79,13 @@ Choices = tuple[StageChoice, ...]
 
 @dataclass(frozen=True)
 class StageSpace:
-    """The lists one stage draws from; `m` is None when the space's m is global."""
+    """The lists one stage draws from; `m` is None when the space's m is global, `widths`
+    (transition output widths) None when the template's widths are not searched."""
 
     k: tuple[int, ...]
     n_layers: tuple[int, ...]
     m: tuple[float, ...] | None = None
+    widths: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,17 +153,39 @@ class SearchSpace:
             raise UsageError("m: give one list for all stages, or a list in every stage")
         if self.m is not None and any(per_stage):
             raise UsageError("m: give one list for all stages or one per stage, not both")
+        searched = any(s.widths is not None for s in self.stages)
+        if searched and not self.template_widths():
+            raise UsageError(
+                f"widths: template {self.template_name} has no transition widths to search "
+                "(a HarDNet's stages do)"
+            )
+        native = self.template_widths()
         stages = tuple(
             StageSpace(
                 _check_ints(s.k, f"stage {i} k", MAX_K),
                 _check_ints(s.n_layers, f"stage {i} n_layers", MAX_N_LAYERS),
                 None if s.m is None else _check_m(s.m, f"stage {i} m"),
+                None
+                if not searched
+                else _check_ints(s.widths or (native[i - 1],), f"stage {i} widths", MAX_WIDTH),
             )
             for i, s in enumerate(self.stages, start=1)
         )
         object.__setattr__(self, "stages", stages)
         if self.m is not None:
             object.__setattr__(self, "m", _check_m(self.m, "m"))
+
+    def template_widths(self) -> tuple[int, ...]:
+        """The template's transition widths, one per stage ((128, 256, 320, 640, 1024) for
+        HarDNet-68); empty for a template without them (FC-HarDNet)."""
+        if not isinstance(self.template, HarDNetDef):
+            return ()
+        return tuple(s.transition_channels for s in self.template.stages)
+
+    @property
+    def searches_widths(self) -> bool:
+        """True when the stages' transition widths are choices."""
+        return self.stages[0].widths is not None
 
     @cached_property
     def groups(self) -> tuple[Group, ...]:
@@ -193,17 +227,27 @@ class SearchSpace:
 
     def template_choices(self) -> Choices:
         """The template's own (k, m, n_layers) per stage."""
+        widths = self.template_widths() if self.searches_widths else (None,) * len(self.stages)
         return tuple(
-            StageChoice(b.growth_rate, b.grmul, b.n_layers) for b in self.template.blocks()
+            StageChoice(b.growth_rate, b.grmul, b.n_layers, w)
+            for b, w in zip(self.template.blocks(), widths, strict=True)
         )
 
     def definition(self, choices: Choices, name: str | None = None) -> Searchable:
-        """The template with each stage's block set to `choices` (depthwise/keep_base kept)."""
+        """The template with each stage's block set to `choices` (depthwise/keep_base kept),
+        and its transition to the choice's width where it has one."""
         blocks = tuple(
             replace(b, growth_rate=c.k, grmul=c.m, n_layers=c.n_layers)
             for b, c in zip(self.template.blocks(), choices, strict=True)
         )
-        return self.template.with_blocks(blocks, name or self.template.name)
+        defn = self.template.with_blocks(blocks, name or self.template.name)
+        if not isinstance(defn, HarDNetDef) or all(c.width is None for c in choices):
+            return defn
+        stages = tuple(
+            s if c.width is None else replace(s, transition_channels=c.width)
+            for s, c in zip(defn.stages, choices, strict=True)
+        )
+        return replace(defn, stages=stages)
 
     def to_dict(self) -> dict[str, Any]:
         """The space as a file document (see the module docstring)."""
@@ -213,13 +257,18 @@ class SearchSpace:
         doc["stages"] = [
             {"k": list(s.k), "n_layers": list(s.n_layers)}
             | ({} if s.m is None else {"m": list(s.m)})
+            | ({} if s.widths is None else {"widths": list(s.widths)})
             for s in self.stages
         ]
         return doc
 
 
 def _options(stage: StageSpace, ms: Sequence[float]) -> tuple[StageChoice, ...]:
-    return tuple(StageChoice(k, m, n) for k, m, n in product(stage.k, ms, stage.n_layers))
+    """Every (k, m, n_layers, width) of a stage, the width the least significant."""
+    widths = stage.widths or (None,)
+    return tuple(
+        StageChoice(k, m, n, w) for k, m, n, w in product(stage.k, ms, stage.n_layers, widths)
+    )
 
 
 def load_template(name: str) -> Searchable:
@@ -308,7 +357,7 @@ def _scaled(value: int, factors: Sequence[float], what: str) -> list[float]:
     """`value` times each factor, rounded (k to even numbers); a factor that is not finite,
     or that scales `value` below 1 (which rounding would turn into the smallest k or
     n_layers, the same for every stage), is a UsageError."""
-    scale = scale_even if what == "--k" else scale_int
+    scale = scale_even if what in ("--k", "--widths") else scale_int
     out: list[float] = []
     for factor in factors:
         if not math.isfinite(factor) or value * factor < 1:
@@ -346,10 +395,26 @@ def parse_stage_lists(
 
 
 def with_flags(
-    space: SearchSpace, k: str | None, m: str | None, n_layers: str | None
+    space: SearchSpace,
+    k: str | None,
+    m: str | None,
+    n_layers: str | None,
+    widths: str | None = None,
 ) -> SearchSpace:
-    """`space` with the lists given by the --k, --m and --n-layers flags replaced."""
+    """`space` with the lists given by the --k, --m, --n-layers and --widths flags replaced
+    (`--widths x0.75,x1` scales each stage's transition width, to even numbers)."""
     stages = list(space.stages)
+    if widths is not None:
+        native = space.template_widths()
+        if not native:
+            raise UsageError(
+                f"--widths: template {space.template_name} has no transition widths to search "
+                "(a HarDNet's stages do)"
+            )
+        ws = parse_stage_lists(widths, "--widths", native)
+        stages = [
+            replace(s, widths=tuple(int(v) for v in v_)) for s, v_ in zip(stages, ws, strict=True)
+        ]
     blocks: list[HarDBlockDef] = list(space.template.blocks())
     if k is not None:
         ks = parse_stage_lists(k, "--k", [b.growth_rate for b in blocks])

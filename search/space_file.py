@@ -1,8 +1,10 @@
 """Space files: a `SearchSpace` read from and written to ``.toml`` or ``.json``.
 
 A file holds ``{"format": "hda-search-space", "version": 1, "template": ..., "m": [...],
-"stages": [{"k": [...], "n_layers": [...], "m": [...]}, ...]}`` (``m`` at the top level for every
-stage, or per stage); ``hda search --write-space FILE`` writes one to start from.
+"stages": [{"k": [...], "n_layers": [...], "m": [...], "widths": [...]}, ...]}`` (``m`` at the
+top level for every stage, or per stage; ``widths``, the transition widths searched, in any
+stage, the others keeping the template's); ``hda search --write-space FILE`` writes one to start
+from.
 """
 
 from __future__ import annotations
@@ -55,14 +57,19 @@ def space_from_dict(data: Any, where: str, template: str | None = None) -> Searc
 def _stage_from_dict(data: Any, where: str) -> StageSpace:
     if not isinstance(data, dict) or not {"k", "n_layers"} <= set(data):
         raise UsageError(f"{where}: expected a table with lists k and n_layers (and optional m)")
-    unknown = sorted(set(data) - {"k", "n_layers", "m"})
+    unknown = sorted(set(data) - {"k", "n_layers", "m", "widths"})
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    for key in ("k", "n_layers", "m"):
+    for key in ("k", "n_layers", "m", "widths"):
         if key in data and not isinstance(data[key], list):
             raise UsageError(f"{where}: {key} must be a list")
-    m = data.get("m")
-    return StageSpace(tuple(data["k"]), tuple(data["n_layers"]), None if m is None else tuple(m))
+    m, widths = data.get("m"), data.get("widths")
+    return StageSpace(
+        tuple(data["k"]),
+        tuple(data["n_layers"]),
+        None if m is None else tuple(m),
+        None if widths is None else tuple(widths),
+    )
 
 
 def load_space(path: str | Path, template: str | None = None) -> SearchSpace:

@@ -36,7 +36,7 @@ this way: `exact_front` returns None for them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -113,8 +113,18 @@ class _Half:
 
 
 def separable(grid: GridEvaluator) -> bool:
-    """True when every part of every group depends only on its own stage's choice."""
-    return all(not t.varying and t.stage is not None for g in grid.groups_tables for t in g.parts)
+    """True when the stages can be split: every part table holds one stage's block in stage
+    order (or none, as a head fed by a varying width), so the left half's stages are the
+    index's most significant digits. A part whose input width varies (a searched transition
+    width, FC-HarDNet's decoder) is measured per width; the halves are then joined per *key*,
+    the widths the right half reads from the left (`_pieces`)."""
+    for g in grid.groups_tables:
+        stages = [t.stage for t in g.parts if t.stage is not None]
+        if stages != list(range(len(g.group.radices))):
+            return False
+        if any(t.stage is None and not t.varying for t in g.parts):
+            return False
+    return True
 
 
 def exact_front(grid: GridEvaluator, rules: Constraints) -> Metrics | None:
@@ -125,41 +135,41 @@ def exact_front(grid: GridEvaluator, rules: Constraints) -> Metrics | None:
         return None
     found = Metrics.empty()
     for tables in grid.groups_tables:
-        indices = _group_front(tables, rules, found, grid)
-        if len(indices):
-            found = _front_of(Metrics.concat([found, grid.at([int(i) for i in indices])]), rules)
+        for piece in _pieces(tables, rules, grid):
+            indices = _piece_front(piece, rules, found)
+            if len(indices):
+                found = _front_of(
+                    Metrics.concat([found, grid.at([int(i) for i in indices])]), rules
+                )
     order = np.lexsort((found.index, found.cio, -found.metric(rules.capacity)))
     return found.take(order)
 
 
 def count_feasible(grid: GridEvaluator, rules: Constraints) -> int | None:
     """How many candidates meet `rules`, counted from the two halves without visiting the
-    candidates: for each left fragment, the right fragments under what is left of the one
-    bounded count (a binary search). Exact when at most one summed count is bounded (e.g.
-    ``--budget-macs``), with or without a MoC floor; None for more, for a bound on a float
+    candidates: for each left fragment, the right fragments (of the same key) under what is left
+    of the one bounded count (a binary search). Exact when at most one summed count is bounded
+    (e.g. ``--budget-macs``), with or without a MoC floor; None for more, for a bound on a float
     feature, or for a template that is not separable. E.g. HarDNet-68's default space under
     4.5G MACs: 3,012,796 of 3,037,500."""
     if not separable(grid):
         return None
     names = [rules.capacity] * (rules.capacity_bound is not None) + list(rules.upper)
-    tables = grid.groups_tables
-    if len(names) > 1 or any(n in t.base_extra for n in names for t in tables):
+    if len(names) > 1 or any(n in t.base_extra for n in names for t in grid.groups_tables):
         return None
     total = 0
-    for group in tables:
-        if rules.moc_floor is not None and _base_value(group, "min_moc") < rules.moc_floor:
-            continue
-        split = _split(group.parts)
-        left, right = _half(group.parts[:split], rules), _half(group.parts[split:], rules)
-        if not names:
-            total += len(left) * len(right)
-            continue
-        name = names[0]
-        bound = rules.upper.get(name, rules.capacity_bound)
-        assert bound is not None
-        mine, theirs = (h.cap if name == rules.capacity else h.sum(name) for h in (left, right))
-        room = math.floor(bound) - int(group.base[name]) - mine
-        total += int(np.searchsorted(np.sort(theirs), room, side="right").sum())
+    for tables in grid.groups_tables:
+        for piece in _pieces(tables, rules, grid, pruned=False):
+            left, right = piece.left, piece.right
+            if not names:
+                total += len(left) * len(right)
+                continue
+            name = names[0]
+            bound = rules.upper.get(name, rules.capacity_bound)
+            assert bound is not None
+            mine, theirs = (h.cap if name == rules.capacity else h.sum(name) for h in (left, right))
+            room = math.floor(bound) - int(tables.base[name]) - mine
+            total += int(np.searchsorted(np.sort(theirs), room, side="right").sum())
     return total
 
 
@@ -168,17 +178,58 @@ def _front_of(m: Metrics, rules: Constraints) -> Metrics:
     return m.take(ranks == 1)
 
 
-def _group_front(
-    tables: GroupTables, rules: Constraints, found: Metrics, grid: GridEvaluator
-) -> IntArray:
-    """Global indices of the candidates of one group that may be on the front."""
+def _options(table: PartTable) -> int:
+    """How many options the part's stage has (1 for a part without a block)."""
+    return int(table.columns["cio"].shape[0]) // table.span
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """One group's left and right fragments that pair with each other: those of one key (the
+    shapes the right half reads from the left, e.g. the width of the transition between the
+    halves), with the group's `context` and the right half's flat size (`size`)."""
+
+    tables: GroupTables
+    left: _Half
+    right: _Half
+    size: int
+    context: _Context
+
+
+def _pieces(
+    tables: GroupTables, rules: Constraints, grid: GridEvaluator, pruned: bool = True
+) -> Iterator[_Piece]:
+    """The group's halves, per key (one key when no width varies across the cut); `pruned`:
+    fragments past what the bounds leave are dropped as the halves are built (not when
+    counting)."""
     if rules.moc_floor is not None and _base_value(tables, "min_moc") < rules.moc_floor:
-        return np.zeros(0, dtype=np.int64)
-    split = _split(tables.parts)
-    size = math.prod(t.columns["cio"].shape[0] for t in tables.parts[split:])
+        return
+    parts, split = tables.parts, _split(tables.parts)
+    left_parts = {t.part for t in parts[:split]}
+    sources = sorted({(p, o) for t in parts[split:] for p, o, _ in t.varying if p in left_parts})
+    size = math.prod(_options(t) for t in parts[split:])
+    context = _context(tables, rules, size, grid)
+    room_left = _rooms(parts, rules, context, 0, split) if pruned else []
+    room_right = _rooms(parts, rules, context, split, len(parts)) if pruned else []
+    carry = {p for p, _ in sources}
+    left, combos = _half(parts[:split], rules, tables, room_left, carry=carry)
+    if not sources:
+        right, _ = _half(parts[split:], rules, tables, room_right)
+        yield _Piece(tables, left, right, size, context)
+        return
+    keys = np.stack([tables.out_index(p, o)[combos[p]] for p, o in sources], axis=1)
+    distinct, which = np.unique(keys, axis=0, return_inverse=True)
+    for row, key in enumerate(distinct):
+        fixed = {source: int(v) for source, v in zip(sources, key, strict=True)}
+        right, _ = _half(parts[split:], rules, tables, room_right, fixed=fixed)
+        yield _Piece(tables, left.take(which.ravel() == row), right, size, context)
+
+
+def _context(tables: GroupTables, rules: Constraints, size: int, grid: GridEvaluator) -> _Context:
+    """The group's bounds relative to its base, and its exact evaluation of pairs."""
     offset = tables.group.offset
     cap_base = int(tables.base[rules.capacity])
-    context = _Context(
+    return _Context(
         bounds={n: v - _base_value(tables, n) for n, v in rules.upper.items()},
         upper=dict(rules.upper),
         slack={
@@ -187,9 +238,11 @@ def _group_front(
         cap_bound=None if rules.capacity_bound is None else rules.capacity_bound - cap_base,
         exact=lambda first, second: grid.at((offset + first * size + second).tolist()),
     )
-    parts, ends = tables.parts, len(tables.parts)
-    left = _half(parts[:split], rules, _rooms(parts, rules, context, 0, split))
-    right = _half(parts[split:], rules, _rooms(parts, rules, context, split, ends))
+
+
+def _piece_front(piece: _Piece, rules: Constraints, found: Metrics) -> IntArray:
+    """Global indices of the candidates of one piece that may be on the front."""
+    left, right, context, tables = piece.left, piece.right, piece.context, piece.tables
     if not len(left) or not len(right):
         return np.zeros(0, dtype=np.int64)
     left, right = _fitting(left, right, context), _fitting(right, left, context)
@@ -198,6 +251,7 @@ def _group_front(
     left_d, right_d = _alive(left, context), _alive(right, context)
     left, right = left.take(left_d >= 0), right.take(right_d >= 0)
     left_d, right_d = left_d[left_d >= 0], right_d[right_d >= 0]
+    cap_base = int(tables.base[rules.capacity])
     seen = (
         found.cio - int(tables.base["cio"]),
         found.metric(rules.capacity).astype(np.int64) - cap_base,
@@ -207,7 +261,7 @@ def _group_front(
     else:
         swapped = replace(context, exact=lambda second, first: context.exact(first, second))
         second, first = _join(right, right_d, left, left_d, swapped, seen)
-    return np.asarray(offset + first * size + second, dtype=np.int64)
+    return np.asarray(tables.group.offset + first * piece.size + second, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -229,7 +283,7 @@ def _base_value(tables: GroupTables, name: str) -> float:
 
 def _split(parts: Sequence[PartTable]) -> int:
     """Where to cut the stages so that the halves' sizes are as close as possible."""
-    sizes = [t.columns["cio"].shape[0] for t in parts]
+    sizes = [_options(t) for t in parts]
     total = math.prod(sizes)
     best, where, running = math.inf, 1, 1
     for i, s in enumerate(sizes[:-1], start=1):
@@ -244,58 +298,88 @@ def _column(table: PartTable, name: str) -> Array:
     return table.columns[name] if name in table.columns else table.extra[name]
 
 
+#: Per fragment, the combo (`PartTable`) of each part whose output shape a later part reads.
+Combos = dict[int, IntArray]
+
+
 def _half(
-    parts: Sequence[PartTable], rules: Constraints, room: Sequence[Mapping[str, float]] = ()
-) -> _Half:
-    """All sums over `parts` (a Cartesian sum, first part the most significant digit); the
-    fragments below the MoC floor are dropped first, and after each part i those whose sums
-    pass `room[i]` (by name; what the other parts' least values leave of each bound)."""
+    parts: Sequence[PartTable],
+    rules: Constraints,
+    tables: GroupTables,
+    room: Sequence[Mapping[str, float]] = (),
+    carry: set[int] | frozenset[int] = frozenset(),
+    fixed: Mapping[tuple[int, int], int] | None = None,
+) -> tuple[_Half, Combos]:
+    """All sums over `parts` (a Cartesian sum, first part the most significant digit), with
+    the combo of each part in `carry`; a part whose input shape varies reads that shape from
+    an earlier part of the half, or from `fixed` (the shape index of each other-half output it
+    reads: the key). Fragments below the MoC floor are dropped, and after each part i those
+    whose sums pass `room[i]` (by name; what the other parts' least values leave of each
+    bound)."""
     names = list(rules.upper)
     sums: dict[str, Array] = {
         n: np.zeros(1, dtype=np.int64) for n in {rules.capacity, "cio", *names}
     }
     local = np.zeros(1, dtype=np.int64)
+    needed = set(carry) | {p for t in parts for p, _, _ in t.varying}
+    combos: Combos = {}
     for i, table in enumerate(parts):
-        n = table.columns["cio"].shape[0]
-        keep = np.arange(n)
-        if rules.moc_floor is not None:
-            keep = keep[table.columns["min_moc"] >= rules.moc_floor]
-        values = {name: _column(table, name)[keep] for name in sums}
-        step = max(1, PAIRS // max(1, len(keep)))
+        shape = np.zeros(len(local), dtype=np.int64)  # the combo's input-shape part, per row
+        for part, output, stride in table.varying:
+            index = tables.out_index(part, output)
+            shape += stride * (
+                index[combos[part]] if part in combos else (fixed or {})[(part, output)]
+            )
+        step = max(1, PAIRS // max(1, _options(table)))
         pieces = [  # in slices, each filtered at once: memory bounded by what fits
             _grown(
                 local[j : j + step],
                 {name: v[j : j + step] for name, v in sums.items()},
-                n,
-                keep,
-                values,
+                {p: c[j : j + step] for p, c in combos.items()},
+                shape[j : j + step],
+                table,
+                rules,
                 room[i] if i < len(room) else {},
+                keep=table.part in needed,
             )
             for j in range(0, max(len(local), 1), step)
         ]
         local = np.concatenate([p[0] for p in pieces])
         sums = {name: np.concatenate([p[1][name] for p in pieces]) for name in sums}
+        combos = {part: np.concatenate([p[2][part] for p in pieces]) for part in pieces[0][2]}
     other = {n: sums[n] for n in names if n not in (rules.capacity, "cio")}
     cap, cio = sums[rules.capacity].astype(np.int64), sums["cio"].astype(np.int64)
-    return _Half(local, cap, cio, other)
+    return _Half(local, cap, cio, other), combos
 
 
 def _grown(
     local: IntArray,
     sums: dict[str, Array],
-    n: int,
-    keep: IntArray,
-    values: dict[str, Array],
+    combos: Combos,
+    shape: IntArray,
+    table: PartTable,
+    rules: Constraints,
     room: Mapping[str, float],
-) -> tuple[IntArray, dict[str, Array]]:
-    """The fragments `local` (with their `sums`) each followed by every kept option of a part
-    of `n` options, without those whose sums pass `room`."""
-    grown = (local[:, None] * n + keep[None, :]).ravel()
-    out = {name: np.add.outer(v, values[name]).ravel() for name, v in sums.items()}
-    fits = np.ones(len(grown), dtype=np.bool_)
+    keep: bool,
+) -> tuple[IntArray, dict[str, Array], Combos]:
+    """The fragments `local` (with their `sums` and `combos`) each followed by every option of
+    `table` (at the input shape `shape` gives per fragment) that meets the MoC floor, without
+    those whose sums pass `room`; `keep`: record the table's combo per fragment."""
+    n, span = _options(table), table.span
+    option = np.arange(n, dtype=np.int64)
+    # one input shape: each option's entry is gathered once (the common case, and the fast one)
+    combo = option[None, :] * span + shape[:, None] if table.varying else option[None, :]
+    fits = np.ones((len(local), n), dtype=np.bool_)
+    if rules.moc_floor is not None:
+        fits &= table.columns["min_moc"][combo] >= rules.moc_floor
+    out = {name: v[:, None] + _column(table, name)[combo] for name, v in sums.items()}
     for name, most in room.items():
         fits &= out[name] <= most
-    return grown[fits], {name: v[fits] for name, v in out.items()}
+    grown = (local[:, None] * n + option[None, :])[fits]
+    kept = {part: np.broadcast_to(c[:, None], fits.shape)[fits] for part, c in combos.items()}
+    if keep:
+        kept[table.part] = np.broadcast_to(combo, fits.shape)[fits]
+    return grown, {name: v[fits] for name, v in out.items()}, kept
 
 
 def _rooms(

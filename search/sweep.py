@@ -10,7 +10,7 @@ ranking), which is bounded by the front's size.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
@@ -128,13 +128,15 @@ class Candidate:
     rank: int = 0
     score: float | None = None
     features: dict[str, float] = field(default_factory=dict)
+    #: The input (height, width) it was measured at, where the search tried several; else None.
+    input: tuple[int, int] | None = None
 
     def values(self) -> dict[str, Any]:
         """The metrics by name, in `METRICS` order."""
         return {s.name: getattr(self, s.name) for s in METRICS}
 
 
-check_fields(Candidate, "index", "choices", "rank", "score", "features")
+check_fields(Candidate, "index", "choices", "rank", "score", "features", "input")
 
 
 class Ranker(Protocol):
@@ -252,6 +254,9 @@ class SearchResult:
     sample: list[tuple[Candidate, bool]] = field(default_factory=list)
     #: The whole Pareto front of CIO against capacity, whatever `ranking` is.
     front: Front | None = None
+    #: Every input shape searched where there are several (`input_shape` the first: the
+    #: template's row is measured there); empty for one.
+    input_shapes: tuple[Shape, ...] = ()
 
 
 def _candidates(
@@ -259,17 +264,31 @@ def _candidates(
     m: Metrics,
     ranks: npt.NDArray[np.int64] | None = None,
     scores: npt.NDArray[np.float64] | None = None,
+    shapes: Sequence[Shape] = (),
 ) -> list[Candidate]:
+    """Rows of `m` as candidates; with several `shapes`, `m.index` is ``size index * space size
+    + index in the space`` (`sized`) and each candidate says its input."""
     out = []
     for row in range(len(m)):
-        index = int(m.index[row])
+        which, index = divmod(int(m.index[row]), space.size)
         values = {s.name: _scalar(s, m.metric(s.name)[row]) for s in METRICS}
         rank = 0 if ranks is None else int(ranks[row])
         score = None if scores is None else float(scores[row])
         features = {n: float(v[row]) for n, v in m.extra.items()}
         choices = space.choices(index)
-        out.append(Candidate(index, choices, **values, rank=rank, score=score, features=features))
+        size = (shapes[which][2], shapes[which][3]) if len(shapes) > 1 else None
+        out.append(
+            Candidate(
+                index, choices, **values, rank=rank, score=score, features=features, input=size
+            )
+        )
     return out
+
+
+def sized(m: Metrics, which: int, size: int) -> Metrics:
+    """`m` measured at the `which`-th input shape of a search over several: each index moved
+    to ``which * size + index`` (so the first size's candidates come first on ties)."""
+    return m if which == 0 else replace(m, index=m.index + which * size)
 
 
 def _scalar(spec: MetricSpec, value: Any) -> Any:
@@ -310,21 +329,24 @@ class _Closest:
         return name, self.best[name]
 
 
-def _no_candidate(space: SearchSpace, budgets: Budgets, closest: _Closest) -> UsageError:
+def _no_candidate(
+    space: SearchSpace, budgets: Budgets, closest: _Closest, shapes: Sequence[Shape]
+) -> UsageError:
     name, best = closest.report()
+    total = space.size * len(shapes)
     if name == LATENCY:  # a feature: its lowest figure, not a row of metrics
         lowest, bound = float(best.metric(name)[0]), budgets.given()[name]
         return UsageError(
-            f"no candidate of the {space.size:,} meets {name} <= {bound:g}; the lowest is "
-            f"{lowest:g}"
+            f"no candidate of the {total:,} meets {name} <= {bound:g}; the lowest is {lowest:g}"
         )
-    c = _candidates(space, best)[0]
+    c = _candidates(space, best, shapes=shapes)[0]
+    where = f" at {c.input[0]}x{c.input[1]}" if c.input else ""
     spec = metric(name)
     label = f"largest {spec.label}" if spec.budget_is_floor else f"smallest {name}"
     shown = ", ".join(f"{s.label} {s.text(getattr(c, s.name))}" for s in TABLE_METRICS)
     return UsageError(
-        f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); the "
-        f"{label} has {shown}"
+        f"no candidate of the {total:,} meets the budgets ({budgets.describe()}); the "
+        f"{label}{where} has {shown}"
     )
 
 
@@ -339,9 +361,17 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     return Candidate(None, choices, **grid.costs.total(choices).values(), features=features)
 
 
+def shapes_of(input_shape: Shape | Sequence[Shape]) -> tuple[Shape, ...]:
+    """The input shapes a search measures: one NCHW shape, or several (``--input
+    224,256,288``): ``(1, 3, 224, 224)`` gives ``((1, 3, 224, 224),)``."""
+    if all(isinstance(v, int) for v in input_shape):
+        return (tuple(int(v) for v in input_shape),)  # type: ignore[arg-type]
+    return tuple(tuple(shape) for shape in input_shape)  # type: ignore[arg-type]
+
+
 def sweep(
     space: SearchSpace,
-    input_shape: Shape,
+    input_shape: Shape | Sequence[Shape],
     budgets: Budgets,
     ranker: Ranker,
     dtype: str = "fp32",
@@ -351,64 +381,68 @@ def sweep(
     sample: int = 0,
     capacity: str | None = None,
 ) -> SearchResult:
-    """Evaluate every candidate of `space` at NCHW `input_shape`, keep those within `budgets`
-    (a latency bound reads the `LATENCY` feature of `features`, per-part quantities summed per
-    candidate) and rank them with `ranker`; also keep the whole Pareto front of CIO
+    """Evaluate every candidate of `space` at NCHW `input_shape` (or at each of several: the
+    input size is then a choice too, every candidate measured at each), keep those within
+    `budgets` (a latency bound reads the `LATENCY` feature of `features`, per-part quantities
+    summed per candidate) and rank them with `ranker`; also keep the whole Pareto front of CIO
     against `capacity` (default: the Pareto ranker's capacity, else macs) and evaluate a seeded
     uniform `sample` of the space (all of it when smaller) for plots. Raises UsageError when no
     candidate meets the budgets."""
     start = time.perf_counter()
+    shapes = shapes_of(input_shape)
+    total = space.size * len(shapes)
     keeper = front_ranker(ranker, capacity)
-    if keeper is ranker and space.size > SWEEP_LIMIT:
-        found = _stagewise(space, input_shape, budgets, keeper, dtype, features, sample)
+    if keeper is ranker and total > SWEEP_LIMIT:
+        found = _stagewise(space, shapes, budgets, keeper, dtype, features, sample)
         if found is not None:
             found.seconds = time.perf_counter() - start
             if progress is not None:
-                progress(space.size, space.size)
+                progress(total, total)
             return found
     if progress is not None:
-        progress(0, space.size)
-    costs = PartCosts(space, input_shape, dtype, features)
-    grid = GridEvaluator(space, costs)
+        progress(0, total)
+    grids = [GridEvaluator(space, PartCosts(space, shape, dtype, features)) for shape in shapes]
     closest = _Closest(budgets)
     feasible = done = 0
-    for lo, hi in grid.chunks(chunk):
-        m = grid.evaluate(lo, hi)
-        ok = budgets.mask(m)
-        feasible += int(np.count_nonzero(ok))
-        if feasible == 0:
-            closest.update(m)
-        within = m.take(ok)
-        ranker.update(within)
-        if keeper is not ranker:
-            keeper.update(within)
-        done += hi - lo
-        if progress is not None:
-            progress(done, space.size)
+    for which, grid in enumerate(grids):
+        for lo, hi in grid.chunks(chunk):
+            m = sized(grid.evaluate(lo, hi), which, space.size)
+            ok = budgets.mask(m)
+            feasible += int(np.count_nonzero(ok))
+            if feasible == 0:
+                closest.update(m)
+            within = m.take(ok)
+            ranker.update(within)
+            if keeper is not ranker:
+                keeper.update(within)
+            done += hi - lo
+            if progress is not None:
+                progress(done, total)
     if feasible == 0:
-        raise _no_candidate(space, budgets, closest)
+        raise _no_candidate(space, budgets, closest, shapes)
     kept, ranks, scores = ranker.best()
     return SearchResult(
         space=space,
-        input_shape=InputShape((input_shape,)),
+        input_shape=InputShape((shapes[0],)),
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,
-        size=space.size,
+        size=total,
         feasible=feasible,
-        candidates=_candidates(space, kept, ranks, scores),
-        template=template_candidate(space, grid),
+        candidates=_candidates(space, kept, ranks, scores, shapes),
+        template=_measured_at(template_candidate(space, grids[0]), shapes),
         seconds=time.perf_counter() - start,
-        measured_stages=costs.measured,
+        measured_stages=sum(g.costs.measured for g in grids),
         front_size=getattr(ranker, "front_size", None),
-        sample=_sample(space, grid, budgets, sample),
-        front=_front(space, keeper),
+        sample=_sample(space, grids, budgets, sample),
+        front=_front(space, keeper, shapes),
+        input_shapes=shapes if len(shapes) > 1 else (),
     )
 
 
 def _stagewise(
     space: SearchSpace,
-    input_shape: Shape,
+    shapes: Sequence[Shape],
     budgets: Budgets,
     ranker: ParetoRanker,
     dtype: str,
@@ -416,48 +450,62 @@ def _stagewise(
     sample: int,
 ) -> SearchResult | None:
     """The search by `search.stagewise` (None when the template's stages are not independent):
-    the ranked candidates are the front's first `ranker.keep` members in the Pareto order (rank
-    1 only: a space this large has at least that many on its front, or the rows are fewer)."""
-    costs = PartCosts(space, input_shape, dtype, features)
-    grid = GridEvaluator(space, costs)
+    the front of each input shape built stage by stage, then the front of their union; the
+    ranked candidates are its first `ranker.keep` members in the Pareto order (rank 1 only: a
+    space this large has at least that many on its front, or the rows are fewer)."""
+    grids = [GridEvaluator(space, PartCosts(space, shape, dtype, features)) for shape in shapes]
     rules = Constraints.of(ranker.capacity, budgets)
-    found = exact_front(grid, rules)
-    if found is None:
-        return None
+    fronts = []
+    for which, grid in enumerate(grids):
+        found = exact_front(grid, rules)
+        if found is None:
+            return None
+        fronts.append(sized(found, which, space.size))
+    found = Metrics.concat(fronts)
+    found = found.take(nondominated_ranks(found.cio, -found.metric(ranker.capacity), 1) == 1)
+    found = found.take(np.lexsort((found.index, found.cio, -found.metric(ranker.capacity))))
     if not len(found):
-        raise _nothing_fits(space, budgets)
+        raise _nothing_fits(space.size * len(shapes), budgets)
     ranks, rows = np.ones(len(found), dtype=np.int64), min(ranker.keep, len(found))
     by_capacity = found.take(np.lexsort((found.index, found.cio, found.metric(ranker.capacity))))
+    counts = [count_feasible(grid, rules) for grid in grids]
     return SearchResult(
         space=space,
-        input_shape=InputShape((input_shape,)),
+        input_shape=InputShape((shapes[0],)),
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,
-        size=space.size,
-        feasible=count_feasible(grid, rules),
-        candidates=_candidates(space, found.take(np.arange(rows)), ranks[:rows]),
-        template=template_candidate(space, grid),
+        size=space.size * len(shapes),
+        feasible=None if None in counts else sum(c for c in counts if c is not None),
+        candidates=_candidates(space, found.take(np.arange(rows)), ranks[:rows], shapes=shapes),
+        template=_measured_at(template_candidate(space, grids[0]), shapes),
         seconds=0.0,
-        measured_stages=costs.measured,
+        measured_stages=sum(g.costs.measured for g in grids),
         front_size=len(found),
-        sample=_sample(space, grid, budgets, sample),
-        front=Front(ranker.capacity, tuple(_candidates(space, by_capacity, ranks))),
+        sample=_sample(space, grids, budgets, sample),
+        front=Front(ranker.capacity, tuple(_candidates(space, by_capacity, ranks, shapes=shapes))),
+        input_shapes=tuple(shapes) if len(shapes) > 1 else (),
     )
 
 
-def _nothing_fits(space: SearchSpace, budgets: Budgets) -> UsageError:
+def _measured_at(candidate: Candidate, shapes: Sequence[Shape]) -> Candidate:
+    """`candidate` (the template's row, measured at the first shape) saying its input where
+    a search tried several."""
+    return replace(candidate, input=(shapes[0][2], shapes[0][3])) if len(shapes) > 1 else candidate
+
+
+def _nothing_fits(total: int, budgets: Budgets) -> UsageError:
     return UsageError(
-        f"no candidate of the {space.size:,} meets the budgets ({budgets.describe()}); loosen "
+        f"no candidate of the {total:,} meets the budgets ({budgets.describe()}); loosen "
         "them or widen the space"
     )
 
 
-def _front(space: SearchSpace, keeper: ParetoRanker) -> Front:
+def _front(space: SearchSpace, keeper: ParetoRanker, shapes: Sequence[Shape]) -> Front:
     """The whole front `keeper` holds, each member of rank 1."""
     members = keeper.front()
     ranks = np.ones(len(members), dtype=np.int64)
-    return Front(keeper.capacity, tuple(_candidates(space, members, ranks)))
+    return Front(keeper.capacity, tuple(_candidates(space, members, ranks, shapes=shapes)))
 
 
 def front_ranker(ranker: Ranker, capacity: str | None = None) -> ParetoRanker:
@@ -470,13 +518,25 @@ def front_ranker(ranker: Ranker, capacity: str | None = None) -> ParetoRanker:
 
 
 def _sample(
-    space: SearchSpace, grid: GridEvaluator, budgets: Budgets, n: int, seed: int = SAMPLE_SEED
+    space: SearchSpace,
+    grids: Sequence[GridEvaluator],
+    budgets: Budgets,
+    n: int,
+    seed: int = SAMPLE_SEED,
 ) -> list[tuple[Candidate, bool]]:
-    """`n` candidates drawn without replacement (seeded: the same every run), in space order,
-    each with whether it meets `budgets`."""
+    """`n` candidates drawn without replacement (seeded: the same every run) from the space at
+    each input shape of `grids`, in order, each with whether it meets `budgets`."""
     if n <= 0:
         return []
+    total = space.size * len(grids)
     rng = np.random.default_rng(seed)
-    picked = np.sort(rng.choice(space.size, size=min(n, space.size), replace=False))
-    m = grid.at([int(i) for i in picked])
-    return list(zip(_candidates(space, m), (bool(ok) for ok in budgets.mask(m)), strict=True))
+    picked = np.sort(rng.choice(total, size=min(n, total), replace=False))
+    which, index = np.divmod(picked, space.size)
+    pieces = [
+        sized(grid.at([int(i) for i in index[which == w]]), w, space.size)
+        for w, grid in enumerate(grids)
+    ]
+    m = Metrics.concat([p for p in pieces if len(p)])  # an empty piece has no features
+    shapes = [g.costs.input_shape for g in grids]
+    candidates = _candidates(space, m, shapes=shapes)
+    return list(zip(candidates, (bool(ok) for ok in budgets.mask(m)), strict=True))

@@ -209,3 +209,26 @@ def test_budget_counts_equal_a_candidate_by_candidate_check(
     assert result.feasible == expected
     for c in result.candidates:
         assert c.macs <= macs and c.params <= params and c.min_moc >= min_moc
+
+
+@given(st.data())
+def test_a_candidate_with_searched_widths_equals_analyze_and_hook_counts(
+    data: st.DataObject,
+) -> None:
+    """``--widths x0.75,x1``: a stage meets one input width per choice of the stage before, so
+    it is measured per (choice, input width); any candidate's sums still equal `analyze()` of
+    its definition and a hook count of its torch model, at another input size too."""
+    space = with_flags(small_space("hardnet68"), None, None, None, "x0.75,x1")
+    size = data.draw(st.sampled_from([224, 256]))
+    g = GridEvaluator(space, PartCosts(space, (1, 3, size, size)))
+    index = data.draw(st.integers(0, space.size - 1))
+    m = g.at([index])
+    defn = space.definition(space.choices(index))
+    totals = analyze(defn, (size, size)).totals
+    assert (int(m.params[0]), int(m.macs[0]), int(m.cio[0]), int(m.act_bytes[0])) == (
+        totals.params,
+        totals.macs,
+        totals.cio,
+        totals.act_bytes,
+    )
+    assert hooks_and_params(defn, (1, 3, size, size)) == (totals.params, totals.macs, totals.cio)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.documents.fronts import SearchFront
 from hardnet_analysis.errors import UsageError
+from hardnet_analysis.families.hardnet.definition import HarDNetDef
 from hardnet_analysis.search.emit import whole_front
 from hardnet_analysis.search.evaluate import PartCost, PartCosts
 from hardnet_analysis.search.objectives import LATENCY, OBJECTIVES, get_objective
@@ -232,3 +233,46 @@ def test_front_members_carry_their_predicted_latency(device_file: Path) -> None:
     for member in front.members:
         expected = costs.total_extra(space.choices(member.index))[LATENCY]
         assert member.latency_s == pytest.approx(expected, rel=1e-12) and expected > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    space=tiny_spaces(),
+    widths=st.lists(
+        st.sets(st.sampled_from([16, 24, 40, 64]), min_size=1, max_size=2), min_size=2, max_size=2
+    ),
+    sizes=st.lists(st.sampled_from([24, 32, 40]), min_size=2, max_size=3, unique=True),
+    macs_fraction=st.floats(0.3, 1.2),
+    capacity=st.sampled_from(["macs", "params"]),
+)
+def test_front_over_widths_and_input_sizes_equals_brute_force(
+    space: SearchSpace,
+    widths: list[set[int]],
+    sizes: list[int],
+    macs_fraction: float,
+    capacity: str,
+) -> None:
+    """``--widths`` and ``--input 24,32``: the front over every (candidate, size), summed part
+    by part here, is the sweep's, each member tagged with its widths and size."""
+    space = with_flags(space, None, None, None, "/".join(",".join(map(str, w)) for w in widths))
+    shapes = [(1, 3, s, s) for s in sizes]
+    rows = tuple(t for shape in shapes for t in totals(space, shape))  # size-major, as indexed
+    budgets = Budgets(macs=int(macs_fraction * max(t.macs for t in rows)))
+    expected = brute_front(rows, budgets, capacity)
+    if not expected:
+        return
+    result = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), chunk=7)
+    assert result.front is not None
+    found = {
+        sizes.index(c.input[0]) * space.size + (c.index or 0)
+        for c in result.front.members
+        if c.input
+    }
+    assert found == expected and len(result.front.members) == len(expected)
+    for member in result.front.members:
+        defn = space.definition(member.choices)
+        assert isinstance(defn, HarDNetDef)
+        assert [c.width for c in member.choices] == [s.transition_channels for s in defn.stages]
+    row = whole_front(result)
+    assert row is not None and row.members[0].input is not None
+    assert row.members[0].widths is not None and len(row.members[0].widths) == 2

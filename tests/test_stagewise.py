@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,16 @@ def spaces(draw: st.DrawFn) -> SearchSpace:
             st.lists(st.sampled_from([1.5, 1.6, 1.7, 1.8]), min_size=1, max_size=2, unique=True)
         )
     )
-    return with_flags(space, ks, ms, ns)
+    space = with_flags(space, ks, ms, ns)
+    if draw(st.booleans()):  # transition widths searched too: 1 or 2 per stage, kept small
+        stages = len(space.stages)
+        two = set(draw(st.lists(st.integers(0, stages - 1), max_size=2, unique=True)))
+        ws = "/".join(
+            ",".join(str(8 * draw(st.integers(2, 24))) for _ in range(2 if i in two else 1))
+            for i in range(stages)
+        )
+        space = with_flags(space, None, None, None, ws)
+    return space
 
 
 def quantile(data: st.DataObject, values: Any) -> float:
@@ -142,11 +152,55 @@ def test_the_default_space_front_equals_the_sweep() -> None:
     assert 1.28e9 <= int(found.macs.min()) < 1.29e9  # the issue's "from 1.28 G up"
 
 
-def test_a_template_with_varying_inputs_is_not_split() -> None:
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_dense_template_front_equals_brute_force(data: st.DataObject) -> None:
+    """FC-HarDNet's decoder reads widths that other stages set: the halves are joined per
+    key (the widths the right half reads from the left), and the front is still exact."""
     space = default_space(load_template("fchardnet70"), "fchardnet70")
+    varied = set(data.draw(st.lists(st.integers(0, 8), min_size=1, max_size=4, unique=True)))
+    stages = tuple(s if i in varied else replace(s, k=s.k[-1:], n_layers=s.n_layers[-1:])
+                   for i, s in enumerate(space.stages))  # fmt: skip
+    space = replace(space, stages=stages, m=(1.7,))
     grid = GridEvaluator(space, PartCosts(space, (1, 3, 64, 64)))
-    assert not separable(grid)
-    assert exact_front(grid, Constraints.of("macs", Budgets())) is None
+    assert separable(grid)
+    m = everything(grid)
+    capacity = data.draw(st.sampled_from(["macs", "params"]))
+    bounds = {"cio": int(quantile(data, m.cio))} if data.draw(st.booleans()) else {}
+    budgets = Budgets(**bounds)
+    rules = Constraints.of(capacity, budgets)
+    found = exact_front(grid, rules)
+    assert found is not None
+    assert {int(i) for i in found.index} == brute_front(m, capacity, budgets)
+    assert count_feasible(grid, rules) == int(np.count_nonzero(feasible(m, budgets)))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(space=spaces(), data=st.data())
+def test_several_input_sizes_built_stage_by_stage_equal_the_sweep(
+    space: SearchSpace, data: st.DataObject
+) -> None:
+    """`--input 32,40,48`: each size's front built stage by stage, then the front of their
+    union, is the sweep's front over every (candidate, size), tagged with each member's size."""
+    sizes = data.draw(st.lists(st.sampled_from([32, 40, 48, 64]), min_size=2, max_size=3,
+                               unique=True))  # fmt: skip
+    shapes = [(1, 3, s, s) for s in sizes]
+    latency = data.draw(st.booleans())
+    features = {"latency_s": fake_latency} if latency else None
+    capacity = data.draw(st.sampled_from(["macs", "params"]))
+    probe = everything(GridEvaluator(space, PartCosts(space, shapes[-1])))
+    budgets = Budgets(macs=int(quantile(data, probe.macs)))
+    visited = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), features=features)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep_module, "SWEEP_LIMIT", 0)
+        built = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), features=features)
+    assert visited.front is not None and built.front is not None
+    keys = [(c.index, c.input) for c in visited.front.members]
+    assert [(c.index, c.input) for c in built.front.members] == keys
+    assert built.front.members == visited.front.members
+    assert built.feasible == visited.feasible
+    assert built.size == visited.size == space.size * len(sizes)
+    assert {c.input for c in visited.front.members} <= {(s, s) for s in sizes}
 
 
 def test_no_feasible_candidate_gives_an_empty_front() -> None:

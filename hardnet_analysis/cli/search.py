@@ -90,7 +90,7 @@ def register(subparsers: Any) -> None:
         "'x0.75,x1' (scales of the template's values; k and n_layers).",
     )
     _register_space(parser)
-    add_input_args(parser)
+    add_input_args(parser, several=True)
     _register_budgets(parser)
     _register_ranking(parser)
     add_format_arg(parser)
@@ -112,6 +112,12 @@ def _register_space(parser: argparse.ArgumentParser) -> None:
         "--m", metavar="LISTS", help="m values: one list for all stages, or per stage"
     )
     space.add_argument("--n-layers", metavar="LISTS", help="layers per block per stage")
+    space.add_argument(
+        "--widths",
+        metavar="LISTS",
+        help="transition (stage output) widths per stage, searched too (HarDNet templates; "
+        "default: the template's, fixed)",
+    )
     space.add_argument(
         "--write-space",
         type=argument_type(space_file),
@@ -216,7 +222,7 @@ def _space(args: argparse.Namespace) -> SearchSpace:
     else:
         name = args.template or DEFAULT_TEMPLATE
         space = default_space(load_template(name), name)
-    return with_flags(space, args.k, args.m, args.n_layers)
+    return with_flags(space, args.k, args.m, args.n_layers, args.widths)
 
 
 def _ranker(
@@ -276,8 +282,11 @@ def _key(
     """What decides the front this command finds (its id), known before the sweep."""
     from hardnet_analysis.search.emit import FrontKey
 
-    shape = input_shape(args, space.template)  # native: 224 for HarDNet, 1024x2048 for FC
-    return FrontKey(space, shape, args.dtype, budgets, ranker.name, info)
+    # native: 224 for HarDNet, 1024x2048 for FC; several sizes: the size is searched too
+    sizes = args.input or (None,)
+    shapes = [input_shape(args, space.template, size) for size in sizes]
+    more = tuple(s.image for s in shapes) if len(shapes) > 1 else ()
+    return FrontKey(space, shapes[0], args.dtype, budgets, ranker.name, info, more)
 
 
 def _sweep(
@@ -289,7 +298,7 @@ def _sweep(
         with progress_bar("search", "sweeping candidates", "candidates swept") as progress:
             return sweep(
                 key.space,
-                key.input_shape.image,  # the cost model evaluates one NCHW tensor
+                key.input_shapes or key.input_shape.image,  # the cost model takes NCHW tuples
                 key.budgets,
                 ranker,
                 args.dtype,
@@ -299,8 +308,9 @@ def _sweep(
                 capacity=args.capacity,
             )
     except ShapeError as exc:
-        h, w = key.input_shape.hw
-        raise ShapeError(f"input {h}x{w} is too small for the template: {exc}") from None
+        shapes = key.input_shapes or (key.input_shape.image,)
+        sizes = ", ".join(f"{s[2]}x{s[3]}" for s in shapes)
+        raise ShapeError(f"input {sizes} is too small for the template: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -79,6 +79,11 @@ class FrontCandidate:
     cio_saved: float
     score: float | None = omitted_if_none()
     definition: str | None = omitted_if_none()
+    #: Transition widths per stage, where the search chose them (``--widths``).
+    widths: tuple[int, ...] | None = omitted_if_none()
+    #: The input (height, width) measured at, where the search tried several (``--input
+    #: 224,256``).
+    input: tuple[int, int] | None = omitted_if_none()
 
     def __post_init__(self) -> None:
         if set(self.metrics) != set(METRIC_NAMES):
@@ -108,6 +113,8 @@ class FrontMember:
     n_layers: tuple[int, ...]
     metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS, flat=True))
     latency_s: float | None = omitted_if_none()
+    widths: tuple[int, ...] | None = omitted_if_none()
+    input: tuple[int, int] | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ class SearchFront(Document):
     candidates: tuple[FrontCandidate, ...]
     #: The whole front (None in files written before it was kept).
     front: WholeFront | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
+    #: Every input size searched, where there were several (`input` the first).
+    inputs: tuple[tuple[int, int], ...] | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,8 @@ class SampledCandidate:
     n_layers: tuple[int, ...]
     metrics: MetricValues = field(metadata=keyed(_METRIC_KINDS, flat=True))
     feasible: bool
+    widths: tuple[int, ...] | None = omitted_if_none()
+    input: tuple[int, int] | None = omitted_if_none()
 
 
 @dataclass(frozen=True)

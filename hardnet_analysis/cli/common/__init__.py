@@ -180,16 +180,24 @@ output_file = argument_type(partial(check_output, kind="file"))
 output_dir = argument_type(partial(check_output, kind="directory"))
 
 
-def add_input_args(parser: argparse.ArgumentParser) -> None:
-    """--input, --input-shape, --batch, --dtype."""
+def input_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """A comma-separated list of input sizes, each once, in the order given: ``"224,256"`` ->
+    ((224, 224), (256, 256))."""
+    return tuple(dict.fromkeys(parse_input_size(part.strip()) for part in text.split(",")))
+
+
+def add_input_args(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """--input, --input-shape, --batch, --dtype; `several`: --input takes a list of sizes
+    (``hda search --input 224,256,288``: the size is searched too)."""
     parser.add_argument(
         "--input",
-        type=input_size,
+        type=argument_type(input_sizes) if several else input_size,
         default=None,
-        metavar="N|HxW",
+        metavar="N|HxW[,...]" if several else "N|HxW",
         help="input resolution: 224 (square) or HxW such as 320x480 (default: the model's own, "
         "224 for ImageNet models, 32 for the registered CIFAR ones, 1024x2048 for fchardnet70, "
-        "360x480 for fcdensenet103)",
+        "360x480 for fcdensenet103)"
+        + ("; several, comma-separated, are each searched (224,256,288)" if several else ""),
     )
     parser.add_argument(
         "--input-shape",
