@@ -9,10 +9,11 @@ shapes the part can meet. A part is measured once per (block choice, input shape
 `GridEvaluator` forms with numpy gathers over whole index ranges at once.
 
 Input shapes: a HarDNet stage follows a fixed-width transition, so it meets one shape and is
-measured once per block choice. An FC-HarDNet decoder stage reads the previous decoder block's
-output and an encoder block's skip, whose widths depend on those blocks: it is measured once
-per (choice, previous width, skip width) that the space can produce, and the grid picks the
-right entry per candidate from the other stages' digits, so the sum stays exact.
+measured once per block choice; where the transition widths are searched (``--widths``), once
+per (choice, width of the transition before it). An FC-HarDNet decoder stage reads the previous
+decoder block's output and an encoder block's skip, whose widths depend on those blocks: it is
+measured once per (choice, previous width, skip width) that the space can produce, and the grid
+picks the right entry per candidate from the other stages' digits, so the sum stays exact.
 
 HarDNet-68 at 224x224 (batch 1): stem + 5 stages + head sum to 17,565,348 params,
 4,246,114,304 MACs and 11,468,940 CIO, as ``analyze("hardnet68")`` gives.

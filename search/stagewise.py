@@ -29,8 +29,14 @@ Measured here (2 cores, `results/front-bench`): the default HarDNet-68 space (3,
 0.03 s against the sweep's 0.56 s, 111 front members either way; 992,436,543 candidates (3 k, 3
 m, 7 n_layers per stage) in 0.38 s against 138 s (1,220 members, the same); 1.65e12 in 57-109 s
 at 1.25 GiB (177,824 members). Memory follows the halves, about the square root of the space.
-Templates whose parts read other parts' varying outputs (FC-HarDNet's decoder) are not split
-this way: `exact_front` returns None for them.
+
+**Varying widths.** Where a part's input width depends on other stages (a searched transition
+width, ``--widths``; FC-HarDNet's decoder reading encoder widths), its table holds one entry per
+(choice, input width). A left fragment then pairs only with right fragments built for the
+widths it hands over: the halves are joined per *key*, those widths (for ``--widths`` the one
+transition width at the cut), rules 1-2 applied within a key and rule 3 against everything
+found. E.g. HarDNet-68's default space with 3 widths per stage has 3 keys. `exact_front`
+returns None only for a template whose parts are not in stage order.
 """
 
 from __future__ import annotations

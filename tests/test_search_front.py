@@ -276,3 +276,36 @@ def test_front_over_widths_and_input_sizes_equals_brute_force(
     row = whole_front(result)
     assert row is not None and row.members[0].input is not None
     assert row.members[0].widths is not None and len(row.members[0].widths) == 2
+
+
+def test_cli_widths_and_sizes_reach_front_json(tmp_path: Path) -> None:
+    """``hda search --widths ... --input 32,48 --out DIR``: the space file keeps the widths,
+    rows and members carry widths and input, ``inputs`` lists the sizes, and the id differs
+    from the same search at one size."""
+    out, flags = tmp_path / "run", ["search", "--template", TINY, "--widths", "16,24/32,48"]
+    assert main([*flags, "--input", "32,48", "--budget-macs", "20M", "--out", str(out)]) == 0
+    document = json.loads((out / "front.json").read_text())
+    assert document["inputs"] == [[32, 32], [48, 48]] and document["input"] == [32, 32]
+    assert [s["widths"] for s in document["space"]["stages"]] == [[16, 24], [32, 48]]
+    assert document["space_size"] == 2 * small_tiny_size()
+    for row in [*document["candidates"], *document["front"]["members"]]:
+        assert row["input"] in ([32, 32], [48, 48])
+        assert row["widths"][0] in (16, 24) and row["widths"][1] in (32, 48)
+    one = tmp_path / "one"
+    assert main([*flags, "--input", "32", "--budget-macs", "20M", "--out", str(one)]) == 0
+    single = json.loads((one / "front.json").read_text())
+    assert "inputs" not in single and "input" not in single["candidates"][0]
+    assert single["id"] != document["id"]
+
+
+def small_tiny_size() -> int:
+    """The tiny template's default space with two widths in each of its two stages."""
+    space = default_space(load_template(TINY))
+    return with_flags(space, None, None, None, "16,24/32,48").size
+
+
+def test_widths_on_a_template_without_transitions_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="no transition widths"):
+        with_flags(
+            default_space(load_template("fchardnet70"), "fchardnet70"), None, None, None, "x1"
+        )
