@@ -39,6 +39,18 @@ def _whole_inputs(
     return input_shape_of_inputs(inputs)
 
 
+def check_detections(detections: object) -> None:
+    """A UsageError unless `detections` is None or a whole number >= 1 (``--detections 100``):
+    a selection that keeps nothing would leave the heads after it uncounted."""
+    if detections is None:
+        return
+    if isinstance(detections, bool) or not isinstance(detections, int) or detections < 1:
+        raise UsageError(
+            f"detections must be a whole number >= 1 (the candidates every data-dependent "
+            f"selection keeps), got {detections!r}"
+        )
+
+
 def analyze(
     target: str | Path | NetworkDef | nn.Module,
     input_size: InputShape | int | str | tuple[int, int] | None = None,
@@ -49,6 +61,7 @@ def analyze(
     handlers: Mapping[str, Handler] | None = None,
     name: str | None = None,
     inputs: object = None,
+    detections: int | None = None,
 ) -> Analysis:
     """Params, MACs, CIO, MoC and bytes of `target` per layer, per block and in total.
 
@@ -68,7 +81,13 @@ def analyze(
     strings or tensors (their shape and dtype), one or a list passed by position, or a dict of
     keyword inputs (`hardnet_analysis.shapes.input_shape_of_inputs`):
     ``analyze(r3d_18(), inputs=(1, 3, 16, 112, 112))``.
+    A module whose forward needs values (a detector's ``nonzero`` and NMS) is traced again on
+    real tensors on cpu (`hardnet_analysis.graph.traced.trace_module`): seeded random inputs,
+    the module's own weights (a name or callable is built again on cpu, with its own init).
+    `detections` declares how many candidates every data-dependent selection keeps instead
+    (``detections=100``); the layers that depend on it carry ``depends_on``.
     """
+    check_detections(detections)
     if inputs is not None:
         input_size = _whole_inputs(inputs, input_size, batch, in_channels)
     if batch < 1:
@@ -83,7 +102,9 @@ def analyze(
         if input_size is not None:
             size = input_size if isinstance(input_size, tuple) else parse_input_size(input_size)
         shape = input_shape_of(defn, size, batch, in_channels)
+    real = None
     if isinstance(defn, ModuleSpec):
+        real = defn.build  # with real weights, where the forward needs values
         defn = defn.build(device="meta")
     if isinstance(defn, OnnxSpec):
         return measure_graph(build_onnx_graph(defn, shape), dtype, "onnx", handlers)
@@ -94,7 +115,7 @@ def analyze(
 
             if name is None:
                 name = target if isinstance(target, str) else type(defn).__name__
-            graph = trace_module(defn, shape, name)
+            graph = trace_module(defn, shape, name, real=real, detections=detections)
             return measure_graph(graph, dtype, "traced", handlers)
         return measure_graph(build_graph(defn, shape), dtype, "analytic", handlers)
     except ShapeError as exc:

@@ -27,7 +27,9 @@ def not_a_model():
 
 class NeedsValues(nn.Module):
     def forward(self, x):
-        return x if x.sum() > 0 else -x
+        if x.sum() > 0:
+            raise ValueError("positive input")
+        return x
 
 
 def untraceable():
@@ -73,7 +75,7 @@ def test_module_callable(capsys: pytest.CaptureFixture[str]) -> None:
         ("no_such_pkg.models:make", (), "cannot import module 'no_such_pkg.models'"),
         ("{net}:nothing", (), "'nothing' in '{net}' is not there; callables there:"),
         ("{net}:not_a_model", (), "returned a int, not a torch nn.Module"),
-        ("{net}:untraceable", (), "{net}:untraceable cannot be traced on meta tensors"),
+        ("{net}:untraceable", (), "{net}:untraceable cannot be traced on real tensors"),
         ("{net}:make_model", ("--kwargs", '{"depth": 2}'), "unexpected keyword argument"),
         ("{net}:make_model", ("--kwargs", "[1]"), "is not a JSON object"),
         ("hardnet68", ("--kwargs", "{}"), None),

@@ -135,10 +135,27 @@ class NeedsValues(nn.Module):
         return x if x.sum() > 0 else -x
 
 
-def test_value_dependent_model_fails_with_where_it_broke() -> None:
-    expected = r"NeedsValues cannot be traced on meta tensors \(module '\(top level\)', op bool\)"
+def test_value_dependent_model_runs_on_real_tensors_and_is_marked() -> None:
+    # `if x.sum() > 0` needs a value: the meta run breaks at the bool, the real one passes and
+    # every node after the read is marked as depending on it.
+    graph = trace_module(NeedsValues(), (1, 3, 8, 8))
+    assert graph.graph["real_run"]["where"] == "module '(top level)', op bool"
+    assert graph.graph["data_dependent"] == {"(top level):bool": "value read (bool)"}
+    assert graph.nodes["output"]["depends_on"] == "(top level):bool"
+    assert "depends_on" not in graph.nodes["sum"]  # read before the value was
+
+
+class FailsOnValues(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # the stand-in input is in [0, 1): positive
+            raise ValueError("positive input")
+        return x
+
+
+def test_model_failing_on_real_tensors_too_says_where_it_broke() -> None:
+    expected = r"FailsOnValues cannot be traced on real tensors \(module '\(top level\)', op bool\)"
     with pytest.raises(UsageError, match=expected):
-        trace_module(NeedsValues(), (1, 3, 8, 8))
+        trace_module(FailsOnValues(), (1, 3, 8, 8))
 
 
 def test_unknown_ops_are_listed_with_coverage() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import networkx as nx
@@ -31,6 +32,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from hardnet_analysis.errors import HdaError, UsageError, first_line
+from hardnet_analysis.graph.data_dependent import VALUE_READS, declare, real_input, selection
 from hardnet_analysis.graph.fast_shapes import FAST_SHAPES
 from hardnet_analysis.graph.ir import TOP_BLOCK, GraphBuilder
 from hardnet_analysis.graph.trace_ops import (
@@ -76,6 +78,12 @@ class _Recorder(TorchFunctionMode):
         # id(weight derived from parameters only) -> (its parameters, the tensor kept alive)
         self.derived: dict[int, tuple[list[tuple[str, int]], torch.Tensor]] = {}
         self.current = ""  # the function being run, for error messages
+        self.real = False  # running on real tensors: every op runs, no meta shortcut
+        self.detections: int | None = None  # a declared count for every selection
+        # node -> (order, name) of the earliest data-dependent source upstream of it
+        self.depends: dict[str, tuple[int, str]] = {}
+        self.sources: dict[str, str] = {}  # data-dependent source -> what it is
+        self.read: tuple[int, str] | None = None  # the first value read into Python
 
     def enter_hook(self, module: nn.Module, args: Any) -> None:
         where = self.paths.get(id(module))
@@ -101,6 +109,10 @@ class _Recorder(TorchFunctionMode):
     def _execute(
         self, func: Callable[..., Any], short: str, args: Sequence[Any], kwargs: dict[str, Any]
     ) -> Any:
+        if self.real:
+            if self.detections is not None and self._selects(short, args):
+                return declare(func, short, args, kwargs, self.detections)
+            return func(*args, **kwargs)
         first = args[0] if args else None
         if short in SHAPE_PRESERVING and isinstance(first, torch.Tensor) and first.is_meta:
             # detach() makes a new tensor object of the same shape in under a microsecond;
@@ -131,6 +143,10 @@ class _Recorder(TorchFunctionMode):
         self.current = short
         out = self._execute(func, short, args, kwargs)
         if not isinstance(out, torch.Tensor) and not isinstance(out, (tuple, list)):
+            if self.real and short == "setitem":
+                self._write(args)
+            elif self.real and self.read is None and short in VALUE_READS:
+                self._value_read(short, args)
             return out
         outputs = leaves(out, [])
         if not outputs:
@@ -157,6 +173,62 @@ class _Recorder(TorchFunctionMode):
             inputs = self._operands(args, kwargs)
         self._record(func, short, args, kwargs, outputs, inputs, weights)
         return out
+
+    def _selects(self, short: str, args: Sequence[Any]) -> bool:
+        """Whether a call is a selection (`selection`) on a tensor that depends on the input."""
+        if selection(short, args) is None:
+            return False
+        return any(self.node_of(t) is not None for t in leaves(args, []))
+
+    def _value_read(self, short: str, args: Sequence[Any]) -> None:
+        """Note the first read of an input-dependent value into Python (``.item()``, ``if
+        x.sum() > 0``): every node recorded after it may depend on it (control flow and sizes
+        can follow from the value where the graph cannot see)."""
+        if not any(self.node_of(t) is not None for t in leaves(args, [])):
+            return
+        path = self.stack[-1][0] if self.stack else ""
+        label = f"{path or '(top level)'}:{short}"
+        self.read = (self.builder.graph.number_of_nodes(), label)
+        self.sources[label] = f"value read ({short})"
+
+    def _write(self, args: Sequence[Any]) -> None:
+        """``target[index] = value`` with an input-dependent index or value, on real tensors:
+        an ``index_put`` node that the target stands for from now on (torchvision's RoI pooler
+        fills a ``torch.zeros`` result this way, and the box head reads it)."""
+        target = args[0]
+        written = [n for t in leaves(list(args[1:]), []) if (n := self.node_of(t)) is not None]
+        if not written or not isinstance(target, torch.Tensor):
+            return
+        inputs = [self.node_of(target) or self._constant(target), *written]
+        path = self.stack[-1][0] if self.stack else ""
+        node = self.builder.add(
+            "index_put",
+            f"{path}.setitem".lstrip("."),
+            inputs,
+            tuple(target.shape),
+            self.block_of(path),
+            param_tensors=(),
+            fn="__setitem__",
+        )
+        self._mark(node, "setitem", (), inputs)
+        self.track(target, node)
+
+    def _mark(self, node: str, short: str, args: Sequence[Any], inputs: list[str]) -> None:
+        """Mark `node` with the earliest data-dependent source it follows from (``depends_on``):
+        itself where it is a selection on input-dependent values (``data_dependent`` says
+        which), else that of its inputs, else the first value read before it."""
+        marks = [self.depends[i] for i in inputs if i in self.depends]
+        kind = selection(short, args) if self.real else None
+        attrs = self.builder.graph.nodes[node]
+        if kind is not None and inputs:
+            attrs["data_dependent"] = kind
+            self.sources[node] = kind
+            marks.append((attrs["order"], node))
+        if self.read is not None:
+            marks.append(self.read)
+        if marks:
+            self.depends[node] = min(marks)
+            attrs["depends_on"] = self.depends[node][1]
 
     def _classify(
         self, args: Sequence[Any], kwargs: dict[str, Any]
@@ -226,6 +298,7 @@ class _Recorder(TorchFunctionMode):
         attrs["fn"] = getattr(func, "__name__", short)
         block = self.block_of(path)
         node = self.builder.add(op, name, inputs, tuple(outputs[0].shape), block, **attrs)
+        self._mark(node, short, args, inputs)
         self._track_outputs(node, outputs, block)
 
     def _track_outputs(self, node: str, outputs: list[torch.Tensor], block: str) -> None:
@@ -240,6 +313,7 @@ class _Recorder(TorchFunctionMode):
             piece = self.builder.add(
                 "getitem", f"{node}.{index}", [node], tuple(tensor.shape), block, index=index
             )
+            self._mark(piece, "getitem", (), [node])
             self.track(tensor, piece)
 
 
@@ -270,12 +344,13 @@ def default_block_of(model: nn.Module) -> Callable[[str], str]:
 
 @contextmanager
 def _on_meta(
-    modules: list[tuple[str, nn.Module]],
+    modules: list[tuple[str, nn.Module]], meta: bool = True
 ) -> Iterator[tuple[dict[int, tuple[str, int]], dict[int, str]]]:
     """Swap every parameter and buffer for a meta tensor while the block runs, directly in the
     modules' ``_parameters``/``_buffers`` (cheaper than ``functional_call``); tied tensors share
     one copy. Yields the meta parameters' ids -> (name where first reached, elements) and the
-    meta buffers' ids -> name."""
+    meta buffers' ids -> name. With `meta` False the tensors stay as they are (a run on real
+    tensors) and the ids are theirs."""
     copies: dict[int, torch.Tensor] = {}
     params: dict[int, tuple[str, int]] = {}
     buffers: dict[int, str] = {}
@@ -290,13 +365,15 @@ def _on_meta(
                 if tensor is None:
                     continue
                 if id(tensor) not in copies:
-                    meta = tensor if tensor.is_meta else torch.empty_like(tensor, device="meta")
-                    copies[id(tensor)] = meta
+                    copy = tensor
+                    if meta and not tensor.is_meta:
+                        copy = torch.empty_like(tensor, device="meta")
+                    copies[id(tensor)] = copy
                     name = f"{path}.{key}".lstrip(".")
                     if is_param:
-                        params[id(meta)] = (name, tensor.numel())
+                        params[id(copy)] = (name, tensor.numel())
                     else:
-                        buffers[id(meta)] = name
+                        buffers[id(copy)] = name
                 if copies[id(tensor)] is not tensor:
                     saved.append((table, key, tensor))
                     table[key] = copies[id(tensor)]
@@ -307,12 +384,50 @@ def _on_meta(
             table[key] = tensor
 
 
+@contextmanager
+def _attributes_kept(modules: list[tuple[str, nn.Module]]) -> Iterator[None]:
+    """Restore the modules' plain tensor attributes (a tensor, or a list or tuple holding
+    tensors, outside parameters and buffers) after the block: a forward that caches tensors
+    made on its input's device (torchvision's AnchorGenerator sets ``cell_anchors``) would
+    otherwise keep meta tensors from the meta run."""
+    saved: list[tuple[nn.Module, str, Any]] = []
+    for _, module in modules:
+        for key, value in vars(module).items():
+            if isinstance(value, torch.Tensor):
+                saved.append((module, key, value))
+            elif isinstance(value, (list, tuple)) and any(
+                isinstance(v, torch.Tensor) for v in value
+            ):
+                saved.append((module, key, type(value)(value)))
+    try:
+        yield
+    finally:
+        for module, key, value in saved:
+            setattr(module, key, value)
+
+
 def _eval_mode(modules: list[tuple[str, nn.Module]]) -> list[nn.Module]:
     """Put every module in eval mode; returns those that were training, to restore them."""
     training = [m for _, m in modules if m.training]
     for module in training:
         module.training = False
     return training
+
+
+class _NeedsValues(Exception):
+    """The forward failed on meta tensors where it needs values or real devices (a
+    data-dependent size, a value read, a stray CPU tensor): `where` it broke, and `why`."""
+
+    def __init__(self, where: str, why: str):
+        super().__init__(f"{where}: {why}")
+        self.where, self.why = where, why
+
+
+def _needs_values(exc: Exception) -> bool:
+    """Whether a meta run's failure may pass on real tensors: a missing or data-dependent meta
+    kernel (NotImplementedError), a value read or a device mismatch (a message naming meta);
+    not a size error, which real tensors would repeat."""
+    return isinstance(exc, NotImplementedError) or "meta" in str(exc)
 
 
 def _run(
@@ -322,7 +437,7 @@ def _run(
     model_name: str,
 ) -> Any:
     """Run the forward on `inputs` (positional, keyword) under the recorder; a failure becomes
-    a UsageError saying where."""
+    a UsageError saying where, or `_NeedsValues` where a run on real tensors may pass."""
     args, kwargs = inputs
     try:
         with recorder:
@@ -330,10 +445,12 @@ def _run(
     except HdaError:
         raise
     except Exception as exc:
-        message = first_line(exc)
+        why = f"{type(exc).__name__}: {first_line(exc)}"
+        if not recorder.real and _needs_values(exc):
+            raise _NeedsValues(recorder.where(), why) from exc
+        tensors = "real tensors" if recorder.real else "meta tensors"
         raise UsageError(
-            f"{model_name} cannot be traced on meta tensors ({recorder.where()}): "
-            f"{type(exc).__name__}: {message}"
+            f"{model_name} cannot be traced on {tensors} ({recorder.where()}): {why}"
         ) from exc
 
 
@@ -356,15 +473,20 @@ def input_node_name(index: int, keyword: str | None) -> str:
     return keyword or ("input" if index == 0 else f"input.{index}")
 
 
-def _meta_inputs(
-    shape: InputShape, recorder: _Recorder
+def _inputs(
+    shape: InputShape, recorder: _Recorder, device: torch.device | None
 ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
-    """One meta tensor per input, of its shape and dtype, each tracked as an ``input`` node:
-    the positional ones in order, then the keyword ones by name."""
+    """One tensor per input, of its shape and dtype, each tracked as an ``input`` node: the
+    positional ones in order, then the keyword ones by name. Meta tensors where `device` is
+    None, else seeded stand-ins on it (`real_input`)."""
     args: list[torch.Tensor] = []
     kwargs: dict[str, torch.Tensor] = {}
     for index, (keyword, dims, dtype) in enumerate(shape.items()):
-        x = torch.empty(dims, dtype=getattr(torch, dtype), device="meta")
+        kind = getattr(torch, dtype)
+        if device is None:
+            x = torch.empty(dims, dtype=kind, device="meta")
+        else:
+            x = real_input(dims, kind, device)
         name = input_node_name(index, keyword)
         recorder.track(x, recorder.builder.add("input", name, (), dims, "input"))
         if keyword is None:
@@ -422,8 +544,61 @@ def check_inputs(model: nn.Module, shape: InputShape, model_name: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _RealRun:
+    """A run on real tensors: where and why the meta run failed, the declared count of every
+    selection (None: the values decide), the seed of the inputs, what the weights are."""
+
+    where: str
+    why: str
+    detections: int | None
+    seed: int
+    weights: str = "its own weights"
+
+
+@contextmanager
+def _values(run: _RealRun | None) -> Iterator[None]:
+    """For a real run: no autograd, and the global random state seeded and then restored."""
+    if run is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(run.seed)
+        yield
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where `model`'s first parameter or buffer lives (its inputs go there); cpu for none."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _real_module(
+    model: nn.Module, real: Callable[[], nn.Module] | None, name: str, run: _RealRun
+) -> tuple[nn.Module, _RealRun]:
+    """The module to run on real tensors: `real()` built under the run's seed (the module's own
+    initialisation) where given, else `model` itself, which must hold real weights."""
+    if real is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(run.seed)
+            built = uncompiled(real())
+        return built, replace(run, weights=f"its own initialisation, seed {run.seed}")
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        raise UsageError(
+            f"{name} needs tensor values to be traced ({run.where}: {run.why}) and its weights "
+            "are on the meta device: build it on cpu"
+        )
+    return model, run
+
+
 def trace_module(
-    model: nn.Module, input_shape: InputShape | tuple[int, ...], name: str | None = None
+    model: nn.Module,
+    input_shape: InputShape | tuple[int, ...],
+    name: str | None = None,
+    real: Callable[[], nn.Module] | None = None,
+    detections: int | None = None,
+    seed: int = 0,
 ) -> nx.DiGraph:
     """The operation DAG of `model` run on meta tensors of `input_shape` (an `InputShape`: any
     number of inputs of any rank and dtype, positional then keyword; or one tensor's shape,
@@ -433,20 +608,41 @@ def trace_module(
     forward get the function's name appended (``base.3.cat``). Ops that no entry of
     ``FUNCTION_OPS`` covers keep their function name as op, so the metrics report them. The
     graph attribute ``unused_params`` maps parameters the forward never touched to their sizes.
-    A forward that cannot run on meta tensors raises a one-line UsageError naming where it broke.
     The model is left as it was (its own weights, its own train/eval modes).
+
+    A forward that needs values (a data-dependent size such as ``nonzero`` or NMS, a value read
+    such as ``.item()``, a tensor made on cpu) is traced again on real tensors: seeded random
+    inputs (`real_input`, `seed`) and the weights of `real()` (the same module built with real
+    weights) or of `model` itself. Every selection then keeps what the values select, or the
+    first `detections` candidates where that count is given. Nodes downstream of a selection
+    or after a value read of the input carry ``depends_on`` (the earliest such source); the
+    graph attributes ``real_run`` (what was run) and ``data_dependent`` (source -> what it is)
+    say so. A forward that fails either way raises a one-line UsageError naming where it broke.
     """
     model = uncompiled(model)  # trace what it runs, named as it was written
     model_name = name or type(model).__name__
+    if not isinstance(input_shape, InputShape):
+        input_shape = InputShape((tuple(input_shape),))
+    check_inputs(model, input_shape, model_name)
+    try:
+        return _trace(model, input_shape, model_name, None)
+    except _NeedsValues as failed:
+        run = _RealRun(failed.where, failed.why, detections, seed)
+        model, run = _real_module(model, real, model_name, run)
+        return _trace(model, input_shape, model_name, run)
+
+
+def _trace(
+    model: nn.Module, shape: InputShape, model_name: str, run: _RealRun | None
+) -> nx.DiGraph:
+    """`trace_module`'s one run: on meta tensors where `run` is None, else on real ones."""
     builder = GraphBuilder(model_name)
     modules = list(model.named_modules())
     recorder = _Recorder(builder, {}, default_block_of(model))
     for path, module in modules:
         recorder.paths[id(module)] = (path, not module._modules)
-    if not isinstance(input_shape, InputShape):
-        input_shape = InputShape((tuple(input_shape),))
-    check_inputs(model, input_shape, model_name)
-    inputs = _meta_inputs(input_shape, recorder)
+    recorder.real = run is not None
+    recorder.detections = run.detections if run is not None else None
     # Two global hooks cost less than two per module (registering is most of a small trace).
     handles = [
         nn.modules.module.register_module_forward_pre_hook(recorder.enter_hook),
@@ -454,9 +650,14 @@ def trace_module(
     ]
     training = _eval_mode(modules)
     try:
-        with _on_meta(modules) as (params, buffers):
+        with (
+            _attributes_kept(modules),
+            _on_meta(modules, meta=run is None) as (params, buffers),
+            _values(run),
+        ):
             recorder.params, recorder.buffers = params, buffers
-            out = _run(model, recorder, inputs, model_name)
+            device = None if run is None else _device_of(model)
+            out = _run(model, recorder, _inputs(shape, recorder, device), model_name)
     finally:
         for module in training:
             module.training = True
@@ -465,8 +666,13 @@ def trace_module(
     for tensor in leaves(out, []):
         node = recorder.node_of(tensor)
         if node is not None:
-            builder.add("output", "output", [node], tuple(tensor.shape), "output")
-    builder.graph.graph["unused_params"] = {
+            output = builder.add("output", "output", [node], tuple(tensor.shape), "output")
+            recorder._mark(output, "output", (), [node])
+    graph = builder.graph
+    graph.graph["unused_params"] = {
         key: size for key, size in params.values() if key not in recorder.used
     }
-    return builder.graph
+    if run is not None:
+        graph.graph["real_run"] = {**asdict(run), "device": str(_device_of(model))}
+        graph.graph["data_dependent"] = dict(recorder.sources)
+    return graph

@@ -47,7 +47,9 @@ class LayerRecord:
     op writes and `read_bytes` what it reads (activations and weights), both at the analysis
     dtype, unfused; `fused_read_bytes`/`fused_write_bytes` are the same in the fused view (0 for
     an op that fuses into its producer). HarDNet-68's first conv at 224, fp32: 551_936 CIO,
-    read 151_392 * 4 = 605_568 bytes, wrote 401_408 * 4 = 1_605_632 bytes."""
+    read 151_392 * 4 = 605_568 bytes, wrote 401_408 * 4 = 1_605_632 bytes. `depends_on` names
+    the data-dependent op (``rpn.where``, a ``nonzero``) whose values decide this layer's sizes,
+    "" for a layer whose counts the input's shape alone decides."""
 
     name: str
     op: str
@@ -61,6 +63,7 @@ class LayerRecord:
     read_bytes: int = 0
     fused_read_bytes: int = 0
     fused_write_bytes: int = 0
+    depends_on: str = ""
 
     @property
     def moc(self) -> float | None:
@@ -187,6 +190,26 @@ class Analysis:
         return folded
 
     @property
+    def real_run(self) -> dict[str, Any] | None:
+        """What was run on real tensors where the forward needed values (`trace_module`:
+        ``where``/``why`` the meta run broke, ``device``, ``seed``, ``weights``,
+        ``detections``), None for a trace on meta tensors alone."""
+        run: dict[str, Any] | None = self.graph.graph.get("real_run")
+        return run
+
+    @property
+    def data_dependent(self) -> dict[str, str]:
+        """The data-dependent sources of a real run: node (or ``path:item`` for a value read)
+        -> what it is (``nonzero``, ``nms``, ``masked index``, ``value read (item)``)."""
+        sources: dict[str, str] = self.graph.graph.get("data_dependent", {})
+        return sources
+
+    @property
+    def dependent_layers(self) -> tuple[LayerRecord, ...]:
+        """The layers whose sizes depend on input values (their `depends_on` is set)."""
+        return tuple(r for r in self.layers if r.depends_on)
+
+    @property
     def output_shape(self) -> Shape:
         return self.layers[-1].out_shape
 
@@ -205,7 +228,9 @@ class Analysis:
         return self._grouped("op")
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view: model, input, totals, blocks, layers, unhandled ops."""
+        """A JSON-ready view: model, input, totals, blocks, layers (each with its
+        ``depends_on``), unhandled ops, and what ran on real tensors (``real_run``, None when
+        nothing did; ``data_dependent``, its sources)."""
         return {
             "model": self.model,
             "input_shape": list(self.input_shape),
@@ -220,6 +245,8 @@ class Analysis:
             "coverage": self.coverage,
             "unused_params": self.unused_params,
             "folded_bn": self.folded_bn,
+            "real_run": self.real_run,
+            "data_dependent": self.data_dependent,
         }
 
 
@@ -314,6 +341,7 @@ def measure_graph(
                 read_bytes=reads,
                 fused_read_bytes=0 if gone else reads,
                 fused_write_bytes=0 if gone else writes,
+                depends_on=attrs.get("depends_on", ""),
             )
         )
     input_shape = layers[0].out_shape if layers else ()

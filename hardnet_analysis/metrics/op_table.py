@@ -52,7 +52,6 @@ local_response_norm normalize native_batch_norm native_group_norm native_layer_n
 native_channel_shuffle channel_shuffle renorm norm_except_dim interpolate upsample grid_sample
 grid_sampler grid_sampler_2d grid_sampler_3d affine_grid affine_grid_generator pad
 constant_pad_nd pixel_shuffle pixel_unshuffle embedding embedding_bag one_hot unfold fold
-roi_align roi_pool ps_roi_align ps_roi_pool
 """
 
 _REDUCTIONS = """
@@ -68,7 +67,8 @@ block_diag diag diag_embed diagflat tril triu flip fliplr flipud roll rot90 reve
 repeat_interleave tile gather scatter scatter_add scatter_reduce index_add index_copy index_fill
 index_put index_reduce index_select masked_scatter put take take_along_dim unravel_index
 fill_diagonal clone contiguous copy zero fill to float double half bfloat16 int long short char
-byte bool cfloat cdouble chalf complex type_as cpu cuda xpu mtia ipu new_zeros new_ones
+byte bool cfloat cdouble chalf complex type_as cpu cuda xpu mtia ipu new_zeros new_ones new_full
+new_empty new_tensor
 zeros_like ones_like empty_like full_like arange autocast_to_full_precision
 autocast_to_reduced_precision conj_physical kron cross linalg_cross linalg_vander
 fft_fftshift fft_ifftshift pairwise_distance cosine_similarity pin_memory
@@ -83,9 +83,19 @@ triplet_margin_with_distance_loss bernoulli binomial cauchy exponential geometri
 multinomial normal poisson rand random uniform
 """
 
+#: Selections whose output size depends on values (traced on real tensors, ``traced.py``),
+#: and torchvision's detection ops: box overlaps and bilinear sampling, no multiply-add
+#: convention (as ``interpolate``).
+_SELECTIONS = """
+argwhere bincount histogram histogramdd masked_select nonzero nonzero_static unique
+unique_consecutive nms roi_align roi_pool ps_roi_align ps_roi_pool
+"""
+
 #: Ops that write a tensor and count no MACs or CIO by the convention.
 ELEMENTWISE_OPS: tuple[str, ...] = tuple(
-    sorted(set((_MATH + _NN + _REDUCTIONS + _DATA_MOVEMENT + _LOSSES_AND_RANDOM).split()))
+    sorted(
+        set((_MATH + _NN + _REDUCTIONS + _DATA_MOVEMENT + _LOSSES_AND_RANDOM + _SELECTIONS).split())
+    )
 )
 
 #: Views, graph boundaries, constants and identities at inference: no new data.
@@ -123,7 +133,6 @@ nested_tensor_storage_offsets nested_tensor_strides
 _DECOMPOSITION = "a matrix decomposition, inverse or solve: no multiply-add convention to count"
 _SPARSE = "sparse and mkldnn layouts: meta tensors are dense, so it cannot be traced"
 _QUANTIZED = "a quantized kernel: analyse the float model"
-_DATA_DEPENDENT = "its output shape depends on tensor values, which meta tensors do not have"
 _MULTI_PRODUCT = "a product of several operands: no handler counts its MACs yet"
 
 #: Ops that are reported, not counted, with why.
@@ -158,15 +167,6 @@ q_per_channel_zero_points
 """
         ),
         _QUANTIZED,
-    ),
-    **dict.fromkeys(
-        _names(
-            """
-argwhere bincount histogram histogramdd masked_select nonzero nonzero_static unique
-unique_consecutive
-"""
-        ),
-        _DATA_DEPENDENT,
     ),
     **dict.fromkeys(
         _names(

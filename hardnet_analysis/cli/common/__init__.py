@@ -257,11 +257,18 @@ def analyze_model(
     """`analyze` of `model` as named on the command line, resolved once (with ``--kwargs``
     where the command has it), at its `input_shape` and `dtype` (default ``--dtype``)."""
     from hardnet_analysis.analysis import analyze
-    from hardnet_analysis.resolve import resolve
+    from hardnet_analysis.resolve import ModuleSpec, resolve
 
     target = resolve(model, kwargs=getattr(args, "kwargs", None))
+    requires(
+        args,
+        "detections",
+        "a module (package.module:callable, file.py:callable or a torchvision builder)",
+        isinstance(target, ModuleSpec),
+    )
     shape = input_shape(args, target, size)
-    return analyze(target, shape, dtype=dtype or args.dtype, name=model)
+    detections = getattr(args, "detections", None)
+    return analyze(target, shape, dtype=dtype or args.dtype, name=model, detections=detections)
 
 
 def add_device_args(parser: argparse._ActionsContainer, default: str = "cpu") -> None:
@@ -326,6 +333,15 @@ def add_kwargs_arg(parser: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help="keyword arguments for a module:callable, file.py:callable or torchvision builder, "
         "as a JSON object, e.g. '{\"width\": 32}'",
+    )
+    parser.add_argument(
+        "--detections",
+        type=argument_type(partial(parse_int, least=1)),
+        default=None,
+        metavar="N",
+        help="for a module whose forward needs values (a detector's nonzero and NMS), traced on "
+        "real tensors: every data-dependent selection keeps N candidates (or all, if fewer) "
+        "instead of what the random input selects",
     )
 
 
