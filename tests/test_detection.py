@@ -249,3 +249,9 @@ def test_bad_detections_is_one_line_exit_2(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_compare_notes_the_real_run(capsys: pytest.CaptureFixture[str], gate_py: Path) -> None:
+    code, out, err = run(capsys, "compare", f"{gate_py}:make", "--input", "8", "--format", "json")
+    assert code == 0 and json.loads(out)["models"][0]["params"] == 3 * 4 + 4 + 4 * 2 + 2
+    assert "hda: note: traced on real tensors" in err and "masked index" in err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any
 
@@ -14,6 +13,7 @@ from hardnet_analysis.cli.common import (
     analyze_model,
     byte_size,
     console,
+    note_real_run,
 )
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.cache import cache_traffic
@@ -83,33 +83,6 @@ def _report_unhandled(analysis: Analysis) -> None:
         )
 
 
-def real_run_note(analysis: Analysis) -> str | None:
-    """The note for a module traced on real tensors (None for one traced on meta alone):
-    what ran, why, and which layers' counts depend on the values and by how much.
-    "traced on real tensors (cpu, random input seed 0, its own initialisation, seed 0: the meta
-    run needs values at module 'rpn', op where); 206 layers (2.37G of 21.6G MACs) depend on
-    the values via nonzero, nms, unique: their counts are for this input"."""
-    run = analysis.real_run
-    if run is None:
-        return None
-    why = re.split(r"[.,!] ", run["why"] + " ")[0][:100]  # the error's first clause
-    kept = (
-        "every data-dependent selection kept its first "
-        f"{run['detections']:,} candidates (--detections)"
-        if run["detections"] is not None
-        else "their counts are for this input"
-    )
-    dependent = analysis.dependent_layers
-    macs = sum(r.macs for r in dependent)
-    kinds = ", ".join(sorted(set(analysis.data_dependent.values()))) or "nothing"
-    return (
-        f"traced on real tensors ({run['device']}, random input seed {run['seed']}, weights "
-        f"{run['weights']}) because the meta run needs values at {run['where']} ({why}); "
-        f"{len(dependent)} layers ({format_count(macs)} of {format_count(analysis.totals.macs)} "
-        f"MACs) depend on input values via {kinds}: {kept}"
-    )
-
-
 def _document(analysis: Analysis, cache: int | None) -> dict[str, Any]:
     """The analysis as JSON, with `cache_bytes` and every layer's (and the totals')
     `dram_bytes_est` when a cache size is given."""
@@ -126,9 +99,7 @@ def _document(analysis: Analysis, cache: int | None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     analysis = analyze_model(args, args.model)
     _report_unhandled(analysis)
-    note = real_run_note(analysis)
-    if note is not None:
-        print(f"hda: note: {note}", file=sys.stderr)
+    note_real_run(analysis)
     if args.format == "json":
         write_json(_document(analysis, args.cache))
     elif args.format == "csv":

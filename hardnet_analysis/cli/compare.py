@@ -13,6 +13,7 @@ from hardnet_analysis.cli.common import (
     console,
     input_label,
     input_shapes,
+    note_real_run,
 )
 from hardnet_analysis.present.formats import write_csv, write_json
 from hardnet_analysis.present.tables import compare_table
@@ -29,6 +30,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     analyses = [analyze_model(args, name) for name in args.models]
+    for analysis in analyses:
+        note_real_run(analysis)
     rows = [(name, a.totals) for name, a in zip(args.models, analyses, strict=True)]
     records = [
         {"model": name, "input_shape": list(a.input_shape), **a.totals.to_dict()}
