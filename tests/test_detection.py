@@ -153,6 +153,27 @@ def test_masked_index_is_marked_and_its_consumers_depend_on_it() -> None:
     assert layers["fc"].macs == rows * 4 * 2
 
 
+def test_a_constant_mask_is_not_data_dependent() -> None:
+    class Fixed(nn.Module):
+        keep: torch.Tensor
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("keep", torch.arange(48) % 2 == 0)  # every other value
+            self.fc = nn.Linear(24, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out: torch.Tensor = self.fc(x.flatten()[self.keep])
+            return out
+
+    # A boolean index cannot run on meta tensors, so this runs on real ones, but the mask is
+    # a buffer: the sizes follow from the module, not from the input's values.
+    analysis = analyze(Fixed(), inputs=(1, 3, 4, 4))
+    assert analysis.real_run is not None
+    assert analysis.data_dependent == {} and analysis.dependent_layers == ()
+    assert analysis.totals.macs == 24 * 3
+
+
 def test_declared_count_replaces_the_values() -> None:
     analysis = analyze(Gate(), 8, detections=5)  # 5 of the 64 rows, whatever passes
     assert {r.name: r.macs for r in analysis.layers}["fc"] == 5 * 4 * 2

@@ -47,6 +47,17 @@ def selection(short: str, args: Sequence[Any]) -> str | None:
     return SELECTIONS.get(short)
 
 
+def deciding(short: str, args: Sequence[Any]) -> Any:
+    """The arguments of a selection whose values decide its size: the mask of ``x[mask]`` and
+    ``masked_select(x, mask)``, the boxes and scores of ``nms``, else the first argument.
+    ``deciding("getitem", (x, mask))`` is ``mask``."""
+    if short in ("getitem", "masked_select"):
+        return args[1]
+    if short == "nms":
+        return tuple(args[:2])
+    return args[0] if args else ()
+
+
 def _first(count: int, shape: torch.Size) -> torch.Tensor:
     """A boolean tensor of `shape` true at its first `count` elements (row-major):
     ``_first(2, (2, 2))`` is ``[[True, True], [False, False]]``."""

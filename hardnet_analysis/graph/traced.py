@@ -32,7 +32,13 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from hardnet_analysis.errors import HdaError, UsageError, first_line
-from hardnet_analysis.graph.data_dependent import VALUE_READS, declare, real_input, selection
+from hardnet_analysis.graph.data_dependent import (
+    VALUE_READS,
+    deciding,
+    declare,
+    real_input,
+    selection,
+)
 from hardnet_analysis.graph.fast_shapes import FAST_SHAPES
 from hardnet_analysis.graph.ir import TOP_BLOCK, GraphBuilder
 from hardnet_analysis.graph.trace_ops import (
@@ -175,10 +181,11 @@ class _Recorder(TorchFunctionMode):
         return out
 
     def _selects(self, short: str, args: Sequence[Any]) -> bool:
-        """Whether a call is a selection (`selection`) on a tensor that depends on the input."""
+        """Whether a call is a selection (`selection`) whose deciding values (`deciding`: the
+        mask, NMS's boxes and scores) depend on the input."""
         if selection(short, args) is None:
             return False
-        return any(self.node_of(t) is not None for t in leaves(args, []))
+        return any(self.node_of(t) is not None for t in leaves(deciding(short, args), []))
 
     def _value_read(self, short: str, args: Sequence[Any]) -> None:
         """Note the first read of an input-dependent value into Python (``.item()``, ``if
@@ -220,7 +227,7 @@ class _Recorder(TorchFunctionMode):
         marks = [self.depends[i] for i in inputs if i in self.depends]
         kind = selection(short, args) if self.real else None
         attrs = self.builder.graph.nodes[node]
-        if kind is not None and inputs:
+        if kind is not None and self._selects(short, args):
             attrs["data_dependent"] = kind
             self.sources[node] = kind
             marks.append((attrs["order"], node))
