@@ -50,8 +50,9 @@ MODELS: dict[str, dict[str, Any]] = {
     "keypointrcnn_resnet50_fpn": SMALL,
 }
 
-#: The issue's two examples always run; the others are marked slow (the whole file takes about
-#: two minutes on two cores, SSD300 and SSDlite the longest: 90 classes of post-processing).
+#: The issue's two examples always run; the others are marked slow (the whole file takes 20 s
+#: on two idle cores, two minutes on busy ones; SSD300 and SSDlite the longest: 90 classes of
+#: post-processing).
 QUICK = {"ssdlite320_mobilenet_v3_large", "fasterrcnn_resnet50_fpn"}
 
 #: Conv MACs per region of the heads that run on data-dependent regions (written out by hand):
