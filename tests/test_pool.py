@@ -78,7 +78,9 @@ def prepare(root: Path, storage: str | None) -> str:
         epochs=EPOCHS,
         batch_size=16,
     )
-    trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 6))
+    # A 15 s grace: with three workers training on 2 cores, a live worker's heartbeat thread
+    # once went 6 s unheard (a retry then failed as lost and the candidate ran out of retries).
+    trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 15))
     assert [c.status for c in trained.candidates] == ["pending"] * 4
     return trained.study
 

@@ -298,6 +298,16 @@ def test_cli_widths_and_sizes_reach_front_json(tmp_path: Path) -> None:
     assert single["id"] != document["id"]
 
 
+def test_training_candidates_of_several_sizes_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--train-top trains at one --image-size, so a search over several sizes refuses it."""
+    flags = ["search", "--template", TINY, "--input", "32,48", "--budget-macs", "20M"]
+    train = ["--train-top", "2", "--data", str(tmp_path), "--out", str(tmp_path / "run")]
+    assert main([*flags, *train]) == 2
+    assert "--train-top trains at one --image-size" in capsys.readouterr().err
+
+
 def small_tiny_size() -> int:
     """The tiny template's default space with two widths in each of its two stages."""
     space = default_space(load_template(TINY))

@@ -331,6 +331,11 @@ def run(args: argparse.Namespace) -> int:
             f"--train-top on a {space.template.family} template needs --task "
             f"{'classification' if space.template.family == 'hardnet' else 'segmentation'}"
         )
+    if args.train_top and args.input and len(args.input) > 1:
+        raise UsageError(
+            "--train-top trains at one --image-size: search one --input size (one search per "
+            "size), not several"
+        )
     if args.write_space:
         path = save_space(space, args.write_space)
         print(f"wrote {path} ({space.size:,} candidates)")
