@@ -189,3 +189,34 @@ def test_a_file_ort_cannot_run_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "cannot run odd.onnx" in done.stderr, done.stderr
     # the error is the last line; the warning about the unknown op comes before it
     assert done.stderr.strip().splitlines()[-1].startswith("hda profile: error:")
+
+
+class PreActivation(nn.Module):
+    """BN-ReLU-conv on a concatenation of two convs (DenseNet's order): the BN has no conv to fold
+    into, and cannot fold into the conv after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(32, 32, 3, padding=1)
+        self.conv1 = nn.Conv2d(32, 32, 3, padding=1)
+        self.norm = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU()
+        self.conv = nn.Conv2d(64, 32, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.cat([self.conv0(x), self.conv1(x)], 1)
+        out: torch.Tensor = self.conv(self.relu(self.norm(y)))
+        return out
+
+
+def test_a_bn_that_cannot_fold_is_a_kernel_of_its_own(cache: Path) -> None:
+    """ORT runs it as a BatchNormalization kernel, or (NCHWc CPUs) as a per-channel conv named
+    ``<value>_bn_nchwc``: either way it owns the BN and the ReLU after it, not the next conv."""
+    shape = InputShape(((1, 32, 16, 16),))
+    exported = export_cached("preactivation", PreActivation().eval(), shape)
+    graph = analyze(str(exported.path), shape).graph
+    from hardnet_analysis.profiler.onnxrt import kernel_owners
+
+    groups = [sorted(nodes) for nodes in kernel_owners(exported.path, graph, 1).values()]
+    assert ["norm", "relu"] in groups or (["norm"] in groups and ["relu"] in groups)
+    assert ["conv"] in groups

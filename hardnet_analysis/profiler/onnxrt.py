@@ -43,6 +43,8 @@ OPT_LEVEL = "all"
 #: The suffix ORT's NCHWc transformer gives the nodes and values it rewrites.
 _NCHWC = "_nchwc"
 _KERNEL = "_kernel_time"
+#: What ORT's rewrites append to the name of the value a node is named after.
+_REWRITE_SUFFIXES = (_NCHWC, "_bn")
 
 
 def require_onnxruntime() -> ModuleType:
@@ -243,9 +245,14 @@ def _epilogue(
 
 def _anchor_candidates(node: Any) -> list[str]:
     """The original node or value an optimized node may be named after: its own name, then its
-    outputs, without ORT's ``_nchwc`` suffix."""
-    names = [node.name, *node.output]
-    return [n.removesuffix(_NCHWC) for n in names if n]
+    outputs, without the suffixes ORT's rewrites add (``getitem_3_bn_nchwc``: a BatchNorm ORT
+    turned into a per-channel NCHWc conv, named after the value ``getitem_3`` it writes)."""
+    out = []
+    for name in (n for n in [node.name, *node.output] if n):
+        while name.endswith(_REWRITE_SUFFIXES):
+            name = name.rsplit("_", 1)[0]
+        out.append(name)
+    return out
 
 
 def _upstream(
