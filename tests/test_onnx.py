@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.onnx_ops import ONNX_OPS, ONNX_UNSUPPORTED, VALUE_SOURCES
 from hardnet_analysis.metrics.handlers import handler_for
 from hardnet_analysis.metrics.op_table import unsupported_reason
+from hardnet_analysis.profiler.onnxrt import quiet_exporter
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
@@ -46,22 +45,12 @@ def randomised(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-@contextlib.contextmanager
-def _silent() -> Iterator[None]:
-    with (
-        open(os.devnull, "w") as sink,
-        contextlib.redirect_stdout(sink),
-        contextlib.redirect_stderr(sink),
-    ):
-        yield
-
-
 def export(model: nn.Module, path: Path, size: tuple[int, int] = (224, 224), **kw: object) -> Path:
     """`model` exported by PyTorch's TorchScript exporter (BN folded unless
     ``do_constant_folding=False``), or the dynamo exporter with ``dynamo=True``."""
     x = torch.randn(1, 3, *size)
     kw.setdefault("dynamo", False)
-    with _silent():
+    with quiet_exporter():
         torch.onnx.export(model, (x,), str(path), **kw)  # type: ignore[arg-type]
     return path
 
@@ -374,7 +363,7 @@ def test_an_export_at_another_size_equals_the_module_there(tmp_path: Path) -> No
     model = randomised(Small())
     path = tmp_path / "dyn.onnx"
     x = torch.randn(1, 3, 32, 32)
-    with _silent():
+    with quiet_exporter():
         torch.onnx.export(
             model,
             (x,),

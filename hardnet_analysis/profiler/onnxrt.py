@@ -96,7 +96,7 @@ def export_cached(model: str, module: Any, shape: InputShape) -> Exported:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         partial = Path(tmp) / path.name
         try:
-            with _silent():
+            with quiet_exporter():
                 torch.onnx.export(
                     module.eval(), inputs, str(partial), dynamo=True, external_data=False
                 )
@@ -109,7 +109,7 @@ def export_cached(model: str, module: Any, shape: InputShape) -> Exported:
 
 
 @contextlib.contextmanager
-def _silent() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """No exporter progress lines on the terminal (``[torch.onnx] Obtain model graph...``)."""
     with (
         open(os.devnull, "w") as sink,
@@ -309,12 +309,7 @@ def profile_sessions(
             sess.run(None, data)
         events = json.loads(Path(sess.end_profiling()).read_text())
         optimized = onnx.load(Path(tmp) / "optimized.onnx", load_external_data=False)
-    original = onnx.load(path, load_external_data=False)
-    names = hda_nodes_of(graph)
-    owners = {
-        opt: [names[n] for n in nodes if n in names]
-        for opt, nodes in ownership(original, optimized).items()
-    }
+    owners = _hda_owners(path, optimized, graph)
     runs = kernel_times(events)[1:]  # the first is the warm-up
     ops: dict[str, int] = {}
     for node in optimized.graph.node:
@@ -331,7 +326,12 @@ def kernel_owners(path: Path, graph: nx.DiGraph, threads: int) -> dict[str, list
         sess = session(path, threads, Path(tmp))
         sess.end_profiling()
         optimized = onnx.load(Path(tmp) / "optimized.onnx", load_external_data=False)
-    original = onnx.load(path, load_external_data=False)
+    return _hda_owners(path, optimized, graph)
+
+
+def _hda_owners(path: Path, optimized: Any, graph: nx.DiGraph) -> dict[str, list[str]]:
+    """`ownership` of the `optimized` graph of `path`, in hda's node names (`graph`)."""
+    original = require_onnx().load(path, load_external_data=False)
     names = hda_nodes_of(graph)
     return {
         opt: [names[n] for n in nodes if n in names]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import pick
-from hardnet_analysis.documents.profile_run import OpJoin, ProfiledLayer, ProfileRun, RuntimeRecord
+from hardnet_analysis.documents.profile_run import OpJoin, ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
@@ -142,8 +142,9 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     spec = roofline_spec(picked.backend, picked.device)
     layers = _layers(ops, sums, keys, dram.layers, (spec, settings.dtype))
     kernels = {g.nodes[0]: g.bytes for g in grouped_traffic(analysis, groups)}
+    names = {nodes[0]: name for name, nodes in groups.items()}  # layer key -> group name
     layers = tuple(
-        replace(layer, name=_name_of(layer, groups), kernel_bytes=kernels.get(layer.name))
+        replace(layer, name=names.get(layer.name, layer.name), kernel_bytes=kernels.get(layer.name))
         for layer in layers
     )
     record = RuntimeRecord(
@@ -191,11 +192,3 @@ def _group_sums(
             if node in records:
                 acc.add(records[node], flow[node])
     return sums
-
-
-def _name_of(layer: ProfiledLayer, groups: dict[str, list[str]]) -> str:
-    """The group's layer name for a layer keyed by its first node."""
-    for name, nodes in groups.items():
-        if nodes[0] == layer.name:
-            return name
-    return layer.name
