@@ -162,7 +162,9 @@ def _context_line(context: dict[str, Any] | None) -> str:
     return (
         f"- context fit on {names} (none of them scored): {context['scale']:.3f} x kind time + "
         f"{1e6 * context['op_s']:.1f} us per op; leave-one-network-out "
-        f"{_pct(context['loo_error'])}, within +-10% {_pct(context['loo_within_10pct'])}"
+        f"{_pct(context['loo_error'])}, within +-10% {_pct(context['loo_within_10pct'])}; "
+        f"per-op factors bandwidth {context.get('bandwidth', 0.0):g}, leave-one-network-out "
+        f"{_pct(context.get('op_loo_error'))} on the context ops"
     )
 
 
@@ -195,18 +197,21 @@ def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
             f"- models: MAPE {_pct(s['mape'])}, within +-10% {_pct(s['within_10pct'])}",
             f"- leave-one-model-out with one fitted scale: MAPE {_pct(s['lomo_mape'])}, "
             f"within +-10% {_pct(s['lomo_within_10pct'])}",
+            f"- at each run's speed (prediction x the run's load probe over the calibration's): "
+            f"MAPE {_pct(s.get('speed_mape'))}, within +-10% {_pct(s.get('speed_within_10pct'))}",
             f"- layers ({s['layers']}): MAPE {_pct(s['layer_mape'])}, within +-10% "
             f"{_pct(s['layer_within_10pct'])}",
             *_ops_lines(s.get("ops")),
             "",
-            "| model | input | measured ms | predicted ms | error | LOMO ms |",
-            "|---|---|---|---|---|---|",
+            "| model | input | measured ms | predicted ms | error | LOMO ms | at run speed |",
+            "|---|---|---|---|---|---|---|",
         ]
         for m in s["models"]:
             lomo = "-" if m["lomo_predicted_s"] is None else f"{1e3 * m['lomo_predicted_s']:.2f}"
+            speed = "-" if m.get("speed_error") is None else f"{100 * m['speed_error']:+.1f}%"
             lines.append(
                 f"| {Path(m['model']).stem} | {m['input']} | {1e3 * m['measured_s']:.2f} | "
-                f"{1e3 * m['predicted_s']:.2f} | {100 * m['error']:+.1f}% | {lomo} |"
+                f"{1e3 * m['predicted_s']:.2f} | {100 * m['error']:+.1f}% | {lomo} | {speed} |"
             )
         lines.append("")
     return "\n".join(lines)

@@ -43,6 +43,7 @@ def scatter(score: PredictorScore) -> go.Figure:
     subtitle = (
         f"MAPE {_pct(score.mape)}, {_pct(score.within_10pct)} within +-10%, n = {score.runs}; "
         f"leave-one-model-out scaled {_pct(score.lomo_mape)}"
+        + ("" if score.speed_mape is None else f"; at run speed {_pct(score.speed_mape)}")
     )
     height = 520 + 22 * (len(shown) // 3)  # room for the legend below the plot
     return layout(fig, f"predicted vs measured on {score.device}", height, subtitle)

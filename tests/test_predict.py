@@ -14,18 +14,16 @@ from hypothesis import strategies as st
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
+from hardnet_analysis.documents.context_fit import ContextFit, ContextModel, KindShare
 from hardnet_analysis.documents.device_model import (
-    ContextFit,
-    ContextModel,
     DeviceModel,
     DeviceModels,
-    KindShare,
     padded,
     padded_work,
 )
 from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
 from hardnet_analysis.metrics.op_kinds import op_kind, op_work
-from hardnet_analysis.metrics.predict import predict
+from hardnet_analysis.metrics.predict import layer_features, predict
 from hardnet_analysis.profiler.calibrate import seconds_per_call
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
@@ -238,8 +236,14 @@ def test_predictions_apply_the_context_fit(device_file: Path) -> None:
     # The calibration profiled its context networks' ops: every kind they hold has a scale.
     held = {k.kind for m in context.models for k in m.kinds}
     assert held and set(context.kind_scale) == held
-    alone = predict(analyze("resnet18", 64), replace(device, context=None))
-    inside = predict(analyze("resnet18", 64), device)
+    # ... and kept them one by one, each with its kind time and profiled span.
+    assert all(m.samples for m in context.models)
+    assert all(s.isolated_s > 0 and s.measured_s > 0 for m in context.models for s in m.samples)
+    analysis = analyze("resnet18", 64)
+    alone = predict(analysis, replace(device, context=None))
+    features = layer_features(analysis, device.cache_bytes)
+    # Per-op factors off (bandwidth 0): each op at scale x its kind's scale within reach.
+    kind_only = replace(device, context=replace(context, bandwidth=0.0))
     expected = 0.0
     for layer in alone.layers:
         if layer.kind == "view":
@@ -249,7 +253,13 @@ def test_predictions_apply_the_context_fit(device_file: Path) -> None:
             reach = low / 2 <= layer.time_s <= 2 * high
             kind = context.kind_scale.get(layer.kind, 1.0) if reach else 1.0
             expected += context.scale * kind * layer.time_s + context.op_s
-    assert inside.latency_s == pytest.approx(expected, rel=1e-9)
+    assert predict(analysis, kind_only).latency_s == pytest.approx(expected, rel=1e-9)
+    # With them: each op's neighbourhood factor at its padded work and bytes.
+    expected = 0.0
+    for layer, f in zip(alone.layers, features, strict=True):
+        work = padded_work(f.work, f.channels, device.kind(f.kind).channel_block)
+        expected += context.time(layer.kind, layer.time_s, work, f.bytes)
+    assert predict(analysis, device).latency_s == pytest.approx(expected, rel=1e-9)
 
 
 def test_resnet_downsamples_are_strided_1x1_convs() -> None:

@@ -7,13 +7,20 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
 from hardnet_analysis.documents.device_model import DeviceModel
-from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift, drift_warning
+from hardnet_analysis.documents.machine import (
+    LoadProbe,
+    busy_warning,
+    drift,
+    drift_warning,
+    speed_ratio,
+)
 from hardnet_analysis.documents.profile_run import ProfileRun
-from hardnet_analysis.metrics.predictor_score import mismatches
+from hardnet_analysis.metrics.predictor_score import mismatches, score
 from hardnet_analysis.profiler.quiet import probe_load
 from tests.trainkit import ROOT
 
@@ -64,3 +71,29 @@ def test_scoring_names_another_thread_count_and_clock() -> None:
     assert any("clock time.perf_counter_ns" in line for line in found)
     same = [ProfileRun.read(p) for p in sorted((SWEEP / "runs-1thread").glob("resnet*.json"))]
     assert mismatches(same, device) == []
+
+
+def test_speed_ratio_worked_example() -> None:
+    # Matmul 1.0 -> 1.21 ms, copy unchanged: sqrt(1.21 * 1.0) = 1.1 (10% slower). Start and
+    # end probes of a calibration count by their geometric mean; another thread count: None.
+    start, end = LoadProbe(1, 0.8e-3, 2e-3, 1.0), LoadProbe(1, 1.25e-3, 2e-3, 1.0)
+    assert speed_ratio([start, end], LoadProbe(1, 1.21e-3, 2e-3, 1.0)) == pytest.approx(1.1)
+    assert speed_ratio([start], LoadProbe(1, 0.8e-3, 1.0e-3, 1.0)) == pytest.approx(0.5**0.5)
+    assert speed_ratio([start], LoadProbe(2, 0.8e-3, 2e-3, 1.0)) is None
+
+
+def test_predictions_at_run_speed_take_each_runs_drift_out() -> None:
+    # The same run, its probe 1.3x slower than the calibration's: the raw prediction is 1/1.3
+    # of the measured time too low, the one at run speed exact.
+    device = DeviceModel.read(SWEEP / "device-1thread.json")
+    run = ProfileRun.read(sorted((SWEEP / "runs-1thread").glob("resnet18*.json"))[0])
+    reference = LoadProbe(1, 1e-3, 2e-3, 1.0)
+    slow = LoadProbe(1, 1.3e-3, 2.6e-3, 1.0)
+    predicted = score([run], replace(device, load_probe=reference)).models[0].predicted_s
+    timed = replace(run, latency=replace(run.latency, median_s=1.3 * predicted), load_probe=slow)
+    found = score([timed], replace(device, load_probe=reference))
+    assert found.models[0].speed == pytest.approx(1.3)
+    assert found.models[0].error == pytest.approx(1 / 1.3 - 1)
+    assert found.speed_mape == pytest.approx(0.0, abs=1e-12) and found.speed_within_10pct == 1.0
+    # Without the calibration's probe there is no speed to compare with.
+    assert score([timed], replace(device, load_probe=None)).speed_mape is None

@@ -55,7 +55,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repeat", type=positive_int, default=5, help="samples per benchmark")
     parser.add_argument(
-        "--budget", type=positive_float, default=0.01, metavar="S", help="seconds per sample (0.01)"
+        "--budget",
+        type=positive_float,
+        default=0.006,
+        metavar="S",
+        help="seconds per sample (0.006)",
     )
     parser.add_argument(
         "--cache-bytes", type=byte_size, metavar="SIZE", help="cache size instead of the probed"

@@ -32,12 +32,13 @@ The fits that make one are ``metrics.fit_device``'s, the predictions ``metrics.p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import isfinite
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from hardnet_analysis.documents.base import Document
+from hardnet_analysis.documents.context_fit import ContextFit
 from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
 from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
@@ -160,90 +161,6 @@ class FitSummary:
     seconds: float
 
 
-#: How far outside the kind times it was fitted on a kind's context scale still applies: 2x.
-KIND_REACH = 2.0
-
-
-@dataclass(frozen=True)
-class KindShare:
-    """One kind's ops in a context network's forward under ``torch.profiler``: how many joined
-    an op event, the sum of their kind times (alone in a loop) and of their measured spans, and
-    the shortest and longest kind time of one of them."""
-
-    kind: str
-    ops: int
-    isolated_s: float
-    measured_s: float
-    shortest_s: float
-    longest_s: float
-
-
-@dataclass(frozen=True)
-class ContextModel:
-    """A whole network timed during calibration for the context fit: its median forward
-    seconds, the sum of its ops' kind times (`isolated_s`, as if each ran alone in a loop), its
-    timed ops (`ops`: every node but views and graph boundaries), the context-fitted
-    prediction, and per kind its ops' kind times against their profiled times (`kinds`; empty
-    in files written before per-kind scales)."""
-
-    model: str
-    input: tuple[int, int]
-    measured_s: float
-    isolated_s: float
-    ops: int
-    predicted_s: float
-    kinds: tuple[KindShare, ...] = ()
-
-    def scaled_s(self, kind_scale: Mapping[str, float]) -> float:
-        """`isolated_s` with each kind's profiled ops at their kind's scale (others at 1)."""
-        return self.isolated_s + sum(
-            (kind_scale.get(k.kind, 1.0) - 1) * k.isolated_s for k in self.kinds
-        )
-
-
-@dataclass(frozen=True)
-class ContextFit:
-    """How an op runs inside a network's forward rather than alone in a loop: its predicted
-    seconds are ``scale * kind_scale[kind] * kind time + op_s`` (views: the kind time alone;
-    a kind without a scale: 1). In a forward, each op finds its weights and input evicted by
-    the ops before it, its input in another layout than a loop of one op leaves it, and pays
-    Python module calls, allocation and dispatch that a tight loop hides; the micro-benchmarks
-    show none of it. `kind_scale` is each kind's profiled op time over its kind time in the
-    context networks' forwards (``torch.profiler`` spans; a kind with few ops is drawn towards
-    the ratio over all kinds), and applies to ops whose kind time lies within `KIND_REACH` of
-    the span of kind times it was measured on (`kind_range`): the context networks' one linear
-    layer, a classifier of ~0.2 ms, says nothing of a transformer's 3 ms ones. `scale` and
-    `op_s` then fit the networks' whole forwards by least squares on relative error. The
-    networks `models` are none of the models the predictor sweep scores; the fit is scored by
-    leave-one-model-out mean |relative error| and the share within +-10%. E.g. scale
-    1.0, a depthwise scale of 1.4 and op_s 15e-6: a depthwise conv of kind time 100 us takes
-    1.0 * 1.4 * 100 + 15 = 155 us."""
-
-    scale: float
-    op_s: float
-    loo_error: float
-    loo_within_10pct: float
-    models: tuple[ContextModel, ...]
-    kind_scale: Mapping[str, float] = field(default_factory=dict)
-    #: Per kind in `kind_scale`, the (shortest, longest) kind time of one op it was fitted on.
-    kind_range: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-
-    def factor(self, kind: str, isolated_s: float) -> float:
-        """What the kind time `isolated_s` of an op of `kind` is multiplied by inside a forward:
-        1 for views, `scale` times the kind's scale where the op lies within its reach."""
-        if kind == "view":
-            return 1.0
-        low, high = self.kind_range.get(kind, (0.0, 0.0))
-        within = low / KIND_REACH <= isolated_s <= high * KIND_REACH
-        return self.scale * (self.kind_scale.get(kind, 1.0) if within else 1.0)
-
-    def time(self, kind: str, isolated_s: float) -> float:
-        """Seconds of an op of `kind` whose kind time is `isolated_s`, inside a forward."""
-        if kind == "view":
-            return isolated_s
-        return self.factor(kind, isolated_s) * isolated_s + self.op_s
-
-
 @dataclass(frozen=True)
 class DeviceModel:
     """A calibrated device (see the module docstring)."""
@@ -265,6 +182,12 @@ class DeviceModel:
     #: How busy the machine was when the calibration started (`profiler.quiet`); runs scored
     #: with this model are compared with it. None in older files.
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: The same probe at the end of the calibration (None in older files).
+    end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+
+    def probes(self) -> tuple[LoadProbe, ...]:
+        """The calibration's load probes, start and end, as far as the file holds them."""
+        return tuple(p for p in (self.load_probe, self.end_probe) if p is not None)
 
     def kind(self, name: str) -> KindModel:
         """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""
@@ -293,10 +216,11 @@ class DeviceModel:
         isolated, bound = model.time_of(terms)
         if self.context is None:
             return isolated, bound
-        factor = self.context.factor(kind, isolated)
+        factor = self.context.factor(kind, isolated, work, nbytes)
         if kind != "view" and self.context.op_s > factor * max(terms.values()):
             bound = "overhead"
-        return self.context.time(kind, isolated), bound
+        seconds = isolated if kind == "view" else factor * isolated + self.context.op_s
+        return seconds, bound
 
     @classmethod
     def read(cls, path: str | Path, threads: int | None = None) -> DeviceModel:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from hardnet_analysis.documents.device_model import ContextFit, DeviceModel
+from hardnet_analysis.documents.context_fit import ContextFit
+from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.metrics.explain import Explanation
 from hardnet_analysis.metrics.predict import Prediction
 from hardnet_analysis.present.fit import Col, FitTable
@@ -47,11 +48,18 @@ def kinds_table(device: DeviceModel) -> Table:
 def context_table(context: ContextFit) -> Table:
     """The context fit: its coefficients in the title, one row per network timed."""
     per_kind = " x its kind's scale (in forward)" if context.kind_scale else ""
+    if context.bandwidth > 0:
+        per_kind = f" x its neighbours' factor (bandwidth {context.bandwidth:g})"
+    per_op = (
+        f"; per-op factors leave-one-network-out {format_percent(context.op_loo_error)}"
+        if context.op_loo_error is not None
+        else ""
+    )
     table = Table(
         title=f"context fit: {context.scale:.3f} x kind time{per_kind} + "
         f"{context.op_s * 1e6:.1f} us per op; leave-one-model-out "
         f"{format_percent(context.loo_error)} ({format_percent(context.loo_within_10pct)} "
-        "within +-10%)"
+        f"within +-10%){per_op}"
     )
     for column in ("network", "input", "ops", "alone ms", "measured ms", "fitted ms", "error"):
         table.add_column(column, justify="left" if column == "network" else "right")

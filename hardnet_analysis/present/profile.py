@@ -136,13 +136,24 @@ def _op_title(ops: dict[str, Any] | None) -> str:
     )
 
 
+def _speed_title(score: dict[str, Any]) -> str:
+    """The figures at each run's speed for a title (empty where probes are missing)."""
+    if score.get("speed_mape") is None:
+        return ""
+    return (
+        f"; at run speed (load probes): {format_percent(score['speed_mape'])}, "
+        f"{format_percent(score['speed_within_10pct'])}"
+    )
+
+
 def predictor_table(score: dict[str, Any]) -> FitTable:
-    """Predicted vs measured per run, with MAPE and share within +-10% (raw and
-    leave-one-model-out scaled) and the per-layer figures in the title."""
+    """Predicted vs measured per run, with MAPE and share within +-10% (raw, leave-one-model-out
+    scaled and at each run's speed) and the per-layer figures in the title."""
     table = FitTable(
         f"device-model predictor on {score['device']}: MAPE {format_percent(score['mape'])}, "
         f"{format_percent(score['within_10pct'])} within +-10% (leave-one-model-out scaled: "
-        f"{format_percent(score['lomo_mape'])}, {format_percent(score['lomo_within_10pct'])}); "
+        f"{format_percent(score['lomo_mape'])}, {format_percent(score['lomo_within_10pct'])}"
+        f"{_speed_title(score)}); "
         f"{score['layers']} layers: MAPE {format_percent(score['layer_mape'])}, "
         f"{format_percent(score['layer_within_10pct'])} within +-10%{_op_title(score['ops'])}",
         [
@@ -152,10 +163,11 @@ def predictor_table(score: dict[str, Any]) -> FitTable:
             Col("predicted ms", "right"),
             Col("error", "right"),
             Col("LOMO ms", "right", drop=1),
+            Col("at run speed", "right", drop=1),
         ],
     )
     for m in score["models"]:
-        lomo = m["lomo_predicted_s"]
+        lomo, speed = m["lomo_predicted_s"], m.get("speed_error")
         table.add_row(
             m["model"],
             str(m["input"]),
@@ -163,5 +175,6 @@ def predictor_table(score: dict[str, Any]) -> FitTable:
             format_ms(m["predicted_s"]),
             f"{100 * m['error']:+.1f}%",
             "-" if lomo is None else format_ms(lomo),
+            "-" if speed is None else f"{100 * speed:+.1f}%",
         )
     return table

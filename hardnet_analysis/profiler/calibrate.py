@@ -32,20 +32,19 @@ import torch
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
+from hardnet_analysis.documents.context_fit import ContextFit, ContextModel, KindShare, OpSample
 from hardnet_analysis.documents.device_model import (
-    ContextFit,
-    ContextModel,
     DeviceModel,
     DeviceModels,
     FitSummary,
-    KindShare,
+    padded_work,
 )
 from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift_warning
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
-from hardnet_analysis.metrics.predict import predict
+from hardnet_analysis.metrics.predict import layer_features, predict
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
@@ -95,7 +94,7 @@ class CalibrationSettings:
     thread_time: bool = False
     grid: str = "full"
     repeat: int = 5
-    budget_s: float = 0.01
+    budget_s: float = 0.006
     pool_limit: int = 768 * MiB
     cache_bytes: int | None = None
     models: tuple[str, ...] | None = None
@@ -263,10 +262,10 @@ def _timed_network(
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
     layers = predict(analysis, isolated).layers
+    samples = _samples(analysis, isolated, spans)
     times: dict[str, list[tuple[float, float]]] = {}
-    for layer in layers:
-        if layer.kind != "view" and layer.name in spans:
-            times.setdefault(layer.kind, []).append((layer.time_s, spans[layer.name]))
+    for sample in samples:
+        times.setdefault(sample.kind, []).append((sample.isolated_s, sample.measured_s))
     kinds = tuple(
         KindShare(
             kind,
@@ -281,7 +280,22 @@ def _timed_network(
     ops = sum(layer.kind != "view" for layer in layers)
     seconds = sum(layer.time_s for layer in layers)
     size = (analysis.input_shape[-2], analysis.input_shape[-1])
-    return ContextModel(analysis.model, size, measured, seconds, ops, 0.0, kinds)
+    return ContextModel(analysis.model, size, measured, seconds, ops, 0.0, kinds, samples)
+
+
+def _samples(
+    analysis: Analysis, isolated: DeviceModel, spans: Mapping[str, float]
+) -> tuple[OpSample, ...]:
+    """The ops of `analysis` that joined a profiled span, views left out, each with its kind
+    time on `isolated`, its span, its work padded as its kind's fit pads it, and its bytes."""
+    out = []
+    for f in layer_features(analysis, isolated.cache_bytes):
+        if f.kind == "view" or f.name not in spans:
+            continue
+        seconds, _ = isolated.op_time(f.kind, f.work, f.dram_bytes, f.bytes, f.channels)
+        work = padded_work(f.work, f.channels, isolated.kind(f.kind).channel_block)
+        out.append(OpSample(f.kind, seconds, spans[f.name], work, float(f.bytes)))
+    return tuple(out)
 
 
 def calibrate(
@@ -336,8 +350,7 @@ def _calibrate(
     counted = itertools.count(len(benches) + 1)
     done = lambda: advance(next(counted), total)  # noqa: E731
     context = _context(isolated, backend, device, clocks, settings, done)
-    for n in counts:
-        _load(backend, n, loads[n], say)
+    ends = {n: _load(backend, n, loads[n], say) for n in counts}
     seconds = time.perf_counter() - started
     return DeviceModels(
         tuple(
@@ -346,6 +359,7 @@ def _calibrate(
                 context=context[n],
                 fit=replace(isolated[n].fit, seconds=seconds),
                 load_probe=loads[n],
+                end_probe=ends[n],
             )
             for n in counts
         )
