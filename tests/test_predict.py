@@ -21,6 +21,7 @@ from hardnet_analysis.documents.device_model import (
     padded,
     padded_work,
 )
+from hardnet_analysis.metrics import fit_device as fd
 from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
 from hardnet_analysis.metrics.op_kinds import op_kind, op_work
 from hardnet_analysis.metrics.predict import layer_features, predict
@@ -119,6 +120,33 @@ def test_fit_recovers_a_known_roofline() -> None:
     fitted = fit_kind("conv_kxk", x, t)
     assert fitted.model.form == "max" and fitted.model.loo_max < 0.01
     assert fitted.model.flop_s == pytest.approx(2e-11, rel=0.02)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.02, 0.2))
+def test_max_form_leave_one_out_estimate_matches_refits(seed: int, noise: float) -> None:
+    # The one-step estimate |r / (1 - h)| (refits only where the leverage is high) against a
+    # refit per benchmark, on a noisy roofline: the mean, which picks forms and blocks, agrees.
+    rng = np.random.default_rng(seed)
+    n = 40
+    x = np.column_stack([rng.uniform(1e6, 1e9, n), rng.uniform(1e4, 1e7, n), np.zeros(n)])
+    x[:, 2] = x[:, 1] * rng.uniform(1, 3, n)
+    t = (3e-6 + np.maximum(x[:, 0] * 2e-11, x[:, 1] * 1e-10)) * rng.lognormal(0, noise, n)
+    full = fd._fit_max(x, t)
+    h = fd._leverage(full, x, t)
+    assert np.all((h > -1e-9) & (h < 1 + 1e-9))
+    assert 1 - 1e-6 <= h.sum() <= 4 + 1e-6  # the trace: how many coefficients the fit uses
+    refits = np.array(
+        [
+            fd._errors(
+                fd._fit_max(np.delete(x, i, 0), np.delete(t, i), full),
+                x[i : i + 1],
+                t[i : i + 1],
+                "max",
+            )[0]
+            for i in range(n)
+        ]
+    )
+    assert fd._loo(x, t, "max").mean() == pytest.approx(refits.mean(), rel=0.1, abs=2e-3)
 
 
 def test_op_kinds() -> None:
