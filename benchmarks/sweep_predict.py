@@ -9,7 +9,10 @@ then for each setting (1 thread with ``--thread-time``, then 2 threads wall time
 
 3. ``hda profile`` of every model at each input size (ViT-B/16 only at 224, its fixed size);
 4. ``hda correlate --device-model``: predicted vs measured per model, per layer and per op,
-   MAPE, share within +-10%, and leave-one-model-out with a fitted scale.
+   MAPE, share within +-10%, and leave-one-model-out with a fitted scale;
+5. ``hda profile`` of the named models again at the first size, scored against the first
+   profile as if it were a prediction: the measurement's own reproducibility, the floor under
+   any predictor's per-model and per-op error and the ceiling of its Spearman.
 
 Writes everything under ``--out`` (default ``results/predict-sweep``) with ``RESULTS.md``
 holding the commands run, the per-model table and the summary. Run when the machine is quiet:
@@ -22,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from scipy.stats import spearmanr
 
 HDA = [sys.executable, "-m", "hardnet_analysis"]
 MODELS = [
@@ -60,6 +66,9 @@ MODELS = [
 #: half resolution.
 FIXED = {"vit_b_16": ("224",), "fchardnet70": ("512x1024",)}
 SETTINGS = {"1thread": ["--threads", "1", "--thread-time"], "2threads": ["--threads", "2"]}
+#: An op counts in the per-op figures when it holds this share of its model's op time (as
+#: ``metrics.predictor_score.OP_SHARE``).
+OP_SHARE = 0.01
 #: Every setting's thread count, calibrated once into one device model.
 CALIBRATE = ["--threads", "1", "2", "--thread-time"]
 
@@ -148,7 +157,68 @@ def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace
     document["calibration_s"] = fitted["fit"]["seconds"]
     document["cpu"] = fitted["machine"]["name"]
     document["context"] = fitted.get("context")
+    again = steps.out / f"runs-{name}-again"
+    profile(steps, models, args.sizes[:1], flags, again, args)
+    document["reproducibility"] = reproducibility(_runs(runs), _runs(again))
     return document
+
+
+def _runs(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The successful profile runs in `folder` by (model, input)."""
+    out = {}
+    for path in sorted(folder.glob("*.json")):
+        run = json.loads(path.read_text())
+        if run.get("status", "ok") == "ok" and run.get("latency"):
+            out[(run["model"], str(run["input"]))] = run
+    return out
+
+
+def _node_ops(layer: dict[str, Any]) -> dict[str, str]:
+    """Each node's op in a run's layer, where the layer says (one op per node, or one op)."""
+    nodes, ops = layer["nodes"], layer["ops"]
+    if len(nodes) == len(ops):
+        return dict(zip(nodes, ops, strict=True))
+    return dict.fromkeys(nodes, ops[0]) if len(set(ops)) == 1 else {}
+
+
+def _node_times(run: dict[str, Any]) -> dict[str, float]:
+    return {n: t for layer in run["layers"] for n, t in (layer.get("node_times") or {}).items()}
+
+
+def reproducibility(
+    first: dict[tuple[str, str], dict[str, Any]], again: dict[tuple[str, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """The second profile of each run scored against the first as a prediction would be: model
+    MAPE (median latency), and over the ops holding >= `OP_SHARE` of the first run's op time
+    the per-op MAPE, the convs' MAPE and the mean per-run Spearman of the op ranking. E.g.
+    ops of 6, 3 and 1 ms measured again at 6.3, 2.9 and 1.0 ms: MAPE 2.8%, Spearman 1.0."""
+    models, ops, convs, ranks = [], [], [], []
+    for key, a in first.items():
+        b = again.get(key)
+        if b is None:
+            continue
+        models.append(abs(b["latency"]["median_s"] / a["latency"]["median_s"] - 1))
+        ops_of = {n: op for layer in a["layers"] for n, op in _node_ops(layer).items()}
+        times_a, times_b = _node_times(a), _node_times(b)
+        floor = OP_SHARE * sum(times_a.values())
+        kept = [(n, t, times_b[n]) for n, t in times_a.items() if t >= floor and n in times_b]
+        errors = [(n, abs(tb / ta - 1)) for n, ta, tb in kept if ta > 0]
+        ops += [e for _, e in errors]
+        convs += [e for n, e in errors if ops_of.get(n) == "conv"]
+        if len(kept) >= 3:
+            ranks.append(float(spearmanr([t for _, t, _ in kept], [t for *_, t in kept]).statistic))
+    return {
+        "runs": len(models),
+        "model_mape": _mean(models),
+        "ops": len(ops),
+        "op_mape": _mean(ops),
+        "conv_mape": _mean(convs),
+        "spearman": _mean(ranks),
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
 
 
 def _pct(value: float | None) -> str:
@@ -183,6 +253,18 @@ def _ops_lines(ops: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _again_line(again: dict[str, Any] | None) -> str:
+    if not again or not again["runs"]:
+        return "- the measurement against itself: no second profile"
+    rho = "-" if again["spearman"] is None else f"{again['spearman']:.2f}"
+    return (
+        f"- the measurement against itself (a second profile of {again['runs']} runs at the "
+        f"first size, scored against the first): models MAPE {_pct(again['model_mape'])}; "
+        f"per op ({again['ops']} ops) MAPE {_pct(again['op_mape'])}, convs "
+        f"{_pct(again['conv_mape'])}, Spearman {rho}"
+    )
+
+
 def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
     """RESULTS.md: the commands, then per setting the summary and the per-model table."""
     lines = ["# Predictor sweep: micro-benchmark calibration against measured latency", ""]
@@ -202,6 +284,7 @@ def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
             f"- layers ({s['layers']}): MAPE {_pct(s['layer_mape'])}, within +-10% "
             f"{_pct(s['layer_within_10pct'])}",
             *_ops_lines(s.get("ops")),
+            _again_line(s.get("reproducibility")),
             "",
             "| model | input | measured ms | predicted ms | error | LOMO ms | at run speed |",
             "|---|---|---|---|---|---|---|",
