@@ -62,6 +62,7 @@ def case(name: str, method: str) -> dict[str, Any]:
     """One measurement, in this process: the front's indices, size, span and seconds."""
     from hardnet_analysis.search.stagewise import Constraints, exact_front
     from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep
+    from hardnet_analysis.shapes import InputShape
 
     g = grid(name)
     start = time.perf_counter()
@@ -70,7 +71,7 @@ def case(name: str, method: str) -> dict[str, Any]:
         assert found is not None
         index, macs = [int(i) for i in found.index], [int(v) for v in found.macs]
     else:
-        result = sweep(g.space, SHAPE, Budgets(macs=BUDGET), ParetoRanker("macs", 1))
+        result = sweep(g.space, InputShape((SHAPE,)), Budgets(macs=BUDGET), ParetoRanker("macs", 1))
         index = [int(c.index or 0) for c in result.candidates]
         macs = [c.macs for c in result.candidates]
     seconds = time.perf_counter() - start

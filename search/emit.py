@@ -68,11 +68,12 @@ class FrontKey:
     budgets: Budgets
     ranking: str
     objective_info: dict[str, Any]
-    #: Every input shape searched where there are several (`input_shape` the first).
-    input_shapes: tuple[tuple[int, ...], ...] = ()
+    #: Every input searched where there are several (`input_shape` the first).
+    input_shapes: tuple[InputShape, ...] = ()
 
     def __post_init__(self) -> None:
-        _ = self.input_shape.image  # refused now if not one NCHW image, not after the sweep
+        for each in (self.input_shape, *self.input_shapes):
+            _ = each.image  # refused now if not one NCHW image, not after the sweep
 
     @property
     def recorded_info(self) -> dict[str, Any]:
@@ -82,7 +83,7 @@ class FrontKey:
 
     @property
     def id(self) -> str:
-        inputs = {"inputs": [list(s) for s in self.input_shapes]} if self.input_shapes else {}
+        inputs = {"inputs": [list(s.image) for s in self.input_shapes]} if self.input_shapes else {}
         return _digest(
             {
                 "space": self.space.to_dict(),
@@ -218,7 +219,7 @@ def front_document(
         template_metrics=result.template.values(),
         candidates=tuple(rows),
         front=whole_front(result),
-        inputs=tuple((s[2], s[3]) for s in result.input_shapes) or None,
+        inputs=tuple(s.hw for s in result.input_shapes) or None,
     )
 
 

@@ -254,9 +254,9 @@ class SearchResult:
     sample: list[tuple[Candidate, bool]] = field(default_factory=list)
     #: The whole Pareto front of CIO against capacity, whatever `ranking` is.
     front: Front | None = None
-    #: Every input shape searched where there are several (`input_shape` the first: the
-    #: template's row is measured there); empty for one.
-    input_shapes: tuple[Shape, ...] = ()
+    #: Every input searched where there are several (`input_shape` the first: the template's
+    #: row is measured there), each one NCHW image; empty for one.
+    input_shapes: tuple[InputShape, ...] = ()
 
 
 def _candidates(
@@ -361,17 +361,15 @@ def template_candidate(space: SearchSpace, grid: GridEvaluator) -> Candidate:
     return Candidate(None, choices, **grid.costs.total(choices).values(), features=features)
 
 
-def shapes_of(input_shape: Shape | Sequence[Shape]) -> tuple[Shape, ...]:
-    """The input shapes a search measures: one NCHW shape, or several (``--input
-    224,256,288``): ``(1, 3, 224, 224)`` gives ``((1, 3, 224, 224),)``."""
-    if all(isinstance(v, int) for v in input_shape):
-        return (tuple(int(v) for v in input_shape),)  # type: ignore[arg-type]
-    return tuple(tuple(shape) for shape in input_shape)  # type: ignore[arg-type]
+def inputs_of(inputs: InputShape | Sequence[InputShape]) -> tuple[InputShape, ...]:
+    """The inputs a search measures, as a tuple: one, or several (``--input 224,256,288``).
+    ``inputs_of(InputShape.of_image(224))`` is ``(InputShape.of_image(224),)``."""
+    return (inputs,) if isinstance(inputs, InputShape) else tuple(inputs)
 
 
 def sweep(
     space: SearchSpace,
-    input_shape: Shape | Sequence[Shape],
+    inputs: InputShape | Sequence[InputShape],
     budgets: Budgets,
     ranker: Ranker,
     dtype: str = "fp32",
@@ -381,19 +379,22 @@ def sweep(
     sample: int = 0,
     capacity: str | None = None,
 ) -> SearchResult:
-    """Evaluate every candidate of `space` at NCHW `input_shape` (or at each of several: the
-    input size is then a choice too, every candidate measured at each), keep those within
+    """Evaluate every candidate of `space` at `inputs`, one NCHW image (or at each of several:
+    the input size is then a choice too, every candidate measured at each), keep those within
     `budgets` (a latency bound reads the `LATENCY` feature of `features`, per-part quantities
     summed per candidate) and rank them with `ranker`; also keep the whole Pareto front of CIO
     against `capacity` (default: the Pareto ranker's capacity, else macs) and evaluate a seeded
     uniform `sample` of the space (all of it when smaller) for plots. Raises UsageError when no
     candidate meets the budgets."""
     start = time.perf_counter()
-    shapes = shapes_of(input_shape)
+    given = inputs_of(inputs)
+    # The cost model's NCHW tuples: an input that is not one image is an InputShapeError here,
+    # before any part is measured.
+    shapes = tuple(each.image for each in given)
     total = space.size * len(shapes)
     keeper = front_ranker(ranker, capacity)
     if keeper is ranker and total > SWEEP_LIMIT:
-        found = _stagewise(space, shapes, budgets, keeper, dtype, features, sample)
+        found = _stagewise(space, given, budgets, keeper, dtype, features, sample)
         if found is not None:
             found.seconds = time.perf_counter() - start
             if progress is not None:
@@ -423,7 +424,7 @@ def sweep(
     kept, ranks, scores = ranker.best()
     return SearchResult(
         space=space,
-        input_shape=InputShape((shapes[0],)),
+        input_shape=given[0],
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,
@@ -436,13 +437,13 @@ def sweep(
         front_size=getattr(ranker, "front_size", None),
         sample=_sample(space, grids, budgets, sample),
         front=_front(space, keeper, shapes),
-        input_shapes=shapes if len(shapes) > 1 else (),
+        input_shapes=given if len(given) > 1 else (),
     )
 
 
 def _stagewise(
     space: SearchSpace,
-    shapes: Sequence[Shape],
+    given: Sequence[InputShape],
     budgets: Budgets,
     ranker: ParetoRanker,
     dtype: str,
@@ -453,6 +454,7 @@ def _stagewise(
     the front of each input shape built stage by stage, then the front of their union; the
     ranked candidates are its first `ranker.keep` members in the Pareto order (rank 1 only: a
     space this large has at least that many on its front, or the rows are fewer)."""
+    shapes = [each.image for each in given]
     grids = [GridEvaluator(space, PartCosts(space, shape, dtype, features)) for shape in shapes]
     rules = Constraints.of(ranker.capacity, budgets)
     fronts = []
@@ -471,7 +473,7 @@ def _stagewise(
     counts = [count_feasible(grid, rules) for grid in grids]
     return SearchResult(
         space=space,
-        input_shape=InputShape((shapes[0],)),
+        input_shape=given[0],
         dtype=dtype,
         budgets=budgets,
         ranking=ranker.name,
@@ -484,7 +486,7 @@ def _stagewise(
         front_size=len(found),
         sample=_sample(space, grids, budgets, sample),
         front=Front(ranker.capacity, tuple(_candidates(space, by_capacity, ranks, shapes=shapes))),
-        input_shapes=tuple(shapes) if len(shapes) > 1 else (),
+        input_shapes=tuple(given) if len(given) > 1 else (),
     )
 
 

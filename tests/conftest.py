@@ -42,15 +42,15 @@ def profiled_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Run files of a real ``hda profile`` of ``tests/data/tinyhardnet.json`` on CPU at
     `PROFILED_SIZES` (1 thread, 2 repeats, no counters; the roofline probe replaced by a table
     entry, which only moves the roofline bounds): what ``correlate`` and ``report`` read."""
+    from hardnet_analysis.backends import specs
     from hardnet_analysis.cli.main import main
-    from hardnet_analysis.profiler import devices
     from hardnet_analysis.profiler import run as run_mod
 
     out = tmp_path_factory.mktemp("profiled")
     tiny = str(Path(__file__).parent / "data" / "tinyhardnet.json")
     fast = ["--repeat", "2", "--warmup", "1", "--threads", "1", "--counters", "none"]
     with pytest.MonkeyPatch.context() as patch:
-        nano = devices.DEVICES["Jetson Nano"]
+        nano = specs.DEVICES["Jetson Nano"]
         patch.setattr(run_mod, "roofline_spec", lambda backend, device: nano)
         code = main(["profile", tiny, "--input", *PROFILED_SIZES, "--out", str(out), *fast])
     assert code == 0

@@ -11,6 +11,7 @@ import torch
 from hardnet_analysis.backends.cuda import CudaClock
 from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.run import Settings, profile_model
+from hardnet_analysis.shapes import InputShape
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
 pytestmark = pytest.mark.gpu
@@ -23,7 +24,9 @@ def test_cuda_events_time_a_matmul() -> None:
 
 
 def test_profile_on_gpu_names_layers_and_device() -> None:
-    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=3, counters="none"))
+    run = profile_model(
+        TINY, Settings(device="cuda", input=InputShape.of_image(64), repeat=3, counters="none")
+    )
     assert run.device.used == "cuda" and run.settings.cudnn_benchmark
     assert any(layer.name == "base.0.conv" for layer in run.layers)
     assert 0.5 < run.layer_sum_ratio < 3
@@ -31,7 +34,9 @@ def test_profile_on_gpu_names_layers_and_device() -> None:
 
 @pytest.mark.skipif(shutil.which("ncu") is None, reason="ncu is not installed")
 def test_ncu_measures_dram_per_layer() -> None:
-    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=2, counters="ncu"))
+    run = profile_model(
+        TINY, Settings(device="cuda", input=InputShape.of_image(64), repeat=2, counters="ncu")
+    )
     if run.failures:
         pytest.skip(f"ncu not usable here: {run.failures[0].error}")
     assert run.dram is not None and run.dram.source == "ncu" and run.dram.read_bytes > 0
@@ -57,7 +62,9 @@ def test_calibrate_on_gpu_with_cuda_events(tmp_path: Path) -> None:
 def test_per_op_device_times_join_every_node() -> None:
     """On CUDA an op's time is its kernels' device time (correlation ids): every node of the
     tiny HarDNet joins an op, and every conv's kernels took time."""
-    run = profile_model(TINY, Settings(device="cuda", input_hw=(64, 64), repeat=3, counters="none"))
+    run = profile_model(
+        TINY, Settings(device="cuda", input=InputShape.of_image(64), repeat=3, counters="none")
+    )
     assert run.ops is not None and not run.ops.unjoined_nodes
     convs = [layer for layer in run.layers if "conv" in layer.ops]
     assert convs and all(layer.node_times and min(layer.node_times.values()) > 0 for layer in convs)

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from hardnet_analysis.backends import specs
 from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.latency import (
     ROOT,
     LayerTimer,
@@ -89,21 +89,21 @@ def test_stats_against_numpy(samples: list[float]) -> None:
 
 
 def test_roofline_worked_example() -> None:
-    v100 = devices.DEVICES["V100"]
+    v100 = specs.DEVICES["V100"]
     macs = 56 * 56 * 64 * 256
     moved = 4 * (256 * 56 * 56 + 64 * 56 * 56 + 64 * 256)
-    point = devices.roofline(macs, moved, v100, "fp32")
+    point = specs.roofline(macs, moved, v100, "fp32")
     assert point.bound == "compute"
     assert point.intensity == pytest.approx(2 * macs / moved)
     assert point.time_s == pytest.approx(2 * macs / 15.7e12)
-    assert devices.roofline(0, 1000, v100, "fp32").bound == "memory"
+    assert specs.roofline(0, 1000, v100, "fp32").bound == "memory"
 
 
 def test_device_table_and_lookup() -> None:
-    assert devices.find_device("NVIDIA H100 80GB HBM3").bandwidth == 3.35e12
-    assert devices.find_device("NVIDIA GeForce GTX 1080 Ti").name == "1080 Ti"
-    assert set(devices.DEVICES) >= {"H100", "H200", "A100", "V100", "Titan V", "Jetson Nano"}
-    assert all(d.source for d in devices.DEVICES.values())
+    assert specs.find_device("NVIDIA H100 80GB HBM3").bandwidth == 3.35e12
+    assert specs.find_device("NVIDIA GeForce GTX 1080 Ti").name == "1080 Ti"
+    assert set(specs.DEVICES) >= {"H100", "H200", "A100", "V100", "Titan V", "Jetson Nano"}
+    assert all(d.source for d in specs.DEVICES.values())
 
 
 @pytest.mark.skipif(

@@ -1,7 +1,7 @@
 """The package's floors: below the CLI, `hardnet_analysis` imports nothing from its `search` or
 `reports` subpackages, which sit on top of it; the documents (`hardnet_analysis.documents`) are
-the lowest floor, `metrics` never imports `profiler`, and no two modules import each other, even
-through an import inside a function."""
+the lowest floor, neither `metrics` nor `backends` imports `profiler`, and no two modules import
+each other, even through an import inside a function."""
 
 from __future__ import annotations
 
@@ -223,6 +223,21 @@ def test_metrics_never_import_the_profiler() -> None:
         and any(
             _within(i.imported, f"hardnet_analysis.{floor}")
             for floor in ("profiler", "backends", "search", "reports", "present", "cli", "train")
+        )
+    ]
+    assert not upward, upward
+
+
+def test_backends_never_import_the_profiler() -> None:
+    # The profiler runs on backends; a backend's ceilings (`backends.specs`) live with it, so
+    # not even a type-only import reaches up.
+    upward = [
+        f"{i.importer}:{i.line} imports {i.imported}"
+        for i in package_imports()
+        if _within(i.importer, "hardnet_analysis.backends")
+        and any(
+            _within(i.imported, f"hardnet_analysis.{floor}")
+            for floor in ("profiler", "search", "reports", "present", "cli", "train")
         )
     ]
     assert not upward, upward

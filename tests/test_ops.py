@@ -22,6 +22,7 @@ from hardnet_analysis.profiler.ops import (
     node_times,
     profile_forwards,
 )
+from hardnet_analysis.shapes import InputShape
 
 torch.set_num_threads(1)  # the suite shares a 2-core machine
 
@@ -157,12 +158,12 @@ def test_zoo_models_join_every_node(name: str) -> None:
 
 
 def test_a_profile_run_holds_every_nodes_op_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hardnet_analysis.profiler import devices
+    from hardnet_analysis.backends import specs
     from hardnet_analysis.profiler import run as run_mod
 
-    spec = devices.DEVICES["Jetson Nano"]
+    spec = specs.DEVICES["Jetson Nano"]
     monkeypatch.setattr(run_mod, "roofline_spec", lambda backend, device: spec)
-    settings = run_mod.Settings(input_hw=(64, 64), repeat=3, threads=1, counters="none")
+    settings = run_mod.Settings(input=InputShape.of_image(64), repeat=3, threads=1, counters="none")
     run = run_mod.profile_model("resnet18", settings)
     assert run.ops is not None and run.ops.source == "torch.profiler" and run.ops.forwards == 3
     assert not run.ops.unjoined_nodes and not run.ops.unjoined_events

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hardnet_analysis.backends import specs
 from hardnet_analysis.cli.main import main
-from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler import run as run_mod
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
@@ -19,7 +19,7 @@ FAST = ["--repeat", "2", "--warmup", "1", "--threads", "1"]
 @pytest.fixture(autouse=True)
 def _no_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine probe copies 256 MiB; a fixed spec keeps the tests fast."""
-    spec = devices.DEVICES["Jetson Nano"]
+    spec = specs.DEVICES["Jetson Nano"]
     monkeypatch.setattr(run_mod, "roofline_spec", lambda backend, device: spec)
 
 

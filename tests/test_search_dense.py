@@ -22,6 +22,7 @@ from hardnet_analysis.search.emit import write_front
 from hardnet_analysis.search.evaluate import GridEvaluator, PartCosts
 from hardnet_analysis.search.space import default_space, load_template, with_flags
 from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep, template_candidate
+from hardnet_analysis.shapes import InputShape
 from tests.hookcount import hook_count
 
 NATIVE = (1, 3, 1024, 2048)
@@ -72,7 +73,9 @@ def test_any_candidate_equals_analyze_of_its_definition(data: st.DataObject) -> 
 
 def test_emitted_candidates_meet_the_budget_and_equal_hook_counts(tmp_path: Path) -> None:
     g = grid()
-    result = sweep(g.space, NATIVE, Budgets(cio=200_000_000), ParetoRanker("macs", 3))
+    result = sweep(
+        g.space, InputShape((NATIVE,)), Budgets(cio=200_000_000), ParetoRanker("macs", 3)
+    )
     write_front(tmp_path, result, emit=6)
     front = json.loads((tmp_path / "front.json").read_text())
     for row in random.Random(0).sample(front["candidates"], 3):

@@ -29,6 +29,7 @@ from hardnet_analysis.search.sweep import (
     sweep,
     template_candidate,
 )
+from hardnet_analysis.shapes import InputShape
 from tests.hookcount import hook_count
 
 BUDGETS = Budgets(macs=4_500_000_000, params=20_000_000, cio=11_000_000, min_moc=19.0)
@@ -127,7 +128,7 @@ def test_grid_decoding_equals_part_by_part_sums_over_a_whole_space(template: str
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchResult, dict[str, Any], Path]:
     g = grid()
-    result = sweep(g.space, (1, 3, 224, 224), BUDGETS, ParetoRanker("macs", 10))
+    result = sweep(g.space, InputShape.of_image(224), BUDGETS, ParetoRanker("macs", 10))
     out = tmp_path_factory.mktemp("front")
     write_front(out, result, emit=10)
     return result, json.loads((out / "front.json").read_text()), out
@@ -174,7 +175,7 @@ def test_chunk_size_does_not_change_the_result() -> None:
     space = small_space("hardnet68")
     budgets = Budgets(macs=3_000_000_000)
     results = [
-        sweep(space, (1, 3, 224, 224), budgets, ParetoRanker("macs", 5), chunk=chunk)
+        sweep(space, InputShape.of_image(224), budgets, ParetoRanker("macs", 5), chunk=chunk)
         for chunk in (97, 1 << 18)
     ]
     assert results[0].candidates == results[1].candidates
@@ -201,7 +202,7 @@ def test_budget_counts_equal_a_candidate_by_candidate_check(
     totals = part_by_part_totals()
     expected = sum(t.macs <= macs and t.params <= params and t.min_moc >= min_moc for t in totals)
     try:
-        result = sweep(space, (1, 3, 224, 224), budgets, ParetoRanker("macs", 3))
+        result = sweep(space, InputShape.of_image(224), budgets, ParetoRanker("macs", 3))
     except UsageError as exc:
         assert expected == 0, exc
         assert "no candidate" in str(exc)

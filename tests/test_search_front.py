@@ -26,6 +26,7 @@ from hardnet_analysis.search.evaluate import PartCost, PartCosts
 from hardnet_analysis.search.objectives import LATENCY, OBJECTIVES, get_objective
 from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
 from hardnet_analysis.search.sweep import Budgets, ObjectiveRanker, ParetoRanker, Ranker, sweep
+from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.units import format_count
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
@@ -104,9 +105,11 @@ def test_front_equals_brute_force_under_any_budgets_and_ranking(
     expected = brute_front(rows, budgets, capacity)
     if not expected:  # nothing meets the budgets: the sweep says so instead
         with pytest.raises(UsageError, match="no candidate"):
-            sweep(space, SHAPE, budgets, ranker(kind, capacity), capacity=capacity)
+            sweep(space, InputShape((SHAPE,)), budgets, ranker(kind, capacity), capacity=capacity)
         return
-    result = sweep(space, SHAPE, budgets, ranker(kind, capacity), chunk=chunk, capacity=capacity)
+    result = sweep(
+        space, InputShape((SHAPE,)), budgets, ranker(kind, capacity), chunk=chunk, capacity=capacity
+    )
     assert result.front is not None and result.front.capacity == capacity
     members = result.front.members
     assert [c.index for c in members if c.index is not None] == sorted(
@@ -145,7 +148,7 @@ def test_front_of_random_spaces_equals_brute_force(
     expected = brute_front(rows, budgets, capacity)
     if not expected:
         return
-    result = sweep(space, shape, budgets, ParetoRanker(capacity, 1), chunk=7)
+    result = sweep(space, InputShape((shape,)), budgets, ParetoRanker(capacity, 1), chunk=7)
     assert result.front is not None
     assert {c.index for c in result.front.members} == expected
     assert result.front_size == len(expected)
@@ -225,7 +228,11 @@ def test_front_members_carry_their_predicted_latency(device_file: Path) -> None:
     space = with_flags(default_space(load_template(TINY)), "4,8", "1.6", "2,4")
     objective = get_objective("latency", device_model=device_file)
     result = sweep(
-        space, (1, 3, 32, 32), Budgets(), ParetoRanker("macs", 1), features=objective.features
+        space,
+        InputShape.of_image(32),
+        Budgets(),
+        ParetoRanker("macs", 1),
+        features=objective.features,
     )
     front = whole_front(result)
     assert front is not None and front.members
@@ -261,7 +268,9 @@ def test_front_over_widths_and_input_sizes_equals_brute_force(
     expected = brute_front(rows, budgets, capacity)
     if not expected:
         return
-    result = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), chunk=7)
+    result = sweep(
+        space, [InputShape((s,)) for s in shapes], budgets, ParetoRanker(capacity, 1), chunk=7
+    )
     assert result.front is not None
     found = {
         sizes.index(c.input[0]) * space.size + (c.index or 0)

@@ -17,6 +17,7 @@ from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.search.objectives import get_objective
 from hardnet_analysis.search.space import default_space, load_template, with_flags
 from hardnet_analysis.search.sweep import Budgets, ObjectiveRanker, sweep
+from hardnet_analysis.shapes import InputShape
 
 SMALL = ["--k", "x0.75,x1", "--n-layers", "x0.5,x1", "--m", "1.65,1.7"]
 
@@ -37,7 +38,7 @@ def test_candidate_latency_equals_predict_on_the_network(dram_bound: Path, size:
     space = with_flags(default_space(load_template("hardnet68")), "x0.75,x1", None, "x0.5,x1")
     objective = get_objective("latency", device_model=dram_bound)
     ranker = ObjectiveRanker(objective, keep=3)
-    result = sweep(space, (1, 3, size, size), Budgets(), ranker, features=objective.features)
+    result = sweep(space, InputShape.of_image(size), Budgets(), ranker, features=objective.features)
     device = DeviceModel.read(dram_bound)
     for candidate in result.candidates:
         network = space.definition(candidate.choices)

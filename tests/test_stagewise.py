@@ -26,6 +26,7 @@ from hardnet_analysis.search.evaluate import GridEvaluator, Metrics, PartCosts
 from hardnet_analysis.search.space import SearchSpace, default_space, load_template, with_flags
 from hardnet_analysis.search.stagewise import Constraints, count_feasible, exact_front, separable
 from hardnet_analysis.search.sweep import Budgets, ParetoRanker, sweep
+from hardnet_analysis.shapes import InputShape
 
 SHAPE = (1, 3, 32, 32)
 
@@ -145,7 +146,9 @@ def test_the_default_space_front_equals_the_sweep() -> None:
     grid = GridEvaluator(space, PartCosts(space, (1, 3, 224, 224)))
     found = exact_front(grid, Constraints.of("macs", Budgets(macs=4_500_000_000)))
     assert found is not None
-    result = sweep(space, (1, 3, 224, 224), Budgets(macs=4_500_000_000), ParetoRanker("macs", 1))
+    result = sweep(
+        space, InputShape.of_image(224), Budgets(macs=4_500_000_000), ParetoRanker("macs", 1)
+    )
     assert [c.index for c in result.candidates] == [int(i) for i in found.index]
     assert [c.cio for c in result.candidates] == [int(v) for v in found.cio]
     assert len(found) == 111
@@ -190,10 +193,22 @@ def test_several_input_sizes_built_stage_by_stage_equal_the_sweep(
     capacity = data.draw(st.sampled_from(["macs", "params"]))
     probe = everything(GridEvaluator(space, PartCosts(space, shapes[-1])))
     budgets = Budgets(macs=int(quantile(data, probe.macs)))
-    visited = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), features=features)
+    visited = sweep(
+        space,
+        [InputShape((s,)) for s in shapes],
+        budgets,
+        ParetoRanker(capacity, 1),
+        features=features,
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sweep_module, "SWEEP_LIMIT", 0)
-        built = sweep(space, shapes, budgets, ParetoRanker(capacity, 1), features=features)
+        built = sweep(
+            space,
+            [InputShape((s,)) for s in shapes],
+            budgets,
+            ParetoRanker(capacity, 1),
+            features=features,
+        )
     assert visited.front is not None and built.front is not None
     keys = [(c.index, c.input) for c in visited.front.members]
     assert [(c.index, c.input) for c in built.front.members] == keys
@@ -218,9 +233,9 @@ def test_a_sweep_beyond_the_limit_finds_what_the_sweep_finds(
     same front, count within the budgets, template, and ranked rows (all of rank 1)."""
     space = with_flags(default_space(load_template("hardnet68")), "x0.75,x1", "1.6,1.7", "x0.5,x1")
     shape = (1, 3, 224, 224)
-    visited = sweep(space, shape, budgets, ParetoRanker("macs", 5), sample=20)
+    visited = sweep(space, InputShape((shape,)), budgets, ParetoRanker("macs", 5), sample=20)
     monkeypatch.setattr(sweep_module, "SWEEP_LIMIT", 0)
-    built = sweep(space, shape, budgets, ParetoRanker("macs", 5), sample=20)
+    built = sweep(space, InputShape((shape,)), budgets, ParetoRanker("macs", 5), sample=20)
     assert visited.front is not None and built.front is not None
     assert [c.index for c in built.front.members] == [c.index for c in visited.front.members]
     assert built.front_size == visited.front_size == len(visited.front.members) > 5
@@ -234,7 +249,7 @@ def test_nothing_within_the_budgets_is_a_usage_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(sweep_module, "SWEEP_LIMIT", 0)
     space = with_flags(default_space(load_template("hardnet39ds"), "hardnet39ds"), "8", "1.6", "2")
     with pytest.raises(UsageError, match=r"no candidate of the 1 meets the budgets \(macs <= 1\)"):
-        sweep(space, SHAPE, Budgets(macs=1), ParetoRanker("macs", 3))
+        sweep(space, InputShape((SHAPE,)), Budgets(macs=1), ParetoRanker("macs", 3))
 
 
 def test_search_reports_a_billion_candidates_front(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ A backend is one module in this folder that registers a `Backend` subclass insta
 families registry does), so adding one touches no other file: it then shows in ``hda profile
 --device``, ``hda calibrate --device`` and ``hda train --device``, in their errors and their
 ``--help``. Modules here import torch only inside methods, so building the CLI stays light.
+`specs` (device ceilings: the roofline table and probe) is the one module here that registers
+no backend; the package imports nothing from `hardnet_analysis.profiler`, which sits above it.
 
 `pick` is the one place a requested device becomes a backend and a ``torch.device``: one
 behaviour and one message everywhere. A backend that cannot run here (``cuda`` without a GPU)
@@ -26,8 +28,8 @@ from hardnet_analysis.errors import UsageError
 if TYPE_CHECKING:
     import torch
 
+    from hardnet_analysis.backends.specs import DeviceSpec
     from hardnet_analysis.documents.machine import DeviceRecord
-    from hardnet_analysis.profiler.devices import DeviceSpec
 
 #: The backend every other one falls back to.
 FALLBACK = "cpu"

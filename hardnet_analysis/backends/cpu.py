@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from hardnet_analysis.backends import Backend, Clock, MiB, register_backend
+from hardnet_analysis.backends.specs import DeviceSpec, probe_machine
 from hardnet_analysis.documents.machine import DeviceRecord
-from hardnet_analysis.profiler.devices import DeviceSpec, probe_machine
 
 if TYPE_CHECKING:
     import torch

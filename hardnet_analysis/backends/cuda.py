@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from hardnet_analysis.backends import Backend, MiB, register_backend
+from hardnet_analysis.backends.specs import DeviceSpec, find_device, probe_machine
 from hardnet_analysis.documents.machine import DeviceRecord
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.profiler.devices import DeviceSpec, find_device, probe_machine
 
 if TYPE_CHECKING:
     import torch

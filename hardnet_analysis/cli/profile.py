@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from hardnet_analysis.cli.common import (
     add_format_arg,
     batch_size,
     console,
+    input_shape,
     input_size,
     non_negative_int,
     output_dir,
@@ -46,6 +48,7 @@ from hardnet_analysis.resolve import resolve
 if TYPE_CHECKING:
     from hardnet_analysis.backends import Backend
     from hardnet_analysis.profiler.run import Settings
+    from hardnet_analysis.shapes import InputShape
 
 # Library modules are imported inside the functions that use them: `hda` imports every
 # command module to build its parser, and a command loads only what it runs.
@@ -160,14 +163,14 @@ def _failure(
     return FailedRun(model, hw, args.batch, args.dtype, device, (error,))
 
 
-def _settings(hw: tuple[int, int], args: argparse.Namespace) -> Settings:
-    """What a run at `hw` measures, from the command's options."""
+def _settings(args: argparse.Namespace) -> Settings:
+    """What a run measures, from the command's options, at `Settings`' default input: each run
+    replaces it with its model's `_input` (the options alone decide what `check_settings`
+    reads)."""
     from hardnet_analysis.profiler.run import Settings
 
     return Settings(
         device=args.device,
-        input_hw=hw,
-        batch=args.batch,
         dtype=args.dtype,
         channels_last=args.channels_last,
         warmup=args.warmup,
@@ -178,6 +181,12 @@ def _settings(hw: tuple[int, int], args: argparse.Namespace) -> Settings:
         thread_time=args.thread_time,
         runtime=args.runtime,
     )
+
+
+def _input(model: str, hw: tuple[int, int], args: argparse.Namespace) -> InputShape:
+    """The input a run of `model` at ``--input`` size `hw` takes: one image at ``--batch`` with
+    the model's channels (an ONNX file: its inputs, the first sized so)."""
+    return input_shape(args, resolve(model), hw)
 
 
 def _one(model: str, settings: Settings) -> ProfileRun:
@@ -191,8 +200,9 @@ def _one(model: str, settings: Settings) -> ProfileRun:
 
 
 def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun | FailedRun], int]:
-    from hardnet_analysis.profiler.run import check_input, input_shape
+    from hardnet_analysis.profiler.run import check_input
 
+    base = _settings(args)
     documents: list[ProfileRun | FailedRun] = []
     failed = 0
     jobs = [(m, hw) for m in args.models for hw in args.input]
@@ -205,9 +215,9 @@ def _sweep(args: argparse.Namespace, backend: Backend) -> tuple[list[ProfileRun 
             documents.append(done)
             continue
         try:
-            settings = _settings(hw, args)
+            settings = replace(base, input=_input(model, hw, args))
             # before the progress line: an error is one line
-            check_input(model, input_shape(model, settings))
+            check_input(model, settings.input)
             _log(f"{label}: profiling")
             document: ProfileRun | FailedRun = _one(model, settings)
         except (RuntimeError, MemoryError, HdaError) as exc:
@@ -233,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     if args.runtime == "onnxruntime":
         from hardnet_analysis.profiler.run_ort import check_settings
 
-        check_settings(_settings(args.input[0], args))
+        check_settings(_settings(args))
     backend = pick(args.device, args.strict_device).backend  # --strict-device: exit 2 now
     if args.thread_time:
         check_thread_time(backend, args.threads)

@@ -285,7 +285,7 @@ def _key(
     # native: 224 for HarDNet, 1024x2048 for FC; several sizes: the size is searched too
     sizes = args.input or (None,)
     shapes = [input_shape(args, space.template, size) for size in sizes]
-    more = tuple(s.image for s in shapes) if len(shapes) > 1 else ()
+    more = tuple(shapes) if len(shapes) > 1 else ()
     return FrontKey(space, shapes[0], args.dtype, budgets, ranker.name, info, more)
 
 
@@ -298,7 +298,7 @@ def _sweep(
         with progress_bar("search", "sweeping candidates", "candidates swept") as progress:
             return sweep(
                 key.space,
-                key.input_shapes or key.input_shape.image,  # the cost model takes NCHW tuples
+                key.input_shapes or key.input_shape,
                 key.budgets,
                 ranker,
                 args.dtype,
@@ -308,8 +308,8 @@ def _sweep(
                 capacity=args.capacity,
             )
     except ShapeError as exc:
-        shapes = key.input_shapes or (key.input_shape.image,)
-        sizes = ", ".join(f"{s[2]}x{s[3]}" for s in shapes)
+        shapes = key.input_shapes or (key.input_shape,)
+        sizes = ", ".join(f"{h}x{w}" for h, w in (s.hw for s in shapes))
         raise ShapeError(f"input {sizes} is too small for the template: {exc}") from None
 
 

@@ -119,7 +119,7 @@ class ProfiledTotals:
 @dataclass(frozen=True)
 class RooflinePoint:
     """One layer on the roofline: intensity in FLOP/byte, bound, time in seconds
-    (`hardnet_analysis.profiler.devices.roofline`)."""
+    (`hardnet_analysis.backends.specs.roofline`)."""
 
     intensity: float | None
     bound: str

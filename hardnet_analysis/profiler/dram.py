@@ -18,6 +18,7 @@ from hardnet_analysis.profiler.latency import Forward
 
 if TYPE_CHECKING:
     from hardnet_analysis.profiler.run import Settings
+    from hardnet_analysis.shapes import InputShape
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,13 @@ def _gpu_dram(source: str, argv: list[str]) -> DramResult:
 
 
 def child_argv(
-    model: str,
-    input_hw: tuple[int, int],
-    batch: int,
-    dtype: str,
-    channels_last: bool,
-    mode: str,
-    device: str,
+    model: str, shape: InputShape, dtype: str, channels_last: bool, mode: str, device: str
 ) -> list[str]:
-    """The argv that runs `hardnet_analysis.profiler.child` (one forward of `model` on `device`)
-    under a counter tool."""
+    """The argv that runs `hardnet_analysis.profiler.child` (one forward of `model` on `device`
+    at `shape`, one NCHW image) under a counter tool."""
+    (h, w), batch = shape.hw, shape.batch  # the child takes --input HxW and --batch
     argv = [sys.executable, "-m", "hardnet_analysis.profiler.child", model]
-    argv += ["--input", f"{input_hw[0]}x{input_hw[1]}", "--batch", str(batch)]
+    argv += ["--input", f"{h}x{w}", "--batch", str(batch)]
     argv += ["--dtype", dtype, "--mode", mode, "--device", device]
     return argv + (["--channels-last"] if channels_last else [])
 
@@ -83,8 +79,7 @@ def measure_dram(choice: Choice, model: str, settings: Settings, forward: Forwar
             return _perf_dram(settings.repeat, forward)
         if choice.source in ("ncu", "nvprof"):
             s = settings
-            shape = (s.input_hw, s.batch, s.dtype, s.channels_last)
-            argv = child_argv(model, *shape, choice.source, s.device)
+            argv = child_argv(model, s.input, s.dtype, s.channels_last, choice.source, s.device)
             return _gpu_dram(choice.source, argv)
     except (CounterError, OSError) as exc:
         return DramResult(failures=(Failure(f"counters:{choice.source}", str(exc)),))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.backends import Backend, check_thread_time, pick
+from hardnet_analysis.backends import Backend, check_thread_time, pick, specs
 from hardnet_analysis.documents.machine import LoadProbe, busy_warning
 from hardnet_analysis.documents.profile_run import (
     Choice,
@@ -36,33 +36,35 @@ from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
 from hardnet_analysis.models import create_model
-from hardnet_analysis.profiler import devices
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.quiet import probe_load
-from hardnet_analysis.resolve import ModuleSpec, input_shape_of, resolve
+from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.shapes import InputShape
 
 #: Where progress lines go (``hda profile`` prints them to stderr).
 Log = Callable[[str], None]
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+#: The input a `Settings` left at its default profiles: one 224x224 RGB image.
+DEFAULT_INPUT = InputShape.of_image(224)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How to profile: device (a backend's name, `hardnet_analysis.backends`), input (H, W),
-    batch, dtype, layout, warm-up and repeats, CPU threads, counter source (``auto``,
-    ``none``, ``ncu``, ``nvprof``, ``perf``), whether a device that cannot run here is an
-    error (`strict_device`) rather than a fall-back to the CPU, and the runtime (``torch``,
-    eager; ``onnxruntime``: `profiler.run_ort`)."""
+    """How to profile: device (a backend's name, `hardnet_analysis.backends`), the input (one
+    NCHW image, batch and channels included, or an ONNX file's inputs whose first is that image:
+    ``hda profile`` builds it with the model's channels, `resolve.input_shape_of`), dtype,
+    layout, warm-up and repeats, CPU threads, counter source (``auto``, ``none``, ``ncu``,
+    ``nvprof``, ``perf``), whether a device that cannot run here is an error (`strict_device`)
+    rather than a fall-back to the CPU, and the runtime (``torch``, eager; ``onnxruntime``:
+    `profiler.run_ort`)."""
 
     device: str = "cpu"
-    input_hw: tuple[int, int] = (224, 224)
-    batch: int = 1
+    input: InputShape = DEFAULT_INPUT
     dtype: str = "fp32"
     channels_last: bool = False
     warmup: int = 2
@@ -106,7 +108,7 @@ def layer_of_node(name: str, leaves: set[str], containers: set[str]) -> str | No
     return None
 
 
-def roofline_spec(backend: Backend, device: torch.device) -> devices.DeviceSpec:
+def roofline_spec(backend: Backend, device: torch.device) -> specs.DeviceSpec:
     """The roofline ceilings of `device`, from its backend (a table entry or a probe)."""
     return backend.roofline(device)
 
@@ -182,7 +184,7 @@ def _layers(
     sums: dict[str, _LayerSums],
     leaves: set[str],
     dram: dict[str, DramBytes],
-    roof: tuple[devices.DeviceSpec, str],
+    roof: tuple[specs.DeviceSpec, str],
 ) -> tuple[ProfiledLayer, ...]:
     """One record per layer key: time stats (its nodes' op times, summed per forward), its
     nodes' median times, graph nodes and their summed metrics, measured DRAM bytes (ncu), and
@@ -207,7 +209,7 @@ def _layers(
                 model_bytes=acc.model_bytes,
                 model_fused_bytes=acc.model_fused_bytes,
                 dram=measured,
-                roofline=devices.roofline(acc.macs, moved, *roof),
+                roofline=specs.roofline(acc.macs, moved, *roof),
                 node_times={n: ops.node_s[n] for n in acc.nodes if n in ops.node_s},
             )
         )
@@ -255,10 +257,12 @@ def _set_up(settings: Settings, backend: Backend) -> int:
     return backend.prepare(settings.threads)
 
 
-def input_shape(model: str, settings: Settings) -> InputShape:
-    """The `InputShape` `settings` run `model` on: its ``input_hw`` and ``batch``, the model's
-    channels."""
-    return input_shape_of(resolve(model), settings.input_hw, settings.batch)
+def run_size(shape: InputShape) -> tuple[tuple[int, int], int]:
+    """The (H, W) and batch a run file records of `shape` (`ProfileRun.input` and ``batch``,
+    and its name): those of its first input, one NCHW image. ``hda profile`` runs one image, or
+    an ONNX file's inputs, whose first is the image ``--input`` sizes; the others ride along."""
+    first = InputShape((shape.shapes[0],), (shape.dtypes[0],))
+    return first.hw, first.batch
 
 
 def check_input(model: str, shape: InputShape) -> None:
@@ -277,7 +281,7 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     if fallback:
         say(f"warning: {picked.warning(settings.device)}")
     threads = _set_up(settings, picked.backend)
-    shape = input_shape(model, settings)
+    shape = settings.input
     check_input(model, shape)
     module = create_model(model).eval()
     # Trace before the dtype/device change: the tracer's meta input is fp32.
@@ -325,7 +329,7 @@ class _Run:
         analysis: Analysis,
         measured: _Measured,
         layers: tuple[ProfiledLayer, ...],
-        spec: devices.DeviceSpec,
+        spec: specs.DeviceSpec,
     ) -> ProfileRun:
         """The run record joining the graph metrics, timings, counters and roofline."""
         s, flow = self.settings, traffic(analysis.graph, self.settings.dtype)
@@ -333,11 +337,12 @@ class _Run:
         layer_sum = sum(layer.time_s for layer in layers)
         unhandled = {u.op for u in analysis.unhandled}
         unhandled |= {analysis.graph.nodes[n]["op"] for n in flow.unhandled}
+        hw, batch = run_size(s.input)
         return ProfileRun(
             model=self.model,
             definition=_definition_dict(self.definition),
-            input=s.input_hw,
-            batch=s.batch,
+            input=hw,
+            batch=batch,
             dtype=s.dtype,
             channels_last=s.channels_last,
             device=self.backend.record(s.device, self.device, self.fallback),

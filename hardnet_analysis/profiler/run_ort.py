@@ -42,7 +42,6 @@ from hardnet_analysis.profiler.run import (
     _load,
     _Measured,
     _Run,
-    input_shape,
     roofline_spec,
 )
 from hardnet_analysis.shapes import InputShape
@@ -120,7 +119,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     ort = require_onnxruntime()
     picked = pick("cpu")
     threads = picked.backend.prepare(settings.threads)
-    shape = input_shape(model, settings)
+    shape = settings.input
     exported, analysis = _source(model, shape, say)
     sess = session(exported.path, threads)
     forward = forward_of(sess, feeds(sess, shape))

@@ -1,5 +1,6 @@
-"""Roofline: a table of devices (DRAM bandwidth, peak rates, with sources), a quick probe of
-this machine, and per-layer arithmetic intensity, bound and roofline time.
+"""Device ceilings, what a backend's `Backend.roofline` answers with: a table of devices (DRAM
+bandwidth, peak rates, with sources), a quick probe of this machine, and per-layer arithmetic
+intensity, bound and roofline time. Not a backend itself: it registers none.
 
 Roofline time of a layer = max(FLOPs / peak FLOP/s, bytes / bandwidth), FLOPs = 2 x MACs. The
 layer is memory-bound when its arithmetic intensity (FLOPs per DRAM byte) is below the ridge
