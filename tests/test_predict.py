@@ -4,11 +4,13 @@ a known answer, and bad input as one-line errors (exit status 2)."""
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,7 +27,8 @@ from hardnet_analysis.metrics import fit_device as fd
 from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
 from hardnet_analysis.metrics.op_kinds import op_kind, op_work
 from hardnet_analysis.metrics.predict import layer_features, predict
-from hardnet_analysis.profiler.calibrate import seconds_per_call
+from hardnet_analysis.profiler.calibrate import seconds_per_call, spread
+from hardnet_analysis.profiler.microbench import Bench, grid
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
 
@@ -422,3 +425,20 @@ def test_an_unknown_context_network_fails_before_any_benchmark(
     err = _one_line_error(args, capsys)
     assert "unknown model 'nonexist'" in err and "networks timed" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_benchmarks_are_timed_with_kinds_spread_over_the_run() -> None:
+    def bench(kind: str, n: int) -> Bench:
+        return Bench(kind, f"{kind} {n}", lambda: torch.nn.Identity(), (1, 1, 1, 1))
+
+    order = spread([bench("conv", i) for i in range(4)] + [bench("pool", i) for i in range(2)])
+    assert [b.kind for b in order] == ["conv", "pool", "conv", "conv", "pool", "conv"]
+    full = grid("full")
+    timed = spread(full)
+    assert sorted(b.label for b in timed) == sorted(b.label for b in full)
+    for kind in {b.kind for b in full}:
+        places = [i / len(timed) for i, b in enumerate(timed) if b.kind == kind]
+        assert abs(statistics.fmean(places) - 0.5) < 0.05  # not bunched at either end
+        assert places[0] < 0.1 and places[-1] > 0.9
+        labels = [b.label for b in timed if b.kind == kind]
+        assert labels != [b.label for b in full if b.kind == kind] or len(labels) < 6

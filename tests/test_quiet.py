@@ -80,6 +80,11 @@ def test_speed_ratio_worked_example() -> None:
     assert speed_ratio([start, end], LoadProbe(1, 1.21e-3, 2e-3, 1.0)) == pytest.approx(1.1)
     assert speed_ratio([start], LoadProbe(1, 0.8e-3, 1.0e-3, 1.0)) == pytest.approx(0.5**0.5)
     assert speed_ratio([start], LoadProbe(2, 0.8e-3, 2e-3, 1.0)) is None
+    # A reference probe taken while the machine was busy (59% of its cores) timed the load, not
+    # the calibration's speed: left out, and when it is the only one there is no ratio.
+    busy = LoadProbe(1, 7.5e-3, 8e-3, 0.59)
+    assert speed_ratio([busy, end], LoadProbe(1, 1.25e-3, 2e-3, 1.0)) == pytest.approx(1.0)
+    assert speed_ratio([busy], LoadProbe(1, 1.25e-3, 2e-3, 1.0)) is None
 
 
 def test_predictions_at_run_speed_take_each_runs_drift_out() -> None:
@@ -97,3 +102,20 @@ def test_predictions_at_run_speed_take_each_runs_drift_out() -> None:
     assert found.speed_mape == pytest.approx(0.0, abs=1e-12) and found.speed_within_10pct == 1.0
     # Without the calibration's probe there is no speed to compare with.
     assert score([timed], replace(device, load_probe=None)).speed_mape is None
+
+
+def test_a_busy_calibration_probe_is_no_reference_for_drift() -> None:
+    # The calibration's start probe caught another process (59% of the core): comparing the
+    # run with it would say it ran far faster. The quiet end probe is the reference.
+    device = DeviceModel.read(SWEEP / "device-1thread.json")
+    speed = LoadProbe(1, 1e-3, 2e-3, 1.0)
+    first = ProfileRun.read(sorted((SWEEP / "runs-1thread").glob("resnet18*.json"))[0])
+    run = replace(first, load_probe=speed)
+    busy = LoadProbe(1, 7.5 * speed.matmul_s, 3 * speed.copy_s, 0.59)
+    for end in (None, speed):
+        found = mismatches([run], replace(device, load_probe=busy, end_probe=end))
+        assert not any("during the calibration" in line for line in found)
+    # The same probe taken quietly is a reference: the run is then 7.5x faster, and says so.
+    quiet = replace(busy, cpu_share=1.0)
+    found = mismatches([run], replace(device, load_probe=quiet, end_probe=None))
+    assert any("faster than during the calibration" in line for line in found)

@@ -103,8 +103,11 @@ def speed_ratio(reference: Sequence[LoadProbe], now: LoadProbe) -> float | None:
     the geometric mean of the matmul and copy time ratios, each against the reference probes'
     geometric mean, so compute- and memory-bound work weigh alike. Matmul 1.0 -> 1.21 ms, copy
     1.0 -> 1.0 ms: 1.1 (the machine runs 10% slower). A prediction for the calibrated machine
-    times this ratio is the prediction at the speed the machine had `now`."""
-    same = [p for p in reference if p.threads == now.threads]
+    times this ratio is the prediction at the speed the machine had `now`. A reference probe
+    taken while the machine was busy (`busy_warning`) is left out: it timed another process's
+    load, not the speed the calibration ran at (a 2-thread start probe that got 59% of its
+    cores read 7.5 ms against the end probe's 1.7 ms)."""
+    same = [p for p in reference if p.threads == now.threads and not busy_warning(p)]
     if not same:
         return None
     matmul = statistics.geometric_mean(p.matmul_s for p in same)

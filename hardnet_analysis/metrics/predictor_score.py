@@ -227,9 +227,10 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
     busy = [p for p in probes if busy_warning(p)]
     if busy:
         out.append(f"{len(busy)} of {len(runs)} runs were taken while the machine was busy")
-    if device.load_probe is not None:
+    quiet = [p for p in device.probes() if not busy_warning(p)]  # a busy probe timed the load
+    if quiet:
         found = drift_warning(
-            device.load_probe,
+            quiet[0],
             probes,
             "the runs were taken while the machine ran {} than during the calibration",
         )

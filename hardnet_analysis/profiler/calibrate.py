@@ -1,7 +1,8 @@
 """``hda calibrate``: time the micro-benchmarks on this device and fit its device model, one
 per thread count (by default 1 and every core).
 
-Each benchmark (``profiler.microbench``) is traced for its features, then timed: a warm-up call,
+Each benchmark (``profiler.microbench``) is traced for its features, then timed, kinds
+interleaved (`spread`): a warm-up call,
 then `repeat` samples of enough calls to fill `budget_s`, the median per call kept, at each
 thread count in turn (the module and its pool built once; a drift of the machine's speed
 then touches every count alike). A cold run
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import random
 import statistics
 import time
 from collections import deque
@@ -129,6 +131,25 @@ def seconds_per_call(
     per = max(sample(1), 1e-7)
     n = max(1, math.ceil(budget_s / per))
     return statistics.median(sample(n) for _ in range(repeat))
+
+
+def spread(benches: list[Bench]) -> list[Bench]:
+    """`benches` in the order to time them: each kind's benchmarks in a fixed shuffled order
+    (seed 0), spaced evenly over the whole run (the i-th of a kind's n at (i + 1/2) / n), kinds
+    interleaved. A shared VM's speed drifts by several percent over minutes. Timed kind after
+    kind and size after size, that drift became one kind's scale or a slope over its sizes (two
+    2-thread calibrations minutes apart: 10-18% apart over the grid's first 120 benchmarks, all
+    convs); spread, it is noise that each kind's fit averages out. E.g. 4 convs and 2 pools:
+    conv, pool, conv, conv, pool, conv."""
+    kinds: dict[str, list[Bench]] = {}
+    for bench in benches:
+        kinds.setdefault(bench.kind, []).append(bench)
+    shuffle = random.Random(0).shuffle
+    keyed = []
+    for group in kinds.values():
+        shuffle(group)
+        keyed += [((i + 0.5) / len(group), bench) for i, bench in enumerate(group)]
+    return [bench for _, bench in sorted(keyed, key=lambda pair: pair[0])]
 
 
 def _pool_size(bench_bytes: int, settings: CalibrationSettings, caches: dict[int, str]) -> int:
@@ -334,7 +355,7 @@ def _calibrate(
         else backend.cache_sizes(device)
     )
     clocks = _clocks(backend, counts, settings)
-    benches = grid(settings.grid)
+    benches = spread(grid(settings.grid))
     names, sizes = settings.context()
     total = len(benches) + len(names) * len(sizes)
     prime_allocator()
