@@ -8,6 +8,7 @@ score reads them from stored documents too.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from hardnet_analysis.documents.machine import LoadProbe
@@ -15,7 +16,9 @@ from hardnet_analysis.documents.machine import LoadProbe
 
 def probe_load(threads: int) -> LoadProbe:
     """Time 40 matmuls (384 x 384, fp32) and 20 copies of 16 MiB on `threads` threads after a
-    warm-up; see `LoadProbe`. Torch's thread count is set back afterwards."""
+    warm-up, each as the median of 5 groups (8 matmuls, 4 copies), so that a transient slows
+    one group and not the figure; see `LoadProbe`. Torch's thread count is set back
+    afterwards."""
     import torch
 
     before = torch.get_num_threads()
@@ -24,6 +27,9 @@ def probe_load(threads: int) -> LoadProbe:
         return _timed(threads)
     finally:
         torch.set_num_threads(before)
+
+
+GROUPS = 5
 
 
 def _timed(threads: int) -> LoadProbe:
@@ -35,12 +41,19 @@ def _timed(threads: int) -> LoadProbe:
     for _ in range(3):
         a @ b
         dst.copy_(src)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(40):
-        a @ b
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    copy = time.perf_counter()
-    for _ in range(20):
-        dst.copy_(src)
-    copy = time.perf_counter() - copy
-    return LoadProbe(threads, wall / 40, copy / 20, min(1.0, cpu / (wall * threads)))
+    matmuls, copies = [], []
+    wall, cpu = 0.0, 0.0
+    for _ in range(GROUPS):
+        start, used = time.perf_counter(), time.process_time()
+        for _ in range(8):
+            a @ b
+        seconds = time.perf_counter() - start
+        wall, cpu = wall + seconds, cpu + time.process_time() - used
+        matmuls.append(seconds / 8)
+    for _ in range(GROUPS):
+        start = time.perf_counter()
+        for _ in range(4):
+            dst.copy_(src)
+        copies.append((time.perf_counter() - start) / 4)
+    share = min(1.0, cpu / (wall * threads))
+    return LoadProbe(threads, statistics.median(matmuls), statistics.median(copies), share)
