@@ -138,7 +138,7 @@ def spread(benches: list[Bench]) -> list[Bench]:
     (seed 0), spaced evenly over the whole run (the i-th of a kind's n at (i + 1/2) / n), kinds
     interleaved. A shared VM's speed drifts by several percent over minutes. Timed kind after
     kind and size after size, that drift became one kind's scale or a slope over its sizes (two
-    2-thread calibrations minutes apart: 10-18% apart over the grid's first 120 benchmarks, all
+    2-thread calibrations minutes apart: 9-18% apart over the grid's first 120 benchmarks, all
     convs); spread, it is noise that each kind's fit averages out. E.g. 4 convs and 2 pools:
     conv, pool, conv, conv, pool, conv."""
     kinds: dict[str, list[Bench]] = {}

@@ -29,7 +29,8 @@ def probe_load(threads: int) -> LoadProbe:
         torch.set_num_threads(before)
 
 
-GROUPS = 5
+#: Matmuls and copies a probe times, in `GROUPS` groups each (the median group counts).
+MATMULS, COPIES, GROUPS = 40, 20, 5
 
 
 def _timed(threads: int) -> LoadProbe:
@@ -45,15 +46,15 @@ def _timed(threads: int) -> LoadProbe:
     wall, cpu = 0.0, 0.0
     for _ in range(GROUPS):
         start, used = time.perf_counter(), time.process_time()
-        for _ in range(8):
+        for _ in range(MATMULS // GROUPS):
             a @ b
         seconds = time.perf_counter() - start
         wall, cpu = wall + seconds, cpu + time.process_time() - used
-        matmuls.append(seconds / 8)
+        matmuls.append(seconds / (MATMULS // GROUPS))
     for _ in range(GROUPS):
         start = time.perf_counter()
-        for _ in range(4):
+        for _ in range(COPIES // GROUPS):
             dst.copy_(src)
-        copies.append((time.perf_counter() - start) / 4)
+        copies.append((time.perf_counter() - start) / (COPIES // GROUPS))
     share = min(1.0, cpu / (wall * threads))
     return LoadProbe(threads, statistics.median(matmuls), statistics.median(copies), share)
