@@ -214,30 +214,26 @@ def test_documents_import_only_the_standard_library_at_module_level() -> None:
                     assert top in sys.stdlib_module_names or top in ("hardnet_analysis", "")
 
 
-def test_metrics_never_import_the_profiler() -> None:
-    # The cost engine and the predictor read documents; measuring sits above them.
-    upward = [
+def _upward(package: str, floors: tuple[str, ...]) -> list[str]:
+    """Imports from `package` into any of hda's `floors`, as "importer:line imports name"."""
+    return [
         f"{i.importer}:{i.line} imports {i.imported}"
         for i in package_imports()
-        if _within(i.importer, "hardnet_analysis.metrics")
-        and any(
-            _within(i.imported, f"hardnet_analysis.{floor}")
-            for floor in ("profiler", "backends", "search", "reports", "present", "cli", "train")
-        )
+        if _within(i.importer, f"hardnet_analysis.{package}")
+        and any(_within(i.imported, f"hardnet_analysis.{floor}") for floor in floors)
     ]
+
+
+def test_metrics_never_import_the_profiler() -> None:
+    # The cost engine and the predictor read documents; measuring sits above them.
+    upward = _upward(
+        "metrics", ("profiler", "backends", "search", "reports", "present", "cli", "train")
+    )
     assert not upward, upward
 
 
 def test_backends_never_import_the_profiler() -> None:
     # The profiler runs on backends; a backend's ceilings (`backends.specs`) live with it, so
     # not even a type-only import reaches up.
-    upward = [
-        f"{i.importer}:{i.line} imports {i.imported}"
-        for i in package_imports()
-        if _within(i.importer, "hardnet_analysis.backends")
-        and any(
-            _within(i.imported, f"hardnet_analysis.{floor}")
-            for floor in ("profiler", "search", "reports", "present", "cli", "train")
-        )
-    ]
+    upward = _upward("backends", ("profiler", "search", "reports", "present", "cli", "train"))
     assert not upward, upward

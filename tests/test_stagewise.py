@@ -193,22 +193,11 @@ def test_several_input_sizes_built_stage_by_stage_equal_the_sweep(
     capacity = data.draw(st.sampled_from(["macs", "params"]))
     probe = everything(GridEvaluator(space, PartCosts(space, shapes[-1])))
     budgets = Budgets(macs=int(quantile(data, probe.macs)))
-    visited = sweep(
-        space,
-        [InputShape((s,)) for s in shapes],
-        budgets,
-        ParetoRanker(capacity, 1),
-        features=features,
-    )
+    inputs = [InputShape((s,)) for s in shapes]
+    visited = sweep(space, inputs, budgets, ParetoRanker(capacity, 1), features=features)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sweep_module, "SWEEP_LIMIT", 0)
-        built = sweep(
-            space,
-            [InputShape((s,)) for s in shapes],
-            budgets,
-            ParetoRanker(capacity, 1),
-            features=features,
-        )
+        built = sweep(space, inputs, budgets, ParetoRanker(capacity, 1), features=features)
     assert visited.front is not None and built.front is not None
     keys = [(c.index, c.input) for c in visited.front.members]
     assert [(c.index, c.input) for c in built.front.members] == keys
