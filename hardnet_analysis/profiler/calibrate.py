@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -46,7 +46,12 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
-from hardnet_analysis.metrics.predict import layer_features, predict
+from hardnet_analysis.metrics.predict import (
+    LayerFeatures,
+    LayerPrediction,
+    layer_features,
+    predict_layers,
+)
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
@@ -282,8 +287,9 @@ def _timed_network(
         measured = statistics.median(time_forward(forward, clock, 2, settings.repeat))
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
-    layers = predict(analysis, isolated).layers
-    samples = _samples(analysis, isolated, spans)
+    features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
+    layers = predict_layers(features, isolated)
+    samples = _samples(features, layers, isolated, spans)
     times: dict[str, list[tuple[float, float]]] = {}
     for sample in samples:
         times.setdefault(sample.kind, []).append((sample.isolated_s, sample.measured_s))
@@ -305,17 +311,20 @@ def _timed_network(
 
 
 def _samples(
-    analysis: Analysis, isolated: DeviceModel, spans: Mapping[str, float]
+    features: Sequence[LayerFeatures],
+    layers: Sequence[LayerPrediction],
+    isolated: DeviceModel,
+    spans: Mapping[str, float],
 ) -> tuple[OpSample, ...]:
-    """The ops of `analysis` that joined a profiled span, views left out, each with its kind
-    time on `isolated`, its span, its work padded as its kind's fit pads it, and its bytes."""
+    """The ops (`features`, with their kind times on `isolated`, `layers`) that joined a
+    profiled span, views left out, each with its kind time, its span, its work padded as its
+    kind's fit pads it, and its bytes."""
     out = []
-    for f in layer_features(analysis, isolated.cache_bytes):
+    for f, layer in zip(features, layers, strict=True):
         if f.kind == "view" or f.name not in spans:
             continue
-        seconds, _ = isolated.op_time(f.kind, f.work, f.dram_bytes, f.bytes, f.channels)
         work = padded_work(f.work, f.channels, isolated.kind(f.kind).channel_block)
-        out.append(OpSample(f.kind, seconds, spans[f.name], work, float(f.bytes)))
+        out.append(OpSample(f.kind, layer.time_s, spans[f.name], work, float(f.bytes)))
     return tuple(out)
 
 
