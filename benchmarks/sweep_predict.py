@@ -14,6 +14,10 @@ then for each setting (1 thread with ``--thread-time``, then 2 threads wall time
    profile as if it were a prediction: the measurement's own reproducibility, the floor under
    any predictor's per-model and per-op error and the ceiling of its Spearman.
 
+``--runtime onnxruntime`` sweeps ONNX Runtime instead: the calibration, the search and every
+profile run there (wall clock at every thread count), and ``--eager DIR`` (an eager sweep's
+``--out``) adds each model's ORT / eager latency to the table.
+
 Writes everything under ``--out`` (default ``results/predict-sweep``) with ``RESULTS.md``
 holding the commands run, the per-model table and the summary. Run when the machine is quiet:
 ``python benchmarks/sweep_predict.py``; a quick end-to-end check:
@@ -138,9 +142,16 @@ def profile(
         steps.run([*command, "--out", str(runs)], ok=(0, 1))
 
 
+def flags_of(name: str, runtime: str) -> list[str]:
+    """`profile`'s flags for setting `name` in `runtime` (ORT: no thread clock, wall time)."""
+    if runtime == "torch":
+        return SETTINGS[name]
+    return [f for f in SETTINGS[name] if f != "--thread-time"] + ["--runtime", runtime]
+
+
 def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """(First time) search, then profile and score one thread setting."""
-    flags = SETTINGS[name]
+    flags = flags_of(name, args.runtime)
     device = steps.out / "device.json"
     if not args.found:
         args.found = candidates(steps, device, args.candidates) or ["-"]
@@ -160,7 +171,20 @@ def setting(steps: Steps, name: str, models: list[str], args: argparse.Namespace
     again = steps.out / f"runs-{name}-again"
     profile(steps, models, args.sizes[:1], flags, again, args)
     document["reproducibility"] = reproducibility(_runs(runs), _runs(again))
+    if args.eager:
+        document["eager_ratio"] = eager_ratios(_runs(runs), _runs(args.eager / f"runs-{name}"))
     return document
+
+
+def eager_ratios(
+    runs: dict[tuple[str, str], dict[str, Any]], eager: dict[tuple[str, str], dict[str, Any]]
+) -> dict[str, float]:
+    """Per ``model input`` in both, this sweep's median latency over the eager sweep's."""
+    return {
+        f"{model} {size}": run["latency"]["median_s"] / eager[(model, size)]["latency"]["median_s"]
+        for (model, size), run in runs.items()
+        if (model, size) in eager
+    }
 
 
 def _runs(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
@@ -215,6 +239,11 @@ def reproducibility(
         "conv_mape": _mean(convs),
         "spearman": _mean(ranks),
     }
+
+
+def _size_key(size: Any) -> str:
+    """A score's input as the runs' keys spell it (``[224, 224]``)."""
+    return str(list(size)) if isinstance(size, (list, tuple)) else str(size)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -286,15 +315,19 @@ def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
             *_ops_lines(s.get("ops")),
             _again_line(s.get("reproducibility")),
             "",
-            "| model | input | measured ms | predicted ms | error | LOMO ms | at run speed |",
-            "|---|---|---|---|---|---|---|",
+            "| model | input | measured ms | predicted ms | error | LOMO ms | at run speed "
+            "| / eager |",
+            "|---|---|---|---|---|---|---|---|",
         ]
+        ratios = s.get("eager_ratio") or {}
         for m in s["models"]:
             lomo = "-" if m["lomo_predicted_s"] is None else f"{1e3 * m['lomo_predicted_s']:.2f}"
             speed = "-" if m.get("speed_error") is None else f"{100 * m['speed_error']:+.1f}%"
+            ratio = ratios.get(f"{m['model']} {_size_key(m['input'])}")
             lines.append(
                 f"| {Path(m['model']).stem} | {m['input']} | {1e3 * m['measured_s']:.2f} | "
-                f"{1e3 * m['predicted_s']:.2f} | {100 * m['error']:+.1f}% | {lomo} | {speed} |"
+                f"{1e3 * m['predicted_s']:.2f} | {100 * m['error']:+.1f}% | {lomo} | {speed} | "
+                f"{'-' if ratio is None else f'{ratio:.2f}'} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -312,12 +345,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"))
+    parser.add_argument("--eager", type=Path, help="an eager sweep's --out, for ORT / eager")
     args = parser.parse_args()
     args.found = []
     args.out.mkdir(parents=True, exist_ok=True)
     steps = Steps(args.out)
     device = args.out / "device.json"
-    steps.run(["calibrate", *CALIBRATE, "--grid", args.grid, "--out", str(device)])
+    calibrate = (
+        CALIBRATE if args.runtime == "torch" else [*CALIBRATE[:3], "--runtime", "onnxruntime"]
+    )
+    steps.run(["calibrate", *calibrate, "--grid", args.grid, "--out", str(device)])
     scores = {name: setting(steps, name, list(args.models), args) for name in args.settings}
     (args.out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
     (args.out / "RESULTS.md").write_text(results_md(scores, steps.log))

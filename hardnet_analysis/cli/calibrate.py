@@ -16,6 +16,7 @@ from hardnet_analysis.cli.common import (
     positive_int,
     progress_bar,
 )
+from hardnet_analysis.documents.device_model import RUNTIMES
 from hardnet_analysis.present.formats import write_json
 
 # Library modules are imported inside the functions that use them: `hda` imports every
@@ -78,6 +79,13 @@ def register(subparsers: Any) -> None:
         help="input sides of the context networks (default: the grid's, 160 224 for full)",
     )
     parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs the benchmarks and networks: eager PyTorch (default) or ONNX Runtime "
+        "(its CPU provider; the model then predicts ORT's fused kernels; needs the onnx extra)",
+    )
+    parser.add_argument(
         "--out", required=True, type=output_file, metavar="DEVICE.json", help="where to write it"
     )
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         cache_bytes=args.cache_bytes,
         models=_models(args.models),
         context_sizes=tuple(args.context_input) if args.context_input else None,
+        runtime=args.runtime,
     )
     with progress_bar("calibrate", "timing", "benchmarks and networks timed") as step:
         models = calibrate(settings, lambda line: print(line, file=sys.stderr), step)

@@ -30,6 +30,7 @@ from hardnet_analysis.cli.common import (
     output_dir,
     positive_int,
 )
+from hardnet_analysis.documents.device_model import RUNTIMES
 from hardnet_analysis.documents.profile_run import (
     FailedRun,
     Failure,
@@ -93,7 +94,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--runtime",
-        choices=("torch", "onnxruntime"),
+        choices=RUNTIMES,
         default="torch",
         help="what runs the model: eager PyTorch (default), or ONNX Runtime's CPU provider on "
         "the model's ONNX export (exported once and cached; an .onnx MODEL runs as it is), "

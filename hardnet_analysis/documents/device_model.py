@@ -43,6 +43,10 @@ from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
 from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
 
+#: The runtimes a device model is calibrated for: eager PyTorch (one op, one kernel) and ONNX
+#: Runtime (its CPU fusions: ``metrics.fusion``).
+RUNTIMES = ("torch", "onnxruntime")
+
 #: The kind whose coefficients stand in for a kind the device model lacks.
 FALLBACK = {
     "conv_grouped": "conv_kxk",
@@ -184,6 +188,9 @@ class DeviceModel:
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
     #: The same probe at the end of the calibration (None in older files).
     end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: What ran the benchmarks and networks (`RUNTIMES`): ``onnxruntime`` predicts ONNX
+    #: Runtime's fused kernels; files written before it read as ``torch``.
+    runtime: str = "torch"
 
     def probes(self) -> tuple[LoadProbe, ...]:
         """The calibration's load probes, start and end, as far as the file holds them."""
@@ -235,6 +242,8 @@ class DeviceModel:
         twice = sorted({k for k in kinds if kinds.count(k) > 1})
         if twice:
             return f"kind {twice[0]!r} is fitted twice"
+        if self.runtime not in RUNTIMES:
+            return f"runtime {self.runtime!r} is none of {', '.join(RUNTIMES)}"
         if self.threads < 0 or self.cache_bytes <= 0:
             return "threads must be >= 0 and cache_bytes > 0"
         for k in self.kinds:
@@ -303,6 +312,8 @@ class DeviceModels(Document):
             return "models must hold each thread count once, at least one"
         if len({m.device for m in self.models}) > 1:
             return "models must be of one device"
+        if len({m.runtime for m in self.models}) > 1:
+            return "models must be of one runtime"
         for model in self.models:
             problem = model.out_of_range()
             if problem:

@@ -12,23 +12,24 @@ cache cycling through more than itself hits nothing); otherwise warm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import optimize
 
-from hardnet_analysis.documents.context_fit import ContextFit, ContextModel
+from hardnet_analysis.documents.context_fit import ContextFit, ContextModel, KindShare, OpSample
 from hardnet_analysis.documents.device_model import (
     CacheChoice,
+    DeviceModel,
     Form,
     KindModel,
     Sample,
     padded_work,
 )
 from hardnet_analysis.metrics.analysis import Analysis
-from hardnet_analysis.metrics.predict import LayerFeatures, layer_features
+from hardnet_analysis.metrics.predict import LayerFeatures, LayerPrediction, layer_features
 
 Matrix = npt.NDArray[np.float64]
 
@@ -426,3 +427,53 @@ def fit_context(models: Sequence[ContextModel]) -> ContextFit:
         bandwidth,
         op_error,
     )
+
+
+def context_model(
+    analysis: Analysis,
+    measured_s: float,
+    features: Sequence[LayerFeatures],
+    layers: Sequence[LayerPrediction],
+    isolated: DeviceModel,
+    spans: Mapping[str, float],
+) -> ContextModel:
+    """One context network at one thread count, as `fit_context` takes it: its median forward
+    `measured_s`, its ops (`features`, their kind times on `isolated` in `layers`) and, per
+    kind, their kind times against the profiled `spans` (op name -> seconds) they joined."""
+    samples = _samples(features, layers, isolated, spans)
+    times: dict[str, list[tuple[float, float]]] = {}
+    for sample in samples:
+        times.setdefault(sample.kind, []).append((sample.isolated_s, sample.measured_s))
+    kinds = tuple(
+        KindShare(
+            kind,
+            len(pairs),
+            sum(iso for iso, _ in pairs),
+            sum(span for _, span in pairs),
+            min(iso for iso, _ in pairs),
+            max(iso for iso, _ in pairs),
+        )
+        for kind, pairs in sorted(times.items())
+    )
+    ops = sum(layer.kind != "view" for layer in layers)
+    seconds = sum(layer.time_s for layer in layers)
+    size = (analysis.input_shape[-2], analysis.input_shape[-1])
+    return ContextModel(analysis.model, size, measured_s, seconds, ops, 0.0, kinds, samples)
+
+
+def _samples(
+    features: Sequence[LayerFeatures],
+    layers: Sequence[LayerPrediction],
+    isolated: DeviceModel,
+    spans: Mapping[str, float],
+) -> tuple[OpSample, ...]:
+    """The ops (`features`, with their kind times on `isolated`, `layers`) that joined a
+    profiled span, views left out, each with its kind time, its span, its work padded as its
+    kind's fit pads it, and its bytes."""
+    out = []
+    for f, layer in zip(features, layers, strict=True):
+        if f.kind == "view" or f.name not in spans:
+            continue
+        work = padded_work(f.work, f.channels, isolated.kind(f.kind).channel_block)
+        out.append(OpSample(f.kind, layer.time_s, spans[f.name], work, float(f.bytes)))
+    return tuple(out)

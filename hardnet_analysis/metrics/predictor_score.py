@@ -291,7 +291,8 @@ def op_score(
 def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
     """`score` on `runs` of the model in device model file `path` for their thread count (or
     the nearest it holds, which `mismatches` then names). The runs must be there and come from
-    one device and one thread count (a UsageError otherwise)."""
+    one device, one thread count and the model's runtime (a UsageError otherwise: an ONNX
+    Runtime model scored against eager runs would call ORT's fusions an error)."""
     if not runs:
         raise UsageError("--device-model compares predictions with profile runs; give some")
     counts = sorted({run.threads for run in runs})
@@ -302,4 +303,12 @@ def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:
         )
     if len(by_device(model_points(runs))) > 1:
         raise UsageError("--device-model scores the runs of one device; give those runs only")
-    return score(runs, DeviceModels.read(path).closest(counts[0]))
+    model = DeviceModels.read(path).closest(counts[0])
+    other = sorted({run.runtime_name or "torch" for run in runs} - {model.runtime})
+    if other:
+        raise UsageError(
+            f"the device model predicts runtime {model.runtime}, these runs are of "
+            f"{', '.join(other)}: score it against runs of its runtime (hda profile --runtime "
+            f"{model.runtime})"
+        )
+    return score(runs, model)

@@ -26,7 +26,7 @@ import random
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -34,24 +34,25 @@ import torch
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
-from hardnet_analysis.documents.context_fit import ContextFit, ContextModel, KindShare, OpSample
+from hardnet_analysis.documents.context_fit import ContextFit, ContextModel
 from hardnet_analysis.documents.device_model import (
     DeviceModel,
     DeviceModels,
     FitSummary,
-    padded_work,
 )
 from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift_warning
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
-from hardnet_analysis.metrics.fit_device import DeviceFit, Measurement, fit_context, fit_device
-from hardnet_analysis.metrics.predict import (
-    LayerFeatures,
-    LayerPrediction,
-    layer_features,
-    predict_layers,
+from hardnet_analysis.metrics.fit_device import (
+    DeviceFit,
+    Measurement,
+    context_model,
+    fit_context,
+    fit_device,
 )
+from hardnet_analysis.metrics.predict import layer_features, predict_layers
+from hardnet_analysis.profiler import calibrate_ort
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
@@ -91,9 +92,10 @@ class CalibrationSettings:
     to the CPU, the CPU thread counts to fit (None: 1 and torch's default, every core), the
     per-thread clock for the 1-thread model (others run on the wall clock),
     the grid (``full``/``quick``/``tiny``), timing (samples, seconds per sample), the most
-    bytes a cold pool may hold, a cache size that replaces the probed candidates, and the whole
+    bytes a cold pool may hold, a cache size that replaces the probed candidates, the whole
     networks of the context fit and their input sides (None: the grid's, `CONTEXT`; no
-    networks: no context fit)."""
+    networks: no context fit), and the runtime that runs them (``torch``, eager, or
+    ``onnxruntime``: ``profiler.calibrate_ort``)."""
 
     device: str = "cpu"
     strict_device: bool = False
@@ -106,6 +108,7 @@ class CalibrationSettings:
     cache_bytes: int | None = None
     models: tuple[str, ...] | None = None
     context_sizes: tuple[int, ...] | None = None
+    runtime: str = "torch"
 
     def context(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """The networks and input sides of the context fit: the settings' or the grid's."""
@@ -216,12 +219,28 @@ def measure(
     return out
 
 
+def _measured(
+    bench: Bench,
+    picked: Picked,
+    clocks: Mapping[int, Clock],
+    settings: CalibrationSettings,
+    caches: dict[int, str],
+) -> dict[int, list[Measurement]]:
+    """One benchmark's timings at each thread count, in the settings' runtime."""
+    if settings.runtime != "onnxruntime":
+        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
+    pool = partial(_pool_size, settings=settings, caches=caches)
+    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
+
+
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
     """The backend and device to calibrate (`hardnet_analysis.backends.pick`), checked with
     the settings that depend on it, before anything is timed."""
     if settings.grid not in ("full", "quick", "tiny"):
         raise UsageError(f"unknown grid {settings.grid!r}; accepted: full, quick, tiny")
     picked = pick(settings.device, settings.strict_device)
+    if settings.runtime == "onnxruntime":
+        calibrate_ort.check(picked, settings.thread_time)
     if settings.thread_time:
         check_thread_time(picked.backend, 1 if 1 in (settings.threads or (1,)) else None)
     if picked.fallback:
@@ -289,43 +308,7 @@ def _timed_network(
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
     features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
     layers = predict_layers(features, isolated)
-    samples = _samples(features, layers, isolated, spans)
-    times: dict[str, list[tuple[float, float]]] = {}
-    for sample in samples:
-        times.setdefault(sample.kind, []).append((sample.isolated_s, sample.measured_s))
-    kinds = tuple(
-        KindShare(
-            kind,
-            len(pairs),
-            sum(iso for iso, _ in pairs),
-            sum(span for _, span in pairs),
-            min(iso for iso, _ in pairs),
-            max(iso for iso, _ in pairs),
-        )
-        for kind, pairs in sorted(times.items())
-    )
-    ops = sum(layer.kind != "view" for layer in layers)
-    seconds = sum(layer.time_s for layer in layers)
-    size = (analysis.input_shape[-2], analysis.input_shape[-1])
-    return ContextModel(analysis.model, size, measured, seconds, ops, 0.0, kinds, samples)
-
-
-def _samples(
-    features: Sequence[LayerFeatures],
-    layers: Sequence[LayerPrediction],
-    isolated: DeviceModel,
-    spans: Mapping[str, float],
-) -> tuple[OpSample, ...]:
-    """The ops (`features`, with their kind times on `isolated`, `layers`) that joined a
-    profiled span, views left out, each with its kind time, its span, its work padded as its
-    kind's fit pads it, and its bytes."""
-    out = []
-    for f, layer in zip(features, layers, strict=True):
-        if f.kind == "view" or f.name not in spans:
-            continue
-        work = padded_work(f.work, f.channels, isolated.kind(f.kind).channel_block)
-        out.append(OpSample(f.kind, layer.time_s, spans[f.name], work, float(f.bytes)))
-    return tuple(out)
+    return context_model(analysis, measured, features, layers, isolated, spans)
 
 
 def calibrate(
@@ -371,7 +354,7 @@ def _calibrate(
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            for threads, found in measure(bench, backend, device, clocks, settings, caches).items():
+            for threads, found in _measured(bench, picked, clocks, settings, caches).items():
                 measured[threads].extend(found)
             advance(number, total)
     fits = {n: fit_device(measured[n], caches) for n in counts}
@@ -379,7 +362,11 @@ def _calibrate(
     prime_allocator()
     counted = itertools.count(len(benches) + 1)
     done = lambda: advance(next(counted), total)  # noqa: E731
-    context = _context(isolated, backend, device, clocks, settings, done)
+    if settings.runtime == "onnxruntime":
+        networks = calibrate_ort.context_ort(isolated, clocks, settings, done)
+        context = {n: fit_context(found) if found else None for n, found in networks.items()}
+    else:
+        context = _context(isolated, backend, device, clocks, settings, done)
     ends = {n: _load(backend, n, loads[n], say) for n in counts}
     seconds = time.perf_counter() - started
     return DeviceModels(
@@ -439,4 +426,5 @@ def _document(
         fit=summary,
         samples=fit.samples,
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
+        runtime=settings.runtime,
     )

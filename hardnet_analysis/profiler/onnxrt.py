@@ -36,8 +36,6 @@ from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.graph.onnx_graph import EXTRA_HINT, ONNX_SUFFIX, require_onnx
 from hardnet_analysis.shapes import InputShape
 
-#: The runtimes ``hda profile --runtime`` takes: eager PyTorch, and ONNX Runtime.
-RUNTIMES = ("torch", "onnxruntime")
 #: ONNX Runtime's graph optimization level hda runs at, as its run files name it.
 OPT_LEVEL = "all"
 #: The suffix ORT's NCHWc transformer gives the nodes and values it rewrites.
@@ -119,11 +117,14 @@ def quiet_exporter() -> Iterator[None]:
         yield
 
 
-def session(path: Path, threads: int, profile_dir: Path | None = None) -> Any:
-    """An ONNX Runtime session of `path` on the CPU execution provider: `threads` intra-op
-    threads, one inter-op, sequential, every optimization; profiling into `profile_dir`. A
-    file ORT cannot run (an opset it lacks, an op it has no kernel for) is a one-line
-    UsageError."""
+def session(
+    source: Path | bytes, threads: int, profile_dir: Path | None = None, prefix: str = "ort"
+) -> Any:
+    """An ONNX Runtime session of `source` (a file, or a model's bytes) on the CPU execution
+    provider: `threads` intra-op threads, one inter-op, sequential, every optimization;
+    profiling into `profile_dir` (files named from `prefix`, the optimized graph as
+    ``optimized.onnx``). A model ORT cannot run (an opset it lacks, an op it has no kernel
+    for) is a one-line UsageError."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -133,13 +134,15 @@ def session(path: Path, threads: int, profile_dir: Path | None = None) -> Any:
     options.log_severity_level = 3  # errors only: no warning about NCHWc-specific files
     if profile_dir is not None:
         options.enable_profiling = True
-        options.profile_file_prefix = str(profile_dir / "ort")
+        options.profile_file_prefix = str(profile_dir / prefix)
         options.optimized_model_filepath = str(profile_dir / "optimized.onnx")
+    model = source if isinstance(source, bytes) else str(source)
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
+        what = "the model" if isinstance(source, bytes) else source.name
         raise UsageError(
-            f"ONNX Runtime {ort.__version__} cannot run {path.name}: {first_line(exc)}"
+            f"ONNX Runtime {ort.__version__} cannot run {what}: {first_line(exc)}"
         ) from None
 
 

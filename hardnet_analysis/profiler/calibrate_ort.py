@@ -1,0 +1,217 @@
+"""``hda calibrate --runtime onnxruntime``: the micro-benchmarks and context networks timed as
+ONNX Runtime runs them, for a device model that predicts deployed latency.
+
+A benchmark's module is exported in memory by PyTorch's TorchScript exporter (``dynamo=False``:
+about 12 ms for a conv, where the dynamo exporter takes over a second, and a module of one op
+exports to the same graph either way) and run in ORT sessions on the CPU execution provider,
+one per thread count, every graph optimization on (``profiler.onnxrt.session``). Its time is
+what ORT's own profiler says its kernels took (``<node>_kernel_time``), the median over calls:
+ORT wraps a lone conv in NCHWc layout reorders (45 + 41 us around a 5 ms 64->64 3x3 conv at
+56x56) that a network pays once per region, not per conv, and a chunk that torch takes as a
+view is a Split copy in ORT; both are left out, so a kind's time is its op's kernel. A cold run
+cycles through copies of the input spanning twice the largest cache (as the eager calibration
+does), which evict the weights between calls too. It runs in one session: sessions cycled
+round-robin each keep an intra-op thread spinning after its run, and at 2 threads on 2 cores
+those spinning threads took the cores from the session running (the 2-thread convs' fit was
+23-29% off leave-one-out with 16 sessions).
+
+A context network is exported by the default exporter (cached, as ``hda profile --runtime
+onnxruntime`` does), timed whole (wall clock, un-profiled), and its kernels timed under ORT's
+profiler and joined to hda's nodes of the exported graph (``profiler.onnxrt.profile_sessions``):
+an op sample is a kernel, predicted as ``metrics.predict.merged_features`` merges its nodes.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import statistics
+import tempfile
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.backends import Clock, Picked
+from hardnet_analysis.documents.context_fit import ContextModel
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.errors import UsageError, first_line
+from hardnet_analysis.graph.traced import trace_module
+from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.fit_device import Measurement, context_model
+from hardnet_analysis.metrics.predict import layer_features, merged_features, predict_layers
+from hardnet_analysis.models import create_model
+from hardnet_analysis.profiler.latency import Stats, time_forward
+from hardnet_analysis.profiler.microbench import Bench
+from hardnet_analysis.profiler.onnxrt import (
+    export_cached,
+    feeds,
+    forward_of,
+    kernel_times,
+    profile_sessions,
+    quiet_exporter,
+    require_onnxruntime,
+    session,
+)
+from hardnet_analysis.resolve import input_shape_of, resolve
+
+#: ORT kernels that are no benchmark's op: layout reorders and copies, and the Split a chunk
+#: becomes (a view in torch).
+_NOT_THE_OP = frozenset(
+    {"ReorderInput", "ReorderOutput", "MemcpyToHost", "MemcpyFromHost", "Split"}
+)
+#: Calls a benchmark is timed over at most, per thread count.
+MAX_CALLS = 400
+
+
+def export_bench(bench: Bench, module: torch.nn.Module) -> bytes:
+    """`module` (the benchmark's, eval mode) as an ONNX model in memory; a module the
+    exporter cannot take is a one-line UsageError naming the benchmark."""
+    buffer = io.BytesIO()
+    try:
+        # Grad on: without it attention takes a fused fast path no exporter knows.
+        with quiet_exporter(), warnings.catch_warnings(), torch.inference_mode(False):
+            warnings.simplefilter("ignore")
+            with torch.enable_grad():
+                torch.onnx.export(
+                    module,
+                    (torch.rand(bench.shape),),
+                    buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes to a buffer
+                    dynamo=False,
+                )
+    except Exception as exc:
+        raise UsageError(
+            f"benchmark {bench.label!r} cannot be exported to ONNX: {first_line(exc)}"
+        ) from None
+    return buffer.getvalue()
+
+
+def op_seconds(events: Sequence[dict[str, Any]]) -> list[float]:
+    """Per ``model_run`` of an ORT profile (its JSON events), the seconds of the kernels that
+    run the benchmark's op (all but `_NOT_THE_OP`)."""
+    kept = [
+        e
+        for e in events
+        if e.get("cat") != "Node" or e.get("args", {}).get("op_name") not in _NOT_THE_OP
+    ]
+    return [sum(run.values()) for run in kernel_times(kept)]
+
+
+def check(picked: Picked, thread_time: bool) -> None:
+    """What ORT's CPU provider cannot calibrate is a one-line UsageError; so is a missing
+    onnx extra."""
+    require_onnxruntime()
+    if picked.device.type != "cpu":
+        raise UsageError("--runtime onnxruntime runs on --device cpu (its CPU execution provider)")
+    if thread_time:
+        raise UsageError("--thread-time clocks torch's thread; ONNX Runtime runs on its own")
+
+
+def measure_ort(
+    bench: Bench, counts: Sequence[int], settings: Any, pool_size: Callable[[int], int]
+) -> dict[int, list[Measurement]]:
+    """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
+    benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
+    ``budget_s`` as the eager calibration's)."""
+    with torch.inference_mode(False):  # the exporter cannot take inference tensors
+        module = bench.make().eval()
+    analysis = measure_graph(trace_module(module, bench.shape, bench.label))
+    model = export_bench(bench, module)
+    x = torch.rand(bench.shape).numpy()
+    weights = sum(p.numel() for p in module.parameters()) * 4
+    out: dict[int, list[Measurement]] = {n: [] for n in counts}
+    for pool in sorted({1, pool_size(x.nbytes + weights)}):
+        inputs = [x] + [x.copy() for _ in range(pool - 1)]
+        label = bench.label + (f" cold x{pool}" if pool > 1 else "")
+        spans = pool * (x.nbytes + weights)  # the inputs between two calls evict the weights
+        for threads in counts:
+            seconds = _timed(model, inputs, threads, settings)
+            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds))
+    return out
+
+
+def _timed(model: bytes, inputs: list[np.ndarray], threads: int, settings: Any) -> float:
+    """Median kernel seconds per call of `model` over `inputs` in turn, after two warm-up
+    calls (the first allocates); each output kept alive over a ring of calls, as the eager
+    calibration keeps them (``profiler.calibrate.measure``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = session(model, threads, Path(tmp))
+        name = sess.get_inputs()[0].name
+        ring: deque[object] = deque(maxlen=min(64, len(inputs) + 1))
+        ring.append(sess.run(None, {name: inputs[0]}))
+        start = time.perf_counter()
+        ring.append(sess.run(None, {name: inputs[-1]}))
+        per = max(time.perf_counter() - start, 1e-6)
+        calls = min(
+            MAX_CALLS, max(settings.repeat, math.ceil(settings.repeat * settings.budget_s / per))
+        )
+        for x in itertools.islice(itertools.cycle(inputs), calls):
+            ring.append(sess.run(None, {name: x}))
+        times = op_seconds(json.loads(Path(sess.end_profiling()).read_text()))
+    return statistics.median(times[2:])  # the warm-up calls left out
+
+
+def context_ort(
+    isolated: Mapping[int, DeviceModel],
+    clocks: Mapping[int, Clock],
+    settings: Any,
+    done: Callable[[], None],
+) -> dict[int, list[ContextModel]]:
+    """Each context network of `settings` at each input side and thread count, timed in ORT
+    (see the module docstring); `done` is called after each network and side."""
+    names, sizes = settings.context()
+    found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
+    for name in names:
+        for side in sizes:
+            shape = input_shape_of(resolve(name), (side, side))
+            path = export_cached(name, create_model(name).eval(), shape).path
+            # Named after the network, not its cached file, as the eager context networks are.
+            analysis = replace(analyze(str(path), shape), model=name)
+            for threads, clock in clocks.items():
+                sess = session(path, threads)
+                forward = forward_of(sess, feeds(sess, shape))
+                whole = statistics.median(time_forward(forward, clock, 2, settings.repeat))
+                profile = profile_sessions(path, analysis.graph, shape, threads, settings.repeat)
+                groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
+                spans = _group_spans(profile.owners, profile.per_run)
+                found[threads].append(_network(analysis, whole, groups, spans, isolated[threads]))
+            done()
+    return found
+
+
+def _group_spans(
+    owners: Mapping[str, list[str]], per_run: Sequence[Mapping[str, float]]
+) -> dict[str, float]:
+    """Median seconds of each kernel that owns hda nodes, keyed by its first node."""
+    return {
+        nodes[0]: Stats.of([run.get(opt, 0.0) for run in per_run]).median
+        for opt, nodes in owners.items()
+        if nodes and per_run
+    }
+
+
+def _network(
+    analysis: Any,
+    measured_s: float,
+    groups: dict[str, list[str]],
+    spans: Mapping[str, float],
+    isolated: DeviceModel,
+) -> ContextModel:
+    """One context network at one thread count as a `ContextModel` of ORT's kernels."""
+    features = layer_features(analysis, isolated.cache_bytes)
+    merged = merged_features(analysis, features, groups)
+    # A group's merged row is named after its first node with features, its span after its
+    # first node: map one to the other.
+    named = {n: key for key, nodes in groups.items() for n in nodes}
+    keyed = {f.name: spans[named[f.name]] for f in merged if named.get(f.name) in spans}
+    layers = predict_layers(merged, isolated)
+    return context_model(analysis, measured_s, merged, layers, isolated, keyed)
