@@ -241,9 +241,9 @@ def reproducibility(
     }
 
 
-def _size_key(size: Any) -> str:
-    """A score's input as the runs' keys spell it (``[224, 224]``)."""
-    return str(list(size)) if isinstance(size, (list, tuple)) else str(size)
+def _size_key(size: str) -> str:
+    """A score's input (``224x224``) as the runs' keys spell it (``[224, 224]``)."""
+    return str([int(side) for side in size.split("x")])
 
 
 def _mean(values: list[float]) -> float | None:

@@ -64,7 +64,7 @@ def test_an_ort_model_predicts_per_kernel(device_file: Path) -> None:
     """The same coefficients read per ORT kernel: one layer per group, each named after its
     first node; BN and activation fused into a conv no longer pay their own kind time."""
     eager = DeviceModel.read(device_file)
-    ort = replace(eager, runtime="onnxruntime")
+    ort = replace(eager, runtime="onnxruntime", nchwc_block=8, nchwc_step=4)
     analysis = analyze("resnet18")
     fused = predict(analysis, ort)
     assert [layer.name for layer in fused.layers] == list(runtime_groups(analysis))

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.metrics.fusion import runtime_groups
+from hardnet_analysis.metrics.fusion import nchwc_path, runtime_groups
 from hardnet_analysis.metrics.predict import fused_features, layer_features
 from hardnet_analysis.metrics.traffic import grouped_traffic
 from hardnet_analysis.resolve import input_shape_of, resolve
@@ -20,7 +20,7 @@ from hardnet_analysis.shapes import InputShape
 
 class TwoBranches(nn.Module):
     """Two convs on one input summed and activated (a ResNet downsample block's shape), then a
-    BN that follows no conv, a ReLU, and a conv whose output has two consumers."""
+    BN that follows no conv, a ReLU, and a conv whose output has two consumers (a SiLU)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -50,7 +50,7 @@ def test_the_add_goes_to_the_conv_that_runs_second() -> None:
     assert ops[2][0] == "bn" and len(ops[2]) == 2
     # c's output has two consumers (sigmoid and mul): nothing fuses into it
     assert ops[3] == ["c"]
-    assert [len(g) for g in ops[4:]] == [1, 1]  # sigmoid, mul
+    assert [len(g) for g in ops[4:]] == [2]  # w * sigmoid(w): ORT's QuickGelu kernel
 
 
 def test_every_node_with_work_is_in_exactly_one_kernel() -> None:
@@ -82,11 +82,33 @@ def test_a_fused_kernel_moves_the_groups_bytes() -> None:
     module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU6())
     analysis = analyze(module.eval(), InputShape(((1, 3, 8, 8),)))
     features = layer_features(analysis, 2**20)
-    fused = fused_features(analysis, features)
+    fused = fused_features(analysis, features, (8, 4))
     assert len(fused) == 1
     assert fused[0].bytes == (192 + 108 + 16 + 256) * 4
     assert fused[0].work == features[0].work == 2 * 4 * 3 * 9 * 64
     assert fused[0].kind == "conv_kxk"
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "groups", "blocked"),
+    [
+        (136, 134, 1, True),  # input channels a multiple of 4; the output is padded
+        (26, 26, 1, False),
+        (6, 32, 1, True),  # fewer input channels than the block: a stem
+        (12, 12, 12, True),  # depthwise, a multiple of 4
+        (14, 14, 14, False),
+        (48, 48, 2, True),  # 24 per group
+        (96, 96, 8, False),  # 12 per group
+        (64, 16, 4, False),  # 4 out per group
+    ],
+)
+def test_the_nchwc_rule_on_convs_ort_was_seen_to_run(
+    c_in: int, c_out: int, groups: int, blocked: bool
+) -> None:
+    """Cases probed on lone convs in ORT 1.32 on a 2-core AMD EPYC (AVX2: block 8, step 4)."""
+    attrs = {"in_channels": c_in, "out_channels": c_out, "groups": groups}
+    assert nchwc_path(attrs, (8, 4)) is blocked
+    assert not nchwc_path(attrs, (0, 0))  # no NCHWc on this CPU: every conv in NCHW
 
 
 onnx = pytest.importorskip("onnx")
@@ -95,7 +117,15 @@ pytest.importorskip("onnxscript")
 
 
 @pytest.mark.parametrize(
-    "name", ["resnet18", "mobilenet_v2", "densenet121", "hardnet39ds", "shufflenet_v2_x1_0"]
+    "name",
+    [
+        "resnet18",
+        "mobilenet_v2",
+        "densenet121",
+        "hardnet39ds",
+        "shufflenet_v2_x1_0",
+        "efficientnet_b0",
+    ],
 )
 def test_the_groups_are_the_kernels_ort_runs(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -121,6 +151,45 @@ def test_grouped_bytes_match_the_runtimes_view() -> None:
     analysis = analyze("mobilenet_v2", InputShape(((1, 3, 64, 64),)))
     groups = runtime_groups(analysis)
     kernels = {g.name: g.bytes for g in grouped_traffic(analysis, groups)}
-    fused = {f.name: f.bytes for f in fused_features(analysis, layer_features(analysis, 2**23))}
+    fused = {
+        f.name: f.bytes for f in fused_features(analysis, layer_features(analysis, 2**23), (8, 4))
+    }
     multi = [name for name, nodes in groups.items() if len(nodes) > 1]
     assert multi and all(fused[name] == kernels[name] for name in multi)
+
+
+@pytest.mark.parametrize(
+    "name", ["hardnet39ds", "shufflenet_v2_x1_0", "condensenet74_c4_g4_converted"]
+)
+def test_the_nchwc_rule_names_the_convs_ort_blocks(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nchwc_path` at this CPU's block says, conv for conv, which convs ORT rewrote into
+    ``com.microsoft.nchwc.Conv`` (these three models have convs on both paths)."""
+    from hardnet_analysis.models import create_model
+    from hardnet_analysis.profiler.onnxrt import (
+        export_cached,
+        hda_nodes_of,
+        nchwc_layout,
+        ownership,
+        session,
+    )
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    layout = nchwc_layout()
+    shape = input_shape_of(resolve(name), (64, 64))
+    path = export_cached(name, create_model(name).eval(), shape).path
+    graph = analyze(str(path), shape).graph
+    session(path, 1, tmp_path).end_profiling()
+    optimized = onnx.load(tmp_path / "optimized.onnx")
+    owners = ownership(onnx.load(path), optimized)
+    names = hda_nodes_of(graph)
+    ops = {onnx_name: graph.nodes[hda]["op"] for onnx_name, hda in names.items()}
+    paths = set()
+    for node in optimized.graph.node:
+        convs = [names[n] for n in owners[node.name] if ops.get(n) == "conv"]
+        if "Conv" in node.op_type and convs:
+            blocked = node.domain == "com.microsoft.nchwc"
+            assert nchwc_path(graph.nodes[convs[0]], layout) == blocked, convs[0]
+            paths.add(blocked)
+    assert paths == ({True, False} if layout[0] else {False})

@@ -22,5 +22,5 @@ def test_strided_1x1_benchmarks_cover_downsample_shapes() -> None:
     # The full grid's stride-2 1x1 convs: channels 16-512 doubling, sides 14-112, and the odd
     # channel counts; a ResNet-50 downsample (256 -> 512 at 56) is among them.
     labels = {b.label for b in grid("full") if b.kind == "conv_1x1_strided"}
-    assert len(labels) == 33
+    assert len(labels) == 37
     assert {"conv1 256->512 /2 @56", "conv1 16->32 /2 @112", "conv1 20->24 /2 @56"} <= labels

@@ -52,6 +52,8 @@ FALLBACK = {
     "conv_grouped": "conv_kxk",
     "conv_dw": "conv_grouped",
     "conv_1x1": "conv_kxk",
+    "conv_nchw": "conv_kxk",
+    "conv_dw_nchw": "conv_dw",
     # Files calibrated before strided 1x1 convs had micro-benchmarks of their own.
     "conv_1x1_strided": "conv_1x1",
     "matmul": "linear",
@@ -191,6 +193,16 @@ class DeviceModel:
     #: What ran the benchmarks and networks (`RUNTIMES`): ``onnxruntime`` predicts ONNX
     #: Runtime's fused kernels; files written before it read as ``torch``.
     runtime: str = "torch"
+    #: For ONNX Runtime: the channel block of its NCHWc conv layout on this CPU (8 with AVX2,
+    #: 16 with AVX-512; 0: it runs every conv in NCHW) and the step its input channels take
+    #: (``metrics.fusion.nchwc_path``), which decide each conv's kernel.
+    nchwc_block: int = 0
+    nchwc_step: int = 0
+
+    @property
+    def nchwc(self) -> tuple[int, int]:
+        """(`nchwc_block`, `nchwc_step`)."""
+        return self.nchwc_block, self.nchwc_step
 
     def probes(self) -> tuple[LoadProbe, ...]:
         """The calibration's load probes, start and end, as far as the file holds them."""
@@ -244,8 +256,8 @@ class DeviceModel:
             return f"kind {twice[0]!r} is fitted twice"
         if self.runtime not in RUNTIMES:
             return f"runtime {self.runtime!r} is none of {', '.join(RUNTIMES)}"
-        if self.threads < 0 or self.cache_bytes <= 0:
-            return "threads must be >= 0 and cache_bytes > 0"
+        if self.threads < 0 or self.cache_bytes <= 0 or min(self.nchwc) < 0:
+            return "threads and the nchwc fields must be >= 0 and cache_bytes > 0"
         for k in self.kinds:
             rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)
             if not all(isfinite(v) and v >= 0 for v in rates) or k.channel_block < 1:

@@ -29,6 +29,7 @@ from hardnet_analysis.documents.device_model import (
     padded_work,
 )
 from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.op_kinds import KINDS
 from hardnet_analysis.metrics.predict import LayerFeatures, LayerPrediction, layer_features
 
 Matrix = npt.NDArray[np.float64]
@@ -231,7 +232,7 @@ class DeviceFit:
 #: Channel blocks tried for the conv kinds (`device_model.padded_work`): 1 (no padding), 8 and
 #: 16 (fp32 vector lanes of AVX2 and AVX-512, which blocked layouts pad channels to).
 BLOCKS = (1, 8, 16)
-PADDED_KINDS = frozenset({"conv_kxk", "conv_1x1", "conv_1x1_strided", "conv_dw", "conv_grouped"})
+PADDED_KINDS = frozenset(kind for kind in KINDS if kind.startswith("conv"))
 
 
 def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFit], Matrix]:

@@ -23,6 +23,10 @@ KINDS = (
     "conv_1x1_strided",
     "conv_dw",
     "conv_grouped",
+    # ONNX Runtime's convs outside its blocked NCHWc layout (``metrics.fusion.nchwc_path``):
+    # dense ones, and depthwise or grouped ones.
+    "conv_nchw",
+    "conv_dw_nchw",
     "linear",
     "matmul",
     "bn",

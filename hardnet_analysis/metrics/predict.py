@@ -8,9 +8,10 @@ A device model calibrated in ONNX Runtime (``runtime == "onnxruntime"``) is read
 instead: the graph is grouped as ORT's CPU fusions run it (``metrics.fusion``), and a group of
 several nodes (a conv with its folded BN, residual add and activation) is one op of its first
 node's kind and work, moving the group's bytes (``metrics.traffic.grouped_traffic``: what
-enters and leaves the kernel), of them from DRAM what its nodes read from DRAM unfused (the
-bytes a BN or an activation reads of the conv's output just written come from the cache). The
-layer is named after that first node.
+enters and leaves the kernel), of them from DRAM the share its first node's bytes take from
+DRAM unfused (the bytes a BN or an activation reads of the conv's output are not moved at all
+in the kernel, so their DRAM estimate is not the kernel's). The layer is named after that
+first node.
 
 Nothing runs the model: the numbers come from the one engine's records (``metrics.analysis``)
 and their cache-aware view (``metrics.cache``) at the device model's cache size. HarDNet-68 at
@@ -27,7 +28,7 @@ from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.cache import cache_traffic
-from hardnet_analysis.metrics.fusion import runtime_groups
+from hardnet_analysis.metrics.fusion import ort_kind, runtime_groups
 from hardnet_analysis.metrics.op_kinds import op_channels, op_kind, op_work
 from hardnet_analysis.metrics.traffic import grouped_traffic
 
@@ -157,7 +158,7 @@ def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> 
         handed_over=part in ("middle", "last"),
     )
     if device.runtime == "onnxruntime":
-        features = fused_features(analysis, features)
+        features = fused_features(analysis, features, device.nchwc)
     layers = predict_layers(features, device)
     shape = analysis.input_shape
     hw = (shape[-2], shape[-1]) if len(shape) >= 4 else (shape[-1], 1)
@@ -172,31 +173,41 @@ def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> 
     )
 
 
-def fused_features(analysis: Analysis, features: list[LayerFeatures]) -> list[LayerFeatures]:
+def fused_features(
+    analysis: Analysis, features: list[LayerFeatures], layout: tuple[int, int]
+) -> list[LayerFeatures]:
     """`features` merged per kernel of ONNX Runtime (`runtime_groups`): a group of several
     nodes is one row of its first node's kind, work and channels, with the group's MACs, the
-    bytes its kernel moves and, of them, the DRAM bytes its nodes move unfused (at most the
-    kernel's bytes). ResNet-18's first conv + BN + ReLU at 224 (fp32): the conv moves
-    3,851,008 bytes unfused, the three nodes 16,697,088, the kernel 3,852,032 (input,
-    weights, BN's four vectors, output)."""
-    return merged_features(analysis, features, runtime_groups(analysis))
+    bytes its kernel moves and, of them, as many from DRAM as the first node's share unfused.
+    ResNet-18's first conv + BN + ReLU at 224 (fp32): the conv moves 3,851,008 bytes
+    unfused, the three nodes 16,697,088, the kernel 3,852,032 (input, weights, BN's four
+    vectors, output), of which 639,914 from DRAM where the conv alone takes 639,744."""
+    return merged_features(analysis, features, runtime_groups(analysis), layout)
 
 
 def merged_features(
-    analysis: Analysis, features: list[LayerFeatures], groups: dict[str, list[str]]
+    analysis: Analysis,
+    features: list[LayerFeatures],
+    groups: dict[str, list[str]],
+    layout: tuple[int, int],
 ) -> list[LayerFeatures]:
-    """`features` merged per group of `groups` (name -> nodes), as `fused_features` says;
-    features of nodes in no group are dropped."""
+    """`features` merged per group of `groups` (name -> nodes), as `fused_features` says, each
+    conv of the kind ORT runs it as at NCHWc `layout` (`metrics.fusion.ort_kind`); features of
+    nodes in no group are dropped."""
     by_name = {f.name: f for f in features}
     kernels = {g.name: g.bytes for g in grouped_traffic(analysis, groups)}
     out = []
     for name, nodes in groups.items():
         members = [by_name[n] for n in nodes if n in by_name]
-        if len(members) <= 1:
-            out += members
+        if not members:
+            continue
+        head = members[0]
+        kind = ort_kind(head.kind, analysis.graph.nodes[head.name], layout)
+        if len(members) == 1:
+            out.append(replace(head, kind=kind))
             continue
         nbytes = kernels[name]
-        dram = min(nbytes, sum(m.dram_bytes for m in members))
+        dram = round(nbytes * head.dram_bytes / head.bytes) if head.bytes else 0
         macs = sum(m.macs for m in members)
-        out.append(replace(members[0], macs=macs, dram_bytes=dram, bytes=nbytes))
+        out.append(replace(head, kind=kind, macs=macs, dram_bytes=dram, bytes=nbytes))
     return out

@@ -56,6 +56,7 @@ from hardnet_analysis.profiler import calibrate_ort
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
+from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.run import prepare
@@ -224,13 +225,15 @@ def _measured(
     picked: Picked,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
-    caches: dict[int, str],
+    caches: tuple[dict[int, str], tuple[int, int]],
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime."""
+    """One benchmark's timings at each thread count, in the settings' runtime (`caches`: the
+    candidate cache sizes, and ORT's NCHWc layout)."""
+    sizes, layout = caches
     if settings.runtime != "onnxruntime":
-        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
-    pool = partial(_pool_size, settings=settings, caches=caches)
-    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
+        return measure(bench, picked.backend, picked.device, clocks, settings, sizes)
+    pool = partial(_pool_size, settings=settings, caches=sizes)
+    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, layout)
 
 
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
@@ -347,6 +350,7 @@ def _calibrate(
         else backend.cache_sizes(device)
     )
     clocks = _clocks(backend, counts, settings)
+    layout = nchwc_layout() if settings.runtime == "onnxruntime" else (0, 0)
     benches = spread(grid(settings.grid))
     names, sizes = settings.context()
     total = len(benches) + len(names) * len(sizes)
@@ -354,11 +358,13 @@ def _calibrate(
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            for threads, found in _measured(bench, picked, clocks, settings, caches).items():
+            for threads, found in _measured(
+                bench, picked, clocks, settings, (caches, layout)
+            ).items():
                 measured[threads].extend(found)
             advance(number, total)
     fits = {n: fit_device(measured[n], caches) for n in counts}
-    isolated = {n: _document(settings, picked, fits[n], n) for n in counts}
+    isolated = {n: _document(settings, picked, fits[n], n, layout) for n in counts}
     prime_allocator()
     counted = itertools.count(len(benches) + 1)
     done = lambda: advance(next(counted), total)  # noqa: E731
@@ -401,9 +407,14 @@ def _load(backend: Backend, threads: int, start: LoadProbe | None, say: Log) -> 
 
 
 def _document(
-    settings: CalibrationSettings, picked: Picked, fit: DeviceFit, threads: int
+    settings: CalibrationSettings,
+    picked: Picked,
+    fit: DeviceFit,
+    threads: int,
+    layout: tuple[int, int],
 ) -> DeviceModel:
-    """The device model of `threads` threads from its `fit` (the seconds filled in later)."""
+    """The device model of `threads` threads from its `fit` (the seconds filled in later;
+    `layout`: ORT's NCHWc block and step, (0, 0) for eager PyTorch)."""
     errors = [abs(s.predicted_s - s.time_s) / s.time_s for s in fit.samples]
     summary = FitSummary(
         len(errors),
@@ -427,4 +438,6 @@ def _document(
         samples=fit.samples,
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
         runtime=settings.runtime,
+        nchwc_block=layout[0],
+        nchwc_step=layout[1],
     )

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,8 +46,10 @@ from hardnet_analysis.documents.context_fit import ContextModel
 from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.analysis import Analysis, measure_graph
 from hardnet_analysis.metrics.fit_device import Measurement, context_model
+from hardnet_analysis.metrics.fusion import ort_kind
+from hardnet_analysis.metrics.handlers import is_conv
 from hardnet_analysis.metrics.predict import layer_features, merged_features, predict_layers
 from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler.latency import Stats, time_forward
@@ -63,6 +65,9 @@ from hardnet_analysis.profiler.onnxrt import (
     session,
 )
 from hardnet_analysis.resolve import input_shape_of, resolve
+
+if TYPE_CHECKING:  # calibrate imports this module
+    from hardnet_analysis.profiler.calibrate import CalibrationSettings
 
 #: ORT kernels that are no benchmark's op: layout reorders and copies, and the Split a chunk
 #: becomes (a view in torch).
@@ -117,14 +122,20 @@ def check(picked: Picked, thread_time: bool) -> None:
 
 
 def measure_ort(
-    bench: Bench, counts: Sequence[int], settings: Any, pool_size: Callable[[int], int]
+    bench: Bench,
+    counts: Sequence[int],
+    settings: CalibrationSettings,
+    pool_size: Callable[[int], int],
+    layout: tuple[int, int],
 ) -> dict[int, list[Measurement]]:
     """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
     benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
-    ``budget_s`` as the eager calibration's)."""
+    ``budget_s`` as the eager calibration's), of the kind ORT runs it as at NCHWc `layout`
+    (a conv of 26 input channels at (8, 4) is ``conv_nchw``)."""
     with torch.inference_mode(False):  # the exporter cannot take inference tensors
         module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
+    kind = _ort_kind(bench.kind, analysis, layout)
     model = export_bench(bench, module)
     x = torch.rand(bench.shape).numpy()
     weights = sum(p.numel() for p in module.parameters()) * 4
@@ -135,11 +146,19 @@ def measure_ort(
         spans = pool * (x.nbytes + weights)  # the inputs between two calls evict the weights
         for threads in counts:
             seconds = _timed(model, inputs, threads, settings)
-            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds))
+            out[threads].append(Measurement(kind, label, analysis, spans, seconds))
     return out
 
 
-def _timed(model: bytes, inputs: list[np.ndarray], threads: int, settings: Any) -> float:
+def _ort_kind(kind: str, analysis: Analysis, layout: tuple[int, int]) -> str:
+    """The benchmark's `kind` as ORT runs its conv (`metrics.fusion.ort_kind`), if it has one."""
+    convs = [a for _, a in analysis.graph.nodes(data=True) if is_conv(a["op"])]
+    return ort_kind(kind, convs[0], layout) if convs and kind.startswith("conv") else kind
+
+
+def _timed(
+    model: bytes, inputs: list[np.ndarray], threads: int, settings: CalibrationSettings
+) -> float:
     """Median kernel seconds per call of `model` over `inputs` in turn, after two warm-up
     calls (the first allocates); each output kept alive over a ring of calls, as the eager
     calibration keeps them (``profiler.calibrate.measure``)."""
@@ -163,7 +182,7 @@ def _timed(model: bytes, inputs: list[np.ndarray], threads: int, settings: Any) 
 def context_ort(
     isolated: Mapping[int, DeviceModel],
     clocks: Mapping[int, Clock],
-    settings: Any,
+    settings: CalibrationSettings,
     done: Callable[[], None],
 ) -> dict[int, list[ContextModel]]:
     """Each context network of `settings` at each input side and thread count, timed in ORT
@@ -200,7 +219,7 @@ def _group_spans(
 
 
 def _network(
-    analysis: Any,
+    analysis: Analysis,
     measured_s: float,
     groups: dict[str, list[str]],
     spans: Mapping[str, float],
@@ -208,7 +227,7 @@ def _network(
 ) -> ContextModel:
     """One context network at one thread count as a `ContextModel` of ORT's kernels."""
     features = layer_features(analysis, isolated.cache_bytes)
-    merged = merged_features(analysis, features, groups)
+    merged = merged_features(analysis, features, groups, isolated.nchwc)
     # A group's merged row is named after its first node with features, its span after its
     # first node: map one to the other.
     named = {n: key for key, nodes in groups.items() for n in nodes}

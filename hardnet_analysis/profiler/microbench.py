@@ -1,6 +1,6 @@
 """The micro-benchmarks ``hda calibrate`` times: one small module per layer kind and shape.
 
-Grids (`grid`): ``full`` (the default, 503 benchmarks, about 110 s at 1 thread on 2 cores),
+Grids (`grid`): ``full`` (the default, 518 benchmarks, about 110 s at 1 thread on 2 cores),
 ``quick`` (every kind over fewer shapes) and ``tiny`` (one or two small shapes per kind, for
 tests). Each benchmark is a module of one op (or a free view plus one op, so a concat or an add
 reads two pieces of its input) whose graph the tracer records, so its features come from the
@@ -75,32 +75,42 @@ CHANNELS = {"full": (16, 32, 64, 128, 256, 512), "quick": (32, 128, 512), "tiny"
 SIDES = {"full": (7, 14, 28, 56, 112), "quick": (14, 56), "tiny": (8, 16)}
 MAX_MACS = 2e9
 #: (in, out, side) of convs whose channels are no multiple of 8 or 16, as HarDNet's and
-#: DenseNet's concatenations make them: where blocked layouts pad channels, they show it.
+#: DenseNet's concatenations make them: where blocked layouts pad channels, they show it. Those
+#: with input channels that are no multiple of 4 either (HarDNet-68's 34, 78, 150, 262) are
+#: convs ONNX Runtime runs outside its NCHWc layout on an AVX2 CPU (``metrics.fusion``).
 ODD_CHANNELS = {
     "full": (
         (20, 24, 56),
         (36, 40, 56),
+        (34, 20, 56),
         (48, 20, 56),
         (56, 56, 28),
         (72, 68, 28),
+        (78, 34, 28),
         (100, 100, 14),
         (136, 134, 14),
+        (150, 64, 28),
         (200, 216, 14),
+        (262, 256, 14),
         (260, 270, 7),
         (8, 32, 112),
     ),
-    "quick": ((20, 24, 56), (100, 100, 14)),
-    "tiny": ((12, 10, 8),),
+    "quick": ((20, 24, 56), (78, 34, 28), (100, 100, 14)),
+    "tiny": ((12, 10, 8), (10, 12, 8)),
 }
-#: (channels, side, stride) of depthwise convs with such channel counts (HarDNet-DS's).
+#: (channels, side, stride) of depthwise convs with such channel counts (HarDNet-DS's; 26, 34,
+#: 58, 134 and 334 no multiple of 4).
 ODD_DEPTHWISE = {
     "full": (
         (20, 56, 1),
         (26, 56, 1),
+        (34, 56, 1),
         (40, 56, 1),
         (52, 28, 1),
+        (58, 28, 1),
         (88, 28, 1),
         (116, 14, 1),
+        (134, 14, 1),
         (200, 14, 1),
         (334, 7, 1),
         (48, 112, 2),
@@ -108,7 +118,7 @@ ODD_DEPTHWISE = {
         (200, 28, 2),
     ),
     "quick": ((26, 56, 1), (200, 28, 2)),
-    "tiny": ((12, 8, 1),),
+    "tiny": ((12, 8, 1), (10, 8, 1)),
 }
 
 

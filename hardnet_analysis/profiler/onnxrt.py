@@ -249,9 +249,12 @@ def _epilogue(
 def _anchor_candidates(node: Any) -> list[str]:
     """The original node or value an optimized node may be named after: its own name, then its
     outputs, without the suffixes ORT's rewrites add (``getitem_3_bn_nchwc``: a BatchNorm ORT
-    turned into a per-channel NCHWc conv, named after the value ``getitem_3`` it writes)."""
+    turned into a per-channel NCHWc conv, named after the value ``getitem_3`` it writes;
+    ``node_silu/QuickGeluFusion/``: the sigmoid and mul of the node ``node_silu`` as one)."""
     out = []
     for name in (n for n in [node.name, *node.output] if n):
+        if name.endswith("Fusion/"):  # a fused node: ``node_silu/QuickGeluFusion/``
+            name = name[: name.rindex("/", 0, len(name) - 1)]
         while name.endswith(_REWRITE_SUFFIXES):
             name = name.rsplit("_", 1)[0]
         out.append(name)
@@ -353,3 +356,38 @@ def forward_of(sess: Any, data: dict[str, Any]) -> Callable[[], object]:
         return sess.run(None, data)
 
     return forward
+
+
+def nchwc_layout() -> tuple[int, int]:
+    """How ONNX Runtime's NCHWc convs take channels on this CPU, probed on lone convs: (block,
+    step). `block` (8 with AVX2, 16 with AVX-512, 0: no NCHWc) is the channels per group a
+    grouped conv needs: 16 -> 16 in 2 groups runs NCHWc at block 8. `step` is what a dense
+    conv's input channels (or a depthwise conv's channels) must be a multiple of: 4 on an
+    AVX2 AMD EPYC, where 20 -> 20 runs NCHWc and 18 -> 18 does not. See
+    ``metrics.fusion.nchwc_path``."""
+    block = next((b for b in (8, 16) if _runs_nchwc(2 * b, 2 * b, 2)), 0)
+    if not block:
+        return 0, 0
+    step = next(s for s in (1, 2, 4, 8, block) if _runs_nchwc(2 * block + s, 2 * block + s, 1))
+    return block, step
+
+
+def _runs_nchwc(c_in: int, c_out: int, groups: int) -> bool:
+    """Whether ORT runs a 3x3 conv `c_in` -> `c_out` in `groups` at 8x8 as an NCHWc conv."""
+    import numpy as np
+
+    onnx = require_onnx()
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    weight = np.zeros((c_out, c_in // groups, 3, 3), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], group=groups)],
+        "conv",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, c_in, 8, 8])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, c_out, 8, 8])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with tempfile.TemporaryDirectory() as tmp:
+        session(model.SerializeToString(), 1, Path(tmp)).end_profiling()
+        optimized = onnx.load(Path(tmp) / "optimized.onnx", load_external_data=False)
+    return any(node.domain == "com.microsoft.nchwc" for node in optimized.graph.node)
