@@ -225,14 +225,14 @@ def _measured(
     picked: Picked,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
-    caches: tuple[dict[int, str], tuple[int, int]],
+    caches: dict[int, str],
+    layout: tuple[int, int],
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime (`caches`: the
-    candidate cache sizes, and ORT's NCHWc layout)."""
-    sizes, layout = caches
+    """One benchmark's timings at each thread count, in the settings' runtime (`layout`: ORT's
+    NCHWc block and step)."""
     if settings.runtime != "onnxruntime":
-        return measure(bench, picked.backend, picked.device, clocks, settings, sizes)
-    pool = partial(_pool_size, settings=settings, caches=sizes)
+        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
+    pool = partial(_pool_size, settings=settings, caches=caches)
     return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, layout)
 
 
@@ -358,10 +358,9 @@ def _calibrate(
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            for threads, found in _measured(
-                bench, picked, clocks, settings, (caches, layout)
-            ).items():
-                measured[threads].extend(found)
+            found = _measured(bench, picked, clocks, settings, caches, layout)
+            for threads, timings in found.items():
+                measured[threads].extend(timings)
             advance(number, total)
     fits = {n: fit_device(measured[n], caches) for n in counts}
     isolated = {n: _document(settings, picked, fits[n], n, layout) for n in counts}
