@@ -52,7 +52,7 @@ from hardnet_analysis.metrics.fusion import ort_kind
 from hardnet_analysis.metrics.handlers import is_conv
 from hardnet_analysis.metrics.predict import layer_features, merged_features, predict_layers
 from hardnet_analysis.models import create_model
-from hardnet_analysis.profiler.latency import Stats, time_forward
+from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.microbench import Bench
 from hardnet_analysis.profiler.onnxrt import (
     export_cached,
@@ -201,21 +201,10 @@ def context_ort(
                 whole = statistics.median(time_forward(forward, clock, 2, settings.repeat))
                 profile = profile_sessions(path, analysis.graph, shape, threads, settings.repeat)
                 groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
-                spans = _group_spans(profile.owners, profile.per_run)
+                spans = profile.kernel_medians()
                 found[threads].append(_network(analysis, whole, groups, spans, isolated[threads]))
             done()
     return found
-
-
-def _group_spans(
-    owners: Mapping[str, list[str]], per_run: Sequence[Mapping[str, float]]
-) -> dict[str, float]:
-    """Median seconds of each kernel that owns hda nodes, keyed by its first node."""
-    return {
-        nodes[0]: Stats.of([run.get(opt, 0.0) for run in per_run]).median
-        for opt, nodes in owners.items()
-        if nodes and per_run
-    }
 
 
 def _network(

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -117,14 +118,11 @@ def quiet_exporter() -> Iterator[None]:
         yield
 
 
-def session(
-    source: Path | bytes, threads: int, profile_dir: Path | None = None, prefix: str = "ort"
-) -> Any:
+def session(source: Path | bytes, threads: int, profile_dir: Path | None = None) -> Any:
     """An ONNX Runtime session of `source` (a file, or a model's bytes) on the CPU execution
     provider: `threads` intra-op threads, one inter-op, sequential, every optimization;
-    profiling into `profile_dir` (files named from `prefix`, the optimized graph as
-    ``optimized.onnx``). A model ORT cannot run (an opset it lacks, an op it has no kernel
-    for) is a one-line UsageError."""
+    profiling into `profile_dir` (the optimized graph as ``optimized.onnx``). A model ORT
+    cannot run (an opset it lacks, an op it has no kernel for) is a one-line UsageError."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -134,7 +132,7 @@ def session(
     options.log_severity_level = 3  # errors only: no warning about NCHWc-specific files
     if profile_dir is not None:
         options.enable_profiling = True
-        options.profile_file_prefix = str(profile_dir / prefix)
+        options.profile_file_prefix = str(profile_dir / "ort")
         options.optimized_model_filepath = str(profile_dir / "optimized.onnx")
     model = source if isinstance(source, bytes) else str(source)
     try:
@@ -299,6 +297,16 @@ class OrtProfile:
     owners: dict[str, list[str]]
     per_run: list[dict[str, float]]
     optimized_ops: dict[str, int]
+
+    def kernel_medians(self) -> dict[str, float]:
+        """Median seconds of each kernel that owns hda nodes, over the runs it ran in, keyed
+        by its first hda node (the key its group's time goes under)."""
+        out = {}
+        for opt, nodes in self.owners.items():
+            times = [run[opt] for run in self.per_run if opt in run]
+            if nodes and times:
+                out[nodes[0]] = statistics.median(times)
+        return out
 
 
 def profile_sessions(

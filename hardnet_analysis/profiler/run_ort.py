@@ -91,7 +91,7 @@ def _op_times(profile: OrtProfile, groups: dict[str, list[str]], whole_s: float)
     lands on its layer), over the un-profiled run's median `whole_s`."""
     key_of = {opt: nodes[0] for opt, nodes in profile.owners.items() if nodes}
     per_run = [{key_of[o]: t for o, t in run.items() if o in key_of} for run in profile.per_run]
-    node_s = {k: Stats.of([r[k] for r in per_run if k in r]).median for k in key_of.values()}
+    node_s = profile.kernel_medians()
     # Kernels that stand for no node of the exported graph (ORT's NCHWc layout reorders).
     unjoined = {
         o: Stats.of([run.get(o, 0.0) for run in profile.per_run]).median
