@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.metrics.fusion import nchwc_path, runtime_groups
+from hardnet_analysis.metrics.conv_paths import ConvPaths, nchwc_path
+from hardnet_analysis.metrics.fusion import runtime_groups
 from hardnet_analysis.metrics.predict import fused_features, layer_features
 from hardnet_analysis.metrics.traffic import grouped_traffic
 from hardnet_analysis.resolve import input_shape_of, resolve
@@ -82,7 +83,7 @@ def test_a_fused_kernel_moves_the_groups_bytes() -> None:
     module = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU6())
     analysis = analyze(module.eval(), InputShape(((1, 3, 8, 8),)))
     features = layer_features(analysis, 2**20)
-    fused = fused_features(analysis, features, (8, 4))
+    fused = fused_features(analysis, features, ConvPaths("onnxruntime", (8, 4)))
     assert len(fused) == 1
     assert fused[0].bytes == (192 + 108 + 16 + 256) * 4
     assert fused[0].work == features[0].work == 2 * 4 * 3 * 9 * 64
@@ -152,7 +153,10 @@ def test_grouped_bytes_match_the_runtimes_view() -> None:
     groups = runtime_groups(analysis)
     kernels = {g.name: g.bytes for g in grouped_traffic(analysis, groups)}
     fused = {
-        f.name: f.bytes for f in fused_features(analysis, layer_features(analysis, 2**23), (8, 4))
+        f.name: f.bytes
+        for f in fused_features(
+            analysis, layer_features(analysis, 2**23), ConvPaths("onnxruntime", (8, 4))
+        )
     }
     multi = [name for name, nodes in groups.items() if len(nodes) > 1]
     assert multi and all(fused[name] == kernels[name] for name in multi)

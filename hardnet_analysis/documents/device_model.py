@@ -53,6 +53,8 @@ FALLBACK = {
     "conv_dw": "conv_grouped",
     "conv_1x1": "conv_kxk",
     "conv_nchw": "conv_kxk",
+    # Files calibrated before grouped convs on oneDNN's GEMM path were told apart.
+    "conv_grouped_gemm": "conv_grouped",
     "conv_dw_nchw": "conv_dw",
     # Files calibrated before strided 1x1 convs had micro-benchmarks of their own.
     "conv_1x1_strided": "conv_1x1",
@@ -195,9 +197,13 @@ class DeviceModel:
     runtime: str = "torch"
     #: For ONNX Runtime: the channel block of its NCHWc conv layout on this CPU (8 with AVX2,
     #: 16 with AVX-512; 0: it runs every conv in NCHW) and the step its input channels take
-    #: (``metrics.fusion.nchwc_path``), which decide each conv's kernel.
+    #: (``metrics.conv_paths.nchwc_path``), which decide each conv's kernel.
     nchwc_block: int = 0
     nchwc_step: int = 0
+    #: For PyTorch: the channels per group oneDNN's JIT grouped convs take multiples of on
+    #: this CPU (8 with AVX2; ``metrics.conv_paths.onednn_gemm_path``); 0 in older files and
+    #: off oneDNN: no grouped conv is told apart.
+    onednn_block: int = 0
 
     @property
     def nchwc(self) -> tuple[int, int]:
@@ -256,8 +262,8 @@ class DeviceModel:
             return f"kind {twice[0]!r} is fitted twice"
         if self.runtime not in RUNTIMES:
             return f"runtime {self.runtime!r} is none of {', '.join(RUNTIMES)}"
-        if self.threads < 0 or self.cache_bytes <= 0 or min(self.nchwc) < 0:
-            return "threads and the nchwc fields must be >= 0 and cache_bytes > 0"
+        if self.threads < 0 or self.cache_bytes <= 0 or min(*self.nchwc, self.onednn_block) < 0:
+            return "threads, the nchwc fields and onednn_block must be >= 0 and cache_bytes > 0"
         for k in self.kinds:
             rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)
             if not all(isfinite(v) and v >= 0 for v in rates) or k.channel_block < 1:

@@ -30,7 +30,12 @@ from hardnet_analysis.documents.device_model import (
 )
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.op_kinds import KINDS
-from hardnet_analysis.metrics.predict import LayerFeatures, LayerPrediction, layer_features
+from hardnet_analysis.metrics.predict import (
+    LayerFeatures,
+    LayerPrediction,
+    as_run,
+    layer_features,
+)
 
 Matrix = npt.NDArray[np.float64]
 
@@ -51,6 +56,8 @@ def _rows(m: Measurement, capacity: int) -> list[LayerFeatures]:
     """The features of `m`'s nodes of its kind (all nodes when none is) at cache `capacity`."""
     warm = m.pool_bytes <= capacity
     rows = layer_features(m.analysis, capacity, warm=warm, flush_outputs=False)
+    if m.kind.startswith("conv"):  # its conv as the kernel it ran (`ConvPaths.benchmark_kind`)
+        rows = [as_run(m.analysis, f, m.kind) if f.kind.startswith("conv") else f for f in rows]
     return [f for f in rows if f.kind == m.kind] or rows
 
 

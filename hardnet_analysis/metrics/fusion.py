@@ -7,11 +7,7 @@ when each is the only consumer of the value before it (its NCHWc conv takes a ``
 an activation), runs a BatchNorm that follows no conv as a per-channel conv with the same
 activation epilogue (DenseNet's pre-activation BN-ReLU), and runs ``x * sigmoid(x)`` (SiLU, as an
 ONNX file spells it) as one ``QuickGelu`` kernel. Every other op is a kernel of its own.
-Which kernel runs a conv depends on its channels (`nchwc_path`): ORT's blocked NCHWc convs take
-input channels in multiples of a step (4 on an AVX2 CPU) and grouped convs in multiples of its
-block (8 with AVX2, 16 with AVX-512) per group; every other conv runs in plain NCHW through
-im2col and a GEMM, at a cost of its own (`ort_kind`: HarDNet-68 runs 27 of its 68 convs so,
-those whose input channels, such as 78 and 150, are no multiple of 4).
+Which kernel runs a conv depends on its channels (``metrics.conv_paths.nchwc_path``).
 `runtime_groups` applies those rules; ``tests/test_fusion.py`` checks them node for node against
 the optimized graph ORT writes for several exports (``profiler.onnxrt.kernel_owners``).
 
@@ -22,7 +18,6 @@ the flatten and the linear: 24 kernels.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import networkx as nx
@@ -112,32 +107,3 @@ def _step(attrs: dict[str, Any], allowed: list[str]) -> str | None:
     if op == "add" and len(attrs.get("in_shapes") or ()) != 2:
         return None
     return str(op)
-
-
-def nchwc_path(attrs: Mapping[str, Any], layout: tuple[int, int]) -> bool:
-    """Whether ORT runs the conv with `attrs` in its blocked NCHWc layout, `layout` being
-    (block, step) as ``profiler.onnxrt.nchwc_layout`` probes them ((0, 0): never): a dense
-    conv whose input channels are a multiple of `step` or fewer than `block` (a stem's 3; any
-    output is padded), a depthwise conv whose channels are a multiple of `step`, a grouped
-    conv whose channels per group are multiples of `block`, in and out; a transposed conv
-    never. At (8, 4): 68 -> 40 yes, 78 -> 34 no, depthwise 20 yes, depthwise 14 no, 96 -> 96
-    in 8 groups (12 each) no."""
-    block, step = layout
-    if block <= 0 or attrs.get("transposed"):
-        return False
-    c_in, c_out = int(attrs["in_channels"]), int(attrs["out_channels"])
-    groups = int(attrs["groups"])
-    if groups == 1:
-        return c_in % step == 0 or c_in < block
-    if groups == c_in == c_out:
-        return c_in % step == 0
-    return (c_in // groups) % block == 0 and (c_out // groups) % block == 0
-
-
-def ort_kind(kind: str, attrs: Mapping[str, Any], layout: tuple[int, int]) -> str:
-    """`kind` as ONNX Runtime runs the node with `attrs`: a conv off the NCHWc path
-    (`nchwc_path` at `layout`) is ``conv_nchw`` (dense) or ``conv_dw_nchw`` (depthwise,
-    grouped); any other kind is itself."""
-    if not kind.startswith("conv") or nchwc_path(attrs, layout):
-        return kind
-    return "conv_nchw" if int(attrs["groups"]) == 1 else "conv_dw_nchw"

@@ -23,8 +23,10 @@ KINDS = (
     "conv_1x1_strided",
     "conv_dw",
     "conv_grouped",
-    # ONNX Runtime's convs outside its blocked NCHWc layout (``metrics.fusion.nchwc_path``):
-    # dense ones, and depthwise or grouped ones.
+    # Convs run as im2col and a GEMM (``metrics.conv_paths``): PyTorch's grouped ones with
+    # channels per group that oneDNN's JIT kernel does not take; ONNX Runtime's outside its
+    # blocked NCHWc layout, dense ones, and depthwise or grouped ones.
+    "conv_grouped_gemm",
     "conv_nchw",
     "conv_dw_nchw",
     "linear",

@@ -26,9 +26,10 @@ from typing import Any
 
 from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError
-from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.analysis import Analysis, dtype_bytes
 from hardnet_analysis.metrics.cache import cache_traffic
-from hardnet_analysis.metrics.fusion import ort_kind, runtime_groups
+from hardnet_analysis.metrics.conv_paths import LOWERED_GROUPED, ConvPaths, im2col_bytes
+from hardnet_analysis.metrics.fusion import runtime_groups
 from hardnet_analysis.metrics.op_kinds import op_channels, op_kind, op_work
 from hardnet_analysis.metrics.traffic import grouped_traffic
 
@@ -157,8 +158,7 @@ def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> 
         flush_outputs=part in ("whole", "last"),
         handed_over=part in ("middle", "last"),
     )
-    if device.runtime == "onnxruntime":
-        features = fused_features(analysis, features, device.nchwc)
+    features = runtime_features(analysis, features, ConvPaths.of(device))
     layers = predict_layers(features, device)
     shape = analysis.input_shape
     hw = (shape[-2], shape[-1]) if len(shape) >= 4 else (shape[-1], 1)
@@ -173,8 +173,31 @@ def predict(analysis: Analysis, device: DeviceModel, *, part: str = "whole") -> 
     )
 
 
+def runtime_features(
+    analysis: Analysis, features: list[LayerFeatures], paths: ConvPaths
+) -> list[LayerFeatures]:
+    """`features` as `paths`' runtime runs them: ONNX Runtime's fused kernels
+    (`fused_features`), or PyTorch's ops one by one, each conv of the kind its kernel is
+    (``conv_grouped_gemm`` for CondenseNet's 3x3 conv 32 -> 8 in 4 groups at block 8)."""
+    if paths.runtime == "onnxruntime":
+        return fused_features(analysis, features, paths)
+    return [as_run(analysis, f, paths.kind(f.kind, analysis.graph.nodes[f.name])) for f in features]
+
+
+def as_run(analysis: Analysis, f: LayerFeatures, kind: str) -> LayerFeatures:
+    """`f` as a kernel of `kind` runs its node: a grouped conv lowered to im2col and a GEMM
+    (``conv_grouped_gemm``) also writes and reads its im2col matrix (``conv_paths.im2col_bytes``):
+    CondenseNet's 3x3 conv 32 -> 8 in 4 groups at 112x112 moves 2,009,344 bytes as a blocked
+    conv, 30,910,720 so."""
+    if kind != LOWERED_GROUPED:
+        return replace(f, kind=kind)
+    attrs = analysis.graph.nodes[f.name]
+    extra = 2 * im2col_bytes(attrs, dtype_bytes(analysis.dtype))
+    return replace(f, kind=kind, bytes=f.bytes + extra)
+
+
 def fused_features(
-    analysis: Analysis, features: list[LayerFeatures], layout: tuple[int, int]
+    analysis: Analysis, features: list[LayerFeatures], paths: ConvPaths
 ) -> list[LayerFeatures]:
     """`features` merged per kernel of ONNX Runtime (`runtime_groups`): a group of several
     nodes is one row of its first node's kind, work and channels, with the group's MACs, the
@@ -182,17 +205,17 @@ def fused_features(
     ResNet-18's first conv + BN + ReLU at 224 (fp32): the conv moves 3,851,008 bytes
     unfused, the three nodes 16,697,088, the kernel 3,852,032 (input, weights, BN's four
     vectors, output), of which 639,914 from DRAM where the conv alone takes 639,744."""
-    return merged_features(analysis, features, runtime_groups(analysis), layout)
+    return merged_features(analysis, features, runtime_groups(analysis), paths)
 
 
 def merged_features(
     analysis: Analysis,
     features: list[LayerFeatures],
     groups: dict[str, list[str]],
-    layout: tuple[int, int],
+    paths: ConvPaths,
 ) -> list[LayerFeatures]:
     """`features` merged per group of `groups` (name -> nodes), as `fused_features` says, each
-    conv of the kind ORT runs it as at NCHWc `layout` (`metrics.fusion.ort_kind`); features of
+    conv of the kind ORT runs it as (`ConvPaths.kind`); features of
     nodes in no group are dropped."""
     by_name = {f.name: f for f in features}
     kernels = {g.name: g.bytes for g in grouped_traffic(analysis, groups)}
@@ -202,12 +225,13 @@ def merged_features(
         if not members:
             continue
         head = members[0]
-        kind = ort_kind(head.kind, analysis.graph.nodes[head.name], layout)
+        kind = paths.kind(head.kind, analysis.graph.nodes[head.name])
+        run = as_run(analysis, head, kind)
         if len(members) == 1:
-            out.append(replace(head, kind=kind))
+            out.append(run)
             continue
-        nbytes = kernels[name]
-        dram = round(nbytes * head.dram_bytes / head.bytes) if head.bytes else 0
+        dram = round(kernels[name] * head.dram_bytes / head.bytes) if head.bytes else 0
+        nbytes = kernels[name] + run.bytes - head.bytes  # and an im2col matrix, if lowered
         macs = sum(m.macs for m in members)
-        out.append(replace(head, kind=kind, macs=macs, dram_bytes=dram, bytes=nbytes))
+        out.append(replace(run, macs=macs, dram_bytes=dram, bytes=nbytes))
     return out

@@ -44,6 +44,7 @@ from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift_wa
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
+from hardnet_analysis.metrics.conv_paths import ConvPaths
 from hardnet_analysis.metrics.fit_device import (
     DeviceFit,
     Measurement,
@@ -51,11 +52,12 @@ from hardnet_analysis.metrics.fit_device import (
     fit_context,
     fit_device,
 )
-from hardnet_analysis.metrics.predict import layer_features, predict_layers
+from hardnet_analysis.metrics.predict import layer_features, predict_layers, runtime_features
 from hardnet_analysis.profiler import calibrate_ort
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
+from hardnet_analysis.profiler.onednn import grouped_block
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import probe_load
@@ -188,8 +190,10 @@ def measure(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
+    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
-    """The warm and (where it differs) cold timings of one benchmark at each thread count of
+    """The warm and (where it differs) cold timings of one benchmark, of the kind its conv
+    runs as (`ConvPaths.benchmark_kind`), at each thread count of
     `clocks` (count -> clock), the module, pool and features shared between counts. Each
     call's output is kept alive over a ring of calls that spans twice the smallest cache
     (`_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
@@ -198,6 +202,7 @@ def measure(
     154 us so, 304 us with cold outputs)."""
     module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
+    kind = paths.benchmark_kind(bench.kind, analysis)
     module = module.to(device)
     x = torch.rand(bench.shape, device=device)
     weights = sum(p.numel() for p in module.parameters()) * 4
@@ -216,7 +221,7 @@ def measure(
         for threads, clock in clocks.items():
             backend.prepare(threads)  # 0 (no CPU threads): left alone
             seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
-            out[threads].append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
+            out[threads].append(Measurement(kind, label, analysis, copies * nbytes, seconds))
     return out
 
 
@@ -226,14 +231,14 @@ def _measured(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
-    layout: tuple[int, int],
+    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime (`layout`: ORT's
-    NCHWc block and step)."""
+    """One benchmark's timings at each thread count, in the settings' runtime, of the kind
+    its conv runs as on `paths`."""
     if settings.runtime != "onnxruntime":
-        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
+        return measure(bench, picked.backend, picked.device, clocks, settings, caches, paths)
     pool = partial(_pool_size, settings=settings, caches=caches)
-    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, layout)
+    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, paths)
 
 
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
@@ -310,6 +315,7 @@ def _timed_network(
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
     features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
+    features = runtime_features(analysis, features, ConvPaths.of(isolated))
     layers = predict_layers(features, isolated)
     return context_model(analysis, measured, features, layers, isolated, spans)
 
@@ -350,7 +356,7 @@ def _calibrate(
         else backend.cache_sizes(device)
     )
     clocks = _clocks(backend, counts, settings)
-    layout = nchwc_layout() if settings.runtime == "onnxruntime" else (0, 0)
+    paths = _conv_paths(settings, picked)
     benches = spread(grid(settings.grid))
     names, sizes = settings.context()
     total = len(benches) + len(names) * len(sizes)
@@ -358,12 +364,12 @@ def _calibrate(
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     with torch.inference_mode():
         for number, bench in enumerate(benches, start=1):
-            found = _measured(bench, picked, clocks, settings, caches, layout)
+            found = _measured(bench, picked, clocks, settings, caches, paths)
             for threads, timings in found.items():
                 measured[threads].extend(timings)
             advance(number, total)
     fits = {n: fit_device(measured[n], caches) for n in counts}
-    isolated = {n: _document(settings, picked, fits[n], n, layout) for n in counts}
+    isolated = {n: _document(settings, picked, fits[n], n, paths) for n in counts}
     prime_allocator()
     counted = itertools.count(len(benches) + 1)
     done = lambda: advance(next(counted), total)  # noqa: E731
@@ -410,10 +416,10 @@ def _document(
     picked: Picked,
     fit: DeviceFit,
     threads: int,
-    layout: tuple[int, int],
+    paths: ConvPaths,
 ) -> DeviceModel:
-    """The device model of `threads` threads from its `fit` (the seconds filled in later;
-    `layout`: ORT's NCHWc block and step, (0, 0) for eager PyTorch)."""
+    """The device model of `threads` threads from its `fit` (the seconds filled in later),
+    with the conv `paths` its benchmarks' kinds were told apart by."""
     errors = [abs(s.predicted_s - s.time_s) / s.time_s for s in fit.samples]
     summary = FitSummary(
         len(errors),
@@ -437,6 +443,15 @@ def _document(
         samples=fit.samples,
         created=time.strftime("%Y-%m-%d %H:%M:%S"),
         runtime=settings.runtime,
-        nchwc_block=layout[0],
-        nchwc_step=layout[1],
+        nchwc_block=paths.nchwc[0],
+        nchwc_step=paths.nchwc[1],
+        onednn_block=paths.onednn_block,
     )
+
+
+def _conv_paths(settings: CalibrationSettings, picked: Picked) -> ConvPaths:
+    """What decides each conv's kernel here, probed (`ConvPaths`): ORT's NCHWc layout, or
+    oneDNN's grouped-conv block for PyTorch on a CPU (none on a GPU)."""
+    if settings.runtime == "onnxruntime":
+        return ConvPaths("onnxruntime", nchwc_layout())
+    return ConvPaths("torch", onednn_block=grouped_block() if picked.backend.cpu_threads else 0)

@@ -47,9 +47,8 @@ from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
+from hardnet_analysis.metrics.conv_paths import ConvPaths
 from hardnet_analysis.metrics.fit_device import Measurement, context_model
-from hardnet_analysis.metrics.fusion import ort_kind
-from hardnet_analysis.metrics.handlers import is_conv
 from hardnet_analysis.metrics.predict import layer_features, merged_features, predict_layers
 from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler.latency import time_forward
@@ -126,16 +125,16 @@ def measure_ort(
     counts: Sequence[int],
     settings: CalibrationSettings,
     pool_size: Callable[[int], int],
-    layout: tuple[int, int],
+    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
     """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
     benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
-    ``budget_s`` as the eager calibration's), of the kind ORT runs it as at NCHWc `layout`
+    ``budget_s`` as the eager calibration's), of the kind ORT runs it as on `paths`
     (a conv of 26 input channels at (8, 4) is ``conv_nchw``)."""
     with torch.inference_mode(False):  # the exporter cannot take inference tensors
         module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
-    kind = _ort_kind(bench.kind, analysis, layout)
+    kind = paths.benchmark_kind(bench.kind, analysis)
     model = export_bench(bench, module)
     x = torch.rand(bench.shape).numpy()
     weights = sum(p.numel() for p in module.parameters()) * 4
@@ -148,12 +147,6 @@ def measure_ort(
             seconds = _timed(model, inputs, threads, settings)
             out[threads].append(Measurement(kind, label, analysis, spans, seconds))
     return out
-
-
-def _ort_kind(kind: str, analysis: Analysis, layout: tuple[int, int]) -> str:
-    """The benchmark's `kind` as ORT runs its conv (`metrics.fusion.ort_kind`), if it has one."""
-    convs = [a for _, a in analysis.graph.nodes(data=True) if is_conv(a["op"])]
-    return ort_kind(kind, convs[0], layout) if convs and kind.startswith("conv") else kind
 
 
 def _timed(
@@ -216,7 +209,7 @@ def _network(
 ) -> ContextModel:
     """One context network at one thread count as a `ContextModel` of ORT's kernels."""
     features = layer_features(analysis, isolated.cache_bytes)
-    merged = merged_features(analysis, features, groups, isolated.nchwc)
+    merged = merged_features(analysis, features, groups, ConvPaths.of(isolated))
     # A group's merged row is named after its first node with features, its span after its
     # first node: map one to the other.
     named = {n: key for key, nodes in groups.items() for n in nodes}

@@ -1,6 +1,6 @@
 """The micro-benchmarks ``hda calibrate`` times: one small module per layer kind and shape.
 
-Grids (`grid`): ``full`` (the default, 518 benchmarks, about 110 s at 1 thread on 2 cores),
+Grids (`grid`): ``full`` (the default, 537 benchmarks, about 110 s at 1 thread on 2 cores),
 ``quick`` (every kind over fewer shapes) and ``tiny`` (one or two small shapes per kind, for
 tests). Each benchmark is a module of one op (or a free view plus one op, so a concat or an add
 reads two pieces of its input) whose graph the tracer records, so its features come from the
@@ -122,6 +122,38 @@ ODD_DEPTHWISE = {
 }
 
 
+#: (in, out, groups, kernel, side) of grouped convs with channels per group that are no
+#: multiple of 8: CondenseNet's 3x3 convs (4 groups of 2 or 4 outputs) and learned 1x1 group
+#: convs (4 groups of 12 to 452 inputs), ResNeXt's first stage (32 groups of 4) and other
+#: widths. PyTorch's oneDNN runs them as im2col and a GEMM per group, ONNX Runtime in NCHW
+#: (``metrics.conv_paths``), each far from a blocked grouped conv of the same work.
+GEMM_GROUPED = {
+    "full": (
+        (32, 8, 4, 3, 112),
+        (32, 8, 4, 3, 28),
+        (64, 16, 4, 3, 112),
+        (64, 16, 4, 3, 56),
+        (64, 16, 4, 3, 14),
+        (128, 128, 32, 3, 56),
+        (64, 64, 16, 3, 28),
+        (24, 24, 4, 3, 56),
+        (48, 48, 4, 3, 28),
+        (96, 96, 8, 3, 28),
+        (192, 192, 16, 3, 14),
+        (72, 72, 6, 3, 28),
+        (48, 64, 4, 1, 56),
+        (144, 128, 4, 1, 28),
+        (208, 128, 4, 1, 28),
+        (400, 256, 4, 1, 14),
+        (656, 256, 4, 1, 14),
+        (1040, 512, 4, 1, 7),
+        (1808, 512, 4, 1, 7),
+    ),
+    "quick": ((32, 8, 4, 3, 56), (128, 128, 32, 3, 28), (48, 48, 4, 3, 28), (144, 128, 4, 1, 28)),
+    "tiny": ((16, 4, 4, 3, 8), (24, 16, 4, 1, 8)),
+}
+
+
 def _conv(c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1) -> Make:
     return lambda: nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False)
 
@@ -188,6 +220,11 @@ def _grouped(size: str) -> Iterator[Bench]:
                 yield Bench(
                     "conv_grouped", label, _conv(c, c, 3, groups=c // width), (1, c, side, side)
                 )
+    for c_in, c_out, groups, k, side in GEMM_GROUPED[size]:
+        label = f"gconv{k} {c_in}->{c_out} g{groups} @{side}"
+        yield Bench(
+            "conv_grouped", label, _conv(c_in, c_out, k, groups=groups), (1, c_in, side, side)
+        )
     yield Bench("conv_dw", "dw3 /2 64 @32", _conv(64, 64, 3, 2, 64), (1, 64, 32, 32))
     for c, side, stride in ODD_DEPTHWISE[size]:
         yield Bench(

@@ -372,7 +372,7 @@ def nchwc_layout() -> tuple[int, int]:
     grouped conv needs: 16 -> 16 in 2 groups runs NCHWc at block 8. `step` is what a dense
     conv's input channels (or a depthwise conv's channels) must be a multiple of: 4 on an
     AVX2 AMD EPYC, where 20 -> 20 runs NCHWc and 18 -> 18 does not. See
-    ``metrics.fusion.nchwc_path``."""
+    ``metrics.conv_paths.nchwc_path``."""
     block = next((b for b in (8, 16) if _runs_nchwc(2 * b, 2 * b, 2)), 0)
     if not block:
         return 0, 0

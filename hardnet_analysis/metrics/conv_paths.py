@@ -1,0 +1,130 @@
+"""Which kernel a CPU runtime runs a conv with, from its channels: the same conv can take a
+blocked JIT kernel or an im2col and a GEMM, at costs of their own, so a device model fits the
+two as different op kinds (``metrics.op_kinds.KINDS``).
+
+- **ONNX Runtime** (`nchwc_path`, `ort_kind`): its blocked NCHWc convs take input channels in
+  multiples of a step (4 on an AVX2 CPU) and grouped convs in multiples of its block (8 with
+  AVX2, 16 with AVX-512) per group; every other conv runs in plain NCHW through im2col and a
+  GEMM. HarDNet-68 runs 27 of its 68 convs so, those whose input channels, such as 78 and
+  150, are no multiple of 4.
+- **PyTorch on oneDNN** (`onednn_gemm_path`, `torch_kind`): a grouped conv whose channels per
+  group, in and out, are not multiples of the vector width (8 with AVX2) runs as im2col and a
+  GEMM per group. CondenseNet-74 runs 42 of its 72 grouped convs so (the 3x3 convs of its
+  first two stages, with 2 and 4 outputs per group, and 32 learned 1x1 group convs with
+  inputs per group such as 36), ResNeXt-50 32x4d 3 of its 16 (its first stage's 4 per group).
+
+The blocks are probed on the machine (``profiler.onnxrt.nchwc_layout``,
+``profiler.onednn.grouped_block``) and stored in the device model; 0 means never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.handlers import is_conv
+
+#: The kind of a grouped conv lowered to im2col and a GEMM per group, in either runtime.
+LOWERED_GROUPED = "conv_grouped_gemm"
+
+
+@dataclass(frozen=True)
+class ConvPaths:
+    """Which kernel each conv runs on one CPU in one runtime, as probed there: ORT's NCHWc
+    (block, step) for ``onnxruntime``, oneDNN's grouped-conv block for ``torch``; zeros tell no
+    convs apart. `kind` maps an op kind to the one its kernel was fitted as."""
+
+    runtime: str = "torch"
+    nchwc: tuple[int, int] = (0, 0)
+    onednn_block: int = 0
+
+    @classmethod
+    def of(cls, device: DeviceModel) -> ConvPaths:
+        """The paths `device` was calibrated with."""
+        return cls(device.runtime, device.nchwc, device.onednn_block)
+
+    def kind(self, kind: str, attrs: Mapping[str, Any]) -> str:
+        """`kind` of the node with `attrs` as this runtime runs it (`ort_kind`, `torch_kind`)."""
+        if self.runtime == "onnxruntime":
+            return ort_kind(kind, attrs, self.nchwc)
+        return torch_kind(kind, attrs, self.onednn_block)
+
+    def benchmark_kind(self, kind: str, analysis: Analysis) -> str:
+        """`kind` of a micro-benchmark (traced as `analysis`) as its first conv runs, if any:
+        a 3x3 conv 26 -> 26 is ``conv_nchw`` in ORT at (8, 4)."""
+        convs = [a for _, a in analysis.graph.nodes(data=True) if is_conv(a["op"])]
+        return self.kind(kind, convs[0]) if convs and kind.startswith("conv") else kind
+
+
+def nchwc_path(attrs: Mapping[str, Any], layout: tuple[int, int]) -> bool:
+    """Whether ORT runs the conv with `attrs` in its blocked NCHWc layout, `layout` being
+    (block, step) as ``profiler.onnxrt.nchwc_layout`` probes them ((0, 0): never): a dense
+    conv whose input channels are a multiple of `step` or fewer than `block` (a stem's 3; any
+    output is padded), a depthwise conv whose channels are a multiple of `step`, a grouped
+    conv whose channels per group are multiples of `block`, in and out; a transposed conv
+    never. At (8, 4): 68 -> 40 yes, 78 -> 34 no, depthwise 20 yes, depthwise 14 no, 96 -> 96
+    in 8 groups (12 each) no."""
+    block, step = layout
+    if block <= 0 or attrs.get("transposed"):
+        return False
+    c_in, c_out = int(attrs["in_channels"]), int(attrs["out_channels"])
+    groups = int(attrs["groups"])
+    if groups == 1:
+        return c_in % step == 0 or c_in < block
+    if groups == c_in == c_out:
+        return c_in % step == 0
+    return (c_in // groups) % block == 0 and (c_out // groups) % block == 0
+
+
+def ort_kind(kind: str, attrs: Mapping[str, Any], layout: tuple[int, int]) -> str:
+    """`kind` as ONNX Runtime runs the node with `attrs`: a conv off the NCHWc path
+    (`nchwc_path` at `layout`) is ``conv_nchw`` (dense), ``conv_dw_nchw`` (depthwise) or
+    ``conv_grouped_gemm`` (grouped: im2col and a GEMM per group, as oneDNN's); any other kind
+    is itself."""
+    if not kind.startswith("conv") or nchwc_path(attrs, layout):
+        return kind
+    groups = int(attrs["groups"])
+    if groups == 1:
+        return "conv_nchw"
+    return "conv_dw_nchw" if groups == int(attrs["in_channels"]) else LOWERED_GROUPED
+
+
+def onednn_gemm_path(attrs: Mapping[str, Any], block: int) -> bool:
+    """Whether PyTorch's oneDNN runs the conv with `attrs` as im2col and a GEMM per group: a
+    grouped conv (not depthwise) whose channels per group, in or out, are no multiple of
+    `block` (``profiler.onednn.grouped_block``; 0: never). At 8: CondenseNet's 64 -> 16 in 4
+    groups (16 in, 4 out per group) yes, ResNeXt's 128 -> 128 in 32 groups yes, 64 -> 64 in
+    8 groups no, a dense or depthwise conv never."""
+    groups = int(attrs.get("groups") or 1)
+    c_in, c_out = int(attrs["in_channels"]), int(attrs["out_channels"])
+    if block <= 0 or groups == 1 or groups == c_in:
+        return False
+    return (c_in // groups) % block != 0 or (c_out // groups) % block != 0
+
+
+def torch_kind(kind: str, attrs: Mapping[str, Any], block: int) -> str:
+    """`kind` as PyTorch's oneDNN runs the node with `attrs`: a grouped conv on the GEMM path
+    (`onednn_gemm_path` at `block`) is ``conv_grouped_gemm``; any other kind is itself. Its
+    bytes count the im2col matrix (`im2col_bytes`), written and read: on a 2-core AMD EPYC
+    that takes the leave-one-out error of 28 such convs (3x3 and 1x1) from 39% (MACs and
+    bytes alone) to 7%, where the blocked grouped convs' fit was 60% off."""
+    if kind == "conv_grouped" and onednn_gemm_path(attrs, block):
+        return LOWERED_GROUPED
+    return kind
+
+
+def im2col_bytes(attrs: Mapping[str, Any], itemsize: int) -> int:
+    """Bytes of the im2col matrix a conv lowered to a GEMM writes and then reads: in channels x
+    kernel taps x output pixels x batch elements of `itemsize` bytes; 0 for a 1x1 conv of
+    stride 1 without padding, whose input already is that matrix. CondenseNet's 3x3 conv
+    32 -> 8 in 4 groups at 112x112, fp32: 32 x 9 x 12,544 x 4 = 14,450,688 bytes."""
+    kernel, stride = tuple(attrs["kernel"]), tuple(attrs.get("stride") or (1,))
+    padding = tuple(attrs.get("padding") or (0,))
+    if prod(kernel) == 1 and prod(stride) == 1 and not any(padding):
+        return 0
+    n, _, *out = attrs["out_shape"]
+    return int(n) * int(attrs["in_channels"]) * int(prod(kernel)) * int(prod(out)) * itemsize

@@ -1,0 +1,77 @@
+"""Which oneDNN kernel PyTorch's CPU convs run, probed from oneDNN's own verbose log.
+
+oneDNN runs a grouped conv with its blocked JIT kernel only when the channels per group, in
+and out, are multiples of the vector width in fp32 lanes (8 with AVX2, 16 with AVX-512);
+any other grouped conv becomes an im2col and a GEMM per group (``x64:gemm:jit``), at a cost of
+its own: on a 2-core AMD EPYC (AVX2), CondenseNet's 3x3 conv 64 -> 16 in 4 groups (4 outputs
+per group) at 56x56 takes 2.09 ms, more than 64 -> 32 in 4 groups' 1.58 ms on the JIT kernel.
+`grouped_block` finds that width by running lone grouped convs in a child process with
+``ONEDNN_VERBOSE=1`` (the log is written by oneDNN's C code to the process's stdout, which only
+a child's pipe catches whole) and reading the implementation each one ran.
+``metrics.conv_paths.onednn_gemm_path`` applies it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+
+#: Channels per group tried, smallest first; the first run by a non-GEMM kernel is the block.
+WIDTHS = (4, 8, 16)
+
+_CHILD = """
+import torch
+torch.set_num_threads(1)
+with torch.no_grad():
+    for w in {widths}:
+        conv = torch.nn.Conv2d(2 * w, 2 * w, 3, padding=1, groups=2, bias=False).eval()
+        conv(torch.zeros(1, 2 * w, 8, 8))
+"""
+
+
+def grouped_block() -> int:
+    """The channels per group (in and out) that oneDNN's JIT grouped convs take multiples of
+    on this CPU: 8 on an AVX2 AMD EPYC, where 16 -> 16 in 2 groups runs ``jit:avx2`` and
+    8 -> 8 in 2 groups ``x64:gemm:jit``; 0 when PyTorch has no oneDNN or no width in `WIDTHS`
+    runs off the GEMM path (then no grouped conv is told apart)."""
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return 0
+    impls = conv_impls(_verbose_log(_CHILD.format(widths=WIDTHS)))
+    if len(impls) != len(WIDTHS):
+        return 0
+    return next((w for w, impl in zip(WIDTHS, impls, strict=True) if "gemm" not in impl), 0)
+
+
+def conv_impls(log: str) -> list[str]:
+    """The implementation of each convolution oneDNN executed, in order, from its verbose
+    `log`: ``onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,...`` (oneDNN 3.x) or
+    ``onednn_verbose,exec,cpu,convolution,gemm:jit,...`` (2.x) give ``jit:avx2``, ``gemm:jit``."""
+    out = []
+    for line in log.splitlines():
+        fields = line.split(",")
+        if "exec" not in fields or "convolution" not in fields:
+            continue
+        at = fields.index("convolution") + 1
+        if at < len(fields):
+            out.append(fields[at])
+    return out
+
+
+def _verbose_log(script: str) -> str:
+    """The stdout of `script` run by this Python with oneDNN's verbose log on ("" on failure)."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1", "DNNL_VERBOSE": "1"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout if done.returncode == 0 else ""

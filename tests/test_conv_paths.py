@@ -1,0 +1,161 @@
+"""Which kernel runs a conv (``metrics.conv_paths``): oneDNN's GEMM path for grouped convs whose
+channels per group its JIT kernel does not take, as oneDNN's own verbose log shows it, the im2col
+matrix such a conv also moves (checked against ``torch.nn.functional.unfold``), and the device
+model's kind for those convs in a real calibration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from hardnet_analysis.analysis import analyze
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.graph.traced import trace_module
+from hardnet_analysis.metrics.analysis import measure_graph
+from hardnet_analysis.metrics.conv_paths import (
+    ConvPaths,
+    im2col_bytes,
+    onednn_gemm_path,
+    ort_kind,
+    torch_kind,
+)
+from hardnet_analysis.metrics.predict import layer_features, predict, runtime_features
+from hardnet_analysis.profiler.onednn import WIDTHS, conv_impls, grouped_block
+
+
+def _conv_attrs(c_in: int, c_out: int, groups: int, k: int = 3, side: int = 8, **kw: Any) -> Any:
+    conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, groups=groups, bias=False, **kw)
+    graph = trace_module(conv, (1, c_in, side, side), "conv")
+    (attrs,) = (a for _, a in graph.nodes(data=True) if a["op"] == "conv")
+    return attrs
+
+
+@pytest.mark.parametrize(
+    ("shape", "block", "gemm"),
+    [
+        ((32, 8, 4), 8, True),  # CondenseNet's first stage: 8 in, 2 out per group
+        ((64, 16, 4), 8, True),
+        ((128, 32, 4), 8, False),  # 32 in, 8 out per group: the JIT kernel
+        ((128, 128, 32), 8, True),  # ResNeXt 32x4d's first stage
+        ((64, 64, 8), 8, False),
+        ((64, 64, 8), 16, True),  # 8 per group where vectors hold 16 floats
+        ((64, 64, 1), 8, False),  # dense
+        ((36, 36, 36), 8, False),  # depthwise: a kernel of its own
+        ((32, 8, 4), 0, False),  # no block probed: nothing told apart
+    ],
+)
+def test_the_onednn_gemm_rule(shape: tuple[int, int, int], block: int, gemm: bool) -> None:
+    attrs = _conv_attrs(*shape)
+    assert onednn_gemm_path(attrs, block) is gemm
+    kind = "conv_dw" if shape[2] == shape[0] else "conv_grouped" if shape[2] > 1 else "conv_kxk"
+    assert torch_kind(kind, attrs, block) == ("conv_grouped_gemm" if gemm else kind)
+
+
+def test_ort_runs_grouped_nchw_convs_as_the_lowered_grouped_kind() -> None:
+    assert ort_kind("conv_grouped", _conv_attrs(96, 96, 8), (8, 4)) == "conv_grouped_gemm"
+    assert ort_kind("conv_grouped", _conv_attrs(64, 64, 4), (8, 4)) == "conv_grouped"
+    assert ort_kind("conv_dw", _conv_attrs(26, 26, 26), (8, 4)) == "conv_dw_nchw"
+    assert ort_kind("conv_kxk", _conv_attrs(78, 34, 1), (8, 4)) == "conv_nchw"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    per_group=st.integers(1, 6),
+    groups=st.sampled_from([1, 2, 4]),
+    k=st.sampled_from([1, 3, 5]),
+    stride=st.sampled_from([1, 2]),
+    side=st.integers(5, 12),
+)
+def test_the_im2col_matrix_is_what_unfold_builds(
+    per_group: int, groups: int, k: int, stride: int, side: int
+) -> None:
+    """The im2col matrix of any conv is ``unfold``'s output: in channels x taps x positions;
+    a 1x1 conv of stride 1 needs none (its input is the matrix)."""
+    c_in = per_group * groups
+    attrs = _conv_attrs(c_in, 2 * groups, groups, k, side, stride=stride)
+    x = torch.zeros(1, c_in, side, side)
+    unfolded = nn.functional.unfold(x, k, padding=k // 2, stride=stride).numel() * 4
+    expected = 0 if k == 1 and stride == 1 else unfolded
+    assert im2col_bytes(attrs, 4) == expected
+
+
+def test_a_lowered_grouped_conv_moves_its_im2col_matrix_twice() -> None:
+    """Written once and read once by the GEMM: CondenseNet's 3x3 conv 32 -> 8 in 4 groups at
+    112x112 moves 2 x 14,450,688 bytes more than its input, weights and output."""
+    module = nn.Conv2d(32, 8, 3, padding=1, groups=4, bias=False)
+    analysis = measure_graph(trace_module(module, (1, 32, 112, 112), "conv"))
+    (plain,) = layer_features(analysis, 2**23)
+    (lowered,) = runtime_features(analysis, [plain], ConvPaths("torch", onednn_block=8))
+    assert plain.kind == "conv_grouped" and lowered.kind == "conv_grouped_gemm"
+    assert plain.bytes == (32 * 112 * 112 + 8 * 8 * 9 + 8 * 112 * 112) * 4
+    assert lowered.bytes - plain.bytes == 2 * 32 * 9 * 112 * 112 * 4
+    assert lowered.macs == plain.macs and lowered.dram_bytes == plain.dram_bytes
+
+
+def test_condensenet_runs_its_first_two_stages_3x3_convs_on_the_gemm_path(
+    device_file: Path,
+) -> None:
+    """CondenseNet-74 (C = G = 4) has stages of 4, 6, 8, 10 and 8 layers with growth 8, 16, 32,
+    64 and 128; each layer's 3x3 conv takes 4 x growth channels to growth in 4 groups, so the
+    first two stages' (2 and 4 outputs per group) are the 10 off oneDNN's JIT kernel at 8."""
+    device = DeviceModel.read(device_file)
+    analysis = analyze("condensenet74_c4_g4_converted")
+    lowered = [layer for layer in predict(analysis, _with_block(device, 8)).layers
+               if layer.kind == "conv_grouped_gemm"]  # fmt: skip
+    taps = [
+        n for n in (layer.name for layer in lowered) if analysis.graph.nodes[n]["kernel"] == (3, 3)
+    ]
+    assert len(taps) == 10
+    older = predict(analysis, _with_block(device, 0))  # a file from before: none told apart
+    assert not any(layer.kind == "conv_grouped_gemm" for layer in older.layers)
+
+
+def _with_block(device: DeviceModel, block: int) -> DeviceModel:
+    from dataclasses import replace
+
+    return replace(device, onednn_block=block)
+
+
+def test_onednn_verbose_lines_give_each_convs_implementation() -> None:
+    log = "\n".join(
+        [
+            "onednn_verbose,v1,info,cpu,runtime:OpenMP,nthr:1",
+            "onednn_verbose,v1,primitive,exec,cpu,convolution,x64:gemm:jit,forward_training,"
+            "src:f32:a:blocked:abcd::f0 wei:f32:a:blocked:abcde::f0,alg:convolution_direct,0.1",
+            "onednn_verbose,v1,primitive,exec,cpu,reorder,jit:uni,undef,src:f32::blocked:abcd::f0",
+            "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,forward_training,"
+            "src:f32:a:blocked:aBcd8b::f0,alg:convolution_direct,0.05",
+            "onednn_verbose,exec,cpu,convolution,jit:avx512_core,forward_inference,src_f32::",
+        ]
+    )
+    assert conv_impls(log) == ["x64:gemm:jit", "jit:avx2", "jit:avx512_core"]
+
+
+@pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+    reason="this PyTorch has no oneDNN",
+)
+def test_this_cpu_has_a_grouped_block_and_the_calibration_keeps_it(device_file: Path) -> None:
+    """On an x86 CPU with AVX2 oneDNN's JIT grouped convs take some width of `WIDTHS`; the
+    tiny calibration records it and fits the lowered grouped convs as a kind of their own,
+    their bytes counting the im2col matrix."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if " avx2" not in flags:
+        pytest.skip("not an AVX2 CPU")
+    block = grouped_block()
+    assert block in WIDTHS and block >= 8
+    device = DeviceModel.read(device_file)
+    assert device.onednn_block == block
+    lowered = [s for s in device.samples if s.kind == "conv_grouped_gemm"]
+    assert {s.label.split(" cold")[0] for s in lowered} == {
+        "gconv3 16->4 g4 @8",
+        "gconv1 24->16 g4 @8",
+    }
+    gconv3 = next(s for s in lowered if s.label == "gconv3 16->4 g4 @8")
+    assert gconv3.bytes == (16 * 64 + 4 * 4 * 9 + 4 * 64) * 4 + 2 * 16 * 9 * 64 * 4
