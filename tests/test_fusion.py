@@ -14,7 +14,6 @@ from hardnet_analysis.analysis import analyze
 from hardnet_analysis.metrics.conv_paths import ConvPaths, nchwc_path
 from hardnet_analysis.metrics.fusion import runtime_groups
 from hardnet_analysis.metrics.predict import fused_features, layer_features
-from hardnet_analysis.metrics.traffic import grouped_traffic
 from hardnet_analysis.resolve import input_shape_of, resolve
 from hardnet_analysis.shapes import InputShape
 
@@ -146,20 +145,30 @@ def test_the_groups_are_the_kernels_ort_runs(
     assert sum(map(len, ours)) > len(ours)  # something was fused
 
 
-def test_grouped_bytes_match_the_runtimes_view() -> None:
-    """`fused_features`' bytes are `grouped_traffic`'s, the figure ``hda profile --runtime
-    onnxruntime`` reports per kernel, for every multi-node group of a network."""
-    analysis = analyze("mobilenet_v2", InputShape(((1, 3, 64, 64),)))
-    groups = runtime_groups(analysis)
-    kernels = {g.name: g.bytes for g in grouped_traffic(analysis, groups)}
-    fused = {
-        f.name: f.bytes
-        for f in fused_features(
-            analysis, layer_features(analysis, 2**23), ConvPaths("onnxruntime", (8, 4))
-        )
-    }
-    multi = [name for name, nodes in groups.items() if len(nodes) > 1]
-    assert multi and all(fused[name] == kernels[name] for name in multi)
+def test_a_kernels_bytes_are_its_convs_and_what_the_fusion_adds() -> None:
+    """Counted from the graph alone, for every fused kernel of ResNet-18 at 64: the conv's own
+    input, weights and output, plus BN's four vectors (ORT folds them, they are still read
+    once) and the residual an add reads; an activation epilogue adds nothing."""
+    analysis = analyze("resnet18", InputShape(((1, 3, 64, 64),)))
+    nodes, records = analysis.graph.nodes, {r.name: r for r in analysis.layers}
+    fused = fused_features(
+        analysis, layer_features(analysis, 2**23), ConvPaths("onnxruntime", (8, 4))
+    )
+    by_name = {f.name: f for f in fused}
+    checked = 0
+    for name, members in runtime_groups(analysis).items():
+        if len(members) == 1:
+            continue
+        expected = records[members[0]].bytes
+        for member in members[1:]:
+            shape = nodes[member]["out_shape"]
+            if nodes[member]["op"] == "batchnorm":
+                expected += 4 * shape[1] * 4
+            elif nodes[member]["op"] == "add":
+                expected += shape[0] * shape[1] * shape[2] * shape[3] * 4
+        assert by_name[name].bytes == expected, name
+        checked += 1
+    assert checked == 20  # every conv of ResNet-18 heads a kernel of several nodes
 
 
 @pytest.mark.parametrize(

@@ -151,6 +151,7 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
         (("--dtype", "bf16"), "fp32 NCHW export"),
         (("--channels-last",), "fp32 NCHW export"),
         (("--device", "cuda"), "--device cpu"),
+        (("--thread-time",), "--thread-time clocks torch's thread"),
     ],
 )
 def test_what_ort_cannot_do_is_one_line(extra: tuple[str, ...], message: str) -> None:

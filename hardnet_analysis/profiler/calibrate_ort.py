@@ -54,6 +54,7 @@ from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.microbench import Bench
 from hardnet_analysis.profiler.onnxrt import (
+    check_cpu_provider,
     export_cached,
     feeds,
     forward_of,
@@ -114,10 +115,7 @@ def check(picked: Picked, thread_time: bool) -> None:
     """What ORT's CPU provider cannot calibrate is a one-line UsageError; so is a missing
     onnx extra."""
     require_onnxruntime()
-    if picked.device.type != "cpu":
-        raise UsageError("--runtime onnxruntime runs on --device cpu (its CPU execution provider)")
-    if thread_time:
-        raise UsageError("--thread-time clocks torch's thread; ONNX Runtime runs on its own")
+    check_cpu_provider(picked.device.type, thread_time)
 
 
 def measure_ort(

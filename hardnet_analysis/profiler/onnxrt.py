@@ -46,6 +46,15 @@ _KERNEL = "_kernel_time"
 _REWRITE_SUFFIXES = (_NCHWC, "_bn")
 
 
+def check_cpu_provider(device_type: str, thread_time: bool) -> None:
+    """What ORT's CPU execution provider cannot do for any command is a one-line UsageError:
+    run on another `device_type` than ``cpu``, or be timed by torch's thread clock."""
+    if device_type != "cpu":
+        raise UsageError("--runtime onnxruntime runs on --device cpu (its CPU execution provider)")
+    if thread_time:
+        raise UsageError("--thread-time clocks torch's thread; ONNX Runtime runs on its own")
+
+
 def require_onnxruntime() -> ModuleType:
     """The `onnxruntime` package, or a one-line UsageError naming the extra."""
     try:

@@ -24,6 +24,7 @@ from hardnet_analysis.profiler.onnxrt import (
     OPT_LEVEL,
     Exported,
     OrtProfile,
+    check_cpu_provider,
     export_cached,
     feeds,
     forward_of,
@@ -52,15 +53,12 @@ _PRINCIPAL = ("conv", "conv_transpose", "linear", "matmul", "einsum", "attention
 
 def check_settings(settings: Settings) -> None:
     """What ONNX Runtime's CPU provider cannot honour is a one-line UsageError."""
-    if settings.device.split(":", 1)[0] != "cpu":
-        raise UsageError("--runtime onnxruntime runs on --device cpu (its CPU execution provider)")
+    check_cpu_provider(settings.device.split(":", 1)[0], settings.thread_time)
     if settings.dtype != "fp32" or settings.channels_last:
         raise UsageError(
             "--runtime onnxruntime runs the fp32 NCHW export (ORT picks its own layouts): "
             "drop --dtype and --channels-last"
         )
-    if settings.thread_time:
-        raise UsageError("--thread-time clocks torch's thread; ONNX Runtime runs on its own")
 
 
 def _source(model: str, shape: InputShape, say: Log) -> tuple[Exported, Analysis]:
