@@ -17,6 +17,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.fusion import runtime_groups
 from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.profiler.calibrate_ort import op_seconds
+from hardnet_analysis.shapes import InputShape
 
 FAST = ["--grid", "tiny", "--threads", "1", "--repeat", "2", "--budget", "0.001"]
 
@@ -145,3 +146,21 @@ def test_what_ort_cannot_calibrate_is_one_line(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_the_ort_context_fit_times_a_network_kernel_by_kernel(tmp_path: Path) -> None:
+    """A context network in ORT (a tiny HarDNet at 32: a dynamo export of a few seconds) is
+    timed whole and per kernel: one op sample per ORT kernel that is no view (24 kernels, 2 of
+    them flattens), each of the kind it runs as, HarDNet's odd channel counts in NCHW."""
+    out = tmp_path / "ctx.json"
+    tiny = "tests/data/tinyhardnet.json"
+    argv = ["calibrate", *FAST, "--runtime", "onnxruntime", "--models", tiny]
+    assert main([*argv, "--context-input", "32", "--out", str(out), "--format", "json"]) == 0
+    (model,) = DeviceModels.read(out).models
+    assert model.context is not None
+    (network,) = model.context.models
+    assert network.model == tiny and tuple(network.input) == (32, 32)
+    groups = runtime_groups(analyze(tiny, InputShape(((1, 3, 32, 32),))))
+    assert network.ops == len(network.samples) == len(groups) - 2
+    assert {"conv_kxk", "conv_nchw", "concat", "linear"} <= {s.kind for s in network.samples}
+    assert all(0 < s.measured_s < network.measured_s for s in network.samples)
