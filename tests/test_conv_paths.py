@@ -1,7 +1,8 @@
 """Which kernel runs a conv (``metrics.conv_paths``): oneDNN's GEMM path for grouped convs whose
 channels per group its JIT kernel does not take, as oneDNN's own verbose log shows it, the im2col
-matrix such a conv also moves (checked against ``torch.nn.functional.unfold``), and the device
-model's kind for those convs in a real calibration."""
+matrix such a conv also moves (checked against ``torch.nn.functional.unfold``), the device
+model's kind for those convs in a real calibration, and an overhead paid once per group (ORT's
+depthwise convs off NCHWc)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from hardnet_analysis.metrics.conv_paths import (
     ort_kind,
     torch_kind,
 )
+from hardnet_analysis.metrics.fit_device import Measurement, fit_device
 from hardnet_analysis.metrics.predict import layer_features, predict, runtime_features
 from hardnet_analysis.profiler.onednn import WIDTHS, conv_impls, grouped_block
 
@@ -159,3 +161,29 @@ def test_this_cpu_has_a_grouped_block_and_the_calibration_keeps_it(device_file: 
     }
     gconv3 = next(s for s in lowered if s.label == "gconv3 16->4 g4 @8")
     assert gconv3.bytes == (16 * 64 + 4 * 4 * 9 + 4 * 64) * 4 + 2 * 16 * 9 * 64 * 4
+
+
+def _depthwise(channels: int, side: int, seconds: Any) -> Measurement:
+    module = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+    analysis = measure_graph(trace_module(module, (1, channels, side, side), "dw"))
+    (f,) = layer_features(analysis, 2**23, warm=True, flush_outputs=False)
+    return Measurement("conv_dw", f"dw {channels} @{side}", analysis, 0, seconds(channels, f))
+
+
+@pytest.mark.parametrize("per_group", [True, False])
+def test_the_fit_finds_an_overhead_paid_per_group(per_group: bool) -> None:
+    """Depthwise convs timed as 0.7 us per channel (ORT's NCHW kernel: one small GEMM per
+    channel) or 50 us per op, plus 0.3 ns per byte: the fit tells the two apart, recovers the
+    overhead, and predicts a 462-channel conv at 7x7 from convs of 16 to 256 channels."""
+    fixed = (lambda c: 0.7e-6 * c) if per_group else (lambda c: 50e-6)
+    seconds = lambda c, f: fixed(c) + 3e-10 * f.bytes  # noqa: E731
+    shapes = [(16, 56), (24, 56), (32, 28), (64, 28), (96, 14), (128, 14), (256, 7), (40, 28)]
+    fit = fit_device([_depthwise(c, side, seconds) for c, side in shapes], {2**23: "test"})
+    (model,) = fit.kinds
+    assert model.overhead_per_group is per_group
+    assert model.overhead_s == pytest.approx(0.7e-6 if per_group else 50e-6, rel=0.02)
+    probe = _depthwise(462, 7, seconds)
+    (f,) = layer_features(probe.analysis, 2**23, warm=True, flush_outputs=False)
+    assert f.groups == 462
+    predicted, _ = model.time(f.work, f.dram_bytes, f.bytes, f.groups)
+    assert predicted == pytest.approx(probe.time_s, rel=0.02)

@@ -78,9 +78,10 @@ def prepare(root: Path, storage: str | None) -> str:
         epochs=EPOCHS,
         batch_size=16,
     )
-    # A 15 s grace: with three workers training on 2 cores, a live worker's heartbeat thread
-    # once went 6 s unheard (a retry then failed as lost and the candidate ran out of retries).
-    trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 15))
+    # A 30 s grace: with three workers training on 2 cores, a live worker's heartbeat thread
+    # once went 6 s unheard (a retry then failed as lost and the candidate ran out of retries),
+    # and over 15 s twice with a calibration-sized job on the same 2 cores.
+    trained = train_front(root, 4, recipe, workers=0, storage=storage, heartbeat=(1, 30))
     assert [c.status for c in trained.candidates] == ["pending"] * 4
     return trained.study
 

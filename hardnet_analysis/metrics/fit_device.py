@@ -201,9 +201,11 @@ class KindFit:
     loo: Matrix
 
 
-def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1) -> KindFit:
+def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1, per_group: bool = False) -> KindFit:
     """Both forms fitted and scored leave-one-out; the better one kept (ties: max). `x` holds
-    the work with channels padded to `block`."""
+    the work with channels padded to `block`; with `per_group`, `x` and `t` are per group
+    (t = groups x overhead + terms is t / groups = overhead + terms / groups, each term
+    linear in its feature, with the same relative errors)."""
     loo = {form: _loo(x, t, form) for form in ("max", "sum")}
     form: Form = "max" if loo["max"].mean() <= loo["sum"].mean() else "sum"
     coef = FITS[form](x, t)
@@ -220,6 +222,7 @@ def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1) -> KindFit:
         loo_max=float(loo["max"].mean()),
         loo_sum=float(loo["sum"].mean()),
         channel_block=block,
+        overhead_per_group=per_group,
     )
     return KindFit(model, loo[form])
 
@@ -240,23 +243,31 @@ class DeviceFit:
 #: 16 (fp32 vector lanes of AVX2 and AVX-512, which blocked layouts pad channels to).
 BLOCKS = (1, 8, 16)
 PADDED_KINDS = frozenset(kind for kind in KINDS if kind.startswith("conv"))
+#: Kinds of convs with groups, whose overhead is tried per op and per group
+#: (`KindModel.overhead_per_group`).
+GROUPED_KINDS = frozenset(kind for kind in PADDED_KINDS if "dw" in kind or "grouped" in kind)
 
 
 def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFit], Matrix]:
-    """Every kind fitted at cache `capacity`; a conv kind at the channel block (`BLOCKS`)
-    with the lowest leave-one-out error. Returns the fits and each benchmark's features."""
+    """Every kind fitted at cache `capacity`; a conv kind at the channel block (`BLOCKS`),
+    and a grouped one with its overhead per op or per group, whichever has the lowest
+    leave-one-out error. Returns the fits and each benchmark's features (MACs, work, DRAM
+    bytes, bytes, groups)."""
     rows = [_rows(m, capacity) for m in measured]
     times = np.array([m.time_s for m in measured])
-    feats = np.zeros((len(measured), 4))
+    feats = np.zeros((len(measured), 5))
     fits = []
     for kind in dict.fromkeys(m.kind for m in measured):
         mine = [i for i, m in enumerate(measured) if m.kind == kind]
+        groups = np.array([max(f.groups for f in rows[i]) for i in mine], dtype=np.float64)
         best: tuple[KindFit, Matrix] | None = None
         for block in BLOCKS if kind in PADDED_KINDS else (1,):
             x = np.array([_summed(rows[i], block) for i in mine], dtype=np.float64)
-            fit = fit_kind(kind, x[:, 1:], times[mine], block)
-            if best is None or fit.loo.mean() < best[0].loo.mean():
-                best = (fit, x)
+            for per_group in (False, True) if kind in GROUPED_KINDS else (False,):
+                unit = groups if per_group else np.ones(len(mine))
+                fit = fit_kind(kind, x[:, 1:] / unit[:, None], times[mine] / unit, block, per_group)
+                if best is None or fit.loo.mean() < best[0].loo.mean():
+                    best = (fit, np.column_stack([x, groups]))
         assert best is not None
         fits.append(best[0])
         feats[mine] = best[1]
@@ -276,7 +287,7 @@ def fit_device(measured: Sequence[Measurement], capacities: dict[int, str]) -> D
     samples = []
     for m, row in zip(measured, feats, strict=True):
         model = by_kind[m.kind]
-        seconds, _ = model.time(row[1], row[2], row[3])
+        seconds, _ = model.time(row[1], row[2], row[3], int(row[4]))
         samples.append(
             Sample(
                 m.kind,

@@ -144,6 +144,11 @@ def op_work(attrs: Mapping[str, Any], macs: int) -> int:
     return 2 * macs
 
 
+def op_groups(attrs: Mapping[str, Any]) -> int:
+    """A conv's groups (a depthwise conv of 40 channels: 40), 1 for any other node."""
+    return int(attrs["groups"]) if is_conv(attrs["op"]) else 1
+
+
 def op_channels(attrs: Mapping[str, Any]) -> tuple[int, int]:
     """(input channels per group, output channels) of a conv, (0, 0) for any other node: a
     dense 3x3 conv 20 -> 24 is (20, 24), a depthwise conv of 40 channels (1, 40)."""

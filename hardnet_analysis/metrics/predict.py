@@ -30,7 +30,7 @@ from hardnet_analysis.metrics.analysis import Analysis, dtype_bytes
 from hardnet_analysis.metrics.cache import cache_traffic
 from hardnet_analysis.metrics.conv_paths import LOWERED_GROUPED, ConvPaths, im2col_bytes
 from hardnet_analysis.metrics.fusion import runtime_groups
-from hardnet_analysis.metrics.op_kinds import op_channels, op_kind, op_work
+from hardnet_analysis.metrics.op_kinds import op_channels, op_groups, op_kind, op_work
 from hardnet_analysis.metrics.traffic import grouped_traffic
 
 PARTS = ("whole", "first", "middle", "last")
@@ -50,6 +50,8 @@ class LayerFeatures:
     bytes: int
     #: (input per group, output) channels of a conv, for `KindModel.channel_block`.
     channels: tuple[int, int] = (0, 0)
+    #: A conv's groups, for `KindModel.overhead_per_group` (1 for any other node).
+    groups: int = 1
 
 
 def layer_features(
@@ -80,6 +82,7 @@ def layer_features(
                     est.dram_bytes_est,
                     record.bytes,
                     op_channels(attrs),
+                    op_groups(attrs),
                 )
             )
     return out
@@ -131,7 +134,7 @@ def predict_layers(features: list[LayerFeatures], device: DeviceModel) -> list[L
     """Each node's predicted time on `device`."""
     out = []
     for f in features:
-        seconds, bound = device.op_time(f.kind, f.work, f.dram_bytes, f.bytes, f.channels)
+        seconds, bound = device.op_time(f.kind, f.work, f.dram_bytes, f.bytes, f.channels, f.groups)
         out.append(
             LayerPrediction(f.name, f.op, f.kind, f.macs, f.bytes, f.dram_bytes, seconds, bound)
         )

@@ -32,7 +32,7 @@ def kinds_table(device: DeviceModel) -> Table:
         table.add_row(
             k.kind,
             k.form,
-            f"{k.overhead_s * 1e6:.1f}",
+            f"{k.overhead_s * 1e6:.1f}" + ("/group" if k.overhead_per_group else ""),
             _rate(k.flop_s, ""),
             _rate(k.dram_byte_s, ""),
             _rate(k.cache_byte_s, ""),
