@@ -64,11 +64,12 @@ def test_an_unknown_runtime_is_refused_on_load(device_file: Path, tmp_path: Path
 def test_an_ort_model_predicts_per_kernel(device_file: Path) -> None:
     """The same coefficients read per ORT kernel: one layer per group, each named after its
     first node; BN and activation fused into a conv no longer pay their own kind time. With
-    BN and elementwise ops costing 1 ms each, ResNet-18's 45 fused into a conv (20 BNs, 25
-    ReLUs and adds) leave about 45 ms of the unfused prediction out."""
+    BN and elementwise ops costing 10 ms each, ResNet-18's 45 fused into a conv (20 BNs, 25
+    ReLUs and adds) leave about 450 ms of the unfused prediction out, less what the fused
+    convs' extra bytes (BN's vectors, the residual reads) cost: a few ms."""
     eager = DeviceModel.read(device_file)
     costly = tuple(
-        replace(k, overhead_s=1e-3) if k.kind in ("bn", "eltwise") else k for k in eager.kinds
+        replace(k, overhead_s=10e-3) if k.kind in ("bn", "eltwise") else k for k in eager.kinds
     )
     eager = replace(eager, kinds=costly, context=None)
     ort = replace(eager, runtime="onnxruntime", nchwc_block=8, nchwc_step=4)
@@ -83,8 +84,7 @@ def test_an_ort_model_predicts_per_kernel(device_file: Path) -> None:
         n for nodes in groups.values() for n in nodes[1:] if kinds.get(n) in ("bn", "eltwise")
     ]
     assert len(absorbed) == 45
-    # the fused convs move a few more bytes (BN's vectors, the residual read): microseconds
-    assert unfused.latency_s - fused.latency_s > 0.9 * len(absorbed) * 1e-3
+    assert unfused.latency_s - fused.latency_s > 0.9 * len(absorbed) * 10e-3
 
 
 pytest.importorskip("onnx")
