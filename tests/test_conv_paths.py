@@ -6,6 +6,7 @@ depthwise convs off NCHWc)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +18,35 @@ from torch import nn
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.metrics.conv_paths import (
+    TORCH_NATIVE_LIMIT,
     ConvPaths,
     im2col_bytes,
     onednn_gemm_path,
     ort_kind,
     torch_kind,
+    torch_native_path,
 )
 from hardnet_analysis.metrics.fit_device import Measurement, fit_device
+from hardnet_analysis.metrics.op_kinds import op_kind
 from hardnet_analysis.metrics.predict import layer_features, predict, runtime_features
-from hardnet_analysis.profiler.onednn import WIDTHS, conv_impls, grouped_block
+from hardnet_analysis.profiler.onednn import (
+    WIDTHS,
+    _verbose_log,
+    conv_impls,
+    grouped_block,
+    native_limit,
+)
 
 
-def _conv_attrs(c_in: int, c_out: int, groups: int, k: int = 3, side: int = 8, **kw: Any) -> Any:
+def _conv_attrs(
+    c_in: int, c_out: int, groups: int, k: int = 3, side: int = 8, batch: int = 1, **kw: Any
+) -> Any:
     conv = nn.Conv2d(c_in, c_out, k, padding=k // 2, groups=groups, bias=False, **kw)
-    graph = trace_module(conv, (1, c_in, side, side), "conv")
+    graph = trace_module(conv, (batch, c_in, side, side), "conv")
     (attrs,) = (a for _, a in graph.nodes(data=True) if a["op"] == "conv")
     return attrs
 
@@ -57,6 +70,83 @@ def test_the_onednn_gemm_rule(shape: tuple[int, int, int], block: int, gemm: boo
     assert onednn_gemm_path(attrs, block) is gemm
     kind = "conv_dw" if shape[2] == shape[0] else "conv_grouped" if shape[2] > 1 else "conv_kxk"
     assert torch_kind(kind, attrs, block) == ("conv_grouped_gemm" if gemm else kind)
+
+
+#: (in, out, groups, kernel, side, stride, batch, threads, kind PyTorch runs it as at 20,480),
+#: by PyTorch's rule read from its source (``ConvParams::use_mkldnn``); None: oneDNN's.
+NATIVE_CASES = [
+    (64, 64, 1, 1, 56, 1, 1, 1, "conv_1x1_gemm"),  # a 1x1 conv at one thread: any size
+    (64, 64, 1, 1, 56, 1, 1, 2, None),  # 200,704 elements on two threads
+    (64, 64, 1, 1, 14, 1, 1, 2, "conv_1x1_gemm"),  # 12,544
+    (64, 64, 1, 1, 56, 1, 16, 1, None),  # a batch of 16
+    (128, 32, 1, 3, 7, 1, 1, 2, "conv_kxk_gemm"),  # DenseNet's last block: 6,272
+    (128, 32, 1, 3, 14, 1, 1, 1, None),  # 25,088
+    (20, 8, 1, 3, 32, 1, 1, 1, "conv_kxk_gemm"),  # 20,480: at the limit
+    (21, 8, 1, 3, 32, 1, 1, 1, None),
+    (16, 16, 1, 3, 8, 1, 2, 1, None),  # batched
+    (16, 16, 1, 5, 8, 1, 1, 1, None),  # a kernel over 3x3
+    (64, 128, 1, 1, 14, 2, 1, 1, "conv_kxk_gemm"),  # a small strided 1x1: im2col first
+    (64, 128, 1, 1, 56, 2, 1, 1, None),
+    (24, 16, 4, 1, 8, 1, 1, 1, "conv_grouped_gemm"),  # a 1x1 group conv at one thread
+    (24, 16, 4, 1, 8, 1, 1, 2, None),
+    (16, 16, 4, 3, 8, 1, 1, 1, None),  # a small grouped 3x3 conv
+]
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "groups", "k", "side", "stride", "batch", "threads", "native"),
+    NATIVE_CASES,
+)
+def test_the_torch_native_rule(
+    c_in: int,
+    c_out: int,
+    groups: int,
+    k: int,
+    side: int,
+    stride: int,
+    batch: int,
+    threads: int,
+    native: str | None,
+) -> None:
+    attrs = _conv_attrs(c_in, c_out, groups, k, side, batch, stride=stride)
+    assert torch_native_path(attrs, threads, TORCH_NATIVE_LIMIT) is (native is not None)
+    assert not torch_native_path(attrs, threads, 0)  # no limit probed: none told apart
+    paths = ConvPaths("torch", onednn_block=8, native_limit=TORCH_NATIVE_LIMIT, threads=threads)
+    kind = op_kind(attrs)
+    assert paths.kind(kind, attrs) == native or torch_kind(kind, attrs, 8)
+
+
+_DISPATCH_CHILD = """
+import torch
+torch.set_num_threads({threads})
+with torch.no_grad():
+    for c_in, c_out, groups, k, side, stride, batch in {cases}:
+        conv = torch.nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False)
+        conv.eval()(torch.zeros(batch, c_in, side, side))
+"""
+#: oneDNN's problem descriptor: ``mb16_ic64oc64_ih56...``, ``g4mb1_ic24oc16_ih8...``.
+_DESCRIPTOR = re.compile(r"exec,cpu,convolution,.*?,(?:g(\d+))?mb(\d+)_ic(\d+)oc(\d+)_ih(\d+)")
+
+
+@pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+    reason="this PyTorch has no oneDNN",
+)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_native_rule_is_what_this_pytorch_does(threads: int) -> None:
+    """Of `NATIVE_CASES` at `threads`, oneDNN's own log shows running exactly those the rule
+    gives oneDNN, on the PyTorch installed here (told apart by their shapes in the log), and
+    `native_limit` finds the rule."""
+    mine = [case for case in NATIVE_CASES if case[7] == threads]
+    log = _verbose_log(_DISPATCH_CHILD.format(threads=threads, cases=[c[:7] for c in mine]))
+    assert "convolution" in log
+    ran = {
+        (int(c_in), int(c_out), int(groups or 1), int(side), int(batch))
+        for groups, batch, c_in, c_out, side in _DESCRIPTOR.findall(log)
+    }
+    onednn = {(c[0], c[1], c[2], c[4], c[6]) for c in mine if c[8] is None}
+    assert ran == onednn
+    assert native_limit() == TORCH_NATIVE_LIMIT
 
 
 def test_ort_runs_grouped_nchw_convs_as_the_lowered_grouped_kind() -> None:
@@ -114,14 +204,16 @@ def test_condensenet_runs_its_first_two_stages_3x3_convs_on_the_gemm_path(
         n for n in (layer.name for layer in lowered) if analysis.graph.nodes[n]["kernel"] == (3, 3)
     ]
     assert len(taps) == 10
-    older = predict(analysis, _with_block(device, 0))  # a file from before: none told apart
+    older = predict(analysis, _with_block(device, 0, 0))  # a file from before: none told apart
     assert not any(layer.kind == "conv_grouped_gemm" for layer in older.layers)
 
 
-def _with_block(device: DeviceModel, block: int) -> DeviceModel:
+def _with_block(device: DeviceModel, block: int, limit: int | None = None) -> DeviceModel:
     from dataclasses import replace
 
-    return replace(device, onednn_block=block)
+    return replace(
+        device, onednn_block=block, native_limit=device.native_limit if limit is None else limit
+    )
 
 
 def test_onednn_verbose_lines_give_each_convs_implementation() -> None:
@@ -154,6 +246,7 @@ def test_this_cpu_has_a_grouped_block_and_the_calibration_keeps_it(device_file: 
     assert block in WIDTHS and block >= 8
     device = DeviceModel.read(device_file)
     assert device.onednn_block == block
+    assert device.native_limit == native_limit() == TORCH_NATIVE_LIMIT
     lowered = [s for s in device.samples if s.kind == "conv_grouped_gemm"]
     assert {s.label.split(" cold")[0] for s in lowered} == {
         "gconv3 16->4 g4 @8",
@@ -187,3 +280,52 @@ def test_the_fit_finds_an_overhead_paid_per_group(per_group: bool) -> None:
     assert f.groups == 462
     predicted, _ = model.time(f.work, f.dram_bytes, f.bytes, f.groups)
     assert predicted == pytest.approx(probe.time_s, rel=0.02)
+
+
+def test_pytorchs_own_path_and_onednns_stand_in_for_each_other(device_file: Path) -> None:
+    """A grid that timed dense convs on one path only (the tiny grid's are all small) predicts
+    the other path's convs with it, and a model with neither says so instead of looping."""
+    from dataclasses import replace
+
+    device = DeviceModel.read(device_file)
+    model = device.kind("conv_dw")
+    for fitted, asked in (("conv_kxk_gemm", "conv_kxk"), ("conv_kxk", "conv_kxk_gemm")):
+        one = replace(device, kinds=(replace(model, kind=fitted),))
+        assert one.kind(asked).kind == fitted
+        assert one.kind("conv_1x1_gemm").kind == fitted  # via conv_1x1, which falls to conv_kxk
+    neither = replace(device, kinds=(model,))
+    with pytest.raises(UsageError, match="no fit for op kind 'conv_kxk'"):
+        neither.kind("conv_kxk")
+
+
+@pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+    reason="this PyTorch has no oneDNN",
+)
+def test_one_calibrations_timings_fit_with_and_without_pytorchs_own_path() -> None:
+    """`benchmarks/ab_conv_paths.py`'s two fits: the same benchmarks and times, the tiny grid's
+    small dense convs fitted as PyTorch's own kinds with the probed rule and as oneDNN's with
+    ``native_limit`` 0, which the file then records (so `predict` maps convs as it fitted)."""
+    from dataclasses import replace
+
+    from hardnet_analysis.profiler.calibrate import (
+        CalibrationSettings,
+        fit_calibration,
+        time_calibration,
+    )
+
+    settings = CalibrationSettings(threads=(1,), grid="tiny", repeat=2, budget_s=0.001, models=())
+    timed = time_calibration(settings)
+    assert timed.paths.native_limit == TORCH_NATIVE_LIMIT
+    (probed,) = fit_calibration(timed).models
+    (before,) = fit_calibration(timed, replace(timed.paths, native_limit=0)).models
+    assert [(s.label, s.time_s) for s in probed.samples] == [
+        (s.label, s.time_s) for s in before.samples
+    ]
+    pairs = zip(probed.samples, before.samples, strict=True)
+    kinds = {s.label: (s.kind, o.kind) for s, o in pairs}
+    assert kinds["conv1 16->16 @16"] == ("conv_1x1_gemm", "conv_1x1")
+    assert kinds["conv3 16->16 @16"] == ("conv_kxk_gemm", "conv_kxk")
+    assert kinds["conv1 8->16 /2 @8"] == ("conv_kxk_gemm", "conv_1x1_strided")
+    assert (probed.native_limit, before.native_limit) == (TORCH_NATIVE_LIMIT, 0)
+    assert probed.context is None and before.context is None

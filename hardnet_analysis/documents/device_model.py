@@ -56,6 +56,11 @@ FALLBACK = {
     "conv_nchw": "conv_kxk",
     # Files calibrated before grouped convs on oneDNN's GEMM path were told apart.
     "conv_grouped_gemm": "conv_grouped",
+    # PyTorch's own path and oneDNN's stand in for each other where a grid timed one only:
+    # at one thread, batch 1, every stride-1 1x1 conv takes PyTorch's path.
+    "conv_1x1_gemm": "conv_1x1",
+    "conv_kxk_gemm": "conv_kxk",
+    "conv_kxk": "conv_kxk_gemm",
     "conv_dw_nchw": "conv_dw",
     # Files calibrated before strided 1x1 convs had micro-benchmarks of their own.
     "conv_1x1_strided": "conv_1x1",
@@ -217,6 +222,10 @@ class DeviceModel:
     #: this CPU (8 with AVX2; ``metrics.conv_paths.onednn_gemm_path``); 0 in older files and
     #: off oneDNN: no grouped conv is told apart.
     onednn_block: int = 0
+    #: For PyTorch: the largest input (elements) of a dense conv it runs on its own im2col
+    #: and GEMM instead of oneDNN (20,480; ``metrics.conv_paths.torch_native_path``); 0 in
+    #: older files and off oneDNN: every conv is taken for oneDNN's.
+    native_limit: int = 0
 
     @property
     def nchwc(self) -> tuple[int, int]:
@@ -230,9 +239,10 @@ class DeviceModel:
     def kind(self, name: str) -> KindModel:
         """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""
         table = {k.kind: k for k in self.kinds}
-        seen = name
-        while seen not in table and seen in FALLBACK:
+        seen, tried = name, {name}
+        while seen not in table and FALLBACK.get(seen, seen) not in tried:
             seen = FALLBACK[seen]
+            tried.add(seen)
         if seen not in table:
             raise UsageError(f"the device model has no fit for op kind {name!r} or a fallback")
         return table[seen]
@@ -276,8 +286,12 @@ class DeviceModel:
             return f"kind {twice[0]!r} is fitted twice"
         if self.runtime not in RUNTIMES:
             return f"runtime {self.runtime!r} is none of {', '.join(RUNTIMES)}"
-        if self.threads < 0 or self.cache_bytes <= 0 or min(*self.nchwc, self.onednn_block) < 0:
-            return "threads, the nchwc fields and onednn_block must be >= 0 and cache_bytes > 0"
+        probed = (*self.nchwc, self.onednn_block, self.native_limit)
+        if self.threads < 0 or self.cache_bytes <= 0 or min(probed) < 0:
+            return (
+                "threads, the nchwc fields, onednn_block and native_limit must be >= 0 and "
+                "cache_bytes > 0"
+            )
         for k in self.kinds:
             rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)
             if not all(isfinite(v) and v >= 0 for v in rates) or k.channel_block < 1:

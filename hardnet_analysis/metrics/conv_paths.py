@@ -7,14 +7,23 @@ two as different op kinds (``metrics.op_kinds.KINDS``).
   AVX2, 16 with AVX-512) per group; every other conv runs in plain NCHW through im2col and a
   GEMM. HarDNet-68 runs 27 of its 68 convs so, those whose input channels, such as 78 and
   150, are no multiple of 4.
-- **PyTorch on oneDNN** (`onednn_gemm_path`, `torch_kind`): a grouped conv whose channels per
-  group, in and out, are not multiples of the vector width (8 with AVX2) runs as im2col and a
-  GEMM per group. CondenseNet-74 runs 42 of its 72 grouped convs so (the 3x3 convs of its
-  first two stages, with 2 and 4 outputs per group, and 32 learned 1x1 group convs with
-  inputs per group such as 36), ResNeXt-50 32x4d 3 of its 16 (its first stage's 4 per group).
+- **PyTorch** (`torch_native_path`, `onednn_gemm_path`, `torch_kind`): its conv dispatch
+  leaves a small conv to its own im2col and GEMM (``slow_conv2d``) instead of oneDNN: with
+  fp32 and a batch below 16, a stride-1 1x1 conv at one thread, and a dense conv of at most
+  3x3 whose input holds at most 20,480 elements at any thread count (a 3x3 conv at 14x14 on
+  up to 104 channels). The two paths differ most at two threads: on a 2-core AMD EPYC,
+  oneDNN's 1x1 convs pay about 180 us per op there (reorders of input, weights and output,
+  each a parallel region), the native ones 35 us, and one fit of both was 15.6% off its
+  benchmarks leave-one-out where one per path is 4.9% and 3.6%. A grouped conv whose
+  channels per group, in and out, are not multiples of the vector width (8 with AVX2) runs
+  on oneDNN as im2col and a GEMM per group. CondenseNet-74 runs 42 of its 72 grouped convs
+  so (the 3x3 convs of its first two stages, with 2 and 4 outputs per group, and its learned
+  1x1 group convs with inputs per group such as 36, which at one thread take PyTorch's own
+  path, a GEMM per group), ResNeXt-50 32x4d 3 of its 16 (its first stage's 4 per group).
 
-The blocks are probed on the machine (``profiler.onnxrt.nchwc_layout``,
-``profiler.onednn.grouped_block``) and stored in the device model; 0 means never.
+The blocks and PyTorch's limit are probed on the machine (``profiler.onnxrt.nchwc_layout``,
+``profiler.onednn.grouped_block``, ``profiler.onednn.native_limit``) and stored in the device
+model; 0 means never.
 """
 
 from __future__ import annotations
@@ -30,27 +39,45 @@ from hardnet_analysis.metrics.handlers import is_conv
 
 #: The kind of a grouped conv lowered to im2col and a GEMM per group, in either runtime.
 LOWERED_GROUPED = "conv_grouped_gemm"
+#: PyTorch's own convs (`torch_native_path`): a stride-1 1x1 conv is one GEMM on its input,
+#: any other one an im2col and a GEMM.
+NATIVE_1X1 = "conv_1x1_gemm"
+NATIVE_KXK = "conv_kxk_gemm"
+#: Kinds whose bytes count an im2col matrix, written and read (`im2col_bytes`; 0 for a
+#: stride-1 1x1 conv, whose input is that matrix).
+LOWERED = frozenset({LOWERED_GROUPED, NATIVE_1X1, NATIVE_KXK})
+#: PyTorch's largest input (elements) of a dense conv it runs on its own path at any thread
+#: count (``ConvParams::use_mkldnn``; ``profiler.onednn.native_limit`` checks it on the install).
+TORCH_NATIVE_LIMIT = 20480
 
 
 @dataclass(frozen=True)
 class ConvPaths:
-    """Which kernel each conv runs on one CPU in one runtime, as probed there: ORT's NCHWc
-    (block, step) for ``onnxruntime``, oneDNN's grouped-conv block for ``torch``; zeros tell no
-    convs apart. `kind` maps an op kind to the one its kernel was fitted as."""
+    """Which kernel each conv runs on one CPU in one runtime at `threads` threads, as probed
+    there: ORT's NCHWc (block, step) for ``onnxruntime``; for ``torch``, oneDNN's grouped-conv
+    block and the input size up to which PyTorch runs a conv on its own path
+    (`torch_native_path`); zeros tell no convs apart. `kind` maps an op kind to the one its
+    kernel was fitted as."""
 
     runtime: str = "torch"
     nchwc: tuple[int, int] = (0, 0)
     onednn_block: int = 0
+    native_limit: int = 0
+    threads: int = 1
 
     @classmethod
     def of(cls, device: DeviceModel) -> ConvPaths:
-        """The paths `device` was calibrated with."""
-        return cls(device.runtime, device.nchwc, device.onednn_block)
+        """The paths `device` was calibrated with, at its thread count."""
+        return cls(
+            device.runtime, device.nchwc, device.onednn_block, device.native_limit, device.threads
+        )
 
     def kind(self, kind: str, attrs: Mapping[str, Any]) -> str:
         """`kind` of the node with `attrs` as this runtime runs it (`ort_kind`, `torch_kind`)."""
         if self.runtime == "onnxruntime":
             return ort_kind(kind, attrs, self.nchwc)
+        if kind.startswith("conv") and torch_native_path(attrs, self.threads, self.native_limit):
+            return native_kind(attrs)
         return torch_kind(kind, attrs, self.onednn_block)
 
     def benchmark_kind(self, kind: str, analysis: Analysis) -> str:
@@ -104,6 +131,38 @@ def onednn_gemm_path(attrs: Mapping[str, Any], block: int) -> bool:
     if block <= 0 or groups == 1 or groups == c_in:
         return False
     return (c_in // groups) % block != 0 or (c_out // groups) % block != 0
+
+
+def torch_native_path(attrs: Mapping[str, Any], threads: int, limit: int) -> bool:
+    """Whether PyTorch runs the fp32 conv with `attrs` on its own path (im2col and a GEMM,
+    ``slow_conv2d``) rather than oneDNN at `threads` threads, `limit` being the largest input
+    (elements) it leaves there (``profiler.onednn.native_limit``; 0: never). Its rule: oneDNN
+    takes a conv that is strided, dilated, batched by 16 or more, of a kernel other than 1x1
+    or run on several threads, *and* that is grouped, of a kernel over 3x3 both ways, batched,
+    or of an input over `limit`. At 20,480: a 1x1 conv 256 -> 64 at 56x56 is native at 1
+    thread, oneDNN's at 2; a 3x3 conv 128 -> 32 at 7x7 (6,272 elements) native at both; a 3x3
+    conv 128 -> 32 at 14x14 (25,088) oneDNN's at both; a 3-D conv never native."""
+    shapes = attrs.get("in_shapes") or ()
+    kernel = tuple(int(k) for k in attrs.get("kernel") or ())
+    if limit <= 0 or not shapes or len(kernel) not in (1, 2):
+        return False
+    shape = tuple(int(d) for d in shapes[0])
+    batch, kernel = shape[0], (1, *kernel)[-2:]
+    strided = prod(attrs.get("stride") or (1,)) > 1
+    dilated = any(int(d) > 1 for d in attrs.get("dilation") or (1,))
+    onednn_form = strided or dilated or batch >= 16 or kernel != (1, 1) or threads > 1
+    onednn_size = int(attrs["groups"]) > 1 or min(kernel) > 3 or batch > 1 or prod(shape) > limit
+    return not (onednn_form and onednn_size)
+
+
+def native_kind(attrs: Mapping[str, Any]) -> str:
+    """The kind of a conv on PyTorch's own path (`torch_native_path`): a grouped one runs a
+    GEMM per group (``conv_grouped_gemm``), a stride-1 1x1 conv without padding one GEMM on
+    its input (``conv_1x1_gemm``), any other an im2col and a GEMM (``conv_kxk_gemm``)."""
+    if int(attrs["groups"]) > 1:
+        return LOWERED_GROUPED
+    one = prod(attrs["kernel"]) == 1 and prod(attrs.get("stride") or (1,)) == 1
+    return NATIVE_1X1 if one and not any(attrs.get("padding") or (0,)) else NATIVE_KXK
 
 
 def torch_kind(kind: str, attrs: Mapping[str, Any], block: int) -> str:

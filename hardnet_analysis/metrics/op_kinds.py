@@ -24,9 +24,12 @@ KINDS = (
     "conv_dw",
     "conv_grouped",
     # Convs run as im2col and a GEMM (``metrics.conv_paths``): PyTorch's grouped ones with
-    # channels per group that oneDNN's JIT kernel does not take; ONNX Runtime's outside its
-    # blocked NCHWc layout, dense ones, and depthwise or grouped ones.
+    # channels per group that oneDNN's JIT kernel does not take, and the small ones it keeps
+    # off oneDNN (1x1: one GEMM on the input; others: im2col first); ONNX Runtime's outside
+    # its blocked NCHWc layout, dense ones, and depthwise or grouped ones.
     "conv_grouped_gemm",
+    "conv_1x1_gemm",
+    "conv_kxk_gemm",
     "conv_nchw",
     "conv_dw_nchw",
     "linear",

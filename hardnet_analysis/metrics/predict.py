@@ -28,7 +28,7 @@ from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis, dtype_bytes
 from hardnet_analysis.metrics.cache import cache_traffic
-from hardnet_analysis.metrics.conv_paths import LOWERED_GROUPED, ConvPaths, im2col_bytes
+from hardnet_analysis.metrics.conv_paths import LOWERED, ConvPaths, im2col_bytes
 from hardnet_analysis.metrics.fusion import runtime_groups
 from hardnet_analysis.metrics.op_kinds import op_channels, op_groups, op_kind, op_work
 from hardnet_analysis.metrics.traffic import grouped_traffic
@@ -188,11 +188,11 @@ def runtime_features(
 
 
 def as_run(analysis: Analysis, f: LayerFeatures, kind: str) -> LayerFeatures:
-    """`f` as a kernel of `kind` runs its node: a grouped conv lowered to im2col and a GEMM
-    (``conv_grouped_gemm``) also writes and reads its im2col matrix (``conv_paths.im2col_bytes``):
+    """`f` as a kernel of `kind` runs its node: a conv lowered to im2col and a GEMM (a kind of
+    ``conv_paths.LOWERED``) also writes and reads its im2col matrix (``conv_paths.im2col_bytes``):
     CondenseNet's 3x3 conv 32 -> 8 in 4 groups at 112x112 moves 2,009,344 bytes as a blocked
     conv, 30,910,720 so."""
-    if kind != LOWERED_GROUPED:
+    if kind not in LOWERED:
         return replace(f, kind=kind)
     attrs = analysis.graph.nodes[f.name]
     extra = 2 * im2col_bytes(attrs, dtype_bytes(analysis.dtype))

@@ -7,10 +7,11 @@ then `repeat` samples of enough calls to fill `budget_s`, the median per call ke
 thread count in turn (the module and its pool built once; a drift of the machine's speed
 then touches every count alike). A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
-candidate cache, so every call finds its data evicted. Then a few whole networks (`CONTEXT`,
-none of them a model the predictor sweep scores) are timed in a forward, whole and per op
-under ``torch.profiler``, and the context fit (``device_model.ContextFit``) says how much
-slower an op of each kind runs there than alone in a loop.
+candidate cache, so every call finds its data evicted. A few whole networks (`CONTEXT`, none
+of them a model the predictor sweep scores), spaced evenly among the benchmarks
+(`interleaved`), are timed in a forward, whole and per op under ``torch.profiler``; once the
+benchmarks are fitted, the context fit (``device_model.ContextFit``) says how much slower an
+op of each kind runs there than alone in a loop.
 The clock and the candidate cache capacities come from the backend (`hardnet_analysis.backends`:
 wall or thread CPU time and the sysfs cache levels from L2 up on the CPU, events and the L2
 size on a GPU); the fit keeps the capacity that predicts the benchmarks best leave-one-out
@@ -34,7 +35,7 @@ import torch
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, Picked, check_thread_time, pick
-from hardnet_analysis.documents.context_fit import ContextFit, ContextModel
+from hardnet_analysis.documents.context_fit import ContextModel
 from hardnet_analysis.documents.device_model import (
     DeviceModel,
     DeviceModels,
@@ -57,7 +58,7 @@ from hardnet_analysis.profiler import calibrate_ort
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
-from hardnet_analysis.profiler.onednn import grouped_block
+from hardnet_analysis.profiler.onednn import grouped_block, native_limit
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import probe_load
@@ -65,6 +66,8 @@ from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import input_shape_of, resolve
 
 Log = Callable[[str], None]
+#: What a calibration times, in order: a micro-benchmark, or a context network at a side.
+Job = Bench | tuple[str, int]
 #: Progress: called with (steps done, steps in all).
 Step = Callable[[int, int], None]
 MiB = 2**20
@@ -190,10 +193,9 @@ def measure(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
-    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
-    """The warm and (where it differs) cold timings of one benchmark, of the kind its conv
-    runs as (`ConvPaths.benchmark_kind`), at each thread count of
+    """The warm and (where it differs) cold timings of one benchmark, of its kind (which
+    kernel it ran as is told at the fit: `as_run`), at each thread count of
     `clocks` (count -> clock), the module, pool and features shared between counts. Each
     call's output is kept alive over a ring of calls that spans twice the smallest cache
     (`_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
@@ -202,7 +204,6 @@ def measure(
     154 us so, 304 us with cold outputs)."""
     module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
-    kind = paths.benchmark_kind(bench.kind, analysis)
     module = module.to(device)
     x = torch.rand(bench.shape, device=device)
     weights = sum(p.numel() for p in module.parameters()) * 4
@@ -221,7 +222,7 @@ def measure(
         for threads, clock in clocks.items():
             backend.prepare(threads)  # 0 (no CPU threads): left alone
             seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
-            out[threads].append(Measurement(kind, label, analysis, copies * nbytes, seconds))
+            out[threads].append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
     return out
 
 
@@ -231,14 +232,21 @@ def _measured(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
-    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime, of the kind
-    its conv runs as on `paths`."""
+    """One benchmark's timings at each thread count, in the settings' runtime."""
     if settings.runtime != "onnxruntime":
-        return measure(bench, picked.backend, picked.device, clocks, settings, caches, paths)
+        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
     pool = partial(_pool_size, settings=settings, caches=caches)
-    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, paths)
+    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
+
+
+def as_run(measured: list[Measurement], paths: ConvPaths, threads: int) -> list[Measurement]:
+    """`measured` (at `threads` threads) each of the kind its conv ran as on `paths`
+    (`ConvPaths.benchmark_kind`): a 1x1 conv 64 -> 64 at 14x14 is ``conv_1x1_gemm`` in
+    PyTorch at 1 and 2 threads, at 56x56 ``conv_1x1_gemm`` at 1 and ``conv_1x1`` at 2; a 3x3
+    conv 26 -> 26 ``conv_nchw`` in ORT at (8, 4)."""
+    at = replace(paths, threads=threads)
+    return [replace(m, kind=at.benchmark_kind(m.kind, m.analysis)) for m in measured]
 
 
 def _picked(settings: CalibrationSettings, say: Log) -> Picked:
@@ -272,52 +280,70 @@ def _clocks(
     return {n: backend.clock(settings.thread_time and n == 1) for n in counts}
 
 
-def _context(
-    isolated: Mapping[int, DeviceModel],
-    backend: Backend,
-    device: torch.device,
+#: A context network timed at one thread count, to be modelled (`ContextModel`) once the
+#: device model it is compared with has been fitted.
+Timed = Callable[[DeviceModel], ContextModel]
+
+
+def _network_timings(
+    name: str,
+    side: int,
+    picked: Picked,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
-    done: Callable[[], None],
-) -> dict[int, ContextFit | None]:
-    """Time the context networks in a forward at each thread count, and their ops under
-    ``torch.profiler``, and fit how ops run there (None: no networks); `done` is called after
-    each network and input."""
-    names, sizes = settings.context()
-    found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
-    for name in names:
-        for side in sizes:
-            shape = input_shape_of(resolve(name), (side, side))
-            net, x = prepare(name, shape, "fp32", False, device)
-            analysis = analyze(name, shape)
-            for threads, clock in clocks.items():
-                backend.prepare(threads)
-                forward = partial(net, x)
-                found[threads].append(
-                    _timed_network(forward, analysis, isolated[threads], backend, clock, settings)
-                )
-            done()
-    return {n: fit_context(models) if models else None for n, models in found.items()}
+) -> dict[int, Timed]:
+    """Time context network `name` at input `side` in a forward at each thread count, and its
+    ops under the runtime's profiler (``torch.profiler``; ORT's own in
+    ``calibrate_ort.time_network``)."""
+    shape = input_shape_of(resolve(name), (side, side))
+    if settings.runtime == "onnxruntime":
+        return calibrate_ort.time_network(name, shape, clocks, settings)
+    net, x = prepare(name, shape, "fp32", False, picked.device)
+    analysis = analyze(name, shape)
+    out = {}
+    for threads, clock in clocks.items():
+        picked.backend.prepare(threads)
+        forward = partial(net, x)
+        out[threads] = _timed_network(forward, analysis, picked.backend, clock, settings)
+    return out
 
 
 def _timed_network(
     forward: Callable[[], object],
     analysis: Analysis,
-    isolated: DeviceModel,
     backend: Backend,
     clock: Clock,
     settings: CalibrationSettings,
-) -> ContextModel:
-    """One context network at one thread count: its median forward (un-profiled) and, per
-    kind, its ops' kind times against their profiled spans."""
+) -> Timed:
+    """One context network at one thread count: its median forward (un-profiled) and its
+    ops' profiled spans, to be set against their kind times."""
     with torch.inference_mode():
         measured = statistics.median(time_forward(forward, clock, 2, settings.repeat))
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
-    features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
-    features = runtime_features(analysis, features, ConvPaths.of(isolated))
-    layers = predict_layers(features, isolated)
-    return context_model(analysis, measured, features, layers, isolated, spans)
+
+    def model(isolated: DeviceModel) -> ContextModel:
+        features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
+        features = runtime_features(analysis, features, ConvPaths.of(isolated))
+        layers = predict_layers(features, isolated)
+        return context_model(analysis, measured, features, layers, isolated, spans)
+
+    return model
+
+
+def interleaved(benches: list[Bench], networks: list[tuple[str, int]]) -> list[Job]:
+    """The benchmarks (in `spread` order) with the context `networks` spaced evenly among
+    them, so that a drift of the machine's speed between the start and the end of a
+    calibration touches both alike. Timed after every benchmark, the networks of one 2-thread
+    calibration on a 2-core AMD EPYC VM ran when its probe took 33% longer than at the start,
+    and the conv kinds' scales in a forward came out 1.00-1.27, against 0.94-1.05 in one
+    calibrated minutes before. E.g. 6 benchmarks, 2 networks:
+    b, b, n, b, b, b, n, b (each network at the middle of its share)."""
+    keyed: list[tuple[float, int, Job]] = [
+        ((i + 0.5) / len(benches), 0, bench) for i, bench in enumerate(benches)
+    ]
+    keyed += [((i + 0.5) / len(networks), 1, net) for i, net in enumerate(networks)]
+    return [job for *_, job in sorted(keyed, key=lambda k: k[:2])]
 
 
 def calibrate(
@@ -326,26 +352,49 @@ def calibrate(
     """Time the grid on the device at each thread count, fit one device model per count,
     check each on whole networks. `log` gets stage and warning lines; `step(done, total)` is
     called after each benchmark and each context network (a progress bar's hook)."""
+    started = time.perf_counter()
+    timed = time_calibration(settings, log, step)
+    return fit_calibration(timed, started=started)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """What a calibration timed, before any fit: the settings, backend and conv paths it ran
+    with, and per thread count the benchmarks (each of its nominal kind), the context
+    networks (`Timed`), and the load probes at start and end; the cache capacities to try."""
+
+    settings: CalibrationSettings
+    picked: Picked
+    paths: ConvPaths
+    caches: dict[int, str]
+    measured: dict[int, list[Measurement]]
+    networks: dict[int, list[Timed]]
+    loads: dict[int, LoadProbe | None]
+    ends: dict[int, LoadProbe | None]
+
+
+def time_calibration(
+    settings: CalibrationSettings, log: Log | None = None, step: Step | None = None
+) -> Timings:
+    """The timing half of `calibrate` (`log` and `step` as there)."""
     say: Log = log or (lambda message: None)
     advance: Step = step or (lambda done, total: None)
-    started = time.perf_counter()
     picked = _picked(settings, say)
     counts = thread_counts(picked.backend, settings.threads)
     before = torch.get_num_threads()
     try:
-        return _calibrate(settings, picked, counts, say, advance, started)
+        return _timed_all(settings, picked, counts, say, advance)
     finally:
         torch.set_num_threads(before)
 
 
-def _calibrate(
+def _timed_all(
     settings: CalibrationSettings,
     picked: Picked,
     counts: tuple[int, ...],
     say: Log,
     advance: Step,
-    started: float,
-) -> DeviceModels:
+) -> Timings:
     backend, device = picked.backend, picked.device
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, before anything is timed
@@ -357,37 +406,52 @@ def _calibrate(
     )
     clocks = _clocks(backend, counts, settings)
     paths = _conv_paths(settings, picked)
-    benches = spread(grid(settings.grid))
     names, sizes = settings.context()
-    total = len(benches) + len(names) * len(sizes)
+    jobs = interleaved(spread(grid(settings.grid)), [(n, s) for n in names for s in sizes])
     prime_allocator()
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
+    networks: dict[int, list[Timed]] = {n: [] for n in counts}
     with torch.inference_mode():
-        for number, bench in enumerate(benches, start=1):
-            found = _measured(bench, picked, clocks, settings, caches, paths)
-            for threads, timings in found.items():
-                measured[threads].extend(timings)
-            advance(number, total)
-    fits = {n: fit_device(measured[n], caches) for n in counts}
-    isolated = {n: _document(settings, picked, fits[n], n, paths) for n in counts}
-    prime_allocator()
-    counted = itertools.count(len(benches) + 1)
-    done = lambda: advance(next(counted), total)  # noqa: E731
-    if settings.runtime == "onnxruntime":
-        networks = calibrate_ort.context_ort(isolated, clocks, settings, done)
-        context = {n: fit_context(found) if found else None for n, found in networks.items()}
-    else:
-        context = _context(isolated, backend, device, clocks, settings, done)
+        for number, job in enumerate(jobs, start=1):
+            if isinstance(job, Bench):
+                found = _measured(job, picked, clocks, settings, caches)
+                for threads, timings in found.items():
+                    measured[threads].extend(timings)
+            else:
+                for threads, network in _network_timings(*job, picked, clocks, settings).items():
+                    networks[threads].append(network)
+            advance(number, len(jobs))
     ends = {n: _load(backend, n, loads[n], say) for n in counts}
-    seconds = time.perf_counter() - started
+    return Timings(settings, picked, paths, caches, measured, networks, loads, ends)
+
+
+def fit_calibration(
+    timed: Timings, paths: ConvPaths | None = None, started: float | None = None
+) -> DeviceModels:
+    """The fitting half of `calibrate`: one device model per thread count of `timed`, each
+    benchmark of the kind its conv ran as on `paths` (default: those probed when timing;
+    ``replace(timed.paths, native_limit=0)`` fits PyTorch's own convs with oneDNN's, as
+    calibrations before that rule did), then the context fit. The seconds recorded run
+    from `started` (``time.perf_counter()``; None: 0)."""
+    paths = paths or timed.paths
+    settings, counts = timed.settings, tuple(timed.measured)
+    fits = {n: fit_device(as_run(timed.measured[n], paths, n), timed.caches) for n in counts}
+    isolated = {n: _document(settings, timed.picked, fits[n], n, paths) for n in counts}
+    context = {
+        n: fit_context([net(isolated[n]) for net in timed.networks[n]])
+        if timed.networks[n]
+        else None
+        for n in counts
+    }
+    seconds = time.perf_counter() - started if started is not None else 0.0
     return DeviceModels(
         tuple(
             replace(
                 isolated[n],
                 context=context[n],
                 fit=replace(isolated[n].fit, seconds=seconds),
-                load_probe=loads[n],
-                end_probe=ends[n],
+                load_probe=timed.loads[n],
+                end_probe=timed.ends[n],
             )
             for n in counts
         )
@@ -446,12 +510,16 @@ def _document(
         nchwc_block=paths.nchwc[0],
         nchwc_step=paths.nchwc[1],
         onednn_block=paths.onednn_block,
+        native_limit=paths.native_limit,
     )
 
 
 def _conv_paths(settings: CalibrationSettings, picked: Picked) -> ConvPaths:
     """What decides each conv's kernel here, probed (`ConvPaths`): ORT's NCHWc layout, or
-    oneDNN's grouped-conv block for PyTorch on a CPU (none on a GPU)."""
+    for PyTorch on a CPU oneDNN's grouped-conv block and the input size up to which PyTorch
+    keeps a conv off oneDNN (none on a GPU)."""
     if settings.runtime == "onnxruntime":
         return ConvPaths("onnxruntime", nchwc_layout())
-    return ConvPaths("torch", onednn_block=grouped_block() if picked.backend.cpu_threads else 0)
+    if not picked.backend.cpu_threads:
+        return ConvPaths("torch")
+    return ConvPaths("torch", onednn_block=grouped_block(), native_limit=native_limit())

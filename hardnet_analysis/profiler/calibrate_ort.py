@@ -34,6 +34,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ from hardnet_analysis.profiler.onnxrt import (
     require_onnxruntime,
     session,
 )
-from hardnet_analysis.resolve import input_shape_of, resolve
+from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:  # calibrate imports this module
     from hardnet_analysis.profiler.calibrate import CalibrationSettings
@@ -123,16 +124,14 @@ def measure_ort(
     counts: Sequence[int],
     settings: CalibrationSettings,
     pool_size: Callable[[int], int],
-    paths: ConvPaths,
 ) -> dict[int, list[Measurement]]:
     """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
     benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
-    ``budget_s`` as the eager calibration's), of the kind ORT runs it as on `paths`
-    (a conv of 26 input channels at (8, 4) is ``conv_nchw``)."""
+    ``budget_s`` as the eager calibration's), of the benchmark's kind (which kernel ORT ran
+    it as is told at the fit: ``profiler.calibrate.as_run``)."""
     with torch.inference_mode(False):  # the exporter cannot take inference tensors
         module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
-    kind = paths.benchmark_kind(bench.kind, analysis)
     model = export_bench(bench, module)
     x = torch.rand(bench.shape).numpy()
     weights = sum(p.numel() for p in module.parameters()) * 4
@@ -143,7 +142,7 @@ def measure_ort(
         spans = pool * (x.nbytes + weights)  # the inputs between two calls evict the weights
         for threads in counts:
             seconds = _timed(model, inputs, threads, settings)
-            out[threads].append(Measurement(kind, label, analysis, spans, seconds))
+            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds))
     return out
 
 
@@ -170,32 +169,24 @@ def _timed(
     return statistics.median(times[2:])  # the warm-up calls left out
 
 
-def context_ort(
-    isolated: Mapping[int, DeviceModel],
-    clocks: Mapping[int, Clock],
-    settings: CalibrationSettings,
-    done: Callable[[], None],
-) -> dict[int, list[ContextModel]]:
-    """Each context network of `settings` at each input side and thread count, timed in ORT
-    (see the module docstring); `done` is called after each network and side."""
-    names, sizes = settings.context()
-    found: dict[int, list[ContextModel]] = {n: [] for n in clocks}
-    for name in names:
-        for side in sizes:
-            shape = input_shape_of(resolve(name), (side, side))
-            path = export_cached(name, create_model(name).eval(), shape).path
-            # Named after the network, not its cached file, as the eager context networks are.
-            analysis = replace(analyze(str(path), shape), model=name)
-            for threads, clock in clocks.items():
-                sess = session(path, threads)
-                forward = forward_of(sess, feeds(sess, shape))
-                whole = statistics.median(time_forward(forward, clock, 2, settings.repeat))
-                profile = profile_sessions(path, analysis.graph, shape, threads, settings.repeat)
-                groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
-                spans = profile.kernel_medians()
-                found[threads].append(_network(analysis, whole, groups, spans, isolated[threads]))
-            done()
-    return found
+def time_network(
+    name: str, shape: InputShape, clocks: Mapping[int, Clock], settings: CalibrationSettings
+) -> dict[int, Callable[[DeviceModel], ContextModel]]:
+    """Context network `name` at input `shape` timed in ORT at each thread count of `clocks`
+    (count -> clock; see the module docstring), each to be modelled once the device model
+    it is set against exists."""
+    path = export_cached(name, create_model(name).eval(), shape).path
+    # Named after the network, not its cached file, as the eager context networks are.
+    analysis = replace(analyze(str(path), shape), model=name)
+    out: dict[int, Callable[[DeviceModel], ContextModel]] = {}
+    for threads, clock in clocks.items():
+        sess = session(path, threads)
+        forward = forward_of(sess, feeds(sess, shape))
+        whole = statistics.median(time_forward(forward, clock, 2, settings.repeat))
+        profile = profile_sessions(path, analysis.graph, shape, threads, settings.repeat)
+        groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
+        out[threads] = partial(_network, analysis, whole, groups, profile.kernel_medians())
+    return out
 
 
 def _network(

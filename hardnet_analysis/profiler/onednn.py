@@ -9,15 +9,22 @@ per group) at 56x56 takes 2.09 ms, more than 64 -> 32 in 4 groups' 1.58 ms on th
 ``ONEDNN_VERBOSE=1`` (the log is written by oneDNN's C code to the process's stdout, which only
 a child's pipe catches whole) and reading the implementation each one ran.
 ``metrics.conv_paths.onednn_gemm_path`` applies it.
+
+PyTorch keeps small convs off oneDNN altogether (``metrics.conv_paths.torch_native_path``):
+`native_limit` checks its rule on this install the same way, from which of five lone convs
+oneDNN's log shows.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
 import torch
+
+from hardnet_analysis.metrics.conv_paths import TORCH_NATIVE_LIMIT
 
 #: Channels per group tried, smallest first; the first run by a non-GEMM kernel is the block.
 WIDTHS = (4, 8, 16)
@@ -43,6 +50,41 @@ def grouped_block() -> int:
     if len(impls) != len(WIDTHS):
         return 0
     return next((w for w, impl in zip(WIDTHS, impls, strict=True) if "gemm" not in impl), 0)
+
+
+#: (threads, kernel, input channels at 32x32, runs on oneDNN) of the convs `native_limit`
+#: runs: PyTorch's rule at 20,480 input elements (``metrics.conv_paths.torch_native_path``)
+#: says which of them oneDNN runs. Their input channels tell their log lines apart.
+NATIVE_PROBES = (
+    (1, 3, 20, False),  # 20,480 elements: PyTorch's own im2col and GEMM
+    (1, 3, 21, True),  # 21,504: oneDNN's
+    (1, 1, 24, False),  # a stride-1 1x1 conv at one thread: PyTorch's own GEMM
+    (2, 1, 25, True),  # the same on two threads, over the limit: oneDNN's
+    (2, 1, 19, False),  # two threads, under the limit: PyTorch's own
+)
+
+_NATIVE_CHILD = """
+import torch
+with torch.no_grad():
+    for threads, kernel, channels, _ in {probes}:
+        torch.set_num_threads(threads)
+        conv = torch.nn.Conv2d(channels, 8, kernel, padding=kernel // 2, bias=False).eval()
+        conv(torch.zeros(1, channels, 32, 32))
+"""
+
+
+def native_limit() -> int:
+    """The largest input (elements) of a dense conv that PyTorch runs on its own im2col and
+    GEMM instead of oneDNN, 20,480 (``metrics.conv_paths.TORCH_NATIVE_LIMIT``) when oneDNN's
+    log shows PyTorch's rule on `NATIVE_PROBES`; 0 (every conv taken for oneDNN's, as before
+    the rule was known) without oneDNN or when this PyTorch decides otherwise."""
+    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return 0
+    log = _verbose_log(_NATIVE_CHILD.format(probes=NATIVE_PROBES))
+    seen = {int(c) for c in re.findall(r"exec,cpu,convolution,.*?,mb1_ic(\d+)", log)}
+    if not log or seen != {channels for *_, channels, onednn in NATIVE_PROBES if onednn}:
+        return 0
+    return TORCH_NATIVE_LIMIT
 
 
 def conv_impls(log: str) -> list[str]:
