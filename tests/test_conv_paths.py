@@ -39,6 +39,7 @@ from hardnet_analysis.profiler.onednn import (
     conv_impls,
     grouped_block,
     native_limit,
+    onednn_paths,
 )
 
 
@@ -146,7 +147,7 @@ def test_the_native_rule_is_what_this_pytorch_does(threads: int) -> None:
     }
     onednn = {(c[0], c[1], c[2], c[4], c[6]) for c in mine if c[8] is None}
     assert ran == onednn
-    assert native_limit() == TORCH_NATIVE_LIMIT
+    assert onednn_paths()[1] == TORCH_NATIVE_LIMIT
 
 
 def test_ort_runs_grouped_nchw_convs_as_the_lowered_grouped_kind() -> None:
@@ -231,6 +232,27 @@ def test_onednn_verbose_lines_give_each_convs_implementation() -> None:
     assert conv_impls(log) == ["x64:gemm:jit", "jit:avx2", "jit:avx512_core"]
 
 
+def _exec(impl: str, problem: str) -> str:
+    return (
+        f"onednn_verbose,v1,primitive,exec,cpu,convolution,{impl},forward_training,"
+        "src:f32:a:blocked:aBcd8b::f0 wei:f32:a:blocked:ABcd8b8a::f0,attr-scratchpad:user,"
+        f"alg:convolution_direct,{problem}_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw0,0.25"
+    )
+
+
+def test_the_probe_log_gives_the_grouped_block_and_the_native_limit() -> None:
+    """Grouped lines (``g2mb1_...``) give the block, dense ones the limit: both dense convs
+    over the limit on oneDNN and none under it is PyTorch's rule; one more is not."""
+    grouped = [_exec("x64:gemm:jit", "g2mb1_ic8oc8"), _exec("jit:avx2", "g2mb1_ic16oc16")]
+    grouped.append(_exec("jit:avx2", "g2mb1_ic32oc32"))
+    dense = [_exec("jit:avx2", "mb1_ic21oc8"), _exec("jit_1x1:avx2", "mb1_ic25oc8")]
+    log = "\n".join(["onednn_verbose,v1,info,cpu,runtime:OpenMP,nthr:2", *grouped, *dense])
+    assert (grouped_block(log), native_limit(log)) == (8, TORCH_NATIVE_LIMIT)
+    other = log + "\n" + _exec("gemm:jit", "mb1_ic20oc8")  # 20,480 elements on oneDNN
+    assert (grouped_block(other), native_limit(other)) == (8, 0)
+    assert (grouped_block(""), native_limit("")) == (0, 0)
+
+
 @pytest.mark.skipif(
     not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
     reason="this PyTorch has no oneDNN",
@@ -242,11 +264,11 @@ def test_this_cpu_has_a_grouped_block_and_the_calibration_keeps_it(device_file: 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if " avx2" not in flags:
         pytest.skip("not an AVX2 CPU")
-    block = grouped_block()
+    block, limit = onednn_paths()
     assert block in WIDTHS and block >= 8
     device = DeviceModel.read(device_file)
     assert device.onednn_block == block
-    assert device.native_limit == native_limit() == TORCH_NATIVE_LIMIT
+    assert device.native_limit == limit == TORCH_NATIVE_LIMIT
     lowered = [s for s in device.samples if s.kind == "conv_grouped_gemm"]
     assert {s.label.split(" cold")[0] for s in lowered} == {
         "gconv3 16->4 g4 @8",

@@ -58,7 +58,7 @@ from hardnet_analysis.profiler import calibrate_ort
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import prime_allocator, time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
-from hardnet_analysis.profiler.onednn import grouped_block, native_limit
+from hardnet_analysis.profiler.onednn import onednn_paths
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.quiet import probe_load
@@ -522,4 +522,5 @@ def _conv_paths(settings: CalibrationSettings, picked: Picked) -> ConvPaths:
         return ConvPaths("onnxruntime", nchwc_layout())
     if not picked.backend.cpu_threads:
         return ConvPaths("torch")
-    return ConvPaths("torch", onednn_block=grouped_block(), native_limit=native_limit())
+    block, limit = onednn_paths()
+    return ConvPaths("torch", onednn_block=block, native_limit=limit)

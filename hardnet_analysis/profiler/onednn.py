@@ -5,14 +5,14 @@ and out, are multiples of the vector width in fp32 lanes (8 with AVX2, 16 with A
 any other grouped conv becomes an im2col and a GEMM per group (``x64:gemm:jit``), at a cost of
 its own: on a 2-core AMD EPYC (AVX2), CondenseNet's 3x3 conv 64 -> 16 in 4 groups (4 outputs
 per group) at 56x56 takes 2.09 ms, more than 64 -> 32 in 4 groups' 1.58 ms on the JIT kernel.
-`grouped_block` finds that width by running lone grouped convs in a child process with
+`grouped_block` finds that width from lone grouped convs run in a child process with
 ``ONEDNN_VERBOSE=1`` (the log is written by oneDNN's C code to the process's stdout, which only
 a child's pipe catches whole) and reading the implementation each one ran.
 ``metrics.conv_paths.onednn_gemm_path`` applies it.
 
 PyTorch keeps small convs off oneDNN altogether (``metrics.conv_paths.torch_native_path``):
-`native_limit` checks its rule on this install the same way, from which of five lone convs
-oneDNN's log shows.
+`native_limit` checks its rule on this install in the same child, from which of five lone
+dense convs oneDNN's log shows (`onednn_paths` runs both).
 """
 
 from __future__ import annotations
@@ -29,30 +29,7 @@ from hardnet_analysis.metrics.conv_paths import TORCH_NATIVE_LIMIT
 #: Channels per group tried, smallest first; the first run by a non-GEMM kernel is the block.
 WIDTHS = (4, 8, 16)
 
-_CHILD = """
-import torch
-torch.set_num_threads(1)
-with torch.no_grad():
-    for w in {widths}:
-        conv = torch.nn.Conv2d(2 * w, 2 * w, 3, padding=1, groups=2, bias=False).eval()
-        conv(torch.zeros(1, 2 * w, 8, 8))
-"""
-
-
-def grouped_block() -> int:
-    """The channels per group (in and out) that oneDNN's JIT grouped convs take multiples of
-    on this CPU: 8 on an AVX2 AMD EPYC, where 16 -> 16 in 2 groups runs ``jit:avx2`` and
-    8 -> 8 in 2 groups ``x64:gemm:jit``; 0 when PyTorch has no oneDNN or no width in `WIDTHS`
-    runs off the GEMM path (then no grouped conv is told apart)."""
-    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        return 0
-    impls = conv_impls(_verbose_log(_CHILD.format(widths=WIDTHS)))
-    if len(impls) != len(WIDTHS):
-        return 0
-    return next((w for w, impl in zip(WIDTHS, impls, strict=True) if "gemm" not in impl), 0)
-
-
-#: (threads, kernel, input channels at 32x32, runs on oneDNN) of the convs `native_limit`
+#: (threads, kernel, input channels at 32x32, runs on oneDNN) of the dense convs the probe
 #: runs: PyTorch's rule at 20,480 input elements (``metrics.conv_paths.torch_native_path``)
 #: says which of them oneDNN runs. Their input channels tell their log lines apart.
 NATIVE_PROBES = (
@@ -63,9 +40,14 @@ NATIVE_PROBES = (
     (2, 1, 19, False),  # two threads, under the limit: PyTorch's own
 )
 
-_NATIVE_CHILD = """
+# One child for both probes: each costs about 3 s of start-up (Python and torch).
+_CHILD = """
 import torch
 with torch.no_grad():
+    torch.set_num_threads(1)
+    for w in {widths}:
+        conv = torch.nn.Conv2d(2 * w, 2 * w, 3, padding=1, groups=2, bias=False).eval()
+        conv(torch.zeros(1, 2 * w, 8, 8))
     for threads, kernel, channels, _ in {probes}:
         torch.set_num_threads(threads)
         conv = torch.nn.Conv2d(channels, 8, kernel, padding=kernel // 2, bias=False).eval()
@@ -73,16 +55,35 @@ with torch.no_grad():
 """
 
 
-def native_limit() -> int:
-    """The largest input (elements) of a dense conv that PyTorch runs on its own im2col and
-    GEMM instead of oneDNN, 20,480 (``metrics.conv_paths.TORCH_NATIVE_LIMIT``) when oneDNN's
-    log shows PyTorch's rule on `NATIVE_PROBES`; 0 (every conv taken for oneDNN's, as before
-    the rule was known) without oneDNN or when this PyTorch decides otherwise."""
+def onednn_paths() -> tuple[int, int]:
+    """(`grouped_block`, `native_limit`) read from one child's oneDNN log; (0, 0) when PyTorch
+    has no oneDNN: 8 and 20,480 on an AVX2 AMD EPYC with torch 2.14."""
     if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        return 0, 0
+    log = _verbose_log(_CHILD.format(widths=WIDTHS, probes=NATIVE_PROBES))
+    return grouped_block(log), native_limit(log)
+
+
+def grouped_block(log: str) -> int:
+    """The channels per group (in and out) that oneDNN's JIT grouped convs take multiples of
+    on this CPU, from the probe's `log`: 8 on an AVX2 AMD EPYC, where 16 -> 16 in 2 groups
+    runs ``jit:avx2`` and 8 -> 8 in 2 groups ``x64:gemm:jit``; 0 when no width in `WIDTHS`
+    runs off the GEMM path (then no grouped conv is told apart)."""
+    grouped = "\n".join(line for line in log.splitlines() if ",g2mb1_" in line)
+    impls = conv_impls(grouped)
+    if len(impls) != len(WIDTHS):
         return 0
-    log = _verbose_log(_NATIVE_CHILD.format(probes=NATIVE_PROBES))
+    return next((w for w, impl in zip(WIDTHS, impls, strict=True) if "gemm" not in impl), 0)
+
+
+def native_limit(log: str) -> int:
+    """The largest input (elements) of a dense conv that PyTorch runs on its own im2col and
+    GEMM instead of oneDNN, from the probe's `log`: 20,480
+    (``metrics.conv_paths.TORCH_NATIVE_LIMIT``) when it shows PyTorch's rule on
+    `NATIVE_PROBES`; 0 (every conv taken for oneDNN's, as before the rule was known) when
+    this PyTorch decides otherwise."""
     seen = {int(c) for c in re.findall(r"exec,cpu,convolution,.*?,mb1_ic(\d+)", log)}
-    if not log or seen != {channels for *_, channels, onednn in NATIVE_PROBES if onednn}:
+    if seen != {channels for *_, channels, onednn in NATIVE_PROBES if onednn}:
         return 0
     return TORCH_NATIVE_LIMIT
 
