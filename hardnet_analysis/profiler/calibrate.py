@@ -417,8 +417,10 @@ def _timed_all(
                 found = _measured(job, picked, clocks, settings, caches)
                 for threads, timings in found.items():
                     measured[threads].extend(timings)
-            else:
-                for threads, network in _network_timings(*job, picked, clocks, settings).items():
+            else:  # built and exported outside inference mode, timed in it, as before
+                with torch.inference_mode(False):
+                    found_networks = _network_timings(*job, picked, clocks, settings)
+                for threads, network in found_networks.items():
                     networks[threads].append(network)
             advance(number, len(jobs))
     ends = {n: _load(backend, n, loads[n], say) for n in counts}
