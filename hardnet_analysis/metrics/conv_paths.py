@@ -12,9 +12,9 @@ two as different op kinds (``metrics.op_kinds.KINDS``).
   fp32 and a batch below 16, a stride-1 1x1 conv at one thread, and a dense conv of at most
   3x3 whose input holds at most 20,480 elements at any thread count (a 3x3 conv at 14x14 on
   up to 104 channels). The two paths differ most at two threads: on a 2-core AMD EPYC,
-  oneDNN's 1x1 convs pay about 180 us per op there (reorders of input, weights and output,
-  each a parallel region), the native ones 35 us, and one fit of both was 15.6% off its
-  benchmarks leave-one-out where one per path is 4.9% and 3.6%. A grouped conv whose
+  oneDNN's 1x1 convs pay about 165 us per op there (reorders of input, weights and output,
+  each a parallel region), the native ones 36 us, and one fit of both was 16% off its 193
+  benchmarks leave-one-out where one per path is 5.6% and 2.9%. A grouped conv whose
   channels per group, in and out, are not multiples of the vector width (8 with AVX2) runs
   on oneDNN as im2col and a GEMM per group. CondenseNet-74 runs 42 of its 72 grouped convs
   so (the 3x3 convs of its first two stages, with 2 and 4 outputs per group, and its learned
@@ -22,7 +22,7 @@ two as different op kinds (``metrics.op_kinds.KINDS``).
   path, a GEMM per group), ResNeXt-50 32x4d 3 of its 16 (its first stage's 4 per group).
 
 The blocks and PyTorch's limit are probed on the machine (``profiler.onnxrt.nchwc_layout``,
-``profiler.onednn.grouped_block``, ``profiler.onednn.native_limit``) and stored in the device
+``profiler.onednn.onednn_paths``) and stored in the device
 model; 0 means never.
 """
 
@@ -161,8 +161,7 @@ def native_kind(attrs: Mapping[str, Any]) -> str:
     its input (``conv_1x1_gemm``), any other an im2col and a GEMM (``conv_kxk_gemm``)."""
     if int(attrs["groups"]) > 1:
         return LOWERED_GROUPED
-    one = prod(attrs["kernel"]) == 1 and prod(attrs.get("stride") or (1,)) == 1
-    return NATIVE_1X1 if one and not any(attrs.get("padding") or (0,)) else NATIVE_KXK
+    return NATIVE_1X1 if input_is_matrix(attrs) else NATIVE_KXK
 
 
 def torch_kind(kind: str, attrs: Mapping[str, Any], block: int) -> str:
@@ -181,9 +180,15 @@ def im2col_bytes(attrs: Mapping[str, Any], itemsize: int) -> int:
     kernel taps x output pixels x batch elements of `itemsize` bytes; 0 for a 1x1 conv of
     stride 1 without padding, whose input already is that matrix. CondenseNet's 3x3 conv
     32 -> 8 in 4 groups at 112x112, fp32: 32 x 9 x 12,544 x 4 = 14,450,688 bytes."""
-    kernel, stride = tuple(attrs["kernel"]), tuple(attrs.get("stride") or (1,))
-    padding = tuple(attrs.get("padding") or (0,))
-    if prod(kernel) == 1 and prod(stride) == 1 and not any(padding):
+    if input_is_matrix(attrs):
         return 0
     n, _, *out = attrs["out_shape"]
-    return int(n) * int(attrs["in_channels"]) * int(prod(kernel)) * int(prod(out)) * itemsize
+    taps = int(prod(attrs["kernel"]))
+    return int(n) * int(attrs["in_channels"]) * taps * int(prod(out)) * itemsize
+
+
+def input_is_matrix(attrs: Mapping[str, Any]) -> bool:
+    """Whether a conv's input already is its GEMM's matrix: a 1x1 kernel of stride 1 without
+    padding (no im2col)."""
+    stride, padding = attrs.get("stride") or (1,), attrs.get("padding") or (0,)
+    return prod(attrs["kernel"]) == 1 and prod(stride) == 1 and not any(padding)

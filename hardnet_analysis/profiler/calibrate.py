@@ -195,7 +195,7 @@ def measure(
     caches: dict[int, str],
 ) -> dict[int, list[Measurement]]:
     """The warm and (where it differs) cold timings of one benchmark, of its kind (which
-    kernel it ran as is told at the fit: `as_run`), at each thread count of
+    kernel it ran as is told at the fit: `kinds_as_run`), at each thread count of
     `clocks` (count -> clock), the module, pool and features shared between counts. Each
     call's output is kept alive over a ring of calls that spans twice the smallest cache
     (`_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
@@ -240,7 +240,7 @@ def _measured(
     return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
 
 
-def as_run(measured: list[Measurement], paths: ConvPaths, threads: int) -> list[Measurement]:
+def kinds_as_run(measured: list[Measurement], paths: ConvPaths, threads: int) -> list[Measurement]:
     """`measured` (at `threads` threads) each of the kind its conv ran as on `paths`
     (`ConvPaths.benchmark_kind`): a 1x1 conv 64 -> 64 at 14x14 is ``conv_1x1_gemm`` in
     PyTorch at 1 and 2 threads, at 56x56 ``conv_1x1_gemm`` at 1 and ``conv_1x1`` at 2; a 3x3
@@ -437,7 +437,7 @@ def fit_calibration(
     from `started` (``time.perf_counter()``; None: 0)."""
     paths = paths or timed.paths
     settings, counts = timed.settings, tuple(timed.measured)
-    fits = {n: fit_device(as_run(timed.measured[n], paths, n), timed.caches) for n in counts}
+    fits = {n: fit_device(kinds_as_run(timed.measured[n], paths, n), timed.caches) for n in counts}
     isolated = {n: _document(settings, timed.picked, fits[n], n, paths) for n in counts}
     context = {
         n: fit_context([net(isolated[n]) for net in timed.networks[n]])

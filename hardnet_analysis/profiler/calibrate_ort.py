@@ -128,7 +128,7 @@ def measure_ort(
     """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
     benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
     ``budget_s`` as the eager calibration's), of the benchmark's kind (which kernel ORT ran
-    it as is told at the fit: ``profiler.calibrate.as_run``)."""
+    it as is told at the fit: ``profiler.calibrate.kinds_as_run``)."""
     with torch.inference_mode(False):  # the exporter cannot take inference tensors
         module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
