@@ -14,40 +14,21 @@ Run on a quiet machine; ``--grid tiny`` for a quick end-to-end check.
 
 from __future__ import annotations
 
-import argparse
-import time
 from dataclasses import replace
-from pathlib import Path
 
-from hardnet_analysis.profiler.calibrate import (
-    CalibrationSettings,
-    fit_calibration,
-    time_calibration,
-)
+from ab_fits import run
+
+from hardnet_analysis.documents.device_model import DeviceModels
+from hardnet_analysis.profiler.calibrate import Timings, fit_calibration
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--grid", default="full", choices=("full", "quick", "tiny"))
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    args = parser.parse_args()
-    settings = CalibrationSettings(threads=tuple(args.threads), thread_time=True, grid=args.grid)
-    started = time.perf_counter()
-    timed = time_calibration(settings, print)
-    args.out.mkdir(parents=True, exist_ok=True)
-    variants = {"probed": timed.paths, "oneDNN": replace(timed.paths, native_limit=0)}
-    for name, paths in variants.items():
-        models = fit_calibration(timed, paths, started)
-        models.write(args.out / f"device-{name}.json")
-        for model in models.models:
-            fit = model.fit
-            print(
-                f"{name}: {model.threads} threads: native_limit {model.native_limit}; "
-                f"{fit.n} benchmarks, leave-one-out {fit.loo_error:.1%}"
-            )
-    print(f"timed and fitted twice in {time.perf_counter() - started:.0f} s; written to {args.out}")
+def _probed(timed: Timings, started: float) -> DeviceModels:
+    return fit_calibration(timed, timed.paths, started)
+
+
+def _onednn(timed: Timings, started: float) -> DeviceModels:
+    return fit_calibration(timed, replace(timed.paths, native_limit=0), started)
 
 
 if __name__ == "__main__":
-    main()
+    run(__doc__.split("\n\n")[0], {"probed": _probed, "oneDNN": _onednn})

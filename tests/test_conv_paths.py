@@ -282,7 +282,7 @@ def _depthwise(channels: int, side: int, seconds: Any) -> Measurement:
     module = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
     analysis = measure_graph(trace_module(module, (1, channels, side, side), "dw"))
     (f,) = layer_features(analysis, 2**23, warm=True, flush_outputs=False)
-    return Measurement("conv_dw", f"dw {channels} @{side}", analysis, 0, seconds(channels, f))
+    return Measurement("conv_dw", f"dw {channels} @{side}", analysis, 0, seconds(channels, f), 0)
 
 
 @pytest.mark.parametrize("per_group", [True, False])

@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
+from torch import nn
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
@@ -23,12 +24,20 @@ from hardnet_analysis.documents.device_model import (
     padded,
     padded_work,
 )
+from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics import fit_device as fd
+from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.metrics.conv_paths import ConvPaths
 from hardnet_analysis.metrics.fit_device import fit_context, fit_kind, kind_scales
 from hardnet_analysis.metrics.op_kinds import op_kind, op_work
 from hardnet_analysis.metrics.predict import layer_features, predict, runtime_features
-from hardnet_analysis.profiler.calibrate import CONTEXT, interleaved, seconds_per_call, spread
+from hardnet_analysis.profiler.calibrate import (
+    CONTEXT,
+    interleaved,
+    output_ring,
+    seconds_per_call,
+    spread,
+)
 from hardnet_analysis.profiler.microbench import Bench, grid
 
 TINY = str(Path(__file__).parent / "data" / "tinyhardnet.json")
@@ -391,6 +400,38 @@ def test_a_cold_pool_keeps_cycling_across_samples() -> None:
 
     seconds_per_call(calls, Ticks(), budget_s=0.02, repeat=3)  # type: ignore[arg-type]
     assert order == [i % 5 for i in range(len(order))] and len(order) >= 8
+
+
+def _relu(channels: int, side: int, outputs_kept: int) -> fd.Measurement:
+    """A ReLU benchmark timed warm (one input), its outputs rotating through `outputs_kept` + 1
+    blocks, at 10 GB/s through DRAM when its loop spans more than 8 MiB (a made-up clock)."""
+    analysis = measure_graph(trace_module(nn.ReLU(), (1, channels, side, side), "relu"))
+    size = channels * side * side * 4
+    span = (outputs_kept + 1) * size
+    seconds = 5e-6 + 2 * size * (1e-10 if size + span > 2**23 else 2e-11)
+    return fd.Measurement("eltwise", f"relu {channels} @{side}", analysis, size, seconds, span)
+
+
+def test_a_benchmark_loop_larger_than_the_cache_moves_every_byte_through_dram() -> None:
+    # The calibration keeps outputs alive over twice the smallest cache (512 KiB): a ReLU over
+    # 24 x 224 x 224 fp32 writes 4,816,896 bytes a call, so two are kept and three blocks turn.
+    kept, span = output_ring(nn.ReLU(), torch.rand(1, 24, 224, 224), 2**19)
+    assert (kept, span) == (2, 3 * 4_816_896)
+    assert output_ring(nn.ReLU(), torch.rand(1, 64, 56, 56), 2**19) == (3, 4 * 802_816)
+    shapes = [(24, 224, 2), (64, 112, 2), (16, 112, 3), (64, 56, 3), (128, 28, 4), (256, 14, 7)]
+    fit = fd.fit_device([_relu(*shape) for shape in shapes], {2**23: "L3"})
+    dram = {s.label: s.dram_bytes for s in fit.samples}
+    # In + out of the two loops spanning 19.3 MB and 12.8 MB: every byte, the input it reads
+    # and the output it writes back; the others (at most 4 MB) stay in the cache.
+    assert dram == {
+        "relu 24 @224": 2 * 4_816_896,
+        "relu 64 @112": 2 * 3_211_264,
+        "relu 16 @112": 0,
+        "relu 64 @56": 0,
+        "relu 128 @28": 0,
+        "relu 256 @14": 0,
+    }
+    assert all(s.output_span > 0 for s in fit.samples)
 
 
 @given(st.integers(1, 4096), st.sampled_from([1, 8, 16]))

@@ -152,8 +152,9 @@ class KindModel:
 @dataclass(frozen=True)
 class Sample:
     """One micro-benchmark: its kind and label, MACs, unfused bytes, the DRAM bytes estimated at
-    the chosen cache size, the bytes its rotated pool of inputs spans (``pool_bytes``: above
-    the cache it runs cold), measured and fitted seconds."""
+    the chosen cache size, the bytes its rotated pool of inputs spans (``pool_bytes``) and
+    those its outputs rotate through (``output_span``; together above the cache, every byte
+    moves through DRAM: ``metrics.fit_device.steady_dram``), measured and fitted seconds."""
 
     kind: str
     label: str
@@ -163,6 +164,8 @@ class Sample:
     pool_bytes: int
     time_s: float
     predicted_s: float
+    #: 0 in files calibrated before the outputs' blocks were counted.
+    output_span: int = 0
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,14 @@ fitted to minimise relative error: ``sum`` by non-negative least squares on rows
 1 / t (exact and fast), ``max`` (a roofline with overhead) by least squares on the logarithms of
 the coefficients, started from the sum fit. Each form is scored leave-one-out (refit without a
 benchmark, predict it); a kind keeps the form with the lower leave-one-out mean |relative error|
-and the device keeps the cache capacity whose kinds score best overall. A benchmark whose
-rotated pool of inputs spans more than the capacity runs cold (every tensor from DRAM: an LRU
-cache cycling through more than itself hits nothing); otherwise warm.
+and the device keeps the cache capacity whose kinds score best overall.
+
+A benchmark's DRAM bytes are those of its loop in steady state (`steady_dram`): each call
+reads its inputs and weights (one copy of a rotated pool) and writes its output into one of
+the blocks its kept outputs rotate through; when the pool and those blocks together span
+more than the capacity, an LRU cache cycling through more than itself hits nothing, so every
+byte the op reads comes from DRAM and every byte it writes goes back there; otherwise none
+does.
 """
 
 from __future__ import annotations
@@ -43,19 +48,37 @@ Matrix = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class Measurement:
     """One micro-benchmark as timed: its kind, label, the traced graph of the module it ran, the
-    bytes its rotated pool of inputs and weights spans, and its median seconds per call."""
+    bytes its rotated pool of inputs and weights spans, its median seconds per call, and the
+    bytes its calls' outputs rotate through (`output_span`: the outputs kept alive plus the
+    one being written, each call's written to the block the oldest freed)."""
 
     kind: str
     label: str
     analysis: Analysis
     pool_bytes: int
     time_s: float
+    output_span: int
+
+    @property
+    def footprint(self) -> int:
+        """Bytes the benchmark's loop cycles through: its pool and its outputs' blocks."""
+        return self.pool_bytes + self.output_span
+
+
+def steady_dram(f: LayerFeatures, footprint: int, capacity: int) -> LayerFeatures:
+    """`f`, an op repeated in a loop that cycles through `footprint` bytes, with the DRAM bytes
+    of one call in steady state at cache `capacity`: all its bytes when the loop spans more
+    than the cache, none otherwise. A ReLU over 24 x 224 x 224 fp32 (4.8 MB in, 4.8 MB out)
+    whose outputs rotate through three blocks spans 19.3 MB: all 9.6 MB from and to DRAM at
+    8 MiB; 64 x 56 x 56 (0.8 MB each way, four blocks: 4 MB) none."""
+    return replace(f, dram_bytes=f.bytes if footprint > capacity else 0)
 
 
 def _rows(m: Measurement, capacity: int) -> list[LayerFeatures]:
-    """The features of `m`'s nodes of its kind (all nodes when none is) at cache `capacity`."""
-    warm = m.pool_bytes <= capacity
-    rows = layer_features(m.analysis, capacity, warm=warm, flush_outputs=False)
+    """The features of `m`'s nodes of its kind (all nodes when none is) at cache `capacity`,
+    with the DRAM bytes of its loop in steady state (`steady_dram`)."""
+    rows = layer_features(m.analysis, capacity, warm=True, flush_outputs=False)
+    rows = [steady_dram(f, m.footprint, capacity) for f in rows]
     if m.kind.startswith("conv"):  # its conv as the kernel it ran (`ConvPaths.benchmark_kind`)
         rows = [as_run(m.analysis, f, m.kind) if f.kind.startswith("conv") else f for f in rows]
     return [f for f in rows if f.kind == m.kind] or rows
@@ -298,6 +321,7 @@ def fit_device(measured: Sequence[Measurement], capacities: dict[int, str]) -> D
                 m.pool_bytes,
                 m.time_s,
                 seconds,
+                m.output_span,
             )
         )
     choices = tuple(CacheChoice(c, capacities[c], score[c]) for c in capacities)

@@ -178,12 +178,15 @@ def _kept(ring: deque[object], module: torch.nn.Module, x: torch.Tensor) -> None
     ring.append(module(x))
 
 
-def _ring(module: torch.nn.Module, x: torch.Tensor, cache: int) -> int:
-    """Outputs to keep alive so that they span twice `cache` (1 to 64)."""
+def output_ring(module: torch.nn.Module, x: torch.Tensor, cache: int) -> tuple[int, int]:
+    """Outputs to keep alive so that they span twice `cache` (1 to 64), and the bytes the
+    calls' outputs then rotate through (those kept and the one being written: 4 x 0.8 MB for
+    a ReLU over 64 x 56 x 56 fp32 at a 512 KiB cache)."""
     with torch.inference_mode():
         result = module(x)
     nbytes = result.numel() * result.element_size() if isinstance(result, torch.Tensor) else 0
-    return max(1, min(64, math.ceil(2 * cache / max(nbytes, 1)) + 1))
+    kept = max(1, min(64, math.ceil(2 * cache / max(nbytes, 1)) + 1))
+    return kept, (kept + 1) * nbytes
 
 
 def measure(
@@ -198,7 +201,7 @@ def measure(
     kernel it ran as is told at the fit: `kinds_as_run`), at each thread count of
     `clocks` (count -> clock), the module, pool and features shared between counts. Each
     call's output is kept alive over a ring of calls that spans twice the smallest cache
-    (`_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
+    (`output_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
     the allocator hands an op a block last touched many ops ago; a loop that frees and
     reallocates the same block writes into cache (a 1x1 conv 24->144 at 56x56, 1 thread:
     154 us so, 304 us with cold outputs)."""
@@ -208,7 +211,8 @@ def measure(
     x = torch.rand(bench.shape, device=device)
     weights = sum(p.numel() for p in module.parameters()) * 4
     nbytes = x.numel() * 4 + weights
-    ring: deque[object] = deque(maxlen=_ring(module, x, min(caches)))
+    kept, span = output_ring(module, x, min(caches))
+    ring: deque[object] = deque(maxlen=kept)
     out: dict[int, list[Measurement]] = {threads: [] for threads in clocks}
     for copies in sorted({1, _pool_size(nbytes, settings, caches)}):
         modules = [module] + [
@@ -222,7 +226,8 @@ def measure(
         for threads, clock in clocks.items():
             backend.prepare(threads)  # 0 (no CPU threads): left alone
             seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
-            out[threads].append(Measurement(bench.kind, label, analysis, copies * nbytes, seconds))
+            timed = Measurement(bench.kind, label, analysis, copies * nbytes, seconds, span)
+            out[threads].append(timed)
     return out
 
 

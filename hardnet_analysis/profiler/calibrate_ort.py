@@ -136,14 +136,21 @@ def measure_ort(
     x = torch.rand(bench.shape).numpy()
     weights = sum(p.numel() for p in module.parameters()) * 4
     out: dict[int, list[Measurement]] = {n: [] for n in counts}
+    output = math.prod(analysis.output_shape) * 4
     for pool in sorted({1, pool_size(x.nbytes + weights)}):
         inputs = [x] + [x.copy() for _ in range(pool - 1)]
         label = bench.label + (f" cold x{pool}" if pool > 1 else "")
         spans = pool * (x.nbytes + weights)  # the inputs between two calls evict the weights
+        blocks = (_kept(len(inputs)) + 1) * output
         for threads in counts:
             seconds = _timed(model, inputs, threads, settings)
-            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds))
+            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds, blocks))
     return out
+
+
+def _kept(pool: int) -> int:
+    """Outputs `_timed` keeps alive over a pool of `pool` inputs."""
+    return min(64, pool + 1)
 
 
 def _timed(
@@ -155,7 +162,7 @@ def _timed(
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(model, threads, Path(tmp))
         name = sess.get_inputs()[0].name
-        ring: deque[object] = deque(maxlen=min(64, len(inputs) + 1))
+        ring: deque[object] = deque(maxlen=_kept(len(inputs)))
         ring.append(sess.run(None, {name: inputs[0]}))
         start = time.perf_counter()
         ring.append(sess.run(None, {name: inputs[-1]}))

@@ -1,0 +1,38 @@
+"""The shared half of the A/B benchmarks: time one calibration, fit its timings several ways
+(each variant a function of the timings and the start time), write and summarise each."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from hardnet_analysis.documents.device_model import DeviceModels
+from hardnet_analysis.profiler.calibrate import CalibrationSettings, Timings, time_calibration
+
+Variant = Callable[[Timings, float], DeviceModels]
+
+
+def run(description: str, variants: Mapping[str, Variant]) -> None:
+    """Parse ``--out --grid --threads``, time once, write ``OUT/device-NAME.json`` per variant."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--grid", default="full", choices=("full", "quick", "tiny"))
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    settings = CalibrationSettings(threads=tuple(args.threads), thread_time=True, grid=args.grid)
+    started = time.perf_counter()
+    timed = time_calibration(settings, print)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, fit in variants.items():
+        models = fit(timed, started)
+        models.write(args.out / f"device-{name}.json")
+        for model in models.models:
+            print(
+                f"{name}: {model.threads} threads: cache {model.cache_bytes}, native_limit "
+                f"{model.native_limit}; {model.fit.n} benchmarks, leave-one-out "
+                f"{model.fit.loo_error:.1%}"
+            )
+    seconds = time.perf_counter() - started
+    print(f"timed once, fitted {len(variants)} ways in {seconds:.0f} s; written to {args.out}")
