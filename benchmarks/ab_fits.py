@@ -15,13 +15,21 @@ Variant = Callable[[Timings, float], DeviceModels]
 
 
 def run(description: str, variants: Mapping[str, Variant]) -> None:
-    """Parse ``--out --grid --threads``, time once, write ``OUT/device-NAME.json`` per variant."""
+    """Parse ``--out --grid --threads --runtime``, time once, and write each variant's fit to
+    ``OUT/device-NAME.json``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--grid", default="full", choices=("full", "quick", "tiny"))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runtime", default="torch", choices=("torch", "onnxruntime"))
     args = parser.parse_args()
-    settings = CalibrationSettings(threads=tuple(args.threads), thread_time=True, grid=args.grid)
+    settings = CalibrationSettings(
+        threads=tuple(args.threads),
+        # ORT's kernels run on its own thread pool: wall time, as `hda calibrate` takes them.
+        thread_time=args.runtime == "torch",
+        grid=args.grid,
+        runtime=args.runtime,
+    )
     started = time.perf_counter()
     timed = time_calibration(settings, print)
     args.out.mkdir(parents=True, exist_ok=True)

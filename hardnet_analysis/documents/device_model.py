@@ -9,7 +9,7 @@ op of fewer than 32,768 elements on one thread, and a parallel region has a fixe
 a kind's overhead and rates at that count absorb.
 
 Every op is of one *kind* (``metrics.op_kinds.op_kind``: dense k x k conv, 1x1 conv,
-depthwise, grouped, linear, matmul, BN, elementwise, transcendental activations, norm,
+depthwise, grouped, linear, matmul, BN, elementwise, transcendental activations, GELU, norm,
 max/average/global pooling, concat, copy, view). A kind's time for one op is
 
     t = overhead_s + combine(work * flop_s, dram_bytes * dram_byte_s, bytes * cache_byte_s)
@@ -67,6 +67,8 @@ FALLBACK = {
     "matmul": "linear",
     "norm": "eltwise",
     "transcendental": "eltwise",
+    # Files calibrated before GELU had micro-benchmarks of its own.
+    "gelu": "transcendental",
     "copy": "eltwise",
     "concat": "copy",
     "max_pool": "pool",

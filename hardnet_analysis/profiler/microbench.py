@@ -308,7 +308,7 @@ ELTWISE: dict[str, Make] = {
 
 def _memory(size: str) -> Iterator[Bench]:
     names = ["relu", "add", "mul", "hardswish"] if size == "full" else ["relu", "add"]
-    curves = ["gelu", "silu", "sigmoid"] if size == "full" else ["silu"]
+    curves = ["silu", "sigmoid"] if size == "full" else ["silu"]
     for c, side in MAPS[size]:
         shape = (1, c, side, side)
         yield Bench("bn", f"bn {c} @{side}", partial(nn.BatchNorm2d, c), shape)
@@ -316,6 +316,8 @@ def _memory(size: str) -> Iterator[Bench]:
             yield Bench("eltwise", f"{name} {c} @{side}", ELTWISE[name], shape)
         for name in curves:
             yield Bench("transcendental", f"{name} {c} @{side}", ELTWISE[name], shape)
+        if size != "tiny":
+            yield Bench("gelu", f"gelu {c} @{side}", ELTWISE["gelu"], shape)
         yield Bench("max_pool", f"maxpool3/2 {c} @{side}", lambda: nn.MaxPool2d(3, 2, 1), shape)
         yield Bench("max_pool", f"maxpool2/2 {c} @{side}", lambda: nn.MaxPool2d(2, 2), shape)
         yield Bench("avg_pool", f"avgpool2/2 {c} @{side}", lambda: nn.AvgPool2d(2, 2), shape)
