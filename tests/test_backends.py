@@ -5,6 +5,8 @@ for every command; a backend added as a module in a folder shows up in every com
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import pytest
 import torch
 
 import hardnet_analysis.backends as backends_pkg
-from hardnet_analysis.backends import check_thread_time, get_backend, list_backends, pick
+from hardnet_analysis.backends import MiB, check_thread_time, get_backend, list_backends, pick
+from hardnet_analysis.backends.cpu import CpuBackend
 from hardnet_analysis.cli.main import main
 from hardnet_analysis.errors import UsageError
 
@@ -107,3 +110,24 @@ def test_a_new_backend_module_shows_up_everywhere(capsys: pytest.CaptureFixture[
     assert run["latency"]["median_s"] > 0
     code, _, err = hda(capsys, "profile", TINY, "--device", "toycpu", "--thread-time")
     assert code == 2 and "--thread-time needs --device cpu" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
+def test_a_cpu_process_peak_is_its_own_and_resets() -> None:
+    """Measured against /proc's own figures: a child of a process holding 1 GiB reports
+    its own peak (ru_maxrss, which survives exec, would say over 1024), and a reset lowers
+    the peak of this process after a 200 MiB buffer is freed."""
+    code = "from hardnet_analysis.backends.cpu import CpuBackend; import torch; " \
+        "print(CpuBackend().peak_memory_mb(torch.device('cpu')))"  # fmt: skip
+    held = bytearray(1024 * MiB)
+    held[::4096] = b"\1" * len(held[::4096])  # touched: resident
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(child.stdout) < 900  # torch imported: about 300
+    del held
+    backend, cpu = CpuBackend(), torch.device("cpu")
+    block = bytearray(200 * MiB)
+    block[::4096] = b"\1" * len(block[::4096])
+    high = backend.peak_memory_mb(cpu)
+    del block
+    backend.reset_peak_memory(cpu)
+    assert backend.peak_memory_mb(cpu) < high - 150

@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,7 +16,7 @@ import optuna
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hardnet_analysis.documents.fronts import (
     FRONT_FILE,
@@ -28,7 +29,13 @@ from hardnet_analysis.shapes import InputShape
 from hardnet_analysis.train.config import TrainConfig
 from hardnet_analysis.train.pool import train_front
 from hardnet_analysis.train.storage import open_storage, shown, storage_url
-from hardnet_analysis.train.trials import pareto_ranks
+from hardnet_analysis.train.trials import (
+    FrontStudy,
+    RetryCandidate,
+    open_front_study,
+    pareto_ranks,
+)
+from hardnet_analysis.train.worker import run_worker
 from tests import pgserver
 from tests.trainkit import hda_background, image_folder, tiny_definition_file
 
@@ -187,6 +194,80 @@ def test_a_worker_refuses_at_once_without_data_or_study(
     assert err[-1].startswith("hda search-worker: error: data directory")
     trials = optuna.load_study(study_name=name, storage=storage_url(str(root))).get_trials()
     assert [t.state for t in trials] == [TrialState.WAITING] * 4
+
+
+def failed_trial(kind: str | None = None, history: tuple[int, ...] = ()) -> FrozenTrial:
+    return optuna.trial.create_trial(
+        state=TrialState.FAIL,
+        user_attrs={"error_kind": kind} if kind else {},
+        system_attrs={"retry_history": list(history)} if history else {},
+    )
+
+
+def test_a_lost_or_transient_failure_is_owed_a_retry_while_retries_are_left() -> None:
+    retry = RetryCandidate(max_retries=2)
+    assert retry.owed(failed_trial()) and retry.owed(failed_trial("transient"))
+    assert not retry.owed(failed_trial("configuration"))
+    assert not retry.owed(failed_trial("interrupted"))
+    assert retry.owed(failed_trial(history=(0,)))  # the second retry
+    assert not retry.owed(failed_trial(history=(0, 4)))  # a third would exceed max_retries
+
+
+def owing_front(root: Path, grace: int, kind: str | None = None) -> FrontStudy:
+    """The front's study (SQLite) with c1-c3 done and c0's one trial failed as `kind` (None:
+    lost) and no retry enqueued: the moment between a worker failing a trial and enqueueing
+    its retry, or forever if that worker died then."""
+    make_front(root)
+    recipe = TrainConfig(
+        model="-", dataset="digits", image_size=InputShape.of_image(16), epochs=1, batch_size=64
+    )
+    train_front(root, 4, recipe, workers=0, heartbeat=(1, grace))
+    front = open_front_study(str(root))
+    for trial in front.study.get_trials():
+        front.storage.set_trial_state_values(front.trial_id(trial), TrialState.RUNNING)
+        if trial.user_attrs["candidate_id"] != "c0":
+            front.study.tell(trial.number, [90.0, 1000.0])
+            continue
+        if kind is not None:
+            front.storage.set_trial_user_attr(front.trial_id(trial), "error_kind", kind)
+        front.study.tell(trial.number, state=TrialState.FAIL)
+    return front
+
+
+def events(root: Path) -> list[tuple[str, str]]:
+    lines = (root / "events.jsonl").read_text().splitlines()
+    return [(e["event"], e["id"]) for e in map(json.loads, lines)]
+
+
+def test_a_worker_waits_for_the_retry_another_worker_owes(tmp_path: Path) -> None:
+    """The failing worker enqueues the retry 1.5 s later; the idle worker must not stop
+    (reporting the candidate lost) but take the retry."""
+    front = owing_front(tmp_path, grace=60)
+    (failed,) = front.owed_retries()
+
+    def enqueue() -> None:  # as the failing worker would, with a storage of its own
+        other = open_front_study(str(tmp_path))
+        RetryCandidate(other.settings.max_retries)(other.study, failed)
+
+    timer = threading.Timer(1.5, enqueue)
+    timer.start()
+    assert run_worker(front, poll=0.2) == 1
+    timer.join()
+    assert events(tmp_path) == [("start", "c0"), ("done", "c0")]
+
+
+def test_a_worker_enqueues_a_retry_owed_by_a_dead_worker_after_the_grace(tmp_path: Path) -> None:
+    front = owing_front(tmp_path, grace=1)
+    start = time.monotonic()
+    assert run_worker(front, poll=0.2) == 1
+    assert time.monotonic() - start > 1
+    assert events(tmp_path) == [("retry-enqueued", "c0"), ("start", "c0"), ("done", "c0")]
+
+
+def test_a_worker_stops_when_no_retry_is_owed(tmp_path: Path) -> None:
+    front = owing_front(tmp_path, grace=60, kind="configuration")
+    assert front.owed_retries() == []
+    assert run_worker(front, poll=0.2) == 0
 
 
 def test_storage_names(tmp_path: Path) -> None:

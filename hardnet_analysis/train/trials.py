@@ -93,10 +93,17 @@ class RetryCandidate:
     def __init__(self, max_retries: int) -> None:
         self.max_retries = max_retries
 
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def owed(self, trial: FrozenTrial) -> bool:
+        """True if failed `trial` is to be retried: it was lost (no ``error_kind``) or failed
+        transiently, and its candidate has retries left."""
+        retryable = trial.user_attrs.get("error_kind", "transient") == "transient"
         history = [*trial.system_attrs.get("retry_history", []), trial.number]
-        if len(history) > self.max_retries:
+        return retryable and len(history) <= self.max_retries
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if not self.owed(trial):
             return
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
         first = trial.system_attrs.get("failed_trial", trial.number)
         system = {"failed_trial": first, "retry_history": history}
         keep = {k: trial.user_attrs[k] for k in ("candidate_id", "candidate", "definition")}
@@ -128,6 +135,23 @@ class FrontStudy:
             if trial.state != TrialState.PRUNED:
                 groups[str(trial.user_attrs["candidate_id"])].append(trial)
         return dict(groups)
+
+    def owed_retries(self) -> list[FrozenTrial]:
+        """The failed trials whose retry is owed but not enqueued: each the last trial of a
+        candidate with no trial done, waiting or running (`RetryCandidate.owed`).
+
+        A worker fails a trial and only then enqueues its retry, so another worker can see the
+        candidate with nothing pending in between (a CI run saw a worker stop there, the
+        candidate reported lost), and the failing worker may die in between."""
+        retry = RetryCandidate(self.settings.max_retries)
+        settled = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+        return [
+            trials[-1]
+            for trials in self.by_candidate().values()
+            if not any(t.state in settled for t in trials)
+            and trials[-1].state == TrialState.FAIL
+            and retry.owed(trials[-1])
+        ]
 
     def trial_id(self, trial: FrozenTrial) -> int:
         study_id = self.storage.get_study_id_from_name(self.name)

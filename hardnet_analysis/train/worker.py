@@ -4,7 +4,8 @@ It loops: fail the trials of dead workers (`optuna.storages.fail_stale_trials`, 
 their retries), take a waiting trial (the storage lets exactly one worker set it running), and
 train its candidate into ``<directory>/runs/<front id>/<candidate id>/``, resuming from
 ``last.pt`` when an earlier attempt left one. While it trains, a thread records the trial's
-heartbeat. It stops when no trial waits or runs.
+heartbeat. It stops when no trial waits or runs and no failed trial is owed a retry (a retry is
+enqueued just after its trial fails; one still missing after the grace period it enqueues itself).
 
 Failures are classified: a configuration error (`UsageError`: missing data, a wrong layout, a
 class mismatch, an unknown model) fails the trial without a retry and stops the worker at once
@@ -178,6 +179,7 @@ def run_worker(front: FrontStudy, poll: float = 1.0) -> int:
     (`StopRequest`) as a KeyboardInterrupt once the running trial is failed as interrupted.
     """
     taken = 0
+    owed: dict[int, float] = {}  # failed trial number -> when this worker saw its retry owed
     with StopRequest() as stop:
         while True:
             if stop.requested.is_set():
@@ -191,8 +193,24 @@ def run_worker(front: FrontStudy, poll: float = 1.0) -> int:
                 continue
             active = (TrialState.WAITING, TrialState.RUNNING)
             if not front.study.get_trials(deepcopy=False, states=active):
-                return taken
+                missing = front.owed_retries()
+                if not missing:
+                    return taken
+                enqueue_overdue(front, missing, owed)
             stop.requested.wait(poll)
+
+
+def enqueue_overdue(front: FrontStudy, missing: list[FrozenTrial], owed: dict[int, float]) -> None:
+    """Enqueue the retries in `missing` (`FrontStudy.owed_retries`) that this worker has seen
+    owed for longer than the grace period: the worker that failed the trial died before it
+    enqueued them. Until then the failing worker is given the time to do it."""
+    now = time.monotonic()
+    for failed in missing:
+        since = owed.setdefault(failed.number, now)
+        if now - since > front.settings.grace:
+            RetryCandidate(front.settings.max_retries)(front.study, failed)
+            cid = str(failed.user_attrs["candidate_id"])
+            log_event(Path(front.settings.directory), "retry-enqueued", cid, trial=failed.number)
 
 
 def run_trial(front: FrontStudy, trial: FrozenTrial, stop: StopRequest | None = None) -> None:
