@@ -22,6 +22,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import measure_graph
 from hardnet_analysis.metrics.conv_paths import (
+    LOWERED_GROUPED,
     TORCH_NATIVE_LIMIT,
     ConvPaths,
     im2col_bytes,
@@ -351,3 +352,18 @@ def test_one_calibrations_timings_fit_with_and_without_pytorchs_own_path() -> No
     assert kinds["conv1 8->16 /2 @8"] == ("conv_kxk_gemm", "conv_1x1_strided")
     assert (probed.native_limit, before.native_limit) == (TORCH_NATIVE_LIMIT, 0)
     assert probed.context is None and before.context is None
+
+
+def test_the_channel_blocks_a_fit_tries() -> None:
+    """Blocked kinds: the probed block on the input, whole units of one or two blocks per
+    thread on the output; GEMM-path kinds and unprobed CPUs: 1, 8 or 16 on both."""
+    two = ConvPaths("torch", onednn_block=8, threads=2)
+    assert two.channel_blocks("conv_kxk") == ((1, 1), (8, 8), (8, 16), (8, 32))
+    one = ConvPaths("torch", onednn_block=8, threads=1)
+    assert one.channel_blocks("conv_kxk") == ((1, 1), (8, 8), (8, 16))
+    assert two.channel_blocks(LOWERED_GROUPED) == ((1, 1), (8, 8), (16, 16))
+    assert ConvPaths().channel_blocks("conv_kxk") == ((1, 1), (8, 8), (16, 16))  # unprobed
+    assert two.channel_blocks("pool") == ((1, 1),)
+    ort = ConvPaths("onnxruntime", (8, 4), threads=2)
+    assert ort.channel_blocks("conv_kxk_nchw") == ((1, 1), (8, 8), (16, 16))
+    assert ort.channel_blocks("conv_kxk")[-1] == (8, 32)

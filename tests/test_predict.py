@@ -309,7 +309,7 @@ def test_predictions_apply_the_context_fit(device_file: Path) -> None:
     # With them: each op's neighbourhood factor at its padded work and bytes.
     expected = 0.0
     for layer, f in zip(alone.layers, features, strict=True):
-        work = padded_work(f.work, f.channels, device.kind(f.kind).channel_block)
+        work = padded_work(f.work, f.channels, *device.kind(f.kind).blocks)
         expected += context.time(layer.kind, layer.time_s, work, f.bytes)
     assert predict(analysis, device).latency_s == pytest.approx(expected, rel=1e-9)
 
@@ -450,6 +450,11 @@ def test_padded_work_of_convs() -> None:
     assert padded_work(1000.0, (3, 64), 16) == 1000.0  # the stem: 3 in, 64 out, no padding
     assert padded_work(1000.0, (20, 24), 1) == 1000.0
     assert padded_work(1000.0, (0, 0), 16) == 1000.0  # not a conv
+    # Output blocks of their own: 102 -> 40 at (8, 32) computes 104 x 64 channels; under 32
+    # outputs stay as they are, as a narrow input does.
+    assert padded_work(1000.0, (102, 40), 8, 32) == pytest.approx(1000 * 104 / 102 * 64 / 40)
+    assert padded_work(1000.0, (102, 24), 8, 32) == pytest.approx(1000 * 104 / 102)
+    assert padded_work(1000.0, (20, 24), 16, 0) == padded_work(1000.0, (20, 24), 16)
 
 
 def test_transcendental_activations_are_their_own_kind() -> None:

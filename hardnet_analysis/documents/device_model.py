@@ -87,14 +87,15 @@ def padded(channels: int, block: int) -> int:
     return channels if channels < block else -(-channels // block) * block
 
 
-def padded_work(work: float, channels: tuple[int, int], block: int) -> float:
-    """`work` of a conv with `channels` (input per group, output) once both are `padded` to
-    `block`: a 3x3 conv 20 -> 24 at block 16 computes 32 x 32 channels, 2.13x its FLOPs; a
-    depthwise conv of 40 channels computes 48, 1.2x."""
+def padded_work(work: float, channels: tuple[int, int], block: int, out_block: int = 0) -> float:
+    """`work` of a conv with `channels` (input per group, output) once the input channels are
+    `padded` to `block` and the output channels to `out_block` (0: `block`): a 3x3 conv
+    20 -> 24 at block 16 computes 32 x 32 channels, 2.13x its FLOPs; a depthwise conv of 40
+    channels computes 48, 1.2x; a conv 102 -> 40 at blocks (8, 32) computes 104 x 64, 1.63x."""
     c_in, c_out = channels
-    if block <= 1 or not c_in:
+    if not c_in:
         return work
-    return work * padded(c_in, block) / c_in * padded(c_out, block) / c_out
+    return work * padded(c_in, block) / c_in * padded(c_out, out_block or block) / c_out
 
 
 Form = Literal["max", "sum"]
@@ -118,13 +119,24 @@ class KindModel:
     train_error: float
     loo_max: float
     loo_sum: float
-    #: Channels are counted padded to multiples of this (`padded_work`, conv kinds); 1: not.
+    #: Input channels are counted padded to multiples of this (`padded_work`, conv kinds);
+    #: 1: not.
     channel_block: int = 1
     #: The overhead is paid once per group of a conv, not once per op: ONNX Runtime runs a
     #: depthwise conv off NCHWc as one small GEMM per channel (0.6 us each at 1 thread on a
     #: 2-core AMD EPYC; a 462-channel one at 7x7 takes 411 us). Chosen per kind by
     #: leave-one-out error, as the form is; False in older files.
     overhead_per_group: bool = False
+    #: Output channels are counted padded to multiples of this; 0 (older files): as the input.
+    #: oneDNN splits a blocked conv's output channels among threads in units of two blocks:
+    #: on a 2-core AMD EPYC (block 8), a 3x3 conv 102 -> 40, 48, 56 or 64 at 56x56 takes
+    #: 5.5 ms at 2 threads, 72 or 80 8.0 ms, 32 3.0 ms: steps of 32 = 2 x 8 x 2 threads.
+    out_block: int = 0
+
+    @property
+    def blocks(self) -> tuple[int, int]:
+        """(input, output) channel blocks (`padded_work`)."""
+        return self.channel_block, self.out_block or self.channel_block
 
     def terms(self, work: float, dram_bytes: float, nbytes: float) -> dict[str, float]:
         """Seconds of each resource term for one op of `work` units (`op_work`)."""
@@ -265,7 +277,7 @@ class DeviceModel:
         its work padded to the kind's channel block, then the context fit) and its bound
         (`KindModel.time`; ``overhead`` when the context's per-op cost is the larger share)."""
         model = self.kind(kind)
-        work = padded_work(work, channels, model.channel_block)
+        work = padded_work(work, channels, *model.blocks)
         terms = model.terms(work, dram_bytes, nbytes)
         isolated, bound = model.time_of(terms, groups)
         if self.context is None:
@@ -299,8 +311,8 @@ class DeviceModel:
             )
         for k in self.kinds:
             rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)
-            if not all(isfinite(v) and v >= 0 for v in rates) or k.channel_block < 1:
-                return f"kind {k.kind!r} has a negative or infinite rate or a block below 1"
+            if not all(isfinite(v) and v >= 0 for v in rates) or min(k.blocks) < 1:
+                return f"kind {k.kind!r} has a negative or infinite rate or a channel block below 1"
         context = self.context
         if context is not None and not (context.scale > 0 and context.op_s >= 0):
             return "the context fit's scale must be > 0 and its op_s >= 0"

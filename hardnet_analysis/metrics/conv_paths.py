@@ -49,6 +49,9 @@ LOWERED = frozenset({LOWERED_GROUPED, NATIVE_1X1, NATIVE_KXK})
 #: PyTorch's largest input (elements) of a dense conv it runs on its own path at any thread
 #: count (``ConvParams::use_mkldnn``; ``profiler.onednn.native_limit`` checks it on the install).
 TORCH_NATIVE_LIMIT = 20480
+#: Channel blocks a fit tries where no blocked layout was probed (``device_model.padded_work``):
+#: 1 (no padding), 8 and 16 (fp32 vector lanes of AVX2 and AVX-512).
+CHANNEL_BLOCKS = (1, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,24 @@ class ConvPaths:
         if kind.startswith("conv") and torch_native_path(attrs, self.threads, self.native_limit):
             return native_kind(attrs)
         return torch_kind(kind, attrs, self.onednn_block)
+
+    def channel_blocks(self, kind: str) -> tuple[tuple[int, int], ...]:
+        """The (input, output) channel blocks a fit tries for `kind` (``padded_work``).
+
+        For a conv kind run in a blocked layout: none, or the block b probed here (oneDNN's 8
+        on an AVX2 CPU, ORT's NCHWc block) on the input, and on the output b, 2b, b x threads
+        or 2b x threads, since oneDNN hands each thread whole units of two blocks of output
+        channels (`KindModel.out_block`). For a GEMM-path kind, or where nothing was probed,
+        each of `CHANNEL_BLOCKS` on both (a GEMM's register tiles may favour multiples of 8
+        or 16); (1, 1) for any other kind. E.g. RegNetX-1.6GF's 3x3 convs with 24 channels
+        per group: oneDNN computes 24 on AVX2, where a block of 16 would count 32 (1.78x)."""
+        if not kind.startswith("conv"):
+            return ((1, 1),)
+        b = self.nchwc[0] if self.runtime == "onnxruntime" else self.onednn_block
+        if kind in LOWERED or kind.endswith("_nchw") or b <= 1:
+            return tuple((k, k) for k in CHANNEL_BLOCKS)
+        t = max(self.threads, 1)
+        return tuple(dict.fromkeys(((1, 1), (b, b), (b, 2 * b), (b, b * t), (b, 2 * b * t))))
 
     def benchmark_kind(self, kind: str, analysis: Analysis) -> str:
         """`kind` of a micro-benchmark (traced as `analysis`) as its first conv runs, if any:

@@ -34,6 +34,7 @@ from hardnet_analysis.documents.device_model import (
     padded_work,
 )
 from hardnet_analysis.metrics.analysis import Analysis
+from hardnet_analysis.metrics.conv_paths import ConvPaths
 from hardnet_analysis.metrics.op_kinds import KINDS
 from hardnet_analysis.metrics.predict import (
     LayerFeatures,
@@ -84,10 +85,10 @@ def _rows(m: Measurement, capacity: int) -> list[LayerFeatures]:
     return [f for f in rows if f.kind == m.kind] or rows
 
 
-def _summed(rows: list[LayerFeatures], block: int) -> tuple[int, float, float, float]:
+def _summed(rows: list[LayerFeatures], blocks: tuple[int, int]) -> tuple[int, float, float, float]:
     return (
         sum(f.macs for f in rows),
-        float(sum(padded_work(f.work, f.channels, block) for f in rows)),
+        float(sum(padded_work(f.work, f.channels, *blocks) for f in rows)),
         float(sum(f.dram_bytes for f in rows)),
         float(sum(f.bytes for f in rows)),
     )
@@ -224,11 +225,13 @@ class KindFit:
     loo: Matrix
 
 
-def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1, per_group: bool = False) -> KindFit:
+def fit_kind(
+    kind: str, x: Matrix, t: Matrix, blocks: tuple[int, int] = (1, 1), per_group: bool = False
+) -> KindFit:
     """Both forms fitted and scored leave-one-out; the better one kept (ties: max). `x` holds
-    the work with channels padded to `block`; with `per_group`, `x` and `t` are per group
-    (t = groups x overhead + terms is t / groups = overhead + terms / groups, each term
-    linear in its feature, with the same relative errors)."""
+    the work with channels padded to `blocks` (input, output); with `per_group`, `x` and `t`
+    are per group (t = groups x overhead + terms is t / groups = overhead + terms / groups,
+    each term linear in its feature, with the same relative errors)."""
     loo = {form: _loo(x, t, form) for form in ("max", "sum")}
     form: Form = "max" if loo["max"].mean() <= loo["sum"].mean() else "sum"
     coef = FITS[form](x, t)
@@ -244,8 +247,9 @@ def fit_kind(kind: str, x: Matrix, t: Matrix, block: int = 1, per_group: bool = 
         train_error=float(_errors(coef, x, t, form).mean()),
         loo_max=float(loo["max"].mean()),
         loo_sum=float(loo["sum"].mean()),
-        channel_block=block,
+        channel_block=blocks[0],
         overhead_per_group=per_group,
+        out_block=blocks[1],
     )
     return KindFit(model, loo[form])
 
@@ -262,20 +266,20 @@ class DeviceFit:
     loo: Matrix
 
 
-#: Channel blocks tried for the conv kinds (`device_model.padded_work`): 1 (no padding), 8 and
-#: 16 (fp32 vector lanes of AVX2 and AVX-512, which blocked layouts pad channels to).
-BLOCKS = (1, 8, 16)
-PADDED_KINDS = frozenset(kind for kind in KINDS if kind.startswith("conv"))
 #: Kinds of convs with groups, whose overhead is tried per op and per group
 #: (`KindModel.overhead_per_group`).
-GROUPED_KINDS = frozenset(kind for kind in PADDED_KINDS if "dw" in kind or "grouped" in kind)
+GROUPED_KINDS = frozenset(
+    kind for kind in KINDS if kind.startswith("conv") and ("dw" in kind or "grouped" in kind)
+)
 
 
-def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFit], Matrix]:
-    """Every kind fitted at cache `capacity`; a conv kind at the channel block (`BLOCKS`),
-    and a grouped one with its overhead per op or per group, whichever has the lowest
-    leave-one-out error. Returns the fits and each benchmark's features (MACs, work, DRAM
-    bytes, bytes, groups)."""
+def _fit_at(
+    measured: Sequence[Measurement], capacity: int, paths: ConvPaths
+) -> tuple[list[KindFit], Matrix]:
+    """Every kind fitted at cache `capacity`; a conv kind at the (input, output) channel
+    blocks of those `paths` allow it (`ConvPaths.channel_blocks`), and a grouped one with its
+    overhead per op or per group, whichever has the lowest leave-one-out error. Returns the
+    fits and each benchmark's features (MACs, work, DRAM bytes, bytes, groups)."""
     rows = [_rows(m, capacity) for m in measured]
     times = np.array([m.time_s for m in measured])
     feats = np.zeros((len(measured), 5))
@@ -284,11 +288,13 @@ def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFi
         mine = [i for i, m in enumerate(measured) if m.kind == kind]
         groups = np.array([max(f.groups for f in rows[i]) for i in mine], dtype=np.float64)
         best: tuple[KindFit, Matrix] | None = None
-        for block in BLOCKS if kind in PADDED_KINDS else (1,):
-            x = np.array([_summed(rows[i], block) for i in mine], dtype=np.float64)
+        for blocks in paths.channel_blocks(kind):
+            x = np.array([_summed(rows[i], blocks) for i in mine], dtype=np.float64)
             for per_group in (False, True) if kind in GROUPED_KINDS else (False,):
                 unit = groups if per_group else np.ones(len(mine))
-                fit = fit_kind(kind, x[:, 1:] / unit[:, None], times[mine] / unit, block, per_group)
+                fit = fit_kind(
+                    kind, x[:, 1:] / unit[:, None], times[mine] / unit, blocks, per_group
+                )
                 if best is None or fit.loo.mean() < best[0].loo.mean():
                     best = (fit, np.column_stack([x, groups]))
         assert best is not None
@@ -297,10 +303,13 @@ def _fit_at(measured: Sequence[Measurement], capacity: int) -> tuple[list[KindFi
     return fits, feats
 
 
-def fit_device(measured: Sequence[Measurement], capacities: dict[int, str]) -> DeviceFit:
+def fit_device(
+    measured: Sequence[Measurement], capacities: dict[int, str], paths: ConvPaths | None = None
+) -> DeviceFit:
     """Fit every kind at each candidate capacity (bytes -> where it comes from) and keep the
-    capacity with the lowest leave-one-out mean |relative error| over all benchmarks."""
-    tried = {c: _fit_at(measured, c) for c in capacities}
+    capacity with the lowest leave-one-out mean |relative error| over all benchmarks; the
+    conv kinds' channel blocks are those `paths` allow (None: nothing probed)."""
+    tried = {c: _fit_at(measured, c, paths or ConvPaths()) for c in capacities}
     score = {
         c: float(np.concatenate([f.loo for f in fits]).mean()) for c, (fits, _) in tried.items()
     }
@@ -517,6 +526,6 @@ def _samples(
     for f, layer in zip(features, layers, strict=True):
         if f.kind == "view" or f.name not in spans:
             continue
-        work = padded_work(f.work, f.channels, isolated.kind(f.kind).channel_block)
+        work = padded_work(f.work, f.channels, *isolated.kind(f.kind).blocks)
         out.append(OpSample(f.kind, layer.time_s, spans[f.name], work, float(f.bytes)))
     return tuple(out)

@@ -442,7 +442,12 @@ def fit_calibration(
     from `started` (``time.perf_counter()``; None: 0)."""
     paths = paths or timed.paths
     settings, counts = timed.settings, tuple(timed.measured)
-    fits = {n: fit_device(kinds_as_run(timed.measured[n], paths, n), timed.caches) for n in counts}
+    fits = {
+        n: fit_device(
+            kinds_as_run(timed.measured[n], paths, n), timed.caches, replace(paths, threads=n)
+        )
+        for n in counts
+    }
     isolated = {n: _document(settings, timed.picked, fits[n], n, paths) for n in counts}
     context = {
         n: fit_context([net(isolated[n]) for net in timed.networks[n]])
