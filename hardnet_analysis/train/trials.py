@@ -93,17 +93,21 @@ class RetryCandidate:
     def __init__(self, max_retries: int) -> None:
         self.max_retries = max_retries
 
+    @staticmethod
+    def history(trial: FrozenTrial) -> list[int]:
+        """The numbers of the candidate's failed trials in a row, `trial` last."""
+        return [*trial.system_attrs.get("retry_history", []), trial.number]
+
     def owed(self, trial: FrozenTrial) -> bool:
         """True if failed `trial` is to be retried: it was lost (no ``error_kind``) or failed
         transiently, and its candidate has retries left."""
         retryable = trial.user_attrs.get("error_kind", "transient") == "transient"
-        history = [*trial.system_attrs.get("retry_history", []), trial.number]
-        return retryable and len(history) <= self.max_retries
+        return retryable and len(self.history(trial)) <= self.max_retries
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self.owed(trial):
             return
-        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        history = self.history(trial)
         first = trial.system_attrs.get("failed_trial", trial.number)
         system = {"failed_trial": first, "retry_history": history}
         keep = {k: trial.user_attrs[k] for k in ("candidate_id", "candidate", "definition")}
