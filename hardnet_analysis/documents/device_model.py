@@ -130,7 +130,8 @@ class KindModel:
     #: Output channels are counted padded to multiples of this; 0 (older files): as the input.
     #: oneDNN splits a blocked conv's output channels among threads in units of two blocks:
     #: on a 2-core AMD EPYC (block 8), a 3x3 conv 102 -> 40, 48, 56 or 64 at 56x56 takes
-    #: 5.5 ms at 2 threads, 72 or 80 8.0 ms, 32 3.0 ms: steps of 32 = 2 x 8 x 2 threads.
+    #: 4.96-5.46 ms at 2 threads, 72 or 80 7.2-7.3 ms, 32 2.65 ms: steps of 32 = 2 x 8 x 2
+    #: threads (`results/channel-blocks/steps.json`).
     out_block: int = 0
 
     @property

@@ -142,7 +142,8 @@ class FrontStudy:
 
     def owed_retries(self) -> list[FrozenTrial]:
         """The failed trials whose retry is owed but not enqueued: each the last trial of a
-        candidate with no trial done, waiting or running (`RetryCandidate.owed`).
+        candidate with no trial done, waiting or running (so all failed; pruned ones are left
+        out), if `RetryCandidate.owed`.
 
         A worker fails a trial and only then enqueues its retry, so another worker can see the
         candidate with nothing pending in between (a CI run saw a worker stop there, the
@@ -152,9 +153,7 @@ class FrontStudy:
         return [
             trials[-1]
             for trials in self.by_candidate().values()
-            if not any(t.state in settled for t in trials)
-            and trials[-1].state == TrialState.FAIL
-            and retry.owed(trials[-1])
+            if not any(t.state in settled for t in trials) and retry.owed(trials[-1])
         ]
 
     def trial_id(self, trial: FrozenTrial) -> int:
