@@ -38,6 +38,8 @@ from typing import Any
 
 from scipy.stats import spearmanr
 
+from hardnet_analysis.documents.machine import LoadProbe, speed_ratio
+
 HDA = [sys.executable, "-m", "hardnet_analysis"]
 MODELS = [
     "hardnet68",
@@ -215,13 +217,18 @@ def reproducibility(
     """The second profile of each run scored against the first as a prediction would be: model
     MAPE (median latency), and over the ops holding >= `OP_SHARE` of the first run's op time
     the per-op MAPE, the convs' MAPE and the mean per-run Spearman of the op ranking. E.g.
-    ops of 6, 3 and 1 ms measured again at 6.3, 2.9 and 1.0 ms: MAPE 2.8%, Spearman 1.0."""
-    models, ops, convs, ranks = [], [], [], []
+    ops of 6, 3 and 1 ms measured again at 6.3, 2.9 and 1.0 ms: MAPE 2.8%, Spearman 1.0.
+    ``speed_mape``: the model MAPE with each second time divided by the two runs' load-probe
+    ratio (`speed_ratio`): how much of the drift between two measurements the probes explain."""
+    models, speeds, ops, convs, ranks = [], [], [], [], []
     for key, a in first.items():
         b = again.get(key)
         if b is None:
             continue
-        models.append(abs(b["latency"]["median_s"] / a["latency"]["median_s"] - 1))
+        ratio = b["latency"]["median_s"] / a["latency"]["median_s"]
+        models.append(abs(ratio - 1))
+        speed = speed_ratio(_probes(a), _probes(b))
+        speeds += [] if speed is None else [abs(ratio / speed - 1)]
         ops_of = {n: op for layer in a["layers"] for n, op in _node_ops(layer).items()}
         times_a, times_b = _node_times(a), _node_times(b)
         floor = OP_SHARE * sum(times_a.values())
@@ -234,11 +241,17 @@ def reproducibility(
     return {
         "runs": len(models),
         "model_mape": _mean(models),
+        "speed_mape": _mean(speeds) if len(speeds) == len(models) else None,
         "ops": len(ops),
         "op_mape": _mean(ops),
         "conv_mape": _mean(convs),
         "spearman": _mean(ranks),
     }
+
+
+def _probes(run: dict[str, Any]) -> list[LoadProbe]:
+    """A run file's load probes (before and after its timing) as records."""
+    return [LoadProbe(**run[k]) for k in ("load_probe", "end_probe") if run.get(k)]
 
 
 def _size_key(size: str) -> str:
@@ -288,7 +301,8 @@ def _again_line(again: dict[str, Any] | None) -> str:
     rho = "-" if again["spearman"] is None else f"{again['spearman']:.2f}"
     return (
         f"- the measurement against itself (a second profile of {again['runs']} runs at the "
-        f"first size, scored against the first): models MAPE {_pct(again['model_mape'])}; "
+        f"first size, scored against the first): models MAPE {_pct(again['model_mape'])} "
+        f"({_pct(again.get('speed_mape'))} at each run's speed by the load probes); "
         f"per op ({again['ops']} ops) MAPE {_pct(again['op_mape'])}, convs "
         f"{_pct(again['conv_mape'])}, Spearman {rho}"
     )

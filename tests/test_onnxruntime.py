@@ -126,6 +126,8 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     assert run.runtime.optimization == "all" and run.ops is not None
     assert run.ops.source == "onnxruntime profiler"
     assert device_label(run).startswith("onnxruntime cpu ")
+    # the timing is bracketed by two wall-clock probes (ORT's threads are its own)
+    assert [(p.threads, p.thread_time) for p in run.probes()] == [(1, False), (1, False)]
     # every conv of the export is in exactly one kernel's layer, and the kernels cover the run
     nodes = [n for layer in run.layers for n in layer.nodes]
     assert len(nodes) == len(set(nodes))

@@ -45,6 +45,7 @@ def test_sweep_writes_runs_records_failures_and_skips_done(
     assert "too small" in bad["failures"][0]["error"]
     assert ok["definition"]["name"] == "tinyhardnet" and ok["counters"]["source"] == "model"
     assert ok["latency"]["n"] == 2 and ok["totals"]["macs"] > 0
+    assert ok["load_probe"]["threads"] == ok["end_probe"]["threads"] == 1  # brackets the timing
     timed = [layer for layer in ok["layers"] if layer["ops"] == ["conv"]]
     assert len(timed) > 5
     assert sum(layer["macs"] for layer in ok["layers"]) == ok["totals"]["macs"]
@@ -110,7 +111,9 @@ def test_thread_time_needs_one_thread(capsys: pytest.CaptureFixture[str], tmp_pa
     code, out, _ = call(
         capsys, "profile", TINY, "--input", "32", "--thread-time", "--format", "json", *FAST
     )
-    assert code == 0 and json.loads(out)[0]["settings"]["clock"] == "time.thread_time_ns"
+    run = json.loads(out)[0]
+    assert code == 0 and run["settings"]["clock"] == "time.thread_time_ns"
+    assert run["load_probe"]["thread_time"] and run["end_probe"]["thread_time"]  # same clock
 
 
 def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:

@@ -77,14 +77,65 @@ def test_speed_ratio_worked_example() -> None:
     # Matmul 1.0 -> 1.21 ms, copy unchanged: sqrt(1.21 * 1.0) = 1.1 (10% slower). Start and
     # end probes of a calibration count by their geometric mean; another thread count: None.
     start, end = LoadProbe(1, 0.8e-3, 2e-3, 1.0), LoadProbe(1, 1.25e-3, 2e-3, 1.0)
-    assert speed_ratio([start, end], LoadProbe(1, 1.21e-3, 2e-3, 1.0)) == pytest.approx(1.1)
-    assert speed_ratio([start], LoadProbe(1, 0.8e-3, 1.0e-3, 1.0)) == pytest.approx(0.5**0.5)
-    assert speed_ratio([start], LoadProbe(2, 0.8e-3, 2e-3, 1.0)) is None
+    assert speed_ratio([start, end], [LoadProbe(1, 1.21e-3, 2e-3, 1.0)]) == pytest.approx(1.1)
+    assert speed_ratio([start], [LoadProbe(1, 0.8e-3, 1.0e-3, 1.0)]) == pytest.approx(0.5**0.5)
+    assert speed_ratio([start], [LoadProbe(2, 0.8e-3, 2e-3, 1.0)]) is None
+    # A run's probes before and after its timing count by their geometric mean too: the
+    # matmul 1.0 and 1.44 ms (1.2), the copy 2 and 2 ms, against 1.0 and 2: sqrt(1.2) = 1.095.
+    reference = LoadProbe(1, 1e-3, 2e-3, 1.0)
+    bracket = [LoadProbe(1, 1e-3, 2e-3, 1.0), LoadProbe(1, 1.44e-3, 2e-3, 1.0)]
+    assert speed_ratio([reference], bracket) == pytest.approx(1.2**0.5)
     # A reference probe taken while the machine was busy (59% of its cores) timed the load, not
-    # the calibration's speed: left out, and when it is the only one there is no ratio.
+    # the calibration's speed: left out, and when it is the only one there is no ratio. The
+    # same holds for a busy probe of the run.
     busy = LoadProbe(1, 7.5e-3, 8e-3, 0.59)
-    assert speed_ratio([busy, end], LoadProbe(1, 1.25e-3, 2e-3, 1.0)) == pytest.approx(1.0)
-    assert speed_ratio([busy], LoadProbe(1, 1.25e-3, 2e-3, 1.0)) is None
+    assert speed_ratio([busy, end], [LoadProbe(1, 1.25e-3, 2e-3, 1.0)]) == pytest.approx(1.0)
+    assert speed_ratio([busy], [LoadProbe(1, 1.25e-3, 2e-3, 1.0)]) is None
+    assert speed_ratio([end], [busy, LoadProbe(1, 1.25e-3, 2e-3, 1.0)]) == pytest.approx(1.0)
+    assert speed_ratio([end], [busy]) is None
+
+
+def test_probes_on_different_clocks_are_never_compared() -> None:
+    # A thread-time probe leaves the hypervisor's steal out, a wall-time one counts it: their
+    # ratio says nothing of the speed, so neither the ratio nor the drift warning uses it.
+    wall, thread = LoadProbe(1, 1e-3, 2e-3, 1.0), LoadProbe(1, 2e-3, 4e-3, 1.0, thread_time=True)
+    assert speed_ratio([wall], [thread]) is None and speed_ratio([thread], [wall]) is None
+    assert drift_warning(wall, [thread], "{}") is None
+    # among a calibration's probes, only those on the run's clock count: the thread-time one
+    # at half the run's times gives 2, the wall one at the same times is left out
+    half = replace(thread, matmul_s=1e-3, copy_s=2e-3)
+    assert speed_ratio([wall, half], [thread]) == pytest.approx(2.0)
+
+
+def _pinned_hog(core: int) -> subprocess.Popen[bytes]:
+    """A process spinning on `core` only."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "while True: pass"],
+        preexec_fn=lambda: os.sched_setaffinity(0, {core}),
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_a_thread_time_probe_does_not_count_time_the_core_ran_another_process() -> None:
+    """Sharing its one core with a spinning process, the wall-time probe's matmul takes about
+    twice as long, the thread-time probe's about what the thread itself ran: the figure a
+    ``--thread-time`` run's own clock gives, so its speed is compared like with like."""
+    core = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})  # this thread, where torch runs a 1-thread matmul
+    hog = _pinned_hog(core)
+    try:
+        time.sleep(0.3)  # the hog is running
+        wall, thread = probe_load(1), probe_load(1, thread_time=True)
+    finally:
+        hog.kill()
+        hog.wait()
+        os.sched_setaffinity(0, before)
+    assert not wall.thread_time and thread.thread_time
+    assert busy_warning(wall) is not None  # the share still reads the load, on either clock
+    assert wall.matmul_s > 1.5 * thread.matmul_s
+    with pytest.raises(ValueError, match="1 thread"):
+        probe_load(2, thread_time=True)
 
 
 def test_predictions_at_run_speed_take_each_runs_drift_out() -> None:

@@ -46,6 +46,11 @@ def test_one_file_holds_a_model_per_thread_count(two_counts: Path) -> None:
     ]
     for model in document["models"]:
         assert model["context"]["models"] and model["load_probe"]["threads"] == model["threads"]
+        # each count's probes are on its own clock, so a run is compared with like
+        thread_time = model["clock"] == "time.thread_time_ns"
+        assert (
+            model["load_probe"]["thread_time"] == model["end_probe"]["thread_time"] == thread_time
+        )
         assert len(model["samples"]) == document["models"][0]["fit"]["n"]
 
 

@@ -58,12 +58,19 @@ class LoadProbe:
     (`hardnet_analysis.profiler.quiet`): at `threads` threads, the seconds of one 384x384 fp32
     matmul and of one 16 MiB copy, and `cpu_share`, the process's CPU time over wall time x
     threads during the matmuls (1.0: every thread ran the whole time; 0.5: other processes held
-    half the cores)."""
+    half the cores). `thread_time`: the two times are the calling thread's CPU time (a 1-thread
+    probe for ``--thread-time`` runs and calibrations), not wall time; probes on different
+    clocks are never compared (absent in older files: wall time)."""
 
     threads: int
     matmul_s: float
     copy_s: float
     cpu_share: float
+    thread_time: bool = False
+
+    def comparable(self, other: LoadProbe) -> bool:
+        """Whether `other` timed the same work the same way: thread count and clock."""
+        return (self.threads, self.thread_time) == (other.threads, other.thread_time)
 
 
 def busy_warning(probe: LoadProbe) -> str | None:
@@ -86,9 +93,9 @@ def drift(reference: LoadProbe, now: LoadProbe) -> float:
 
 def drift_warning(reference: LoadProbe, probes: Sequence[LoadProbe], what: str) -> str | None:
     """A warning when the median drift of `probes` from `reference` exceeds `DRIFT` (probes at
-    another thread count are not comparable and left out); `what` names the two sides, e.g.
+    another thread count or clock are not comparable and left out); `what` names the two sides, e.g.
     ``"the runs ran {} than the calibration"``."""
-    same = [p for p in probes if p.threads == reference.threads]
+    same = [p for p in probes if p.comparable(reference)]
     if not same:
         return None
     change = statistics.median(drift(reference, p) for p in same)
@@ -97,19 +104,22 @@ def drift_warning(reference: LoadProbe, probes: Sequence[LoadProbe], what: str) 
     return what.format(f"{abs(change):.0%} {'slower' if change > 0 else 'faster'}")
 
 
-def speed_ratio(reference: Sequence[LoadProbe], now: LoadProbe) -> float | None:
-    """How much longer the same work takes `now` than when the `reference` probes were taken
-    (a calibration's start and end), or None when none of them is at `now`'s thread count:
-    the geometric mean of the matmul and copy time ratios, each against the reference probes'
-    geometric mean, so compute- and memory-bound work weigh alike. Matmul 1.0 -> 1.21 ms, copy
-    1.0 -> 1.0 ms: 1.1 (the machine runs 10% slower). A prediction for the calibrated machine
-    times this ratio is the prediction at the speed the machine had `now`. A reference probe
-    taken while the machine was busy (`busy_warning`) is left out: it timed another process's
-    load, not the speed the calibration ran at (a 2-thread start probe that got 59% of its
-    cores read 7.5 ms against the end probe's 1.7 ms)."""
-    same = [p for p in reference if p.threads == now.threads and not busy_warning(p)]
+def speed_ratio(reference: Sequence[LoadProbe], now: Sequence[LoadProbe]) -> float | None:
+    """How much longer the same work takes during a run, probed `now` (its start and end), than
+    when the `reference` probes were taken (a calibration's start and end), or None when no
+    quiet probe of either side is comparable (`LoadProbe.comparable`) with the other's: the
+    geometric mean of the matmul and copy time ratios, each side the geometric mean of its
+    probes, so compute- and memory-bound work weigh alike. Matmul 1.0 -> 1.21 ms, copy 1.0 ->
+    1.0 ms: 1.1 (the machine runs 10% slower). A prediction for the calibrated machine times
+    this ratio is the prediction at the speed the machine had during the run. A probe taken
+    while the machine was busy (`busy_warning`) is left out: it timed another process's load,
+    not the speed the timing ran at (a 2-thread start probe that got 59% of its cores read
+    7.5 ms against the end probe's 1.7 ms)."""
+    runs = [p for p in now if not busy_warning(p)]  # one run's probes: one count and clock
+    same = [p for p in reference if runs and p.comparable(runs[0]) and not busy_warning(p)]
     if not same:
         return None
-    matmul = statistics.geometric_mean(p.matmul_s for p in same)
-    copy = statistics.geometric_mean(p.copy_s for p in same)
-    return math.sqrt(now.matmul_s / matmul * now.copy_s / copy)
+    mean = statistics.geometric_mean
+    matmul = mean(p.matmul_s for p in runs) / mean(p.matmul_s for p in same)
+    copy = mean(p.copy_s for p in runs) / mean(p.copy_s for p in same)
+    return math.sqrt(matmul * copy)

@@ -310,8 +310,14 @@ class ProfileRun(RunDocument):
     ops: OpJoin | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
     #: How busy the machine was just before the timing (absent on GPUs and in older runs).
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: The same probe just after the whole-model timing (absent on GPUs and in older runs).
+    end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
     #: The runtime, where it is not eager PyTorch (absent for eager runs and older files).
     runtime: RuntimeRecord | None = omitted_if_none()  # noqa: RUF009
+
+    def probes(self) -> tuple[LoadProbe, ...]:
+        """The run's load probes, before and after its timing, as far as the file holds them."""
+        return tuple(p for p in (self.load_probe, self.end_probe) if p is not None)
 
     @property
     def runtime_name(self) -> str | None:

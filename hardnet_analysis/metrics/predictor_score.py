@@ -200,10 +200,8 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
 
 
 def _speed(run: ProfileRun, device: DeviceModel) -> float | None:
-    """`speed_ratio` of the run's load probe against the calibration's (None: one lacks)."""
-    if run.load_probe is None or not device.probes():
-        return None
-    return speed_ratio(device.probes(), run.load_probe)
+    """`speed_ratio` of the run's load probes against the calibration's (None: one lacks)."""
+    return speed_ratio(device.probes(), run.probes())
 
 
 def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
@@ -223,8 +221,8 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
                 f"runs at {what} {', '.join(other)}, the device model at {calibrated}: its "
                 f"predictions are for {what} {calibrated}"
             )
-    probes = [r.load_probe for r in runs if r.load_probe is not None]
-    busy = [p for p in probes if busy_warning(p)]
+    probes = [p for r in runs for p in r.probes()]
+    busy = [r for r in runs if any(busy_warning(p) for p in r.probes())]
     if busy:
         out.append(f"{len(busy)} of {len(runs)} runs were taken while the machine was busy")
     quiet = [p for p in device.probes() if not busy_warning(p)]  # a busy probe timed the load

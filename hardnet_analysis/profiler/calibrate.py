@@ -403,7 +403,8 @@ def _timed_all(
     backend, device = picked.backend, picked.device
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, before anything is timed
-    loads = {n: _load(backend, n, None, say) for n in counts}
+    timed_by_thread = {n: settings.thread_time and n == 1 for n in counts}  # as `_clocks`
+    loads = {n: _load(backend, n, timed_by_thread[n], None, say) for n in counts}
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
         if settings.cache_bytes
@@ -428,7 +429,7 @@ def _timed_all(
                 for threads, network in found_networks.items():
                     networks[threads].append(network)
             advance(number, len(jobs))
-    ends = {n: _load(backend, n, loads[n], say) for n in counts}
+    ends = {n: _load(backend, n, timed_by_thread[n], loads[n], say) for n in counts}
     return Timings(settings, picked, paths, caches, measured, networks, loads, ends)
 
 
@@ -470,12 +471,15 @@ def fit_calibration(
     )
 
 
-def _load(backend: Backend, threads: int, start: LoadProbe | None, say: Log) -> LoadProbe | None:
-    """Probe how busy the CPU is at `threads` threads (backends with CPU threads only) and
-    warn when it is busy, or when it now runs at another speed than at the `start` probe."""
+def _load(
+    backend: Backend, threads: int, thread_time: bool, start: LoadProbe | None, say: Log
+) -> LoadProbe | None:
+    """Probe how busy the CPU is at `threads` threads, on the clock that times them (backends
+    with CPU threads only), and warn when it is busy, or when it now runs at another speed than
+    at the `start` probe."""
     if not backend.cpu_threads:
         return None
-    load = probe_load(threads)
+    load = probe_load(threads, thread_time)
     for message in (
         busy_warning(load),
         drift_warning(start, [load], "the machine ran {} at the end than at the start")

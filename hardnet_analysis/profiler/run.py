@@ -225,6 +225,7 @@ class _Measured:
     ops: OpTimes
     choice: Choice
     dram: DramResult
+    end_probe: LoadProbe | None = None
 
 
 def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say: Log) -> _Measured:
@@ -240,6 +241,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
 
     with torch.inference_mode():
         whole = Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat))
+        end = _load(backend, run.threads, settings.thread_time, say)  # brackets the timing
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
         nodes = graph_nodes(analysis.graph)
         ops = node_times(nodes, forwards, walls, whole.median)
@@ -247,7 +249,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
         dram = measure_dram(choice, run.model, settings, forward)
-    return _Measured(whole, ops, choice, dram)
+    return _Measured(whole, ops, choice, dram, end)
 
 
 def _set_up(settings: Settings, backend: Backend) -> int:
@@ -291,20 +293,22 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     leaves = {p for p, m in net.named_modules() if next(m.children(), None) is None}
     containers = {p for p, m in net.named_modules()} - leaves
     run = _Run(model, settings, picked.backend, device, fallback, threads, _definition(net))
-    load = _load(picked.backend, threads, say)
+    load = _load(picked.backend, threads, s.thread_time, say)
     measured = _measure(net, x, analysis, run, say)
     sums = _layer_sums(analysis, leaves, containers, s.dtype)
     spec = roofline_spec(picked.backend, device)
     layers = _layers(measured.ops, sums, leaves, measured.dram.layers, (spec, s.dtype))
-    return replace(run.document(analysis, measured, layers, spec), load_probe=load)
+    document = run.document(analysis, measured, layers, spec)
+    return replace(document, load_probe=load, end_probe=measured.end_probe)
 
 
-def _load(backend: Backend, threads: int, say: Log) -> LoadProbe | None:
-    """How busy the CPU is now (`profiler.quiet`), with a warning when it is: for backends
-    whose kernels run on the CPU's threads (None for the others)."""
+def _load(backend: Backend, threads: int, thread_time: bool, say: Log) -> LoadProbe | None:
+    """How busy the CPU is now and how fast it runs (`profiler.quiet`, on the run's clock),
+    with a warning when it is busy: for backends whose kernels run on the CPU's threads (None
+    for the others)."""
     if not backend.cpu_threads:
         return None
-    load = probe_load(threads)
+    load = probe_load(threads, thread_time)
     message = busy_warning(load)
     if message:
         say(f"warning: {message}")

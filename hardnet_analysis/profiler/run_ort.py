@@ -122,18 +122,19 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     sess = session(exported.path, threads)
     forward = forward_of(sess, feeds(sess, shape))
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
-    load = _load(picked.backend, threads, say)
+    load = _load(picked.backend, threads, False, say)
     prime_allocator()
     whole = Stats.of(
         time_forward(forward, picked.backend.clock(), settings.warmup, settings.repeat)
     )
+    end = _load(picked.backend, threads, False, say)  # brackets the timing
     profile = profile_sessions(exported.path, analysis.graph, shape, threads, settings.repeat)
     groups = named_groups(profile.owners, analysis)
     ops = _op_times(profile, groups, whole.median)
     say(_join_line(profile, ops))
     choice = probe(picked.backend, None, settings.counters)
     dram = measure_dram(choice, model, settings, forward)
-    measured = _Measured(whole, ops, choice, dram)
+    measured = _Measured(whole, ops, choice, dram, end)
     keys = {nodes[0] for nodes in groups.values()}
     sums = _group_sums(analysis, groups, settings.dtype)
     spec = roofline_spec(picked.backend, picked.device)
@@ -158,7 +159,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     join = OpJoin(
         "onnxruntime profiler", ops.forwards, 1.0, ops.op_sum_ratio, ops.unjoined_events, ()
     )
-    return replace(document, load_probe=load, runtime=record, ops=join)
+    return replace(document, load_probe=load, end_probe=end, runtime=record, ops=join)
 
 
 def _join_line(profile: OrtProfile, ops: OpTimes) -> str:
