@@ -39,6 +39,7 @@ from hardnet_analysis.profiler.onednn import (
     _verbose_log,
     conv_impls,
     grouped_block,
+    layout_block,
     native_limit,
     onednn_paths,
 )
@@ -233,10 +234,11 @@ def test_onednn_verbose_lines_give_each_convs_implementation() -> None:
     assert conv_impls(log) == ["x64:gemm:jit", "jit:avx2", "jit:avx512_core"]
 
 
-def _exec(impl: str, problem: str) -> str:
+def _exec(impl: str, problem: str, block: int = 8) -> str:
     return (
         f"onednn_verbose,v1,primitive,exec,cpu,convolution,{impl},forward_training,"
-        "src:f32:a:blocked:aBcd8b::f0 wei:f32:a:blocked:ABcd8b8a::f0,attr-scratchpad:user,"
+        f"src:f32:ap:blocked:aBcd{block}b::f0 wei:f32:a:blocked:ABcd{block}b{block}a::f0,"
+        "attr-scratchpad:user,"
         f"alg:convolution_direct,{problem}_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw0,0.25"
     )
 
@@ -252,6 +254,18 @@ def test_the_probe_log_gives_the_grouped_block_and_the_native_limit() -> None:
     other = log + "\n" + _exec("gemm:jit", "mb1_ic20oc8")  # 20,480 elements on oneDNN
     assert (grouped_block(other), native_limit(other)) == (8, 0)
     assert (grouped_block(""), native_limit("")) == (0, 0)
+    assert (layout_block(log), layout_block("")) == (8, 0)
+
+
+def test_an_avx512_log_gives_a_grouped_width_of_4_and_a_layout_block_of_16() -> None:
+    """As an AVX-512 Intel Xeon logs the probe (2026-12-07): 4 channels per group already run
+    the JIT kernel (in blocks of 4), while dense convs are laid out in blocks of 16; the
+    grouped lines' own layouts (4b, 8b, 16b) never count as the dense block."""
+    avx512 = "jit:avx512_core"
+    grouped = [_exec(avx512, f"g2mb1_ic{2 * w}oc{2 * w}", block=w) for w in WIDTHS]
+    dense = [_exec(avx512, "mb1_ic21oc8", 16), _exec("jit_1x1:avx512_core", "mb1_ic25oc8", 16)]
+    log = "\n".join([*grouped, *dense])
+    assert (grouped_block(log), native_limit(log), layout_block(log)) == (4, TORCH_NATIVE_LIMIT, 16)
 
 
 @pytest.mark.skipif(
@@ -265,10 +279,10 @@ def test_this_cpu_has_a_grouped_block_and_the_calibration_keeps_it(device_file: 
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if " avx2" not in flags:
         pytest.skip("not an AVX2 CPU")
-    block, limit = onednn_paths()
-    assert block in WIDTHS and block >= 8
+    block, limit, layout = onednn_paths()
+    assert block in WIDTHS and layout in (8, 16) and layout >= block  # AVX2 8/8, AVX-512 4/16
     device = DeviceModel.read(device_file)
-    assert device.onednn_block == block
+    assert (device.onednn_block, device.onednn_layout_block) == (block, layout)
     assert device.native_limit == limit == TORCH_NATIVE_LIMIT
     lowered = [s for s in device.samples if s.kind == "conv_grouped_gemm"]
     assert {s.label.split(" cold")[0] for s in lowered} == {
@@ -367,3 +381,6 @@ def test_the_channel_blocks_a_fit_tries() -> None:
     ort = ConvPaths("onnxruntime", (8, 4), threads=2)
     assert ort.channel_blocks("conv_kxk_nchw") == ((1, 1), (8, 8), (16, 16))
     assert ort.channel_blocks("conv_kxk")[-1] == (8, 32)
+    # AVX-512: grouped convs take 4 per group, dense ones are laid out in blocks of 16
+    avx512 = ConvPaths("torch", onednn_block=4, threads=2, layout_block=16)
+    assert avx512.channel_blocks("conv_kxk") == ((1, 1), (16, 16), (16, 32), (16, 64))

@@ -237,13 +237,18 @@ class DeviceModel:
     nchwc_block: int = 0
     nchwc_step: int = 0
     #: For PyTorch: the channels per group oneDNN's JIT grouped convs take multiples of on
-    #: this CPU (8 with AVX2; ``metrics.conv_paths.onednn_gemm_path``); 0 in older files and
-    #: off oneDNN: no grouped conv is told apart.
+    #: this CPU (8 on an AVX2 AMD EPYC, 4 on an AVX-512 Intel Xeon;
+    #: ``metrics.conv_paths.onednn_gemm_path``); 0 in older files and off oneDNN: no grouped
+    #: conv is told apart.
     onednn_block: int = 0
     #: For PyTorch: the largest input (elements) of a dense conv it runs on its own im2col
     #: and GEMM instead of oneDNN (20,480; ``metrics.conv_paths.torch_native_path``); 0 in
     #: older files and off oneDNN: every conv is taken for oneDNN's.
     native_limit: int = 0
+    #: For PyTorch: the channel block of oneDNN's blocked layout for dense convs, the fp32
+    #: vector width (8 with AVX2, 16 with AVX-512), to which a conv's channels are padded
+    #: (``metrics.conv_paths.ConvPaths.channel_blocks``); 0 in older files: `onednn_block`.
+    onednn_layout_block: int = 0
 
     @property
     def nchwc(self) -> tuple[int, int]:
@@ -304,11 +309,11 @@ class DeviceModel:
             return f"kind {twice[0]!r} is fitted twice"
         if self.runtime not in RUNTIMES:
             return f"runtime {self.runtime!r} is none of {', '.join(RUNTIMES)}"
-        probed = (*self.nchwc, self.onednn_block, self.native_limit)
+        probed = (*self.nchwc, self.onednn_block, self.native_limit, self.onednn_layout_block)
         if self.threads < 0 or self.cache_bytes <= 0 or min(probed) < 0:
             return (
-                "threads, the nchwc fields, onednn_block and native_limit must be >= 0 and "
-                "cache_bytes > 0"
+                "threads, the nchwc fields, onednn_block, native_limit and onednn_layout_block "
+                "must be >= 0 and cache_bytes > 0"
             )
         for k in self.kinds:
             rates = (k.overhead_s, k.flop_s, k.dram_byte_s, k.cache_byte_s)

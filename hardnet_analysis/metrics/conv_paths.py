@@ -59,20 +59,27 @@ class ConvPaths:
     """Which kernel each conv runs on one CPU in one runtime at `threads` threads, as probed
     there: ORT's NCHWc (block, step) for ``onnxruntime``; for ``torch``, oneDNN's grouped-conv
     block and the input size up to which PyTorch runs a conv on its own path
-    (`torch_native_path`); zeros tell no convs apart. `kind` maps an op kind to the one its
-    kernel was fitted as."""
+    (`torch_native_path`); zeros tell no convs apart. `layout_block`: the channel block of
+    oneDNN's blocked layout for dense convs (16 with AVX-512, where the grouped block is 4; 0:
+    the grouped block). `kind` maps an op kind to the one its kernel was fitted as."""
 
     runtime: str = "torch"
     nchwc: tuple[int, int] = (0, 0)
     onednn_block: int = 0
     native_limit: int = 0
     threads: int = 1
+    layout_block: int = 0
 
     @classmethod
     def of(cls, device: DeviceModel) -> ConvPaths:
         """The paths `device` was calibrated with, at its thread count."""
         return cls(
-            device.runtime, device.nchwc, device.onednn_block, device.native_limit, device.threads
+            device.runtime,
+            device.nchwc,
+            device.onednn_block,
+            device.native_limit,
+            device.threads,
+            device.onednn_layout_block,
         )
 
     def kind(self, kind: str, attrs: Mapping[str, Any]) -> str:
@@ -86,20 +93,27 @@ class ConvPaths:
     def channel_blocks(self, kind: str) -> tuple[tuple[int, int], ...]:
         """The (input, output) channel blocks a fit tries for `kind` (``padded_work``).
 
-        For a conv kind run in a blocked layout: none, or the block b probed here (oneDNN's 8
-        on an AVX2 CPU, ORT's NCHWc block) on the input, and on the output b, 2b, b x threads
-        or 2b x threads, since oneDNN hands each thread whole units of two blocks of output
-        channels (`KindModel.out_block`). For a GEMM-path kind, or where nothing was probed,
-        each of `CHANNEL_BLOCKS` on both (a GEMM's register tiles may favour multiples of 8
-        or 16); (1, 1) for any other kind. E.g. RegNetX-1.6GF's 3x3 convs with 24 channels
-        per group: oneDNN computes 24 on AVX2, where a block of 16 would count 32 (1.78x)."""
+        For a conv kind run in a blocked layout: none, or the block b probed here (oneDNN's
+        layout block, 8 on an AVX2 CPU and 16 with AVX-512; ORT's NCHWc block) on the input,
+        and on the output b, 2b, b x threads or 2b x threads, since oneDNN hands each thread
+        whole units of two blocks of output channels (`KindModel.out_block`). For a GEMM-path
+        kind, or where nothing was probed, each of `CHANNEL_BLOCKS` on both (a GEMM's register
+        tiles may favour multiples of 8 or 16); (1, 1) for any other kind. E.g. RegNetX-1.6GF's
+        3x3 convs with 24 channels per group: oneDNN computes 24 on AVX2, where a block of 16
+        would count 32 (1.78x)."""
         if not kind.startswith("conv"):
             return ((1, 1),)
-        b = self.nchwc[0] if self.runtime == "onnxruntime" else self.onednn_block
+        b = self.nchwc[0] if self.runtime == "onnxruntime" else self._onednn_layout
         if kind in LOWERED or kind.endswith("_nchw") or b <= 1:
             return tuple((k, k) for k in CHANNEL_BLOCKS)
         t = max(self.threads, 1)
         return tuple(dict.fromkeys(((1, 1), (b, b), (b, 2 * b), (b, b * t), (b, 2 * b * t))))
+
+    @property
+    def _onednn_layout(self) -> int:
+        """oneDNN's layout block, or in a device model from before it was probed the grouped
+        block (the same on the AVX2 CPU those were calibrated on)."""
+        return self.layout_block or self.onednn_block
 
     def benchmark_kind(self, kind: str, analysis: Analysis) -> str:
         """`kind` of a micro-benchmark (traced as `analysis`) as its first conv runs, if any:

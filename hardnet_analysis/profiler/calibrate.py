@@ -526,6 +526,7 @@ def _document(
         nchwc_block=paths.nchwc[0],
         nchwc_step=paths.nchwc[1],
         onednn_block=paths.onednn_block,
+        onednn_layout_block=paths.layout_block,
         native_limit=paths.native_limit,
     )
 
@@ -538,5 +539,5 @@ def _conv_paths(settings: CalibrationSettings, picked: Picked) -> ConvPaths:
         return ConvPaths("onnxruntime", nchwc_layout())
     if not picked.backend.cpu_threads:
         return ConvPaths("torch")
-    block, limit = onednn_paths()
-    return ConvPaths("torch", onednn_block=block, native_limit=limit)
+    block, limit, layout = onednn_paths()
+    return ConvPaths("torch", onednn_block=block, native_limit=limit, layout_block=layout)

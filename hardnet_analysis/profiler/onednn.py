@@ -1,14 +1,19 @@
 """Which oneDNN kernel PyTorch's CPU convs run, probed from oneDNN's own verbose log.
 
 oneDNN runs a grouped conv with its blocked JIT kernel only when the channels per group, in
-and out, are multiples of the vector width in fp32 lanes (8 with AVX2, 16 with AVX-512);
-any other grouped conv becomes an im2col and a GEMM per group (``x64:gemm:jit``), at a cost of
-its own: on a 2-core AMD EPYC (AVX2), CondenseNet's 3x3 conv 64 -> 16 in 4 groups (4 outputs
-per group) at 56x56 takes 2.09 ms, more than 64 -> 32 in 4 groups' 1.58 ms on the JIT kernel.
-`grouped_block` finds that width from lone grouped convs run in a child process with
-``ONEDNN_VERBOSE=1`` (the log is written by oneDNN's C code to the process's stdout, which only
-a child's pipe catches whole) and reading the implementation each one ran.
-``metrics.conv_paths.onednn_gemm_path`` applies it.
+and out, are multiples of a width that depends on the CPU (8 on an AVX2 AMD EPYC; 4 on an
+AVX-512 Intel Xeon, whose JIT kernel takes 4, 12 and 20 per group in blocks of 4 but runs 6
+and 10 as GEMMs); any other grouped conv becomes an im2col and a GEMM per group
+(``x64:gemm:jit``), at a cost of its own: on a 2-core AMD EPYC (AVX2), CondenseNet's 3x3
+conv 64 -> 16 in 4 groups (4 outputs per group) at 56x56 takes 2.09 ms, more than 64 -> 32
+in 4 groups' 1.58 ms on the JIT kernel. `grouped_block` finds that width from lone grouped
+convs run in a child process with ``ONEDNN_VERBOSE=1`` (the log is written by oneDNN's C code
+to the process's stdout, which only a child's pipe catches whole) and reading the
+implementation each one ran.
+``metrics.conv_paths.onednn_gemm_path`` applies it. Dense and depthwise convs run in a blocked
+layout of their own, whose channel block, the fp32 vector width (8 with AVX2, 16 with
+AVX-512), `layout_block` reads from the same log: a conv's channels are padded to it, which is
+not the grouped width on AVX-512.
 
 PyTorch keeps small convs off oneDNN altogether (``metrics.conv_paths.torch_native_path``):
 `native_limit` checks its rule on this install in the same child, from which of five lone
@@ -55,20 +60,22 @@ with torch.no_grad():
 """
 
 
-def onednn_paths() -> tuple[int, int]:
-    """(`grouped_block`, `native_limit`) read from one child's oneDNN log; (0, 0) when PyTorch
-    has no oneDNN: 8 and 20,480 on an AVX2 AMD EPYC with torch 2.14."""
+def onednn_paths() -> tuple[int, int, int]:
+    """(`grouped_block`, `native_limit`, `layout_block`) read from one child's oneDNN log;
+    zeros when PyTorch has no oneDNN: 8, 20,480 and 8 on an AVX2 AMD EPYC with torch 2.14; 4,
+    20,480 and 16 on an AVX-512 Intel Xeon."""
     if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        return 0, 0
+        return 0, 0, 0
     log = _verbose_log(_CHILD.format(widths=WIDTHS, probes=NATIVE_PROBES))
-    return grouped_block(log), native_limit(log)
+    return grouped_block(log), native_limit(log), layout_block(log)
 
 
 def grouped_block(log: str) -> int:
     """The channels per group (in and out) that oneDNN's JIT grouped convs take multiples of
     on this CPU, from the probe's `log`: 8 on an AVX2 AMD EPYC, where 16 -> 16 in 2 groups
-    runs ``jit:avx2`` and 8 -> 8 in 2 groups ``x64:gemm:jit``; 0 when no width in `WIDTHS`
-    runs off the GEMM path (then no grouped conv is told apart)."""
+    runs ``jit:avx2`` and 8 -> 8 in 2 groups ``x64:gemm:jit``; 4 on an AVX-512 Intel Xeon,
+    where 8 -> 8 in 2 groups runs ``jit:avx512_core``; 0 when no width in `WIDTHS` runs off
+    the GEMM path (then no grouped conv is told apart)."""
     grouped = "\n".join(line for line in log.splitlines() if ",g2mb1_" in line)
     impls = conv_impls(grouped)
     if len(impls) != len(WIDTHS):
@@ -86,6 +93,19 @@ def native_limit(log: str) -> int:
     if seen != {channels for *_, channels, onednn in NATIVE_PROBES if onednn}:
         return 0
     return TORCH_NATIVE_LIMIT
+
+
+def layout_block(log: str) -> int:
+    """The channel block of the blocked layout oneDNN runs dense convs in on this CPU, from
+    the probe's `log`: the ``N`` of the first dense conv's source layout ``aBcdNb`` (8 with
+    AVX2, 16 with AVX-512, where the probe's 21 input channels are laid out as 32); 0 when no
+    dense conv ran blocked."""
+    for line in log.splitlines():
+        if "exec" in line and ",convolution," in line and ",g2mb1_" not in line:
+            found = re.search(r"src:f32:\w*:blocked:aBcd(\d+)b", line)
+            if found:
+                return int(found.group(1))
+    return 0
 
 
 def conv_impls(log: str) -> list[str]:
