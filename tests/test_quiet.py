@@ -8,8 +8,11 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.documents.machine import (
@@ -18,9 +21,11 @@ from hardnet_analysis.documents.machine import (
     drift,
     drift_warning,
     speed_ratio,
+    spread_warning,
 )
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.metrics.predictor_score import mismatches, score
+from hardnet_analysis.profiler.calibrate import SPEED_PROBES, speed_probe_points
 from hardnet_analysis.profiler.quiet import probe_load
 from tests.trainkit import ROOT
 
@@ -170,3 +175,40 @@ def test_a_busy_calibration_probe_is_no_reference_for_drift() -> None:
     quiet = replace(busy, cpu_share=1.0)
     found = mismatches([run], replace(device, load_probe=quiet, end_probe=None))
     assert any("faster than during the calibration" in line for line in found)
+
+
+@given(st.integers(min_value=1, max_value=5000))
+def test_speed_probes_are_spread_through_the_calibration(jobs: int) -> None:
+    points = sorted(speed_probe_points(jobs))
+    assert len(points) <= SPEED_PROBES
+    assert all(2 <= p <= jobs for p in points)  # never where the start and end probes are
+    if jobs > 2 * (SPEED_PROBES + 1):  # room for all: evenly spaced, a gap each side
+        assert len(points) == SPEED_PROBES
+        gaps = [b - a for a, b in zip([1, *points], [*points, jobs + 1], strict=True)]
+        assert max(gaps) - min(gaps) <= 2
+
+
+def test_speed_probe_points_worked_example() -> None:
+    points = sorted(speed_probe_points(551))
+    assert points[:2] == [33, 66] and points[-1] == 520  # 551 / 17 = 32.4 jobs apart
+
+
+def test_a_calibration_on_a_machine_whose_speed_moves_is_warned_of() -> None:
+    # Ten probes at 1.0 ms and ten at 1.3 ms (matmul and copy alike): deciles 1.0 and 1.3,
+    # 30% apart; within 20% (or with fewer than 5 quiet probes) nothing is said.
+    steady = [LoadProbe(1, 1e-3, 1e-3, 1.0)] * 10
+    moving = steady + [LoadProbe(1, 1.3e-3, 1.3e-3, 1.0)] * 10
+    message = spread_warning(moving)
+    assert message is not None and "varied by 30%" in message and "20 load probes" in message
+    assert spread_warning(steady + [LoadProbe(1, 1.15e-3, 1.15e-3, 1.0)] * 10) is None
+    busy = [replace(p, cpu_share=0.5) for p in moving[10:]]
+    assert spread_warning(steady[:4] + busy) is None  # 4 quiet probes: too few to say
+
+
+def test_a_calibration_keeps_its_speed_probes(device_file: Path) -> None:
+    """The tiny calibration probes its speed through the timing too; all its probes make the
+    reference a run's speed is compared with."""
+    device = DeviceModel.read(device_file)
+    assert device.speed_probes and all(p.threads == device.threads for p in device.speed_probes)
+    assert device.probes() == (device.load_probe, *device.speed_probes, device.end_probe)
+    assert DeviceModel.read(device_file) == device  # they survive the JSON

@@ -228,6 +228,10 @@ class DeviceModel:
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
     #: The same probe at the end of the calibration (None in older files).
     end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: The same probe at even points through the calibration (``profiler.calibrate.
+    #: SPEED_PROBES``; empty in older files): with the start and end ones, the speed the
+    #: benchmarks ran at (`probes`).
+    speed_probes: tuple[LoadProbe, ...] = ()
     #: What ran the benchmarks and networks (`RUNTIMES`): ``onnxruntime`` predicts ONNX
     #: Runtime's fused kernels; files written before it read as ``torch``.
     runtime: str = "torch"
@@ -256,8 +260,10 @@ class DeviceModel:
         return self.nchwc_block, self.nchwc_step
 
     def probes(self) -> tuple[LoadProbe, ...]:
-        """The calibration's load probes, start and end, as far as the file holds them."""
-        return tuple(p for p in (self.load_probe, self.end_probe) if p is not None)
+        """The calibration's load probes, start, through and end, as far as the file holds
+        them: their geometric mean is the speed its fits stand for (`machine.speed_ratio`)."""
+        ends = (self.load_probe, *self.speed_probes, self.end_probe)
+        return tuple(p for p in ends if p is not None)
 
     def kind(self, name: str) -> KindModel:
         """The model of kind `name`, or of its fallback (`FALLBACK`) when it was not fitted."""

@@ -10,12 +10,13 @@ count with wall and process CPU time. Two checks follow:
 - **busy now**: `LoadProbe.cpu_share` below `BUSY_SHARE` means the process's threads did not
   run all the time (on this machine, quiet: 0.99-1.0 at 1 and 2 threads; with one `yes` on the
   other core, 2 threads: 0.51 and the matmul 9x slower);
-- **another speed than before**: `drift` compares two probes (a calibration's, stored in its
-  device model, and the runs scored with it; or a calibration's start and end): more than
-  `DRIFT` apart, the machine ran at another speed, and a prediction or fit mixing the two means
-  less than its figures say.
+- **another speed than before**: `drift` compares a calibration's start and end probes, and
+  `speed_ratio` the runs scored with a device model against all of its calibration's probes:
+  more than `DRIFT` apart, the machine ran at another speed, and a prediction or fit mixing the
+  two means less than its figures say;
+- **a speed that moves**: `spread_warning` reads the probes taken through one calibration.
 
-`speed_ratio` turns the two probes into a factor: a prediction for the calibrated machine times
+`speed_ratio` turns the probes into a factor: a prediction for the calibrated machine times
 that factor is the prediction at the speed the machine had when a run was measured. On this
 shared 2-core VM the 2-thread probe moved 21% between a calibration and the runs after it; the
 factor took the 2-thread predictor from 12.2% to 5.4% MAPE on the same runs, and two
@@ -35,6 +36,9 @@ from hardnet_analysis.documents.records import omitted_if_none
 BUSY_SHARE = 0.8
 #: Probes whose matmul or copy times differ by more than this share are at another speed.
 DRIFT = 0.10
+#: A calibration's probes spread wider than this share (`spread_warning`) ran on a machine
+#: whose speed moved under them.
+SPREAD = 0.20
 
 
 @dataclass(frozen=True)
@@ -104,11 +108,35 @@ def drift_warning(reference: LoadProbe, probes: Sequence[LoadProbe], what: str) 
     return what.format(f"{abs(change):.0%} {'slower' if change > 0 else 'faster'}")
 
 
+def spread_warning(probes: Sequence[LoadProbe]) -> str | None:
+    """A warning when the quiet `probes` of one calibration (one thread count, taken through
+    it) ran at speeds more than `SPREAD` apart, their 10th and 90th percentiles of the
+    geometric mean of matmul and copy time compared; None with fewer than 5. On a 2-core Intel
+    Xeon VM a 1 ms matmul ran more than 20% slower than its fastest in 28% of 71,392 calls
+    (``benchmarks/bench_speed_states.py``): a calibration's fits then carry that noise."""
+    speeds = sorted(math.sqrt(p.matmul_s * p.copy_s) for p in probes if not busy_warning(p))
+    if len(speeds) < 5:
+        return None
+    deciles = statistics.quantiles(speeds, n=10)
+    spread = deciles[-1] / deciles[0] - 1
+    if spread <= SPREAD:
+        return None
+    return (
+        f"at {_threads(probes[0].threads)} the machine's speed varied by {spread:.0%} during the "
+        f"calibration (10th to 90th percentile of {len(speeds)} load probes): the fits carry "
+        "that noise; calibrate when the machine is steadier"
+    )
+
+
+def _threads(count: int) -> str:
+    return f"{count} thread" + ("" if count == 1 else "s")
+
+
 def speed_ratio(reference: Sequence[LoadProbe], now: Sequence[LoadProbe]) -> float | None:
     """How much longer the same work takes during a run, probed `now` (its start and end), than
-    when the `reference` probes were taken (a calibration's start and end), or None when no
-    quiet probe of either side is comparable (`LoadProbe.comparable`) with the other's: the
-    geometric mean of the matmul and copy time ratios, each side the geometric mean of its
+    when the `reference` probes were taken (a calibration's: start, through and end), or None
+    when no quiet probe of either side is comparable (`LoadProbe.comparable`) with the other's:
+    the geometric mean of the matmul and copy time ratios, each side the geometric mean of its
     probes, so compute- and memory-bound work weigh alike. Matmul 1.0 -> 1.21 ms, copy 1.0 ->
     1.0 ms: 1.1 (the machine runs 10% slower). A prediction for the calibrated machine times
     this ratio is the prediction at the speed the machine had during the run. A probe taken

@@ -24,7 +24,7 @@ from typing import Any
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.documents.device_model import DeviceModel, DeviceModels
-from hardnet_analysis.documents.machine import busy_warning, drift_warning, speed_ratio
+from hardnet_analysis.documents.machine import DRIFT, busy_warning, speed_ratio
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import from_dict
@@ -221,18 +221,18 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
                 f"runs at {what} {', '.join(other)}, the device model at {calibrated}: its "
                 f"predictions are for {what} {calibrated}"
             )
-    probes = [p for r in runs for p in r.probes()]
     busy = [r for r in runs if any(busy_warning(p) for p in r.probes())]
     if busy:
         out.append(f"{len(busy)} of {len(runs)} runs were taken while the machine was busy")
-    quiet = [p for p in device.probes() if not busy_warning(p)]  # a busy probe timed the load
-    if quiet:
-        found = drift_warning(
-            quiet[0],
-            probes,
-            "the runs were taken while the machine ran {} than during the calibration",
+    # against every quiet probe of the calibration, as the figures at run speed are
+    found = (speed_ratio(device.probes(), r.probes()) for r in runs)
+    speeds = [s for s in found if s is not None]
+    change = statistics.median(speeds) - 1 if speeds else 0.0
+    if abs(change) > DRIFT:
+        out.append(
+            f"the runs were taken while the machine ran {abs(change):.0%} "
+            f"{'slower' if change > 0 else 'faster'} than during the calibration"
         )
-        out += [found] if found else []
     return out
 
 

@@ -28,7 +28,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import torch
@@ -41,7 +41,12 @@ from hardnet_analysis.documents.device_model import (
     DeviceModels,
     FitSummary,
 )
-from hardnet_analysis.documents.machine import LoadProbe, busy_warning, drift_warning
+from hardnet_analysis.documents.machine import (
+    LoadProbe,
+    busy_warning,
+    drift_warning,
+    spread_warning,
+)
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.traced import trace_module
 from hardnet_analysis.metrics.analysis import Analysis, measure_graph
@@ -376,6 +381,8 @@ class Timings:
     networks: dict[int, list[Timed]]
     loads: dict[int, LoadProbe | None]
     ends: dict[int, LoadProbe | None]
+    #: The probes taken at `SPEED_PROBES` even points through the timing (`speed_probes`).
+    during: dict[int, list[LoadProbe]] = field(default_factory=dict)
 
 
 def time_calibration(
@@ -417,8 +424,13 @@ def _timed_all(
     prime_allocator()
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     networks: dict[int, list[Timed]] = {n: [] for n in counts}
+    during: dict[int, list[LoadProbe]] = {n: [] for n in counts}
+    probe_at = speed_probe_points(len(jobs))
     with torch.inference_mode():
         for number, job in enumerate(jobs, start=1):
+            if number in probe_at and backend.cpu_threads:
+                for n in counts:
+                    during[n].append(probe_load(n, timed_by_thread[n]))
             if isinstance(job, Bench):
                 found = _measured(job, picked, clocks, settings, caches)
                 for threads, timings in found.items():
@@ -430,7 +442,24 @@ def _timed_all(
                     networks[threads].append(network)
             advance(number, len(jobs))
     ends = {n: _load(backend, n, timed_by_thread[n], loads[n], say) for n in counts}
-    return Timings(settings, picked, paths, caches, measured, networks, loads, ends)
+    for message in filter(None, (spread_warning(during[n]) for n in counts)):
+        say(f"hda: warning: calibration: {message}")
+    return Timings(settings, picked, paths, caches, measured, networks, loads, ends, during)
+
+
+#: Load probes taken through a calibration, beside its start and end ones: on a 2-core Intel
+#: Xeon VM the speed of a 1 ms matmul in one 2 s window told that of the next only at a
+#: correlation of 0.48 (``benchmarks/bench_speed_states.py``), so two probes two minutes apart
+#: say little of the speed the benchmarks ran at; 16 more cost about 2 s at two thread counts.
+SPEED_PROBES = 16
+
+
+def speed_probe_points(jobs: int) -> set[int]:
+    """The job numbers (1-based) before which a calibration of `jobs` jobs takes its speed
+    probes: `SPEED_PROBES` evenly spaced ones, none at the ends (the start and end probes are
+    there). 551 jobs: 33, 66, 98, ..., 520."""
+    points = {round((i + 1) * jobs / (SPEED_PROBES + 1)) + 1 for i in range(SPEED_PROBES)}
+    return points - {1, jobs + 1}
 
 
 def fit_calibration(
@@ -465,6 +494,7 @@ def fit_calibration(
                 fit=replace(isolated[n].fit, seconds=seconds),
                 load_probe=timed.loads[n],
                 end_probe=timed.ends[n],
+                speed_probes=tuple(timed.during.get(n, ())),
             )
             for n in counts
         )
