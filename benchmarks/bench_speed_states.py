@@ -20,13 +20,13 @@ Run on an otherwise idle machine (here: nothing else in the VM).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import emit
 
 WINDOWS_S = (0.01, 0.1, 0.5, 2.0)
 
@@ -92,11 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     starts, threads, walls = timed(args.seconds)
     found = {"thread_time": summary(starts, threads), "wall": summary(starts, walls)}
-    text = json.dumps(found, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(found, args.out)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import median_ms
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.fileio import atomic_write_text
@@ -44,17 +43,6 @@ MODELS = [
 FIGURES = ("cio", "hda_unfused", "hda_fused", "ort_kernels", "eager_ms", "ort_ms")
 
 
-def _median_ms(run: Any, repeat: int) -> float:
-    run()
-    run()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
-
-
 def measure(model: str, size: int, threads: int, repeat: int) -> dict[str, Any]:
     """One model at one size: every figure of the module docstring."""
     shape = InputShape.of_image(size)
@@ -68,7 +56,7 @@ def measure(model: str, size: int, threads: int, repeat: int) -> dict[str, Any]:
     data = feeds(sess, shape)
     x = torch.randn(shape.image)
     with torch.inference_mode():
-        eager_ms = _median_ms(lambda: module(x), repeat)
+        eager_ms = median_ms(lambda: module(x), repeat)
     return {
         "model": model,
         "size": size,
@@ -82,7 +70,7 @@ def measure(model: str, size: int, threads: int, repeat: int) -> dict[str, Any]:
         "bn": sum(1 for r in eager.layers if r.op == "batchnorm"),
         "fusion": [rule.__dict__ for rule in fusion_rules(graph, groups)],
         "eager_ms": eager_ms,
-        "ort_ms": _median_ms(lambda: sess.run(None, data), repeat),
+        "ort_ms": median_ms(lambda: sess.run(None, data), repeat),
     }
 
 
