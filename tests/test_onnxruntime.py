@@ -128,6 +128,7 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     assert device_label(run).startswith("onnxruntime cpu ")
     # the timing is bracketed by two wall-clock probes (ORT's threads are its own)
     assert [(p.threads, p.thread_time) for p in run.probes()] == [(1, False), (1, False)]
+    assert run.subnormals is None  # ORT's kernels' inputs are not torch's to look at
     # every conv of the export is in exactly one kernel's layer, and the kernels cover the run
     nodes = [n for layer in run.layers for n in layer.nodes]
     assert len(nodes) == len(set(nodes))

@@ -46,6 +46,7 @@ def test_sweep_writes_runs_records_failures_and_skips_done(
     assert ok["definition"]["name"] == "tinyhardnet" and ok["counters"]["source"] == "model"
     assert ok["latency"]["n"] == 2 and ok["totals"]["macs"] > 0
     assert ok["load_probe"]["threads"] == ok["end_probe"]["threads"] == 1  # brackets the timing
+    assert ok["subnormals"] == []  # looked for, and random data gives none
     timed = [layer for layer in ok["layers"] if layer["ops"] == ["conv"]]
     assert len(timed) > 5
     assert sum(layer["macs"] for layer in ok["layers"]) == ok["totals"]["macs"]

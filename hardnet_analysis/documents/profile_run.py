@@ -233,6 +233,19 @@ class OpJoin:
 
 
 @dataclass(frozen=True)
+class SubnormalInputs:
+    """An op that read subnormal floats (`hardnet_analysis.profiler.subnormals`): the module
+    that called it (its path; ``""`` for the model's own forward), the aten op, the share of
+    subnormal values among its floating-point tensor inputs over its `calls` in one forward
+    (Swin-T's shifted-window attention at 224: ``features.1.1.attn``, ``matmul``, 0.072)."""
+
+    module: str
+    op: str
+    share: float
+    calls: int
+
+
+@dataclass(frozen=True)
 class RooflineSpec:
     """The roofline the layers were placed on: DRAM bandwidth (bytes/s), peak FLOP/s per dtype,
     and where the figures come from."""
@@ -314,6 +327,9 @@ class ProfileRun(RunDocument):
     end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
     #: The runtime, where it is not eager PyTorch (absent for eager runs and older files).
     runtime: RuntimeRecord | None = omitted_if_none()  # noqa: RUF009
+    #: The ops that read subnormal floats, most first (empty: none did); None where they were
+    #: not looked for (ONNX Runtime, GPUs, older files).
+    subnormals: tuple[SubnormalInputs, ...] | None = omitted_if_none()
 
     def probes(self) -> tuple[LoadProbe, ...]:
         """The run's load probes, before and after its timing, as far as the file holds them."""

@@ -31,6 +31,7 @@ from hardnet_analysis.documents.profile_run import (
     ProfileRun,
     RooflineSpec,
     RunSettings,
+    SubnormalInputs,
 )
 from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.metrics.analysis import Analysis
@@ -42,6 +43,7 @@ from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.quiet import probe_load
+from hardnet_analysis.profiler.subnormals import subnormal_inputs, subnormal_warning
 from hardnet_analysis.resolve import ModuleSpec, resolve
 from hardnet_analysis.shapes import InputShape
 
@@ -226,6 +228,7 @@ class _Measured:
     choice: Choice
     dram: DramResult
     end_probe: LoadProbe | None = None
+    subnormals: tuple[SubnormalInputs, ...] | None = None
 
 
 def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say: Log) -> _Measured:
@@ -249,7 +252,12 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
         dram = measure_dram(choice, run.model, settings, forward)
-    return _Measured(whole, ops, choice, dram, end)
+    # after every timing: counting every op's inputs takes several forwards' time
+    subnormals = subnormal_inputs(net, forward) if backend.cpu_threads else None
+    warning = subnormal_warning(subnormals or ())
+    if warning:
+        say(f"warning: {warning}")
+    return _Measured(whole, ops, choice, dram, end, subnormals)
 
 
 def _set_up(settings: Settings, backend: Backend) -> int:
@@ -299,7 +307,9 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     spec = roofline_spec(picked.backend, device)
     layers = _layers(measured.ops, sums, leaves, measured.dram.layers, (spec, s.dtype))
     document = run.document(analysis, measured, layers, spec)
-    return replace(document, load_probe=load, end_probe=measured.end_probe)
+    return replace(
+        document, load_probe=load, end_probe=measured.end_probe, subnormals=measured.subnormals
+    )
 
 
 def _load(backend: Backend, threads: int, thread_time: bool, say: Log) -> LoadProbe | None:
