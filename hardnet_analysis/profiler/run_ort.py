@@ -159,7 +159,9 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     join = OpJoin(
         "onnxruntime profiler", ops.forwards, 1.0, ops.op_sum_ratio, ops.unjoined_events, ()
     )
-    return replace(document, load_probe=load, end_probe=end, runtime=record, ops=join)
+    return replace(
+        document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join
+    )
 
 
 def _join_line(profile: OrtProfile, ops: OpTimes) -> str:
