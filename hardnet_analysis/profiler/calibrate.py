@@ -28,7 +28,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -287,7 +287,13 @@ def _clocks(
 ) -> dict[int, Clock]:
     """Each count's clock: the thread's CPU time for 1 thread with ``--thread-time``, else the
     wall clock (several threads' work happens at once; their CPU time says nothing of it)."""
-    return {n: backend.clock(settings.thread_time and n == 1) for n in counts}
+    return {n: backend.clock(thread_timed(settings, n)) for n in counts}
+
+
+def thread_timed(settings: CalibrationSettings, threads: int) -> bool:
+    """Whether `threads` threads are timed by the thread's CPU time (1 with ``--thread-time``),
+    their benchmarks and their load probes alike."""
+    return settings.thread_time and threads == 1
 
 
 #: A context network timed at one thread count, to be modelled (`ContextModel`) once the
@@ -382,7 +388,7 @@ class Timings:
     loads: dict[int, LoadProbe | None]
     ends: dict[int, LoadProbe | None]
     #: The probes taken at `SPEED_PROBES` even points through the timing (`speed_probes`).
-    during: dict[int, list[LoadProbe]] = field(default_factory=dict)
+    during: dict[int, list[LoadProbe]]
 
 
 def time_calibration(
@@ -410,8 +416,7 @@ def _timed_all(
     backend, device = picked.backend, picked.device
     for name in settings.context()[0]:
         resolve(name)  # an unknown network is a one-line error now, before anything is timed
-    timed_by_thread = {n: settings.thread_time and n == 1 for n in counts}  # as `_clocks`
-    loads = {n: _load(backend, n, timed_by_thread[n], None, say) for n in counts}
+    loads = {n: _load(backend, n, thread_timed(settings, n), None, say) for n in counts}
     caches = (
         {settings.cache_bytes: "--cache-bytes"}
         if settings.cache_bytes
@@ -430,7 +435,7 @@ def _timed_all(
         for number, job in enumerate(jobs, start=1):
             if number in probe_at and backend.cpu_threads:
                 for n in counts:
-                    during[n].append(probe_load(n, timed_by_thread[n]))
+                    during[n].append(probe_load(n, thread_timed(settings, n)))
             if isinstance(job, Bench):
                 found = _measured(job, picked, clocks, settings, caches)
                 for threads, timings in found.items():
@@ -441,7 +446,7 @@ def _timed_all(
                 for threads, network in found_networks.items():
                     networks[threads].append(network)
             advance(number, len(jobs))
-    ends = {n: _load(backend, n, timed_by_thread[n], loads[n], say) for n in counts}
+    ends = {n: _load(backend, n, thread_timed(settings, n), loads[n], say) for n in counts}
     for message in filter(None, (spread_warning(during[n]) for n in counts)):
         say(f"hda: warning: calibration: {message}")
     return Timings(settings, picked, paths, caches, measured, networks, loads, ends, during)
@@ -494,7 +499,7 @@ def fit_calibration(
                 fit=replace(isolated[n].fit, seconds=seconds),
                 load_probe=timed.loads[n],
                 end_probe=timed.ends[n],
-                speed_probes=tuple(timed.during.get(n, ())),
+                speed_probes=tuple(timed.during[n]),
             )
             for n in counts
         )
@@ -543,7 +548,7 @@ def _document(
         device=backend.name,
         machine=backend.record(settings.device, device, picked.fallback),
         threads=threads,
-        clock=backend.clock_name(settings.thread_time and threads == 1),
+        clock=backend.clock_name(thread_timed(settings, threads)),
         dtype="fp32",
         versions=versions(),
         cache_bytes=fit.cache_bytes,
