@@ -38,7 +38,13 @@ from typing import Any
 
 from scipy.stats import spearmanr
 
-from hardnet_analysis.documents.machine import LoadProbe, speed_ratio
+from hardnet_analysis.documents.machine import (
+    Controls,
+    LoadProbe,
+    Pace,
+    pace_ratio,
+    speed_ratio,
+)
 
 HDA = [sys.executable, "-m", "hardnet_analysis"]
 MODELS = [
@@ -218,8 +224,9 @@ def reproducibility(
     MAPE (median latency), and over the ops holding >= `OP_SHARE` of the first run's op time
     the per-op MAPE, the convs' MAPE and the mean per-run Spearman of the op ranking. E.g.
     ops of 6, 3 and 1 ms measured again at 6.3, 2.9 and 1.0 ms: MAPE 2.8%, Spearman 1.0.
-    ``speed_mape``: the model MAPE with each second time divided by the two runs' load-probe
-    ratio (`speed_ratio`): how much of the drift between two measurements the probes explain."""
+    ``speed_mape``: the model MAPE with each second time divided by the two runs' speed ratio
+    (their paced timings' where both have speed controls, else their load probes'): how much of
+    the drift between two measurements the controls or probes explain."""
     models, speeds, ops, convs, ranks = [], [], [], [], []
     for key, a in first.items():
         b = again.get(key)
@@ -227,7 +234,7 @@ def reproducibility(
             continue
         ratio = b["latency"]["median_s"] / a["latency"]["median_s"]
         models.append(abs(ratio - 1))
-        speed = speed_ratio(_probes(a), _probes(b))
+        speed = _pace_speed(a, b) or speed_ratio(_probes(a), _probes(b))
         speeds += [] if speed is None else [abs(ratio / speed - 1)]
         ops_of = {n: op for layer in a["layers"] for n, op in _node_ops(layer).items()}
         times_a, times_b = _node_times(a), _node_times(b)
@@ -247,6 +254,25 @@ def reproducibility(
         "conv_mape": _mean(convs),
         "spearman": _mean(ranks),
     }
+
+
+def _pace_speed(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """How much slower run `b` ran than run `a` by their speed controls (`pace_ratio` with
+    `a`'s controls as the reference, over `a`'s own), or None where either lacks them."""
+    paces = [_pace(run) for run in (a, b)]
+    if paces[0] is None:
+        return None
+    controls, (median_a, median_b) = paces[0].controls, (r["latency"]["median_s"] for r in (a, b))
+    of_b, of_a = pace_ratio(controls, median_b, paces[1]), pace_ratio(controls, median_a, paces[0])
+    return None if of_b is None or of_a is None else of_b / of_a
+
+
+def _pace(run: dict[str, Any]) -> Pace | None:
+    """A run file's paced timing as a record (None in files without one)."""
+    if not run.get("pace"):
+        return None
+    c = run["pace"]["controls"]
+    return Pace(Controls(c["threads"], c["thread_time"], tuple(c["seconds"])), run["pace"]["paced"])
 
 
 def _probes(run: dict[str, Any]) -> list[LoadProbe]:
@@ -302,7 +328,7 @@ def _again_line(again: dict[str, Any] | None) -> str:
     return (
         f"- the measurement against itself (a second profile of {again['runs']} runs at the "
         f"first size, scored against the first): models MAPE {_pct(again['model_mape'])} "
-        f"({_pct(again.get('speed_mape'))} at each run's speed by the load probes); "
+        f"({_pct(again.get('speed_mape'))} at each run's speed by its controls or probes); "
         f"per op ({again['ops']} ops) MAPE {_pct(again['op_mape'])}, convs "
         f"{_pct(again['conv_mape'])}, Spearman {rho}"
     )
@@ -322,7 +348,8 @@ def results_md(scores: dict[str, dict[str, Any]], log: list[str]) -> str:
             f"- models: MAPE {_pct(s['mape'])}, within +-10% {_pct(s['within_10pct'])}",
             f"- leave-one-model-out with one fitted scale: MAPE {_pct(s['lomo_mape'])}, "
             f"within +-10% {_pct(s['lomo_within_10pct'])}",
-            f"- at each run's speed (prediction x the run's load probe over the calibration's): "
+            f"- at each run's speed (prediction x the run's speed over the calibration's, by their "
+            f"speed controls, else their load probes): "
             f"MAPE {_pct(s.get('speed_mape'))}, within +-10% {_pct(s.get('speed_within_10pct'))}",
             f"- layers ({s['layers']}): MAPE {_pct(s['layer_mape'])}, within +-10% "
             f"{_pct(s['layer_within_10pct'])}",

@@ -128,6 +128,9 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     assert device_label(run).startswith("onnxruntime cpu ")
     # the timing is bracketed by two wall-clock probes (ORT's threads are its own)
     assert [(p.threads, p.thread_time) for p in run.probes()] == [(1, False), (1, False)]
+    # and paced by a wall-clock control beside each of its 3 runs
+    assert run.pace is not None and len(run.pace.controls.seconds) == 3
+    assert (run.pace.controls.threads, run.pace.controls.thread_time) == (1, False)
     assert run.subnormals is None  # ORT's kernels' inputs are not torch's to look at
     # every conv of the export is in exactly one kernel's layer, and the kernels cover the run
     nodes = [n for layer in run.layers for n in layer.nodes]

@@ -46,6 +46,10 @@ def test_sweep_writes_runs_records_failures_and_skips_done(
     assert ok["definition"]["name"] == "tinyhardnet" and ok["counters"]["source"] == "model"
     assert ok["latency"]["n"] == 2 and ok["totals"]["macs"] > 0
     assert ok["load_probe"]["threads"] == ok["end_probe"]["threads"] == 1  # brackets the timing
+    controls = ok["pace"]["controls"]  # a control beside each of the 2 timed forwards
+    assert len(controls["seconds"]) == 2 and controls["threads"] == 1
+    latency, seconds = ok["latency"], controls["seconds"]
+    assert latency["min_s"] / max(seconds) <= ok["pace"]["paced"] <= latency["max_s"] / min(seconds)
     assert ok["subnormals"] == []  # looked for, and random data gives none
     timed = [layer for layer in ok["layers"] if layer["ops"] == ["conv"]]
     assert len(timed) > 5

@@ -26,7 +26,11 @@ from hardnet_analysis.documents.machine import (
 )
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.metrics.predictor_score import mismatches, score
-from hardnet_analysis.profiler.calibrate import SPEED_PROBES, speed_probe_points
+from hardnet_analysis.profiler.calibrate import (
+    CONTROLS_PER_POINT,
+    SPEED_PROBES,
+    speed_probe_points,
+)
 from hardnet_analysis.profiler.quiet import probe_load
 from tests.trainkit import ROOT
 
@@ -212,5 +216,9 @@ def test_a_calibration_keeps_its_speed_probes(device_file: Path) -> None:
     device = DeviceModel.read(device_file)
     assert device.speed_probes and all(p.threads == device.threads for p in device.speed_probes)
     assert device.probes() == (device.load_probe, *device.speed_probes, device.end_probe)
-    written = json.loads(device_file.read_text())["models"][0]["speed_probes"]
-    assert len(written) == len(device.speed_probes)  # in the file calibrate wrote
+    written = json.loads(device_file.read_text())["models"][0]
+    assert len(written["speed_probes"]) == len(device.speed_probes)  # in the file calibrate wrote
+    # speed controls at the start and beside each speed probe: the paced runs' reference
+    controls = written["controls"]
+    assert len(controls["seconds"]) == CONTROLS_PER_POINT * (1 + len(device.speed_probes))
+    assert controls["threads"] == device.threads and all(s > 0 for s in controls["seconds"])

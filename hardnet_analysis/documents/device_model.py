@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 
 from hardnet_analysis.documents.base import Document
 from hardnet_analysis.documents.context_fit import ContextFit
-from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
+from hardnet_analysis.documents.machine import Controls, DeviceRecord, LoadProbe
 from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
 
@@ -232,6 +232,10 @@ class DeviceModel:
     #: SPEED_PROBES``; empty in older files): with the start and end ones, the speed the
     #: benchmarks ran at (`probes`).
     speed_probes: tuple[LoadProbe, ...] = ()
+    #: The speed controls (``profiler.pace``) taken at the calibration's start and beside its
+    #: speed probes: their median is the speed a paced run's timing is scaled to
+    #: (`machine.pace_ratio`). None in older files.
+    controls: Controls | None = omitted_if_none()  # noqa: RUF009
     #: What ran the benchmarks and networks (`RUNTIMES`): ``onnxruntime`` predicts ONNX
     #: Runtime's fused kernels; files written before it read as ``torch``.
     runtime: str = "torch"

@@ -77,6 +77,47 @@ class LoadProbe:
         return (self.threads, self.thread_time) == (other.threads, other.thread_time)
 
 
+@dataclass(frozen=True)
+class Controls:
+    """Timings of the speed control (`hardnet_analysis.profiler.pace`: two 384x384 fp32
+    matmuls) at `threads` threads, on one clock (`thread_time`: the calling thread's CPU time,
+    else wall time), in seconds each, in the order taken."""
+
+    threads: int
+    thread_time: bool
+    seconds: tuple[float, ...]
+
+    def comparable(self, other: Controls) -> bool:
+        """Whether `other` timed the control the same way: thread count and clock."""
+        return (self.threads, self.thread_time) == (other.threads, other.thread_time)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """A timing paced by controls (`hardnet_analysis.profiler.pace`): beside each timed call,
+    the mean seconds of the control just before and just after it (`controls`, one per call),
+    and `paced`, the median over the calls of call seconds over control seconds (a pure
+    number: 72 ms forwards beside 1.44 ms controls, 50.0). `paced` x a calibration's median
+    control is the call's time at the speed the calibration ran at (`pace_ratio`)."""
+
+    controls: Controls
+    paced: float
+
+
+def pace_ratio(reference: Controls | None, measured_s: float, pace: Pace | None) -> float | None:
+    """How much longer a run's timing took than it would have at the speed of the
+    `reference` controls (a calibration's): its `measured_s` over its `paced` figure times the
+    reference's median control, or None where either lacks controls or they are not
+    comparable. 80 ms measured, paced 50.0 against a 1.44 ms reference: 80 / 72 = 1.11 (the
+    machine ran 11% slower). Unlike `speed_ratio`, whose probes lie tens of milliseconds
+    from the timing, each control lies beside one call and sees the state that call ran in."""
+    if reference is None or pace is None or not reference.seconds:
+        return None
+    if not pace.controls.comparable(reference) or pace.paced <= 0:
+        return None
+    return measured_s / (pace.paced * statistics.median(reference.seconds))
+
+
 def busy_warning(probe: LoadProbe) -> str | None:
     """The warning for a busy machine, or None when it is quiet."""
     if probe.cpu_share >= BUSY_SHARE:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from hardnet_analysis.documents.base import Document
-from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe
+from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe, Pace
 from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
 
@@ -325,6 +325,9 @@ class ProfileRun(RunDocument):
     load_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
     #: The same probe just after the whole-model timing (absent on GPUs and in older runs).
     end_probe: LoadProbe | None = omitted_if_none()  # noqa: RUF009
+    #: The whole-model timing paced by speed controls beside each forward (`Pace`; absent on
+    #: GPUs and in older runs).
+    pace: Pace | None = omitted_if_none()  # noqa: RUF009
     #: The runtime, where it is not eager PyTorch (absent for eager runs and older files).
     runtime: RuntimeRecord | None = omitted_if_none()  # noqa: RUF009
     #: The ops that read subnormal floats, most first (empty: none did); None where they were

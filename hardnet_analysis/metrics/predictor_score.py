@@ -9,9 +9,10 @@ models that are among those networks, whose scores are then in sample. The leave
 figures score a variant that also fits one whole-model scale factor: each model is predicted
 with the median measured/predicted ratio of the *other* models' runs. E.g. runs measured 100
 and 200 ms, predicted 90 and 220 ms: MAPE (10% + 10%) / 2 = 10%, within +-10%: both (100%).
-The figures *at run speed* score each prediction times the run's `speed_ratio` (its load probe
-against the calibration's): a shared machine's speed drifts between a calibration and a run
-(here by up to 21% at 2 threads), which no model of the network can know.
+The figures *at run speed* score each prediction times the run's speed against the
+calibration's (`pace_ratio` of its paced timing where both have speed controls, else
+`speed_ratio` of their load probes): a shared machine's speed drifts between a calibration and
+a run (here by up to 21% at 2 threads), which no model of the network can know.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.documents.device_model import DeviceModel, DeviceModels
-from hardnet_analysis.documents.machine import DRIFT, busy_warning, speed_ratio
+from hardnet_analysis.documents.machine import DRIFT, busy_warning, pace_ratio, speed_ratio
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import from_dict
@@ -43,7 +44,7 @@ class ModelScore:
     predicted_s: float
     lomo_predicted_s: float | None
     #: How much slower the machine ran during the run than during the calibration, by their
-    #: load probes (`documents.machine.speed_ratio`; None where either lacks a probe).
+    #: speed controls or load probes (`_speed`; None where either lacks both).
     speed: float | None = None
 
     @property
@@ -200,8 +201,11 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
 
 
 def _speed(run: ProfileRun, device: DeviceModel) -> float | None:
-    """`speed_ratio` of the run's load probes against the calibration's (None: one lacks)."""
-    return speed_ratio(device.probes(), run.probes())
+    """How much slower the machine ran during the run's timing than during the calibration:
+    `pace_ratio` of the run's paced timing against the calibration's controls where both have
+    them, else `speed_ratio` of their load probes (None: neither)."""
+    paced = pace_ratio(device.controls, run.latency.median_s, run.pace)
+    return paced if paced is not None else speed_ratio(device.probes(), run.probes())
 
 
 def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
@@ -225,7 +229,7 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
     if busy:
         out.append(f"{len(busy)} of {len(runs)} runs were taken while the machine was busy")
     # against every quiet probe of the calibration, as the figures at run speed are
-    found = (speed_ratio(device.probes(), r.probes()) for r in runs)
+    found = (_speed(r, device) for r in runs)
     speeds = [s for s in found if s is not None]
     change = statistics.median(speeds) - 1 if speeds else 0.0
     if abs(change) > DRIFT:

@@ -42,6 +42,7 @@ from hardnet_analysis.documents.device_model import (
     FitSummary,
 )
 from hardnet_analysis.documents.machine import (
+    Controls,
     LoadProbe,
     busy_warning,
     drift_warning,
@@ -66,6 +67,7 @@ from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.onednn import onednn_paths
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
+from hardnet_analysis.profiler.pace import control_threads, take_controls
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import input_shape_of, resolve
@@ -389,6 +391,9 @@ class Timings:
     ends: dict[int, LoadProbe | None]
     #: The probes taken at `SPEED_PROBES` even points through the timing (`speed_probes`).
     during: dict[int, list[LoadProbe]]
+    #: The speed controls (`profiler.pace`) taken at the start and beside those probes: the
+    #: reference a paced run's timing is scaled to (`DeviceModel.controls`).
+    controls: dict[int, Controls | None]
 
 
 def time_calibration(
@@ -431,11 +436,13 @@ def _timed_all(
     networks: dict[int, list[Timed]] = {n: [] for n in counts}
     during: dict[int, list[LoadProbe]] = {n: [] for n in counts}
     probe_at = speed_probe_points(len(jobs))
+    controls = {n: [_controls(n, clocks[n], settings)] for n in counts if backend.cpu_threads}
     with torch.inference_mode():
         for number, job in enumerate(jobs, start=1):
             if number in probe_at and backend.cpu_threads:
                 for n in counts:
                     during[n].append(probe_load(n, thread_timed(settings, n)))
+                    controls[n].append(_controls(n, clocks[n], settings))
             if isinstance(job, Bench):
                 found = _measured(job, picked, clocks, settings, caches)
                 for threads, timings in found.items():
@@ -449,7 +456,25 @@ def _timed_all(
     ends = {n: _load(backend, n, thread_timed(settings, n), loads[n], say) for n in counts}
     for message in filter(None, (spread_warning(during[n]) for n in counts)):
         say(f"hda: warning: calibration: {message}")
-    return Timings(settings, picked, paths, caches, measured, networks, loads, ends, during)
+    joined = {n: _joined(controls.get(n, [])) for n in counts}
+    return Timings(settings, picked, paths, caches, measured, networks, loads, ends, during, joined)
+
+
+#: Speed controls taken at the start of a calibration and at each speed-probe point.
+CONTROLS_PER_POINT = 4
+
+
+def _controls(threads: int, clock: Clock, settings: CalibrationSettings) -> Controls:
+    """Controls as the runs this calibration predicts take them (`control_threads`)."""
+    on = control_threads(threads, settings.runtime)
+    return take_controls(on, clock, thread_timed(settings, threads), CONTROLS_PER_POINT)
+
+
+def _joined(parts: list[Controls]) -> Controls | None:
+    """One thread count's controls, in the order taken (None: none taken)."""
+    if not parts:
+        return None
+    return replace(parts[0], seconds=tuple(s for part in parts for s in part.seconds))
 
 
 #: Load probes taken through a calibration, beside its start and end ones: on a 2-core Intel
@@ -500,6 +525,7 @@ def fit_calibration(
                 load_probe=timed.loads[n],
                 end_probe=timed.ends[n],
                 speed_probes=tuple(timed.during[n]),
+                controls=timed.controls[n],
             )
             for n in counts
         )

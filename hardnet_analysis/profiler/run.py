@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.backends import Backend, check_thread_time, pick, specs
-from hardnet_analysis.documents.machine import LoadProbe, busy_warning
+from hardnet_analysis.backends import Backend, Clock, check_thread_time, pick, specs
+from hardnet_analysis.documents.machine import LoadProbe, Pace, busy_warning
 from hardnet_analysis.documents.profile_run import (
     Choice,
     DramBytes,
@@ -41,6 +41,7 @@ from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
+from hardnet_analysis.profiler.pace import Control, pace_of, time_paced
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.subnormals import subnormal_inputs, subnormal_warning
@@ -229,6 +230,7 @@ class _Measured:
     dram: DramResult
     end_probe: LoadProbe | None = None
     subnormals: tuple[SubnormalInputs, ...] | None = None
+    pace: Pace | None = None
 
 
 def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say: Log) -> _Measured:
@@ -243,7 +245,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
         return net(x)
 
     with torch.inference_mode():
-        whole = Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat))
+        whole, pace = _timed(forward, clock, run)
         end = _load(backend, run.threads, settings.thread_time, say)  # brackets the timing
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
         nodes = graph_nodes(analysis.graph)
@@ -257,7 +259,17 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     warning = subnormal_warning(subnormals or ())
     if warning:
         say(f"warning: {warning}")
-    return _Measured(whole, ops, choice, dram, end, subnormals)
+    return _Measured(whole, ops, choice, dram, end, subnormals, pace)
+
+
+def _timed(forward: Callable[[], object], clock: Clock, run: _Run) -> tuple[Stats, Pace | None]:
+    """The whole-model timing: paced by speed controls (`profiler.pace`) for backends whose
+    kernels run on the CPU's threads, plain on the others."""
+    settings = run.settings
+    if not run.backend.cpu_threads:
+        return Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat)), None
+    samples, controls = time_paced(forward, Control(clock), settings.warmup, settings.repeat)
+    return Stats.of(samples), pace_of(samples, controls, run.threads, settings.thread_time)
 
 
 def _set_up(settings: Settings, backend: Backend) -> int:
@@ -308,7 +320,11 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
     layers = _layers(measured.ops, sums, leaves, measured.dram.layers, (spec, s.dtype))
     document = run.document(analysis, measured, layers, spec)
     return replace(
-        document, load_probe=load, end_probe=measured.end_probe, subnormals=measured.subnormals
+        document,
+        load_probe=load,
+        end_probe=measured.end_probe,
+        subnormals=measured.subnormals,
+        pace=measured.pace,
     )
 
 

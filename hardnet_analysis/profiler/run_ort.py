@@ -8,18 +8,21 @@ nodes' metrics, named after its conv), the DRAM counters that work here, the CPU
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
+
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.backends import pick
+from hardnet_analysis.backends import Clock, pick
 from hardnet_analysis.documents.profile_run import OpJoin, ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
 from hardnet_analysis.models import create_model
 from hardnet_analysis.profiler.dram import measure_dram
-from hardnet_analysis.profiler.latency import Stats, prime_allocator, time_forward
+from hardnet_analysis.profiler.latency import Stats, prime_allocator
 from hardnet_analysis.profiler.onnxrt import (
     OPT_LEVEL,
     Exported,
@@ -34,6 +37,7 @@ from hardnet_analysis.profiler.onnxrt import (
     session,
 )
 from hardnet_analysis.profiler.ops import OpTimes
+from hardnet_analysis.profiler.pace import Control, control_threads, pace_of, time_paced
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.run import (
     Log,
@@ -124,9 +128,8 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
     load = _load(picked.backend, threads, False, say)
     prime_allocator()
-    whole = Stats.of(
-        time_forward(forward, picked.backend.clock(), settings.warmup, settings.repeat)
-    )
+    samples, controls = _paced(forward, picked.backend.clock(), settings)
+    whole = Stats.of(samples)
     end = _load(picked.backend, threads, False, say)  # brackets the timing
     profile = profile_sessions(exported.path, analysis.graph, shape, threads, settings.repeat)
     groups = named_groups(profile.owners, analysis)
@@ -134,7 +137,8 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     say(_join_line(profile, ops))
     choice = probe(picked.backend, None, settings.counters)
     dram = measure_dram(choice, model, settings, forward)
-    measured = _Measured(whole, ops, choice, dram, end)
+    pace = pace_of(samples, controls, control_threads(threads, "onnxruntime"), False)
+    measured = _Measured(whole, ops, choice, dram, end, pace=pace)
     keys = {nodes[0] for nodes in groups.values()}
     sums = _group_sums(analysis, groups, settings.dtype)
     spec = roofline_spec(picked.backend, picked.device)
@@ -160,8 +164,20 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         "onnxruntime profiler", ops.forwards, 1.0, ops.op_sum_ratio, ops.unjoined_events, ()
     )
     return replace(
-        document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join
+        document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join, pace=pace
     )
+
+
+def _paced(
+    forward: Callable[[], object], clock: Clock, settings: Settings
+) -> tuple[list[float], list[float]]:
+    """`time_paced` with controls on `control_threads` threads (torch's count is set back)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(control_threads(before, "onnxruntime"))
+    try:
+        return time_paced(forward, Control(clock), settings.warmup, settings.repeat)
+    finally:
+        torch.set_num_threads(before)
 
 
 def _join_line(profile: OrtProfile, ops: OpTimes) -> str:

@@ -1,0 +1,104 @@
+"""Speed controls beside every timed call: on a machine whose speed moves, how long a call took
+over how long a fixed piece of work took just before and just after it.
+
+A shared VM's speed moves within seconds, under every timing. On a 2-core Intel Xeon VM 27.8%
+of 1 ms matmul calls ran more than 20% slower than the fastest, in spells of up to 156 calls
+(``benchmarks/bench_speed_states.py``), and two profiles of the same 24 models differed by
+31.1% per model at one thread. Load probes tens of milliseconds before and after a timing
+(`profiler.quiet`) explained half of that (15.4%). The control here is taken beside each call,
+so it sees the state that call ran in. Runs of 5 forwards taken back to back for 30 s there
+(``benchmarks/bench_pace.py``, results/pace): at one thread ResNet-18's, MobileNetV2's and
+DenseNet-121's medians drifted 6.7%, 2.9% and 9.5% apart on average, their paced figures 3.0%,
+1.5% and 4.7%; at two threads 19.4%, 10.8% and 17.7%, paced 8.3%, 7.0% and 8.1%. The controls
+do not slow the forwards beside them (paced runs' medians 0.998-1.008x the plain runs').
+
+The control is `CONTROL_MATMULS` 384x384 fp32 matmuls at `control_threads` threads, on the
+run's clock: about 1.4 ms on one thread of that VM, compute-bound and held in L2, so that its
+time follows the core's speed. `time_paced` interleaves it with the calls
+(one control between two calls serves both); `take_controls` times it alone, for a
+calibration's reference (`DeviceModel.controls`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+import torch
+
+from hardnet_analysis.backends import Clock
+from hardnet_analysis.documents.machine import Controls, Pace
+
+#: Matmuls in one control, and their side.
+CONTROL_MATMULS, SIDE = 2, 384
+
+
+class Control:
+    """`CONTROL_MATMULS` matmuls of two fixed SIDE x SIDE fp32 matrices at torch's current
+    thread count, timed on `clock`; calling it returns their seconds."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._a, self._b = torch.rand(SIDE, SIDE), torch.rand(SIDE, SIDE)
+        for _ in range(2):  # warm: the first call allocates and spins the thread pool up
+            self._a @ self._b
+
+    def __call__(self) -> float:
+        start = self.clock.mark()
+        for _ in range(CONTROL_MATMULS):
+            self._a @ self._b
+        end = self.clock.mark()
+        return float(self.clock.elapsed(start, end))
+
+
+def control_threads(threads: int, runtime: str) -> int:
+    """The thread count of a run's controls: the run's own in eager PyTorch, whose controls
+    share its OpenMP pool; 1 in ONNX Runtime (``runtime`` ``onnxruntime``), whose thread pool
+    and torch's would spin against each other on the same cores. On a 2-core Intel Xeon VM at
+    2 threads, ORT's MobileNetV2 and ResNet-18 forwards ran 1.38x and 1.29x slower beside
+    2-thread controls, whose own times then moved so much that the paced figures drifted 94%
+    and 162% between runs; beside 1-thread controls, 1.01x and 1.01x, and 5.5% and 3.6%
+    (``benchmarks/bench_pace.py --runtime onnxruntime [--control-threads 2]``)."""
+    return 1 if runtime == "onnxruntime" else threads
+
+
+def time_paced(
+    forward: Callable[[], object], control: Control, warmup: int, repeat: int
+) -> tuple[list[float], list[float]]:
+    """Seconds of each of `repeat` calls of `forward` after `warmup` untimed calls, on the
+    control's clock, and beside each the mean seconds of the control just before and just
+    after it."""
+    clock = control.clock
+    for _ in range(warmup):
+        forward()
+    clock.sync()
+    before = control()
+    samples, controls = [], []
+    for _ in range(repeat):
+        start = clock.mark()
+        forward()
+        end = clock.mark()
+        clock.sync()
+        samples.append(float(clock.elapsed(start, end)))
+        after = control()
+        controls.append((before + after) / 2)
+        before = after
+    return samples, controls
+
+
+def pace_of(samples: list[float], controls: list[float], threads: int, thread_time: bool) -> Pace:
+    """The `Pace` record of `time_paced`'s result at `threads` threads on one clock."""
+    paced = statistics.median(s / c for s, c in zip(samples, controls, strict=True))
+    return Pace(Controls(threads, thread_time, tuple(controls)), paced)
+
+
+def take_controls(threads: int, clock: Clock, thread_time: bool, count: int) -> Controls:
+    """`count` controls at `threads` threads on `clock`, back to back; torch's thread count is
+    set back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        control = Control(clock)
+        return Controls(threads, thread_time, tuple(control() for _ in range(count)))
+    finally:
+        torch.set_num_threads(before)

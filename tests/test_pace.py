@@ -1,0 +1,138 @@
+"""Speed controls beside each timed call (`profiler.pace`), and the speed they give a run
+against a calibration (`documents.machine.pace_ratio`)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hardnet_analysis.backends.cpu import CpuClock
+from hardnet_analysis.documents.device_model import DeviceModel
+from hardnet_analysis.documents.machine import Controls, Pace, pace_ratio
+from hardnet_analysis.documents.profile_run import ProfileRun
+from hardnet_analysis.metrics.predictor_score import score
+from hardnet_analysis.profiler.pace import (
+    Control,
+    control_threads,
+    pace_of,
+    take_controls,
+    time_paced,
+)
+from tests.test_quiet import SWEEP
+
+
+class _Scripted:
+    """A clock that stands still but for what the scripted calls add to `now`."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def mark(self) -> float:
+        return self.now
+
+    def sync(self) -> None:
+        pass
+
+    def elapsed(self, start: float, end: float) -> float:
+        return end - start
+
+
+def test_each_call_gets_the_mean_of_the_controls_either_side() -> None:
+    clock = _Scripted()
+    controls = [1.0, 3.0, 5.0, 7.0]  # before the first call, then after each of three
+    taken = iter(controls)
+
+    class Timed(Control):
+        def __init__(self) -> None:
+            self.clock = clock
+
+        def __call__(self) -> float:
+            seconds = next(taken)
+            clock.now += seconds
+            return seconds
+
+    calls = iter([10.0, 20.0, 40.0, 99.0])  # the warm-up call, then three timed ones
+
+    def forward() -> None:
+        clock.now += next(calls)
+
+    samples, beside = time_paced(forward, Timed(), warmup=1, repeat=3)
+    assert samples == [20.0, 40.0, 99.0]
+    assert beside == [2.0, 4.0, 6.0]
+    pace = pace_of(samples, beside, threads=1, thread_time=True)
+    assert pace.paced == pytest.approx(10.0)  # median of 10, 10, 16.5
+    assert pace.controls == Controls(1, True, (2.0, 4.0, 6.0))
+
+
+def test_pace_ratio_worked_example() -> None:
+    # 80 ms measured, 50 controls' worth, the calibration's median control 1.44 ms: at the
+    # calibration's speed the timing would have taken 72 ms, so the machine ran 11% slower.
+    reference = Controls(1, True, (1.40e-3, 1.44e-3, 1.50e-3))
+    pace = Pace(Controls(1, True, (1.6e-3,)), 50.0)
+    assert pace_ratio(reference, 80e-3, pace) == pytest.approx(80 / 72)
+    # another thread count or clock, or no controls on either side: no ratio
+    assert pace_ratio(replace(reference, threads=2), 80e-3, pace) is None
+    assert pace_ratio(replace(reference, thread_time=False), 80e-3, pace) is None
+    assert pace_ratio(replace(reference, seconds=()), 80e-3, pace) is None
+    assert pace_ratio(None, 80e-3, pace) is None and pace_ratio(reference, 80e-3, None) is None
+
+
+@given(
+    st.lists(st.floats(1e-3, 1.0), min_size=1, max_size=9),
+    st.lists(st.floats(1e-4, 1e-2), min_size=10, max_size=10),
+    st.floats(0.5, 5.0),
+)
+def test_a_uniformly_slower_machine_leaves_the_paced_figure_alone(
+    calls: list[float], controls: list[float], slower: float
+) -> None:
+    """If every call and every control takes `slower` times as long, the paced figure is the
+    same, and against the quick run's own controls the slow run's ratio is `slower`."""
+    beside = controls[: len(calls)]
+    quick = pace_of(calls, beside, 1, False)
+    slow = pace_of([slower * c for c in calls], [slower * c for c in beside], 1, False)
+    assert slow.paced == pytest.approx(quick.paced, rel=1e-9)
+    measured = statistics.median(slower * c for c in calls)
+    ratio = pace_ratio(quick.controls, measured, slow)
+    expected = measured / (quick.paced * statistics.median(beside))
+    assert ratio == pytest.approx(expected, rel=1e-9)
+    if len(calls) == 1:  # one call: its time over its control is the whole story
+        assert ratio == pytest.approx(slower, rel=1e-9)
+
+
+def test_onnx_runtime_runs_take_one_thread_controls() -> None:
+    # ORT's pool and torch's would spin against each other (`control_threads`' docstring)
+    assert control_threads(2, "onnxruntime") == 1 and control_threads(2, "torch") == 2
+
+
+def test_a_control_times_real_matmuls_on_the_asked_threads() -> None:
+    """On this machine: two 384x384 matmuls take between 10 us and 1 s each time, and the
+    thread count is set back after `take_controls`."""
+    import torch
+
+    before = torch.get_num_threads()
+    found = take_controls(1, CpuClock(thread_time=True), True, 5)
+    assert torch.get_num_threads() == before
+    assert (found.threads, found.thread_time) == (1, True) and len(found.seconds) == 5
+    assert all(1e-5 < s < 1.0 for s in found.seconds)
+
+
+def test_predictions_at_run_speed_prefer_the_paced_timing() -> None:
+    # The load probes say the run ran at the calibration's speed; its controls say 1.25x
+    # slower: the controls lie beside each forward, so the score takes theirs.
+    device = DeviceModel.read(SWEEP / "device-1thread.json")
+    run = ProfileRun.read(sorted((SWEEP / "runs-1thread").glob("resnet18*.json"))[0])
+    thread_time = run.settings.clock == "time.thread_time_ns"
+    reference = Controls(1, thread_time, (1.0e-3, 1.2e-3, 1.1e-3))
+    predicted = score([run], device).models[0].predicted_s
+    measured = 1.25 * predicted
+    paced = Pace(Controls(1, thread_time, (1.3e-3,)), predicted / 1.1e-3)
+    timed = replace(run, latency=replace(run.latency, median_s=measured), pace=paced)
+    found = score([timed], replace(device, controls=reference))
+    assert found.models[0].speed == pytest.approx(1.25)
+    assert found.speed_mape == pytest.approx(0.0, abs=1e-12)
+    # without the calibration's controls the load probes' speed is used, as before
+    assert score([timed], device).models[0].speed != pytest.approx(1.25)
