@@ -4,17 +4,30 @@ against a calibration (`documents.machine.pace_ratio`)."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends.cpu import CpuClock
 from hardnet_analysis.documents.device_model import DeviceModel
 from hardnet_analysis.documents.machine import Controls, Pace, pace_ratio
 from hardnet_analysis.documents.profile_run import ProfileRun
+from hardnet_analysis.metrics.fit_device import Measurement
+from hardnet_analysis.metrics.predict import predict
 from hardnet_analysis.metrics.predictor_score import score
+from hardnet_analysis.profiler.calibrate import (
+    CalibrationSettings,
+    Timings,
+    at_speed,
+    fit_calibration,
+    seconds_per_call,
+    time_calibration,
+)
 from hardnet_analysis.profiler.pace import (
     Control,
     control_threads,
@@ -136,3 +149,55 @@ def test_predictions_at_run_speed_prefer_the_paced_timing() -> None:
     assert found.speed_mape == pytest.approx(0.0, abs=1e-12)
     # without the calibration's controls the load probes' speed is used, as before
     assert score([timed], device).models[0].speed != pytest.approx(1.25)
+
+
+class _Steady(Control):
+    """A control that takes `seconds` of `clock`'s time, every time."""
+
+    def __init__(self, clock: _Scripted, seconds: float) -> None:
+        self.clock, self.scripted, self.seconds = clock, clock, seconds
+
+    def __call__(self) -> float:
+        self.scripted.now += self.seconds
+        return self.seconds
+
+
+def _call(clock: _Scripted, seconds: float) -> None:
+    clock.now += seconds
+
+
+@pytest.mark.parametrize("slower", [1.0, 2.0])
+def test_a_benchmark_sample_is_paced_by_the_control_beside_it(slower: float) -> None:
+    # 50 us calls beside 1.5 ms controls, and the same on a machine twice as slow: the seconds
+    # per call double, the paced figure (per call over control) stays 1/30, and at the
+    # calibration's 1.5 ms reference both are 50 us again.
+    clock = _Scripted()
+    calls: list[Callable[[], object]] = [partial(_call, clock, slower * 50e-6)]
+    seconds, paced = seconds_per_call(calls, clock, 6e-3, 5, _Steady(clock, slower * 1.5e-3))
+    assert seconds == pytest.approx(slower * 50e-6) and paced == pytest.approx(1 / 30)
+    found = Measurement("eltwise", "relu", None, 0, seconds, 0, paced)  # type: ignore[arg-type]
+    assert at_speed(found, 1.5e-3).time_s == pytest.approx(50e-6)
+    assert at_speed(found, None) == found  # no reference: as timed
+    unpaced = replace(found, paced=None)
+    assert at_speed(unpaced, 1.5e-3) == unpaced
+    assert seconds_per_call(calls, clock, 6e-3, 5)[1] is None  # no control: not paced
+
+
+def test_a_calibration_fits_its_benchmarks_at_its_median_control() -> None:
+    """A real tiny calibration, its benchmarks' raw times then tripled as if the machine had
+    run 3x slower under them: the paced fit is unchanged, and an unpaced one (no controls)
+    predicts 3x as long."""
+    settings = CalibrationSettings(threads=(1,), grid="tiny", repeat=2, budget_s=0.001, models=())
+    timed = time_calibration(settings)
+    assert all(m.paced is not None for m in timed.measured[1])
+    slow = {1: [replace(m, time_s=3 * m.time_s) for m in timed.measured[1]]}
+    analysis = analyze("resnet18", 64)
+
+    def predicted(timings: Timings) -> float:
+        (device,) = fit_calibration(timings).models
+        return predict(analysis, device).latency_s
+
+    assert predicted(replace(timed, measured=slow)) == pytest.approx(predicted(timed), rel=1e-9)
+    unpaced = replace(timed, controls={1: None})
+    tripled = predicted(replace(unpaced, measured=slow)) / predicted(unpaced)
+    assert tripled == pytest.approx(3.0, rel=0.02)

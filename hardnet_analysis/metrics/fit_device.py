@@ -51,7 +51,10 @@ class Measurement:
     """One micro-benchmark as timed: its kind, label, the traced graph of the module it ran, the
     bytes its rotated pool of inputs and weights spans, its median seconds per call, and the
     bytes its calls' outputs rotate through (`output_span`: the outputs kept alive plus the
-    one being written, each call's written to the block the oldest freed)."""
+    one being written, each call's written to the block the oldest freed). `paced`: where a
+    speed control was taken beside each sample (``profiler.pace``), the median of the
+    samples' seconds per call over their controls' seconds (a pure number; None: not paced).
+    A calibration fits ``paced`` x its median control (``profiler.calibrate.at_speed``)."""
 
     kind: str
     label: str
@@ -59,6 +62,7 @@ class Measurement:
     pool_bytes: int
     time_s: float
     output_span: int
+    paced: float | None = None
 
     @property
     def footprint(self) -> int:

@@ -5,7 +5,11 @@ Each benchmark (``profiler.microbench``) is traced for its features, then timed,
 interleaved (`spread`): a warm-up call,
 then `repeat` samples of enough calls to fill `budget_s`, the median per call kept, at each
 thread count in turn (the module and its pool built once; a drift of the machine's speed
-then touches every count alike). A cold run
+then touches every count alike). On the CPU in eager PyTorch a speed control
+(``profiler.pace``) is taken beside each sample, and the fit takes each benchmark at the
+calibration's median control (`at_speed`): a benchmark timed in a slow spell of a shared VM
+is fitted at the speed the others ran at, and a run's paced timing is compared at that same
+speed (``documents.machine.pace_ratio``). The context networks are paced alike. A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
 candidate cache, so every call finds its data evicted. A few whole networks (`CONTEXT`, none
 of them a model the predictor sweep scores), spaced evenly among the benchmarks
@@ -67,7 +71,7 @@ from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.onednn import onednn_paths
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
-from hardnet_analysis.profiler.pace import control_threads, take_controls
+from hardnet_analysis.profiler.pace import Control, control_threads, take_controls, time_paced
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import input_shape_of, resolve
@@ -133,17 +137,27 @@ class CalibrationSettings:
 
 
 def seconds_per_call(
-    calls: list[Callable[[], object]], clock: Clock, budget_s: float, repeat: int
-) -> float:
+    calls: list[Callable[[], object]],
+    clock: Clock,
+    budget_s: float,
+    repeat: int,
+    control: Control | None = None,
+) -> tuple[float, float | None]:
     """Median seconds per call of `calls` run round-robin (a sample is enough calls to fill
     `budget_s`, continuing the cycle where the last sample stopped, so a pool's calls stay
-    cold however few a sample takes), after one warm-up call."""
+    cold however few a sample takes), after one warm-up call; and with a speed `control` (on
+    `clock`) beside each sample, the median of the samples' seconds per call over their
+    controls' seconds (`Measurement.paced`; None without). 6 ms samples of 120 calls of 50 us
+    beside 1.5 ms controls: (50e-6, 0.0333)."""
     cycle = itertools.cycle(calls)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            next(cycle)()
 
     def sample(n: int) -> float:
         start = clock.mark()
-        for _ in range(n):
-            next(cycle)()
+        run(n)
         end = clock.mark()
         clock.sync()
         return clock.elapsed(start, end) / n
@@ -151,7 +165,11 @@ def seconds_per_call(
     sample(1)
     per = max(sample(1), 1e-7)
     n = max(1, math.ceil(budget_s / per))
-    return statistics.median(sample(n) for _ in range(repeat))
+    if control is None:
+        return statistics.median(sample(n) for _ in range(repeat)), None
+    samples, beside = time_paced(partial(run, n), control, 0, repeat)
+    paced = statistics.median(t / c for t, c in zip(samples, beside, strict=True))
+    return statistics.median(samples) / n, paced / n
 
 
 def spread(benches: list[Bench]) -> list[Bench]:
@@ -203,10 +221,12 @@ def measure(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
+    controls: Mapping[int, Control] | None = None,
 ) -> dict[int, list[Measurement]]:
     """The warm and (where it differs) cold timings of one benchmark, of its kind (which
     kernel it ran as is told at the fit: `kinds_as_run`), at each thread count of
-    `clocks` (count -> clock), the module, pool and features shared between counts. Each
+    `clocks` (count -> clock), the module, pool and features shared between counts; paced
+    by the count's speed control where `controls` has one (`seconds_per_call`). Each
     call's output is kept alive over a ring of calls that spans twice the smallest cache
     (`output_ring`), so it is written to a buffer that cache does not hold, as in a forward, where
     the allocator hands an op a block last touched many ops ago; a loop that frees and
@@ -232,8 +252,12 @@ def measure(
         label = bench.label + (f" cold x{copies}" if copies > 1 else "")
         for threads, clock in clocks.items():
             backend.prepare(threads)  # 0 (no CPU threads): left alone
-            seconds = seconds_per_call(calls, clock, settings.budget_s, settings.repeat)
-            timed = Measurement(bench.kind, label, analysis, copies * nbytes, seconds, span)
+            control = (controls or {}).get(threads)
+            seconds, paced = seconds_per_call(
+                calls, clock, settings.budget_s, settings.repeat, control
+            )
+            pool = copies * nbytes
+            timed = Measurement(bench.kind, label, analysis, pool, seconds, span, paced)
             out[threads].append(timed)
     return out
 
@@ -244,10 +268,12 @@ def _measured(
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
     caches: dict[int, str],
+    controls: Mapping[int, Control],
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime."""
+    """One benchmark's timings at each thread count, in the settings' runtime (paced by
+    `controls` in PyTorch; ORT's kernel times come from its profiler, not paced)."""
     if settings.runtime != "onnxruntime":
-        return measure(bench, picked.backend, picked.device, clocks, settings, caches)
+        return measure(bench, picked.backend, picked.device, clocks, settings, caches, controls)
     pool = partial(_pool_size, settings=settings, caches=caches)
     return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
 
@@ -299,8 +325,10 @@ def thread_timed(settings: CalibrationSettings, threads: int) -> bool:
 
 
 #: A context network timed at one thread count, to be modelled (`ContextModel`) once the
-#: device model it is compared with has been fitted.
-Timed = Callable[[DeviceModel], ContextModel]
+#: device model it is compared with has been fitted, with the calibration's median speed
+#: control (seconds; None: none taken): a paced network's times are scaled to that speed, as
+#: the benchmarks' are (`at_speed`).
+Timed = Callable[[DeviceModel, float | None], ContextModel]
 
 
 def _network_timings(
@@ -309,10 +337,11 @@ def _network_timings(
     picked: Picked,
     clocks: Mapping[int, Clock],
     settings: CalibrationSettings,
+    controls: Mapping[int, Control],
 ) -> dict[int, Timed]:
-    """Time context network `name` at input `side` in a forward at each thread count, and its
-    ops under the runtime's profiler (``torch.profiler``; ORT's own in
-    ``calibrate_ort.time_network``)."""
+    """Time context network `name` at input `side` in a forward at each thread count (paced
+    by the count's control where `controls` has one), and its ops under the runtime's
+    profiler (``torch.profiler``; ORT's own in ``calibrate_ort.time_network``)."""
     shape = input_shape_of(resolve(name), (side, side))
     if settings.runtime == "onnxruntime":
         return calibrate_ort.time_network(name, shape, clocks, settings)
@@ -322,7 +351,8 @@ def _network_timings(
     for threads, clock in clocks.items():
         picked.backend.prepare(threads)
         forward = partial(net, x)
-        out[threads] = _timed_network(forward, analysis, picked.backend, clock, settings)
+        control = controls.get(threads)
+        out[threads] = _timed_network(forward, analysis, picked.backend, clock, settings, control)
     return out
 
 
@@ -332,19 +362,30 @@ def _timed_network(
     backend: Backend,
     clock: Clock,
     settings: CalibrationSettings,
+    control: Control | None,
 ) -> Timed:
-    """One context network at one thread count: its median forward (un-profiled) and its
-    ops' profiled spans, to be set against their kind times."""
+    """One context network at one thread count: its median forward (un-profiled; paced by
+    `control` where there is one) and its ops' profiled spans, to be set against their kind
+    times. Scaled to a reference control, the forward is its paced figure x that control,
+    and the spans, taken just after, are scaled by as much."""
     with torch.inference_mode():
-        measured = statistics.median(time_forward(forward, clock, 2, settings.repeat))
+        beside: list[float] = []
+        if control is None:
+            samples = time_forward(forward, clock, 2, settings.repeat)
+        else:
+            samples, beside = time_paced(forward, control, 2, settings.repeat)
+        measured = statistics.median(samples)
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
+    paced = statistics.median(t / c for t, c in zip(samples, beside, strict=True)) if beside else 0
 
-    def model(isolated: DeviceModel) -> ContextModel:
+    def model(isolated: DeviceModel, reference: float | None) -> ContextModel:
+        scale = paced * reference / measured if paced and reference else 1.0
         features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
         features = runtime_features(analysis, features, ConvPaths.of(isolated))
         layers = predict_layers(features, isolated)
-        return context_model(analysis, measured, features, layers, isolated, spans)
+        scaled = {node: scale * s for node, s in spans.items()}
+        return context_model(analysis, scale * measured, features, layers, isolated, scaled)
 
     return model
 
@@ -437,6 +478,7 @@ def _timed_all(
     during: dict[int, list[LoadProbe]] = {n: [] for n in counts}
     probe_at = speed_probe_points(len(jobs))
     controls = {n: [_controls(n, clocks[n], settings)] for n in counts if backend.cpu_threads}
+    pacers = _pacers(picked, clocks, settings)
     with torch.inference_mode():
         for number, job in enumerate(jobs, start=1):
             if number in probe_at and backend.cpu_threads:
@@ -444,12 +486,12 @@ def _timed_all(
                     during[n].append(probe_load(n, thread_timed(settings, n)))
                     controls[n].append(_controls(n, clocks[n], settings))
             if isinstance(job, Bench):
-                found = _measured(job, picked, clocks, settings, caches)
+                found = _measured(job, picked, clocks, settings, caches, pacers)
                 for threads, timings in found.items():
                     measured[threads].extend(timings)
             else:  # built and exported outside inference mode, timed in it, as before
                 with torch.inference_mode(False):
-                    found_networks = _network_timings(*job, picked, clocks, settings)
+                    found_networks = _network_timings(*job, picked, clocks, settings, pacers)
                 for threads, network in found_networks.items():
                     networks[threads].append(network)
             advance(number, len(jobs))
@@ -462,6 +504,30 @@ def _timed_all(
 
 #: Speed controls taken at the start of a calibration and at each speed-probe point.
 CONTROLS_PER_POINT = 4
+
+
+def _pacers(
+    picked: Picked, clocks: Mapping[int, Clock], settings: CalibrationSettings
+) -> dict[int, Control]:
+    """Per thread count, the speed control beside each sample of eager PyTorch's benchmarks and
+    context networks (none on GPUs, none for ORT, whose kernel times come from its profiler)."""
+    if not picked.backend.cpu_threads or settings.runtime == "onnxruntime":
+        return {}
+    return {n: Control(clock) for n, clock in clocks.items()}
+
+
+def at_speed(measured: Measurement, reference: float | None) -> Measurement:
+    """`measured` at the speed of the `reference` control (seconds; the calibration's
+    median): its paced figure x the reference; unchanged where either is missing. Paced 0.0333
+    against a 1.5 ms reference: 50 us a call, whatever the machine's speed while it ran."""
+    if measured.paced is None or reference is None:
+        return measured
+    return replace(measured, time_s=measured.paced * reference)
+
+
+def _reference(controls: Controls | None) -> float | None:
+    """The median of a thread count's controls (None: none taken)."""
+    return statistics.median(controls.seconds) if controls and controls.seconds else None
 
 
 def _controls(threads: int, clock: Clock, settings: CalibrationSettings) -> Controls:
@@ -502,15 +568,18 @@ def fit_calibration(
     from `started` (``time.perf_counter()``; None: 0)."""
     paths = paths or timed.paths
     settings, counts = timed.settings, tuple(timed.measured)
+    reference = {n: _reference(timed.controls[n]) for n in counts}
     fits = {
         n: fit_device(
-            kinds_as_run(timed.measured[n], paths, n), timed.caches, replace(paths, threads=n)
+            kinds_as_run([at_speed(m, reference[n]) for m in timed.measured[n]], paths, n),
+            timed.caches,
+            replace(paths, threads=n),
         )
         for n in counts
     }
     isolated = {n: _document(settings, timed.picked, fits[n], n, paths) for n in counts}
     context = {
-        n: fit_context([net(isolated[n]) for net in timed.networks[n]])
+        n: fit_context([net(isolated[n], reference[n]) for net in timed.networks[n]])
         if timed.networks[n]
         else None
         for n in counts

@@ -178,14 +178,14 @@ def _timed(
 
 def time_network(
     name: str, shape: InputShape, clocks: Mapping[int, Clock], settings: CalibrationSettings
-) -> dict[int, Callable[[DeviceModel], ContextModel]]:
+) -> dict[int, Callable[[DeviceModel, float | None], ContextModel]]:
     """Context network `name` at input `shape` timed in ORT at each thread count of `clocks`
     (count -> clock; see the module docstring), each to be modelled once the device model
     it is set against exists."""
     path = export_cached(name, create_model(name).eval(), shape).path
     # Named after the network, not its cached file, as the eager context networks are.
     analysis = replace(analyze(str(path), shape), model=name)
-    out: dict[int, Callable[[DeviceModel], ContextModel]] = {}
+    out: dict[int, Callable[[DeviceModel, float | None], ContextModel]] = {}
     for threads, clock in clocks.items():
         sess = session(path, threads)
         forward = forward_of(sess, feeds(sess, shape))
@@ -202,8 +202,11 @@ def _network(
     groups: dict[str, list[str]],
     spans: Mapping[str, float],
     isolated: DeviceModel,
+    reference: float | None,
 ) -> ContextModel:
-    """One context network at one thread count as a `ContextModel` of ORT's kernels."""
+    """One context network at one thread count as a `ContextModel` of ORT's kernels. ORT's
+    kernel times come from its profiler, which no control paces: `reference` (the
+    calibration's median control, as eager PyTorch's networks are scaled to) is not used."""
     features = layer_features(analysis, isolated.cache_bytes)
     merged = merged_features(analysis, features, groups, ConvPaths.of(isolated))
     # A group's merged row is named after its first node with features, its span after its
