@@ -135,7 +135,11 @@ def test_a_thread_time_probe_does_not_count_time_the_core_ran_another_process() 
     os.sched_setaffinity(0, {core})  # this thread, where torch runs a 1-thread matmul
     hog = _pinned_hog(core)
     try:
-        time.sleep(0.3)  # the hog is running
+        # Spin beside the hog rather than sleep: a thread that slept gets the scheduler's
+        # credit for it and ran its first probe at 73% of the core, not half.
+        end = time.perf_counter() + 0.3
+        while time.perf_counter() < end:
+            pass
         wall, thread = probe_load(1), probe_load(1, thread_time=True)
     finally:
         hog.kill()
