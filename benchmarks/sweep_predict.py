@@ -316,7 +316,8 @@ def _ops_lines(ops: dict[str, Any] | None) -> list[str]:
     return [
         f"- per op ({ops['ops']} ops >= 1% of their model): MAPE {_pct(ops['mape'])}, within "
         f"+-10% {_pct(ops['within_10pct'])}; convs ({ops['conv_ops']}) "
-        f"{_pct(ops['conv_mape'])}; Spearman of the ranking {ops['spearman']:.2f}",
+        f"{_pct(ops['conv_mape'])}; Spearman of the ranking {ops['spearman']:.2f}; at each "
+        f"run's speed: MAPE {_pct(ops.get('speed_mape'))}",
         f"- per op by kind (MAPE, count): {kinds}",
     ]
 

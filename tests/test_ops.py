@@ -206,6 +206,11 @@ def test_op_score_worked_example() -> None:
     assert score.spearman == pytest.approx(1.0)
     assert score.by_kind["add"] == (1, 0.0)
     assert [(p.node, p.measured_s) for p in score.points] == [("a", 6e-3), ("b", 3e-3), ("c", 1e-3)]
+    assert score.speed_mape is None  # no speed for the run
+    # the run ran 20% slower than the calibration: 6, 3.96 and 1.2 ms against 6, 3 and 1
+    fast = op_score([Run()], [prediction], speeds=[1.2])  # type: ignore[list-item]
+    assert fast is not None and fast.speed_mape == pytest.approx((0 + 0.32 + 0.2) / 3)
+    assert fast.mape == score.mape  # the raw figure is left alone
 
 
 def test_runs_timed_by_hooks_still_load_and_score_as_before() -> None:

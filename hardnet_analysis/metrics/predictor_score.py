@@ -92,6 +92,10 @@ class OpScore:
     by_kind: dict[str, tuple[int, float]]
     #: Every op scored, for plots of predicted against measured per op.
     points: tuple[OpPoint, ...] = ()
+    #: The MAPE with each op's prediction times its run's speed (`ModelScore.speed`, taken
+    #: by the whole-model timing just before the profiled forwards that time the ops); None
+    #: unless every scored run has a speed.
+    speed_mape: float | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,8 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
                 layer_errors.append(sum(n.time_s for n in nodes) / layer.time_s - 1)
     layer_mape, layer_within = _shares(layer_errors) if layer_errors else (0.0, 0.0)
     label = f"{device.device} {device.machine.name} {device.threads} threads"
-    ops = op_score(runs, predictions, device.context.op_s if device.context else 0.0)
+    speeds = [m.speed for m in models]
+    ops = op_score(runs, predictions, device.context.op_s if device.context else 0.0, speeds)
     fitted = {m.model for m in device.context.models} if device.context else set()
     return PredictorScore(
         label,
@@ -241,19 +246,25 @@ def mismatches(runs: Sequence[ProfileRun], device: DeviceModel) -> list[str]:
 
 
 def op_score(
-    runs: Sequence[ProfileRun], predictions: Sequence[Prediction], gap_s: float = 0.0
+    runs: Sequence[ProfileRun],
+    predictions: Sequence[Prediction],
+    gap_s: float = 0.0,
+    speeds: Sequence[float | None] | None = None,
 ) -> OpScore | None:
     """`OpScore` of `predictions` against the per-op times of `runs` (None when no run has
-    them). The profiler times an op's own span, without the Python between ops that the
+    them), and with each run's speed (`speeds`, as `ModelScore.speed`) the MAPE at run speed.
+    The profiler times an op's own span, without the Python between ops that the
     context fit adds to each op (`gap_s`, ``ContextFit.op_s``), so that is taken off each
     prediction first. E.g. a run whose ops measured 6, 3 and 1 ms (all >= 1%) predicted 5,
-    3.3, 1 ms: errors -17%, +10%, 0%, MAPE 9.0%, Spearman 1.0."""
+    3.3, 1 ms: errors -17%, +10%, 0%, MAPE 9.0%, Spearman 1.0; at a speed of 1.2 (the run
+    ran 20% slower than the calibration), 6, 3.96 and 1.2 ms: MAPE 17.3%."""
     from scipy.stats import spearmanr
 
     errors: list[tuple[str, str, float]] = []  # (op, kind, relative error)
+    at_speed: list[float | None] = []
     points: list[OpPoint] = []
     ranks: list[float] = []
-    for run, prediction in zip(runs, predictions, strict=True):
+    for run, prediction, speed in zip(runs, predictions, speeds or [None] * len(runs), strict=True):
         measured = {n: t for layer in run.layers for n, t in (layer.node_times or {}).items()}
         if not measured:
             continue
@@ -265,6 +276,7 @@ def op_score(
             if t >= floor and n in by_node
         ]
         errors += [(p.op, p.kind, own / t - 1) for p, own, t in kept if t > 0]
+        at_speed += [None if speed is None else speed * own / t - 1 for _, own, t in kept if t > 0]
         points += [
             OpPoint(run.model, run.size, p.name, p.kind, own, t) for p, own, t in kept if t > 0
         ]
@@ -287,6 +299,7 @@ def op_score(
         statistics.fmean(ranks) if ranks else 0.0,
         {k: (len(v), _shares(v)[0]) for k, v in sorted(kinds.items())},
         tuple(points),
+        _shares([e for e in at_speed if e is not None])[0] if None not in at_speed else None,
     )
 
 

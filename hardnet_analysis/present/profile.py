@@ -133,6 +133,11 @@ def _op_title(ops: dict[str, Any] | None) -> str:
     return (
         f"; {ops['ops']} ops >= 1% (profiler): MAPE {format_percent(ops['mape'])}, convs "
         f"{format_percent(ops['conv_mape'])}, Spearman {ops['spearman']:.2f}"
+        + (
+            f", at run speed {format_percent(ops['speed_mape'])}"
+            if ops.get("speed_mape") is not None
+            else ""
+        )
     )
 
 
