@@ -42,7 +42,6 @@ from hardnet_analysis.documents.machine import (
     Controls,
     LoadProbe,
     Pace,
-    pace_ratio,
     speed_ratio,
 )
 
@@ -257,14 +256,16 @@ def reproducibility(
 
 
 def _pace_speed(a: dict[str, Any], b: dict[str, Any]) -> float | None:
-    """How much slower run `b` ran than run `a` by their speed controls (`pace_ratio` with
-    `a`'s controls as the reference, over `a`'s own), or None where either lacks them."""
-    paces = [_pace(run) for run in (a, b)]
-    if paces[0] is None:
+    """How much slower run `b` ran than run `a` by their speed controls: each run's median
+    over its paced figure is the control time it ran at (None where either lacks controls or
+    they were taken at another thread count or clock)."""
+    pace_a, pace_b = _pace(a), _pace(b)
+    if pace_a is None or pace_b is None or not pace_a.controls.comparable(pace_b.controls):
         return None
-    controls, (median_a, median_b) = paces[0].controls, (r["latency"]["median_s"] for r in (a, b))
-    of_b, of_a = pace_ratio(controls, median_b, paces[1]), pace_ratio(controls, median_a, paces[0])
-    return None if of_b is None or of_a is None else of_b / of_a
+    control_a, control_b = (
+        r["latency"]["median_s"] / p.paced for r, p in ((a, pace_a), (b, pace_b))
+    )
+    return float(control_b / control_a)
 
 
 def _pace(run: dict[str, Any]) -> Pace | None:

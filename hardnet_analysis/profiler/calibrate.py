@@ -71,7 +71,13 @@ from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.onednn import onednn_paths
 from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
-from hardnet_analysis.profiler.pace import Control, control_threads, take_controls, time_paced
+from hardnet_analysis.profiler.pace import (
+    Control,
+    control_threads,
+    paced,
+    take_controls,
+    time_paced,
+)
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import input_shape_of, resolve
@@ -168,8 +174,7 @@ def seconds_per_call(
     if control is None:
         return statistics.median(sample(n) for _ in range(repeat)), None
     samples, beside = time_paced(partial(run, n), control, 0, repeat)
-    paced = statistics.median(t / c for t, c in zip(samples, beside, strict=True))
-    return statistics.median(samples) / n, paced / n
+    return statistics.median(samples) / n, paced(samples, beside) / n
 
 
 def spread(benches: list[Bench]) -> list[Bench]:
@@ -377,10 +382,10 @@ def _timed_network(
         measured = statistics.median(samples)
         forwards, walls = profile_forwards(forward, settings.repeat, backend)
     spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
-    paced = statistics.median(t / c for t, c in zip(samples, beside, strict=True)) if beside else 0
+    figure = paced(samples, beside) if beside else 0.0
 
     def model(isolated: DeviceModel, reference: float | None) -> ContextModel:
-        scale = paced * reference / measured if paced and reference else 1.0
+        scale = figure * reference / measured if figure and reference else 1.0
         features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
         features = runtime_features(analysis, features, ConvPaths.of(isolated))
         layers = predict_layers(features, isolated)

@@ -86,10 +86,14 @@ def time_paced(
     return samples, controls
 
 
+def paced(samples: list[float], controls: list[float]) -> float:
+    """The median over the calls of call seconds over the control beside it (`Pace.paced`)."""
+    return statistics.median(s / c for s, c in zip(samples, controls, strict=True))
+
+
 def pace_of(samples: list[float], controls: list[float], threads: int, thread_time: bool) -> Pace:
     """The `Pace` record of `time_paced`'s result at `threads` threads on one clock."""
-    paced = statistics.median(s / c for s, c in zip(samples, controls, strict=True))
-    return Pace(Controls(threads, thread_time, tuple(controls)), paced)
+    return Pace(Controls(threads, thread_time, tuple(controls)), paced(samples, controls))
 
 
 def take_controls(threads: int, clock: Clock, thread_time: bool, count: int) -> Controls:
