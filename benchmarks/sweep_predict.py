@@ -212,8 +212,9 @@ def _node_ops(layer: dict[str, Any]) -> dict[str, str]:
     return dict.fromkeys(nodes, ops[0]) if len(set(ops)) == 1 else {}
 
 
-def _node_times(run: dict[str, Any]) -> dict[str, float]:
-    return {n: t for layer in run["layers"] for n, t in (layer.get("node_times") or {}).items()}
+def _node_times(run: dict[str, Any], key: str = "node_times") -> dict[str, float]:
+    """Per node, a run's median op seconds (or, `key` ``node_paced``, its paced figures)."""
+    return {n: t for layer in run["layers"] for n, t in (layer.get(key) or {}).items()}
 
 
 def reproducibility(
@@ -225,8 +226,10 @@ def reproducibility(
     ops of 6, 3 and 1 ms measured again at 6.3, 2.9 and 1.0 ms: MAPE 2.8%, Spearman 1.0.
     ``speed_mape``: the model MAPE with each second time divided by the two runs' speed ratio
     (their paced timings' where both have speed controls, else their load probes'): how much of
-    the drift between two measurements the controls or probes explain."""
-    models, speeds, ops, convs, ranks = [], [], [], [], []
+    the drift between two measurements the controls or probes explain; ``op_paced_mape``: the
+    per-op MAPE of the second run's paced figures against the first's, over the same ops, for
+    run pairs whose profiled forwards both had controls beside them."""
+    models, speeds, ops, convs, ranks, paced = [], [], [], [], [], []
     for key, a in first.items():
         b = again.get(key)
         if b is None:
@@ -241,6 +244,10 @@ def reproducibility(
         kept = [(n, t, times_b[n]) for n, t in times_a.items() if t >= floor and n in times_b]
         errors = [(n, abs(tb / ta - 1)) for n, ta, tb in kept if ta > 0]
         ops += [e for _, e in errors]
+        paced_a, paced_b = _node_times(a, "node_paced"), _node_times(b, "node_paced")
+        paced += [
+            abs(paced_b[n] / paced_a[n] - 1) for n, *_ in kept if n in paced_a and n in paced_b
+        ]
         convs += [e for n, e in errors if ops_of.get(n) == "conv"]
         if len(kept) >= 3:
             ranks.append(float(spearmanr([t for _, t, _ in kept], [t for *_, t in kept]).statistic))
@@ -250,6 +257,7 @@ def reproducibility(
         "speed_mape": _mean(speeds) if len(speeds) == len(models) else None,
         "ops": len(ops),
         "op_mape": _mean(ops),
+        "op_paced_mape": _mean(paced),
         "conv_mape": _mean(convs),
         "spearman": _mean(ranks),
     }
@@ -318,7 +326,8 @@ def _ops_lines(ops: dict[str, Any] | None) -> list[str]:
         f"- per op ({ops['ops']} ops >= 1% of their model): MAPE {_pct(ops['mape'])}, within "
         f"+-10% {_pct(ops['within_10pct'])}; convs ({ops['conv_ops']}) "
         f"{_pct(ops['conv_mape'])}; Spearman of the ranking {ops['spearman']:.2f}; at each "
-        f"run's speed: MAPE {_pct(ops.get('speed_mape'))}",
+        f"run's speed (each op's own, by the controls beside the profiled forwards, where they "
+        f"were taken): MAPE {_pct(ops.get('speed_mape'))}",
         f"- per op by kind (MAPE, count): {kinds}",
     ]
 
@@ -331,8 +340,9 @@ def _again_line(again: dict[str, Any] | None) -> str:
         f"- the measurement against itself (a second profile of {again['runs']} runs at the "
         f"first size, scored against the first): models MAPE {_pct(again['model_mape'])} "
         f"({_pct(again.get('speed_mape'))} at each run's speed by its controls or probes); "
-        f"per op ({again['ops']} ops) MAPE {_pct(again['op_mape'])}, convs "
-        f"{_pct(again['conv_mape'])}, Spearman {rho}"
+        f"per op ({again['ops']} ops) MAPE {_pct(again['op_mape'])} "
+        f"({_pct(again.get('op_paced_mape'))} paced), convs {_pct(again['conv_mape'])}, "
+        f"Spearman {rho}"
     )
 
 

@@ -164,3 +164,24 @@ def test_the_ort_context_fit_times_a_network_kernel_by_kernel(tmp_path: Path) ->
     assert network.ops == len(network.samples) == len(groups) - 2
     assert {"conv_kxk", "conv_nchw", "concat", "linear"} <= {s.kind for s in network.samples}
     assert all(0 < s.measured_s < network.measured_s for s in network.samples)
+
+
+def test_an_ort_benchmark_is_paced_by_the_controls_around_its_calls() -> None:
+    """One control before the timed calls and one after: the paced figure is the median
+    kernel time over their mean; without a control there is none."""
+    import torch
+
+    from hardnet_analysis.profiler.calibrate import CalibrationSettings
+    from hardnet_analysis.profiler.calibrate_ort import _timed, export_bench
+    from hardnet_analysis.profiler.microbench import grid
+    from tests.test_pace import CountingControl
+
+    bench = grid("tiny")[0]
+    with torch.inference_mode(False):
+        model = export_bench(bench, bench.make().eval())
+    x = torch.rand(bench.shape).numpy()
+    settings = CalibrationSettings(threads=(1,), grid="tiny", repeat=3, budget_s=0.001)
+    control = CountingControl(2e-3)
+    seconds, paced = _timed(model, [x], 1, settings, control)  # type: ignore[arg-type]
+    assert control.calls == 2 and paced == pytest.approx(seconds / 2e-3)
+    assert _timed(model, [x], 1, settings)[1] is None

@@ -131,6 +131,11 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     # and paced by a wall-clock control beside each of its 3 runs
     assert run.pace is not None and len(run.pace.controls.seconds) == 3
     assert (run.pace.controls.threads, run.pace.controls.thread_time) == (1, False)
+    # and so are the 3 profiled runs, which give every timed kernel its own paced figure
+    assert run.ops.controls is not None and len(run.ops.controls.seconds) == 3
+    assert run.ops.controls.comparable(run.pace.controls)
+    for layer in run.layers:
+        assert set(layer.node_paced or {}) == set(layer.node_times or {})
     assert run.subnormals is None  # ORT's kernels' inputs are not torch's to look at
     # every conv of the export is in exactly one kernel's layer, and the kernels cover the run
     nodes = [n for layer in run.layers for n in layer.nodes]

@@ -33,7 +33,7 @@ def _mapping(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, list[s
     nodes = graph_nodes(trace_module(model, shape))
     x = torch.randn(shape)
     with torch.inference_mode():
-        (events,), _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
+        (events,), _, _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
     names = [e.name for e in events]
     joined = join(nodes, names)
     assert not joined.unjoined_nodes
@@ -99,7 +99,7 @@ def test_attention_joins_its_fused_op_and_names_the_transposes() -> None:
     nodes = graph_nodes(trace_module(model, (1, 4, 8)))
     x = torch.randn(1, 4, 8)
     with torch.inference_mode():
-        (events,), _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
+        (events,), _, _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
     joined = join(nodes, [e.name for e in events])
     pairs = zip(nodes, joined.events_of, strict=True)
     owned = {n: [events[i].name for i in idx] for (n, _), idx in pairs}
@@ -151,7 +151,7 @@ def test_zoo_models_join_every_node(name: str) -> None:
     nodes = graph_nodes(trace_module(model, (1, 3, 64, 64)))
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
-        (events,), _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
+        (events,), _, _ = profile_forwards(lambda: model(x), 1, get_backend("cpu"))
     joined = join(nodes, [e.name for e in events])
     assert len(events) == len(nodes)  # one op per node, nothing else
     assert joined.events_of == tuple((i,) for i in range(len(nodes)))
@@ -178,6 +178,12 @@ def test_a_profile_run_holds_every_nodes_op_time(monkeypatch: pytest.MonkeyPatch
         n for n, _ in graph_nodes(trace_module(create_model("resnet18"), (1, 3, 64, 64)))
     }
     assert run.layer_sum_s == pytest.approx(sum(layer.time_s for layer in run.layers))
+    # a control beside each profiled forward (its matmuls joined nothing: no unjoined events,
+    # above), on the run's clock, and a paced figure for every timed node
+    assert run.ops.controls is not None and len(run.ops.controls.seconds) == 3
+    assert run.pace is not None and run.ops.controls.comparable(run.pace.controls)
+    for layer in run.layers:
+        assert set(layer.node_paced or {}) == set(layer.node_times or {})
     conv1 = next(layer for layer in run.layers if layer.name == "conv1")
     assert conv1.nodes == ("conv1",) and conv1.node_times == {"conv1": conv1.time_s}
 
@@ -191,7 +197,7 @@ def test_op_score_worked_example() -> None:
             self.node_times = times
 
     class Run:
-        model, size = "m", "8x8"
+        model, size, ops = "m", "8x8", None
         layers = (Layer({"a": 6e-3, "b": 3e-3}), Layer({"c": 1e-3, "tiny": 1e-6}))
 
     def layer(name: str, op: str, seconds: float) -> LayerPrediction:
@@ -221,3 +227,66 @@ def test_runs_timed_by_hooks_still_load_and_score_as_before() -> None:
     run = ProfileRun.read(next(runs.glob("resnet18-224x224-*.json")))
     assert run.ops is None
     assert all(layer.node_times is None for layer in run.layers)
+
+
+def test_op_score_takes_each_ops_own_speed_from_the_controls_beside_it() -> None:
+    """The calibration's control took 1 ms. Op a (6 ms) ran beside controls that make it 5 ms
+    at that speed (paced 5.0), b (3 ms) 3 ms (paced 3.0); c has no paced figure and takes its
+    run's speed, 1.2. Predicted 5, 3.3 and 1 ms: errors 0%, +10% and +20% at speed."""
+    from hardnet_analysis.documents.machine import Controls
+    from hardnet_analysis.metrics.predict import LayerPrediction, Prediction
+    from hardnet_analysis.metrics.predictor_score import op_score
+
+    class Layer:
+        def __init__(self, times: dict[str, float], paced: dict[str, float] | None) -> None:
+            self.node_times, self.node_paced = times, paced
+
+    class Join:
+        controls = Controls(1, False, (1.3e-3, 1.2e-3))
+
+    class Run:
+        model, size, ops = "m", "8x8", Join()
+        layers = (Layer({"a": 6e-3, "b": 3e-3}, {"a": 5.0, "b": 3.0}), Layer({"c": 1e-3}, None))
+
+    def layer(name: str, op: str, seconds: float) -> LayerPrediction:
+        return LayerPrediction(name, op, op, 0, 0, 0, seconds, "compute")
+
+    predicted = (layer("a", "conv", 5e-3), layer("b", "conv", 3.3e-3), layer("c", "add", 1e-3))
+    prediction = Prediction("m", (8, 8), 1, "cpu", 0, 9.3e-3, predicted)
+    reference = Controls(1, False, (0.9e-3, 1e-3, 1.1e-3))
+    found = op_score([Run()], [prediction], speeds=[1.2], reference=reference)  # type: ignore[list-item]
+    assert found is not None and found.speed_mape == pytest.approx((0 + 0.1 + 0.2) / 3)
+    # controls on another clock are not comparable: every op takes the run's speed
+    thread_time = Controls(1, True, reference.seconds)
+    other = op_score([Run()], [prediction], speeds=[1.2], reference=thread_time)  # type: ignore[list-item]
+    assert other is not None and other.speed_mape == pytest.approx((0 + 0.32 + 0.2) / 3)
+
+
+def test_profiled_forwards_take_a_control_beside_each() -> None:
+    """One control before the first forward and one after each; its ops, real matmuls here,
+    lie outside every forward's range and join no node."""
+    from hardnet_analysis.backends.cpu import CpuClock
+    from hardnet_analysis.profiler.pace import Control
+    from tests.test_pace import CountingControl
+
+    model = create_model("resnet18").eval()
+    nodes = graph_nodes(trace_module(model, (1, 3, 32, 32)))
+    x = torch.randn(1, 3, 32, 32)
+    counting = CountingControl(2e-3)
+    with torch.inference_mode():
+        forwards, walls, controls = profile_forwards(
+            lambda: model(x),
+            3,
+            get_backend("cpu"),
+            counting,  # type: ignore[arg-type]
+        )
+        real = profile_forwards(lambda: model(x), 2, get_backend("cpu"), Control(CpuClock()))
+    assert counting.calls == 4 and controls == [2e-3] * 3
+    times = node_times(nodes, forwards, walls, forward_s=sum(walls) / 3, controls=controls)
+    assert times.controls == (2e-3,) * 3 and not times.unjoined_events
+    assert times.node_paced == pytest.approx({n: t / 2e-3 for n, t in times.node_s.items()})
+    real_forwards, real_walls, beside = real
+    assert len(beside) == 2 and all(b > 0 for b in beside)
+    joined = node_times(nodes, real_forwards, real_walls, sum(real_walls) / 2, beside)
+    assert not joined.unjoined_events and not joined.unjoined_nodes
+    assert set(joined.node_paced) == set(joined.node_s)

@@ -32,6 +32,7 @@ from hardnet_analysis.profiler.pace import (
     Control,
     control_threads,
     pace_of,
+    paced_each,
     take_controls,
     time_paced,
 )
@@ -151,6 +152,17 @@ def test_predictions_at_run_speed_prefer_the_paced_timing() -> None:
     assert score([timed], device).models[0].speed != pytest.approx(1.25)
 
 
+class CountingControl:
+    """A speed control that says it took `seconds`, every call, and counts its calls."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.calls = seconds, 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        return self.seconds
+
+
 class _Steady(Control):
     """A control that takes `seconds` of `clock`'s time, every time."""
 
@@ -183,12 +195,20 @@ def test_a_benchmark_sample_is_paced_by_the_control_beside_it(slower: float) -> 
     assert seconds_per_call(calls, clock, 6e-3, 5)[1] is None  # no control: not paced
 
 
-def test_a_calibration_fits_its_benchmarks_at_its_median_control() -> None:
-    """A real tiny calibration, its benchmarks' raw times then tripled as if the machine had
-    run 3x slower under them: the paced fit is unchanged, and an unpaced one (no controls)
-    predicts 3x as long."""
-    settings = CalibrationSettings(threads=(1,), grid="tiny", repeat=2, budget_s=0.001, models=())
+@pytest.mark.parametrize("runtime", ["torch", "onnxruntime"])
+def test_a_calibration_fits_its_benchmarks_at_its_median_control(runtime: str) -> None:
+    """A real tiny calibration (eager PyTorch, or ONNX Runtime with its one-thread wall-clock
+    controls), its benchmarks' raw times then tripled as if the machine had run 3x slower under
+    them: the paced fit is unchanged, and an unpaced one (no controls) predicts about 3x as long.
+    Not exactly 3x: on the tiny grid's 2-7 benchmarks per kind the sum and max forms' leave-one-
+    out errors nearly tie, and the choice flipped for conv_dw, copy and bn between the two fits
+    (3.17x seen on a 2-core AMD EPYC in the full suite)."""
+    settings = CalibrationSettings(
+        threads=(1,), grid="tiny", repeat=2, budget_s=0.001, models=(), runtime=runtime
+    )
     timed = time_calibration(settings)
+    reference = timed.controls[1]
+    assert reference is not None and reference.thread_time is False
     assert all(m.paced is not None for m in timed.measured[1])
     slow = {1: [replace(m, time_s=3 * m.time_s) for m in timed.measured[1]]}
     analysis = analyze("resnet18", 64)
@@ -200,4 +220,42 @@ def test_a_calibration_fits_its_benchmarks_at_its_median_control() -> None:
     assert predicted(replace(timed, measured=slow)) == pytest.approx(predicted(timed), rel=1e-9)
     unpaced = replace(timed, controls={1: None})
     tripled = predicted(replace(unpaced, measured=slow)) / predicted(unpaced)
-    assert tripled == pytest.approx(3.0, rel=0.02)
+    assert tripled == pytest.approx(3.0, rel=0.15)
+
+
+@given(
+    st.lists(st.floats(1e-4, 1e-1), min_size=1, max_size=7),
+    st.lists(st.floats(0.5, 4.0), min_size=7, max_size=7),
+)
+def test_an_ops_paced_figure_ignores_the_speed_of_each_call(
+    seconds: list[float], slower: list[float]
+) -> None:
+    """An op that takes `seconds[i]` x `slower[i]` beside a control of 1 ms x `slower[i]` (the
+    machine ran `slower[i]` times as slow during call i) has the paced figure of its plain
+    seconds over 1 ms, whatever the slowdowns; an op missing from a call is figured from the
+    calls it is in."""
+    calls = [
+        {"conv": s * k, **({"relu": s * k} if i % 2 else {})}
+        for i, (s, k) in enumerate(zip(seconds, slower, strict=False))
+    ]
+    controls = [1e-3 * k for k in slower[: len(seconds)]]
+    found = paced_each(calls, controls)
+    assert found["conv"] == pytest.approx(statistics.median(s / 1e-3 for s in seconds))
+    odd = seconds[1::2]
+    assert ("relu" in found) == bool(odd)
+    if odd:
+        assert found["relu"] == pytest.approx(statistics.median(s / 1e-3 for s in odd))
+
+
+def test_a_control_on_fixed_threads_sets_torchs_count_back() -> None:
+    """A control on 1 thread (as ONNX Runtime's runs take them) leaves torch's count as it was,
+    and its matmuls take between 10 us and 1 s."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        control = Control(CpuClock(), 1)
+        assert 1e-5 < control() < 1.0 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

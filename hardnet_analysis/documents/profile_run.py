@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from hardnet_analysis.documents.base import Document
-from hardnet_analysis.documents.machine import DeviceRecord, LoadProbe, Pace
+from hardnet_analysis.documents.machine import Controls, DeviceRecord, LoadProbe, Pace
 from hardnet_analysis.documents.records import decode, omitted_if_none
 from hardnet_analysis.errors import UsageError
 
@@ -152,6 +152,11 @@ class ProfiledLayer:
     #: Each node's median seconds where the ops were timed by the profiler (absent in runs
     #: timed by module hooks, before it).
     node_times: Mapping[str, float] | None = omitted_if_none()
+    #: Each node's paced figure where speed controls lay beside the profiled forwards
+    #: (`OpJoin.controls`): the median of its seconds over the control beside them (a pure
+    #: number: a 2.0 ms conv beside 1.4 ms controls, 1.43). Times a calibration's median
+    #: control, the node's time at the speed the calibration ran at.
+    node_paced: Mapping[str, float] | None = omitted_if_none()
     #: Bytes the runtime's kernel reads and writes (`metrics.traffic.grouped_traffic`; ONNX
     #: Runtime runs only, where a layer is one fused kernel).
     kernel_bytes: int | None = omitted_if_none()
@@ -222,7 +227,9 @@ class OpJoin:
     (``torch.profiler``) over `forwards` forwards; the profiled forward and the sum of every op
     event, each over the un-profiled forward (the profiler's cost, and the Python between ops
     that no op covers); the seconds per forward of op events that joined no graph node, by op
-    name; and the graph nodes with work that joined no event."""
+    name; the graph nodes with work that joined no event; and the speed controls beside the
+    profiled forwards (one per forward; absent in runs taken before them, and on GPUs), against
+    which each layer's `ProfiledLayer.node_paced` is figured."""
 
     source: str
     forwards: int
@@ -230,6 +237,7 @@ class OpJoin:
     op_sum_ratio: float
     unjoined_events: Mapping[str, float]
     unjoined_nodes: tuple[str, ...]
+    controls: Controls | None = omitted_if_none()  # noqa: RUF009 (a field spec, made once)
 
 
 @dataclass(frozen=True)

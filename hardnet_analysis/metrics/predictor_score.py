@@ -12,20 +12,28 @@ and 200 ms, predicted 90 and 220 ms: MAPE (10% + 10%) / 2 = 10%, within +-10%: b
 The figures *at run speed* score each prediction times the run's speed against the
 calibration's (`pace_ratio` of its paced timing where both have speed controls, else
 `speed_ratio` of their load probes): a shared machine's speed drifts between a calibration and
-a run (here by up to 21% at 2 threads), which no model of the network can know.
+a run (here by up to 21% at 2 threads), which no model of the network can know. Per op, the
+controls beside the profiled forwards give each op its own speed.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.documents.device_model import DeviceModel, DeviceModels
-from hardnet_analysis.documents.machine import DRIFT, busy_warning, pace_ratio, speed_ratio
+from hardnet_analysis.documents.machine import (
+    DRIFT,
+    Controls,
+    Pace,
+    busy_warning,
+    pace_ratio,
+    speed_ratio,
+)
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.families.serialize import from_dict
@@ -92,9 +100,10 @@ class OpScore:
     by_kind: dict[str, tuple[int, float]]
     #: Every op scored, for plots of predicted against measured per op.
     points: tuple[OpPoint, ...] = ()
-    #: The MAPE with each op's prediction times its run's speed (`ModelScore.speed`, taken
-    #: by the whole-model timing just before the profiled forwards that time the ops); None
-    #: unless every scored run has a speed.
+    #: The MAPE with each op's prediction times its own speed where its run has controls
+    #: beside the profiled forwards (`ProfiledLayer.node_paced`), else its run's speed
+    #: (`ModelScore.speed`, from the whole-model timing just before the profiled forwards);
+    #: None unless every scored op has one.
     speed_mape: float | None = None
 
 
@@ -184,7 +193,8 @@ def score(runs: Sequence[ProfileRun], device: DeviceModel) -> PredictorScore:
     layer_mape, layer_within = _shares(layer_errors) if layer_errors else (0.0, 0.0)
     label = f"{device.device} {device.machine.name} {device.threads} threads"
     speeds = [m.speed for m in models]
-    ops = op_score(runs, predictions, device.context.op_s if device.context else 0.0, speeds)
+    gap = device.context.op_s if device.context else 0.0
+    ops = op_score(runs, predictions, gap, speeds, device.controls)
     fitted = {m.model for m in device.context.models} if device.context else set()
     return PredictorScore(
         label,
@@ -250,12 +260,15 @@ def op_score(
     predictions: Sequence[Prediction],
     gap_s: float = 0.0,
     speeds: Sequence[float | None] | None = None,
+    reference: Controls | None = None,
 ) -> OpScore | None:
     """`OpScore` of `predictions` against the per-op times of `runs` (None when no run has
-    them), and with each run's speed (`speeds`, as `ModelScore.speed`) the MAPE at run speed.
-    The profiler times an op's own span, without the Python between ops that the
-    context fit adds to each op (`gap_s`, ``ContextFit.op_s``), so that is taken off each
-    prediction first. E.g. a run whose ops measured 6, 3 and 1 ms (all >= 1%) predicted 5,
+    them), and the MAPE at run speed: each op's prediction times its own speed (`_op_speeds`:
+    its paced figure against the calibration's controls, `reference`) where the run has
+    controls beside its profiled forwards, else its run's speed (`speeds`, as
+    `ModelScore.speed`). The profiler times an op's own span, without the Python between ops
+    that the context fit adds to each op (`gap_s`, ``ContextFit.op_s``), so that is taken off
+    each prediction first. E.g. a run whose ops measured 6, 3 and 1 ms (all >= 1%) predicted 5,
     3.3, 1 ms: errors -17%, +10%, 0%, MAPE 9.0%, Spearman 1.0; at a speed of 1.2 (the run
     ran 20% slower than the calibration), 6, 3.96 and 1.2 ms: MAPE 17.3%."""
     from scipy.stats import spearmanr
@@ -273,13 +286,14 @@ def op_score(
         kept = [
             (by_node[n], by_node[n].time_s - (0.0 if by_node[n].kind == "view" else gap_s), t)
             for n, t in measured.items()
-            if t >= floor and n in by_node
+            if t >= floor and n in by_node and t > 0
         ]
-        errors += [(p.op, p.kind, own / t - 1) for p, own, t in kept if t > 0]
-        at_speed += [None if speed is None else speed * own / t - 1 for _, own, t in kept if t > 0]
-        points += [
-            OpPoint(run.model, run.size, p.name, p.kind, own, t) for p, own, t in kept if t > 0
-        ]
+        errors += [(p.op, p.kind, own / t - 1) for p, own, t in kept]
+        own_speed = _op_speeds(run, measured, reference)
+        for p, own, t in kept:
+            s = own_speed.get(p.name, speed)
+            at_speed.append(None if s is None else s * own / t - 1)
+        points += [OpPoint(run.model, run.size, p.name, p.kind, own, t) for p, own, t in kept]
         if len(kept) >= 3:
             rho = spearmanr([own for _, own, _ in kept], [t for _, _, t in kept]).statistic
             ranks.append(float(rho))
@@ -301,6 +315,26 @@ def op_score(
         tuple(points),
         _shares([e for e in at_speed if e is not None])[0] if None not in at_speed else None,
     )
+
+
+def _op_speeds(
+    run: ProfileRun, measured: Mapping[str, float], reference: Controls | None
+) -> dict[str, float]:
+    """Per node of `run` with a paced figure (`ProfiledLayer.node_paced`), how much slower it
+    ran than at the speed of the `reference` controls (`pace_ratio` of its median seconds in
+    `measured` and that figure, against the controls beside the profiled forwards); empty
+    where the run or the reference lacks controls, or they are not comparable."""
+    controls = run.ops.controls if run.ops else None
+    if controls is None or reference is None:
+        return {}
+    out = {}
+    for layer in run.layers:
+        for node, figure in (layer.node_paced or {}).items():
+            if node in measured:
+                ratio = pace_ratio(reference, measured[node], Pace(controls, figure))
+                if ratio is not None:
+                    out[node] = ratio
+    return out
 
 
 def score_file(runs: Sequence[ProfileRun], path: str | Path) -> PredictorScore:

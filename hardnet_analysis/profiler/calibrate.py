@@ -9,7 +9,10 @@ then touches every count alike). On the CPU in eager PyTorch a speed control
 (``profiler.pace``) is taken beside each sample, and the fit takes each benchmark at the
 calibration's median control (`at_speed`): a benchmark timed in a slow spell of a shared VM
 is fitted at the speed the others ran at, and a run's paced timing is compared at that same
-speed (``documents.machine.pace_ratio``). The context networks are paced alike. A cold run
+speed (``documents.machine.pace_ratio``). The context networks are paced alike, whole and per
+op (a control beside each profiled forward too). In ONNX Runtime a control lies before and
+after each benchmark's calls (``calibrate_ort._timed``), on one thread as the runs' are
+(``pace.control_threads``). A cold run
 cycles through a pool of copies (inputs and weights) spanning more than twice the largest
 candidate cache, so every call finds its data evicted. A few whole networks (`CONTEXT`, none
 of them a model the predictor sweep scores), spaced evenly among the benchmarks
@@ -275,12 +278,12 @@ def _measured(
     caches: dict[int, str],
     controls: Mapping[int, Control],
 ) -> dict[int, list[Measurement]]:
-    """One benchmark's timings at each thread count, in the settings' runtime (paced by
-    `controls` in PyTorch; ORT's kernel times come from its profiler, not paced)."""
+    """One benchmark's timings at each thread count, in the settings' runtime, paced by
+    `controls` (per sample in PyTorch, per benchmark in ORT: ``calibrate_ort._timed``)."""
     if settings.runtime != "onnxruntime":
         return measure(bench, picked.backend, picked.device, clocks, settings, caches, controls)
     pool = partial(_pool_size, settings=settings, caches=caches)
-    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool)
+    return calibrate_ort.measure_ort(bench, tuple(clocks), settings, pool, controls)
 
 
 def kinds_as_run(measured: list[Measurement], paths: ConvPaths, threads: int) -> list[Measurement]:
@@ -349,7 +352,7 @@ def _network_timings(
     profiler (``torch.profiler``; ORT's own in ``calibrate_ort.time_network``)."""
     shape = input_shape_of(resolve(name), (side, side))
     if settings.runtime == "onnxruntime":
-        return calibrate_ort.time_network(name, shape, clocks, settings)
+        return calibrate_ort.time_network(name, shape, clocks, settings, controls)
     net, x = prepare(name, shape, "fp32", False, picked.device)
     analysis = analyze(name, shape)
     out = {}
@@ -371,8 +374,9 @@ def _timed_network(
 ) -> Timed:
     """One context network at one thread count: its median forward (un-profiled; paced by
     `control` where there is one) and its ops' profiled spans, to be set against their kind
-    times. Scaled to a reference control, the forward is its paced figure x that control,
-    and the spans, taken just after, are scaled by as much."""
+    times. Scaled to a reference control, the forward is its paced figure x that control, and
+    each span its own paced figure (the controls lie beside the profiled forwards too) x that
+    control."""
     with torch.inference_mode():
         beside: list[float] = []
         if control is None:
@@ -380,8 +384,8 @@ def _timed_network(
         else:
             samples, beside = time_paced(forward, control, 2, settings.repeat)
         measured = statistics.median(samples)
-        forwards, walls = profile_forwards(forward, settings.repeat, backend)
-    spans = node_times(graph_nodes(analysis.graph), forwards, walls, measured).node_s
+        forwards, walls, controls = profile_forwards(forward, settings.repeat, backend, control)
+    ops = node_times(graph_nodes(analysis.graph), forwards, walls, measured, controls)
     figure = paced(samples, beside) if beside else 0.0
 
     def model(isolated: DeviceModel, reference: float | None) -> ContextModel:
@@ -389,8 +393,11 @@ def _timed_network(
         features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
         features = runtime_features(analysis, features, ConvPaths.of(isolated))
         layers = predict_layers(features, isolated)
-        scaled = {node: scale * s for node, s in spans.items()}
-        return context_model(analysis, scale * measured, features, layers, isolated, scaled)
+        if reference and ops.node_paced:
+            spans = {node: p * reference for node, p in ops.node_paced.items()}
+        else:
+            spans = ops.node_s
+        return context_model(analysis, scale * measured, features, layers, isolated, spans)
 
     return model
 
@@ -514,11 +521,11 @@ CONTROLS_PER_POINT = 4
 def _pacers(
     picked: Picked, clocks: Mapping[int, Clock], settings: CalibrationSettings
 ) -> dict[int, Control]:
-    """Per thread count, the speed control beside each sample of eager PyTorch's benchmarks and
-    context networks (none on GPUs, none for ORT, whose kernel times come from its profiler)."""
-    if not picked.backend.cpu_threads or settings.runtime == "onnxruntime":
+    """Per thread count, the speed control beside each sample of the benchmarks and context
+    networks, on `control_threads` as the runs' controls (none on GPUs)."""
+    if not picked.backend.cpu_threads:
         return {}
-    return {n: Control(clock) for n, clock in clocks.items()}
+    return {n: Control(clock, control_threads(n, settings.runtime)) for n, clock in clocks.items()}
 
 
 def at_speed(measured: Measurement, reference: float | None) -> Measurement:

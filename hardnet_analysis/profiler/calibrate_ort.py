@@ -19,6 +19,10 @@ A context network is exported by the default exporter (cached, as ``hda profile 
 onnxruntime`` does), timed whole (wall clock, un-profiled), and its kernels timed under ORT's
 profiler and joined to hda's nodes of the exported graph (``profiler.onnxrt.profile_sessions``):
 an op sample is a kernel, predicted as ``metrics.predict.merged_features`` merges its nodes.
+
+Both are paced (``profiler.pace``, one-thread controls on the wall clock): a benchmark by the
+controls just before and after its calls, a network's run and each of its kernels by the
+control beside each run, and fitted at the calibration's median control, as eager PyTorch's are.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +69,7 @@ from hardnet_analysis.profiler.onnxrt import (
     require_onnxruntime,
     session,
 )
+from hardnet_analysis.profiler.pace import Control, paced, time_paced
 from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:  # calibrate imports this module
@@ -124,11 +129,13 @@ def measure_ort(
     counts: Sequence[int],
     settings: CalibrationSettings,
     pool_size: Callable[[int], int],
+    controls: Mapping[int, Control] | None = None,
 ) -> dict[int, list[Measurement]]:
     """The warm and (where `pool_size` of its bytes is above 1) cold kernel times of one
     benchmark in ORT at each thread count of `counts` (`settings`: ``repeat`` and
     ``budget_s`` as the eager calibration's), of the benchmark's kind (which kernel ORT ran
-    it as is told at the fit: ``profiler.calibrate.kinds_as_run``)."""
+    it as is told at the fit: ``profiler.calibrate.kinds_as_run``), paced by the count's
+    control where `controls` has one (`_timed`)."""
     with torch.inference_mode(False):  # the exporter cannot take inference tensors
         module = bench.make().eval()
     analysis = measure_graph(trace_module(module, bench.shape, bench.label))
@@ -143,8 +150,10 @@ def measure_ort(
         spans = pool * (x.nbytes + weights)  # the inputs between two calls evict the weights
         blocks = (_kept(len(inputs)) + 1) * output
         for threads in counts:
-            seconds = _timed(model, inputs, threads, settings)
-            out[threads].append(Measurement(bench.kind, label, analysis, spans, seconds, blocks))
+            control = (controls or {}).get(threads)
+            seconds, paced = _timed(model, inputs, threads, settings, control)
+            found = Measurement(bench.kind, label, analysis, spans, seconds, blocks, paced)
+            out[threads].append(found)
     return out
 
 
@@ -154,11 +163,19 @@ def _kept(pool: int) -> int:
 
 
 def _timed(
-    model: bytes, inputs: list[np.ndarray], threads: int, settings: CalibrationSettings
-) -> float:
+    model: bytes,
+    inputs: list[np.ndarray],
+    threads: int,
+    settings: CalibrationSettings,
+    control: Control | None = None,
+) -> tuple[float, float | None]:
     """Median kernel seconds per call of `model` over `inputs` in turn, after two warm-up
     calls (the first allocates); each output kept alive over a ring of calls, as the eager
-    calibration keeps them (``profiler.calibrate.measure``)."""
+    calibration keeps them (``profiler.calibrate.measure``); and with a speed `control`, that
+    median over the mean of the controls just before and just after the timed calls
+    (`Measurement.paced`; None without). The calls take ``budget_s`` (or ``repeat`` calls):
+    ORT's profiler gives one time per call, but a control between every two would be most of
+    a benchmark's time."""
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(model, threads, Path(tmp))
         name = sess.get_inputs()[0].name
@@ -170,18 +187,30 @@ def _timed(
         calls = min(
             MAX_CALLS, max(settings.repeat, math.ceil(settings.repeat * settings.budget_s / per))
         )
-        for x in itertools.islice(itertools.cycle(inputs), calls):
-            ring.append(sess.run(None, {name: x}))
+        before = control() if control else 0.0
+
+        def run() -> None:
+            for x in itertools.islice(itertools.cycle(inputs), calls):
+                ring.append(sess.run(None, {name: x}))
+
+        run()
+        after = control() if control else 0.0
         times = op_seconds(json.loads(Path(sess.end_profiling()).read_text()))
-    return statistics.median(times[2:])  # the warm-up calls left out
+    seconds = statistics.median(times[2:])  # the warm-up calls left out
+    return seconds, (seconds / ((before + after) / 2) if control else None)
 
 
 def time_network(
-    name: str, shape: InputShape, clocks: Mapping[int, Clock], settings: CalibrationSettings
+    name: str,
+    shape: InputShape,
+    clocks: Mapping[int, Clock],
+    settings: CalibrationSettings,
+    controls: Mapping[int, Control] | None = None,
 ) -> dict[int, Callable[[DeviceModel, float | None], ContextModel]]:
     """Context network `name` at input `shape` timed in ORT at each thread count of `clocks`
-    (count -> clock; see the module docstring), each to be modelled once the device model
-    it is set against exists."""
+    (count -> clock; see the module docstring), paced by the count's control where
+    `controls` has one (beside each timed and each profiled run), each to be modelled once
+    the device model it is set against exists."""
     path = export_cached(name, create_model(name).eval(), shape).path
     # Named after the network, not its cached file, as the eager context networks are.
     analysis = replace(analyze(str(path), shape), model=name)
@@ -189,24 +218,60 @@ def time_network(
     for threads, clock in clocks.items():
         sess = session(path, threads)
         forward = forward_of(sess, feeds(sess, shape))
-        whole = statistics.median(time_forward(forward, clock, 2, settings.repeat))
-        profile = profile_sessions(path, analysis.graph, shape, threads, settings.repeat)
+        control = (controls or {}).get(threads)
+        if control is None:
+            samples, figure = time_forward(forward, clock, 2, settings.repeat), 0.0
+        else:
+            samples, beside = time_paced(forward, control, 2, settings.repeat)
+            figure = paced(samples, beside)
+        repeat = settings.repeat
+        profile = profile_sessions(path, analysis.graph, shape, threads, repeat, control)
         groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
-        out[threads] = partial(_network, analysis, whole, groups, profile.kernel_medians())
+        whole = _Whole(statistics.median(samples), figure)
+        spans = _Spans(profile.kernel_medians(), profile.kernel_paced())
+        out[threads] = partial(_network, analysis, whole, groups, spans)
     return out
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """A context network's median run (s) and its paced figure (0.0: not paced)."""
+
+    seconds: float
+    paced: float
+
+    def at(self, reference: float | None) -> float:
+        """Its seconds at the speed of the `reference` control where both are known."""
+        return self.paced * reference if self.paced and reference else self.seconds
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """A context network's kernels' median seconds and paced figures (empty: not paced), both
+    keyed by each kernel's first hda node."""
+
+    seconds: dict[str, float]
+    paced: dict[str, float]
+
+    def at(self, reference: float | None) -> dict[str, float]:
+        """The kernels' seconds at the speed of the `reference` control where both are known."""
+        if self.paced and reference:
+            return {key: figure * reference for key, figure in self.paced.items()}
+        return self.seconds
 
 
 def _network(
     analysis: Analysis,
-    measured_s: float,
+    whole: _Whole,
     groups: dict[str, list[str]],
-    spans: Mapping[str, float],
+    timed: _Spans,
     isolated: DeviceModel,
     reference: float | None,
 ) -> ContextModel:
-    """One context network at one thread count as a `ContextModel` of ORT's kernels. ORT's
-    kernel times come from its profiler, which no control paces: `reference` (the
-    calibration's median control, as eager PyTorch's networks are scaled to) is not used."""
+    """One context network at one thread count as a `ContextModel` of ORT's kernels, its run
+    and kernels at the speed of the `reference` control (the calibration's median) where they
+    were paced."""
+    measured_s, spans = whole.at(reference), timed.at(reference)
     features = layer_features(analysis, isolated.cache_bytes)
     merged = merged_features(analysis, features, groups, ConvPaths.of(isolated))
     # A group's merged row is named after its first node with features, its span after its

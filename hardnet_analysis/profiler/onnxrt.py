@@ -26,16 +26,19 @@ import os
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from hardnet_analysis.errors import UsageError, first_line
 from hardnet_analysis.graph.onnx_graph import EXTRA_HINT, ONNX_SUFFIX, require_onnx
 from hardnet_analysis.shapes import InputShape
+
+if TYPE_CHECKING:
+    from hardnet_analysis.profiler.pace import Control
 
 #: ONNX Runtime's graph optimization level hda runs at, as its run files name it.
 OPT_LEVEL = "all"
@@ -301,11 +304,13 @@ def hda_nodes_of(graph: nx.DiGraph) -> dict[str, str]:
 @dataclass(frozen=True)
 class OrtProfile:
     """What the profiled session gave: per optimized node (in execution order) the hda nodes it
-    owns, its seconds in each profiled run, and the optimized graph's op counts."""
+    owns, its seconds in each profiled run, the optimized graph's op counts, and the speed
+    control beside each profiled run (`profiler.pace`; empty when none was taken)."""
 
     owners: dict[str, list[str]]
     per_run: list[dict[str, float]]
     optimized_ops: dict[str, int]
+    controls: list[float] = field(default_factory=list)
 
     def kernel_medians(self) -> dict[str, float]:
         """Median seconds of each kernel that owns hda nodes, over the runs it ran in, keyed
@@ -317,19 +322,41 @@ class OrtProfile:
                 out[nodes[0]] = statistics.median(times)
         return out
 
+    def kernel_paced(self) -> dict[str, float]:
+        """Each kernel's paced figure (`pace.paced_each`: the median of its seconds over the
+        control beside each run), keyed as `kernel_medians`; empty without controls."""
+        if not self.controls:
+            return {}
+        from hardnet_analysis.profiler.pace import paced_each  # imports torch
+
+        paced = paced_each(self.per_run, self.controls)
+        return {nodes[0]: paced[o] for o, nodes in self.owners.items() if nodes and o in paced}
+
 
 def profile_sessions(
-    path: Path, graph: nx.DiGraph, shape: InputShape, threads: int, repeat: int
+    path: Path,
+    graph: nx.DiGraph,
+    shape: InputShape,
+    threads: int,
+    repeat: int,
+    control: Control | None = None,
 ) -> OrtProfile:
-    """Run `path` `repeat` times under ORT's profiler after one warm-up run, and join its
-    kernel events to `graph` (hda's graph of the same file)."""
+    """Run `path` `repeat` times under ORT's profiler after one warm-up run, with a speed
+    `control` beside each run where one is given, and join its kernel events to `graph`
+    (hda's graph of the same file)."""
     onnx = require_onnx()
+    controls: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(path, threads, Path(tmp))
         data = feeds(sess, shape)
         sess.run(None, data)
-        for _ in range(repeat):
-            sess.run(None, data)
+        if control is None:
+            for _ in range(repeat):
+                sess.run(None, data)
+        else:
+            from hardnet_analysis.profiler.pace import beside_controls  # imports torch
+
+            controls = beside_controls(lambda: sess.run(None, data), control, repeat)
         events = json.loads(Path(sess.end_profiling()).read_text())
         optimized = onnx.load(Path(tmp) / "optimized.onnx", load_external_data=False)
     owners = _hda_owners(path, optimized, graph)
@@ -338,7 +365,7 @@ def profile_sessions(
     for node in optimized.graph.node:
         key = f"{node.domain}.{node.op_type}".lstrip(".")
         ops[key] = ops.get(key, 0) + 1
-    return OrtProfile(owners, runs, ops)
+    return OrtProfile(owners, runs, ops, controls if len(controls) == len(runs) else [])
 
 
 def kernel_owners(path: Path, graph: nx.DiGraph, threads: int) -> dict[str, list[str]]:

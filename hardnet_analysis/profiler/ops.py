@@ -15,7 +15,9 @@ path, ``F.normalize``) owns the events between its first one and the next node's
 A node's time is its events' span on the CPU (wall time of the op, every intra-op thread
 included) or, on a GPU, its kernels' device time, which the profiler links to the op through
 correlation ids. What no op covers, the Python between ops, shows as the gap between the sum of
-op times and the un-profiled forward (`OpTimes.op_sum_ratio`).
+op times and the un-profiled forward (`OpTimes.op_sum_ratio`). On the CPU a speed control
+(`profiler.pace`) runs between the profiled forwards, outside their ranges, so that each op's
+time can be set against the speed the machine ran at just then (`OpTimes.node_paced`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from hardnet_analysis.profiler.pace import Control, beside_controls, paced_each
 
 if TYPE_CHECKING:
     from hardnet_analysis.backends import Backend
@@ -149,7 +153,9 @@ class OpTimes:
     """Per node, the median over the profiled forwards of its events' summed seconds; what did
     not join (median seconds per unjoined event name, and the nodes without events); and the
     profiler's cost: the median profiled forward and the median sum of every op's seconds, each
-    over the un-profiled forward's median (`forward_s`)."""
+    over the un-profiled forward's median (`forward_s`); and where speed controls lay beside
+    the profiled forwards (`profiler.pace`), their seconds (one per forward) and per node its
+    paced figure (`pace.paced_each`: the median of its seconds over the control beside them)."""
 
     node_s: dict[str, float]
     unjoined_events: dict[str, float]
@@ -159,6 +165,8 @@ class OpTimes:
     profiled_ratio: float
     op_sum_ratio: float
     per_forward: tuple[dict[str, float], ...] = field(default=(), repr=False)
+    controls: tuple[float, ...] = ()
+    node_paced: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def unjoined_s(self) -> float:
@@ -170,9 +178,11 @@ def node_times(
     forwards: Sequence[Sequence[OpEvent]],
     walls: Sequence[float],
     forward_s: float,
+    controls: Sequence[float] = (),
 ) -> OpTimes:
-    """Join every profiled forward's events (`forwards`, with their wall seconds `walls`) to
-    `nodes` and summarise them (`OpTimes`) against the un-profiled forward's `forward_s`."""
+    """Join every profiled forward's events (`forwards`, with their wall seconds `walls` and the
+    speed controls beside them, if any) to `nodes` and summarise them (`OpTimes`) against the
+    un-profiled forward's `forward_s`."""
     samples: dict[str, list[float]] = {name: [] for name, _ in nodes}
     per_forward: list[dict[str, float]] = []
     unjoined: dict[str, list[float]] = {}
@@ -206,6 +216,8 @@ def node_times(
         profiled_ratio=statistics.median(walls) / forward_s if walls else 0.0,
         op_sum_ratio=statistics.median(op_sums) / forward_s if op_sums else 0.0,
         per_forward=tuple(per_forward),
+        controls=tuple(controls),
+        node_paced=paced_each(per_forward, controls) if controls else {},
     )
 
 
@@ -246,18 +258,27 @@ def graph_nodes(graph: Any) -> list[tuple[str, str]]:
 
 
 def profile_forwards(
-    forward: Callable[[], object], repeat: int, backend: Backend
-) -> tuple[list[list[OpEvent]], list[float]]:
+    forward: Callable[[], object], repeat: int, backend: Backend, control: Control | None = None
+) -> tuple[list[list[OpEvent]], list[float], list[float]]:
     """`repeat` forwards under ``torch.profiler`` with the backend's activities: each
-    forward's ops in call order (`OpEvent`, seconds by `Backend.op_seconds`), and each profiled
-    forward's wall seconds (its range's span)."""
+    forward's ops in call order (`OpEvent`, seconds by `Backend.op_seconds`), each profiled
+    forward's wall seconds (its range's span), and with a `control`, the speed control beside
+    each forward (`pace.beside_controls`; its ops lie outside every forward's range and join
+    nothing; empty without one)."""
     from torch.autograd.profiler import record_function
     from torch.profiler import profile
 
+    def profiled() -> None:
+        with record_function(FORWARD_RANGE):
+            forward()
+
+    controls: list[float] = []
     with _without_profiler_log(), profile(activities=backend.profiler_activities()) as prof:
-        for _ in range(repeat):
-            with record_function(FORWARD_RANGE):
-                forward()
+        if control is None:
+            for _ in range(repeat):
+                profiled()
+        else:
+            controls = beside_controls(profiled, control, repeat)
     ranges = sorted(
         (e for e in prof.events() if e.name == FORWARD_RANGE), key=lambda e: e.time_range.start
     )
@@ -271,4 +292,4 @@ def profile_forwards(
         ops = sorted(children[id(forward_range)], key=lambda e: e.time_range.start)
         forwards.append([OpEvent(e.name, backend.op_seconds(e)) for e in ops])
     walls = [r.time_range.elapsed_us() / 1e6 for r in ranges]
-    return forwards, walls
+    return forwards, walls, controls

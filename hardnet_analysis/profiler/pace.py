@@ -15,14 +15,16 @@ do not slow the forwards beside them (paced runs' medians 0.998-1.008x the plain
 The control is `CONTROL_MATMULS` 384x384 fp32 matmuls at `control_threads` threads, on the
 run's clock: about 1.4 ms on one thread of that VM, compute-bound and held in L2, so that its
 time follows the core's speed. `time_paced` interleaves it with the calls
-(one control between two calls serves both); `take_controls` times it alone, for a
-calibration's reference (`DeviceModel.controls`).
+(one control between two calls serves both); `beside_controls` does the same for forwards
+timed by a profiler (``torch.profiler``, ONNX Runtime's), so that each op gets its own paced
+figure (`paced_each`); `take_controls` times it alone, for a calibration's reference
+(`DeviceModel.controls`).
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -34,16 +36,27 @@ CONTROL_MATMULS, SIDE = 2, 384
 
 
 class Control:
-    """`CONTROL_MATMULS` matmuls of two fixed SIDE x SIDE fp32 matrices at torch's current
-    thread count, timed on `clock`; calling it returns their seconds."""
+    """`CONTROL_MATMULS` matmuls of two fixed SIDE x SIDE fp32 matrices on `threads` threads
+    (torch's count is set for the call and set back; None: torch's current count), timed on
+    `clock`; calling it returns their seconds."""
 
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, clock: Clock, threads: int | None = None) -> None:
+        self.clock, self.threads = clock, threads
         self._a, self._b = torch.rand(SIDE, SIDE), torch.rand(SIDE, SIDE)
         for _ in range(2):  # warm: the first call allocates and spins the thread pool up
-            self._a @ self._b
+            self()
 
     def __call__(self) -> float:
+        if self.threads is None:
+            return self._time()
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._time()
+        finally:
+            torch.set_num_threads(before)
+
+    def _time(self) -> float:
         start = self.clock.mark()
         for _ in range(CONTROL_MATMULS):
             self._a @ self._b
@@ -62,27 +75,40 @@ def control_threads(threads: int, runtime: str) -> int:
     return 1 if runtime == "onnxruntime" else threads
 
 
+def beside_controls(call: Callable[[], object], control: Control, repeat: int) -> list[float]:
+    """Call `call` `repeat` times with a control before the first call and after each, and
+    return per call the mean seconds of the control just before and just after it (one
+    control between two calls serves both: `repeat` + 1 controls in all)."""
+    before = control()
+    controls = []
+    for _ in range(repeat):
+        call()
+        after = control()
+        controls.append((before + after) / 2)
+        before = after
+    return controls
+
+
 def time_paced(
     forward: Callable[[], object], control: Control, warmup: int, repeat: int
 ) -> tuple[list[float], list[float]]:
     """Seconds of each of `repeat` calls of `forward` after `warmup` untimed calls, on the
     control's clock, and beside each the mean seconds of the control just before and just
-    after it."""
+    after it (`beside_controls`)."""
     clock = control.clock
-    for _ in range(warmup):
-        forward()
-    clock.sync()
-    before = control()
-    samples, controls = [], []
-    for _ in range(repeat):
+    samples: list[float] = []
+
+    def timed() -> None:
         start = clock.mark()
         forward()
         end = clock.mark()
         clock.sync()
         samples.append(float(clock.elapsed(start, end)))
-        after = control()
-        controls.append((before + after) / 2)
-        before = after
+
+    for _ in range(warmup):
+        forward()
+    clock.sync()
+    controls = beside_controls(timed, control, repeat)
     return samples, controls
 
 
@@ -96,13 +122,22 @@ def pace_of(samples: list[float], controls: list[float], threads: int, thread_ti
     return Pace(Controls(threads, thread_time, tuple(controls)), paced(samples, controls))
 
 
+def paced_each(
+    per_call: Sequence[Mapping[str, float]], controls: Sequence[float]
+) -> dict[str, float]:
+    """Per key (a graph node), the median over the calls it has seconds in (`per_call`, one
+    mapping per call) of those seconds over the control beside that call (`controls`, one per
+    call): an op's `paced` figure. A conv of 2.0, 2.2 and 2.0 ms beside controls of 1.40, 1.54
+    and 1.43 ms: 1.43, 1.43, 1.40 -> 1.43."""
+    ratios: dict[str, list[float]] = {}
+    for times, control in zip(per_call, controls, strict=True):
+        for key, seconds in times.items():
+            ratios.setdefault(key, []).append(seconds / control)
+    return {key: statistics.median(values) for key, values in ratios.items()}
+
+
 def take_controls(threads: int, clock: Clock, thread_time: bool, count: int) -> Controls:
-    """`count` controls at `threads` threads on `clock`, back to back; torch's thread count is
-    set back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        control = Control(clock)
-        return Controls(threads, thread_time, tuple(control() for _ in range(count)))
-    finally:
-        torch.set_num_threads(before)
+    """`count` controls at `threads` threads on `clock`, back to back (torch's thread count is
+    set back after each)."""
+    control = Control(clock, threads)
+    return Controls(threads, thread_time, tuple(control() for _ in range(count)))

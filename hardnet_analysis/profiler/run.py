@@ -21,7 +21,7 @@ from torch import nn
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, check_thread_time, pick, specs
-from hardnet_analysis.documents.machine import LoadProbe, Pace, busy_warning
+from hardnet_analysis.documents.machine import Controls, LoadProbe, Pace, busy_warning
 from hardnet_analysis.documents.profile_run import (
     Choice,
     DramBytes,
@@ -214,6 +214,11 @@ def _layers(
                 dram=measured,
                 roofline=specs.roofline(acc.macs, moved, *roof),
                 node_times={n: ops.node_s[n] for n in acc.nodes if n in ops.node_s},
+                node_paced=(
+                    {n: ops.node_paced[n] for n in acc.nodes if n in ops.node_paced}
+                    if ops.controls
+                    else None
+                ),
             )
         )
     return tuple(out)
@@ -244,12 +249,14 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     def forward() -> object:
         return net(x)
 
+    # the speed control beside every timed and profiled forward, where kernels run on the CPU
+    control = Control(clock) if backend.cpu_threads else None
     with torch.inference_mode():
-        whole, pace = _timed(forward, clock, run)
+        whole, pace = _timed(forward, clock, control, run)
         end = _load(backend, run.threads, settings.thread_time, say)  # brackets the timing
-        forwards, walls = profile_forwards(forward, settings.repeat, backend)
+        forwards, walls, controls = profile_forwards(forward, settings.repeat, backend, control)
         nodes = graph_nodes(analysis.graph)
-        ops = node_times(nodes, forwards, walls, whole.median)
+        ops = node_times(nodes, forwards, walls, whole.median, controls)
         say(_join_line(ops, len(nodes)))
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
@@ -262,13 +269,15 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     return _Measured(whole, ops, choice, dram, end, subnormals, pace)
 
 
-def _timed(forward: Callable[[], object], clock: Clock, run: _Run) -> tuple[Stats, Pace | None]:
-    """The whole-model timing: paced by speed controls (`profiler.pace`) for backends whose
-    kernels run on the CPU's threads, plain on the others."""
+def _timed(
+    forward: Callable[[], object], clock: Clock, control: Control | None, run: _Run
+) -> tuple[Stats, Pace | None]:
+    """The whole-model timing: paced by speed controls (`profiler.pace`) where there is a
+    `control`, plain on `clock` otherwise."""
     settings = run.settings
-    if not run.backend.cpu_threads:
+    if control is None:
         return Stats.of(time_forward(forward, clock, settings.warmup, settings.repeat)), None
-    samples, controls = time_paced(forward, Control(clock), settings.warmup, settings.repeat)
+    samples, controls = time_paced(forward, control, settings.warmup, settings.repeat)
     return Stats.of(samples), pace_of(samples, controls, run.threads, settings.thread_time)
 
 
@@ -396,7 +405,7 @@ class _Run:
             roofline=RooflineSpec(spec.name, spec.bandwidth, spec.peak_flops, spec.source),
             layers=layers,
             failures=measured.dram.failures,
-            ops=_op_join(measured.ops),
+            ops=_op_join(measured.ops, self.threads, s.thread_time),
         )
 
     def run_settings(self) -> RunSettings:
@@ -421,7 +430,10 @@ def _join_line(ops: OpTimes, nodes: int) -> str:
     return line
 
 
-def _op_join(ops: OpTimes) -> OpJoin:
+def _op_join(ops: OpTimes, threads: int, thread_time: bool) -> OpJoin:
+    """The run's `OpJoin` of `ops`, with their controls (taken at `threads` threads on the
+    run's clock) where there are any."""
+    controls = Controls(threads, thread_time, ops.controls) if ops.controls else None
     return OpJoin(
         "torch.profiler",
         ops.forwards,
@@ -429,6 +441,7 @@ def _op_join(ops: OpTimes) -> OpJoin:
         ops.op_sum_ratio,
         ops.unjoined_events,
         ops.unjoined_nodes,
+        controls,
     )
 
 

@@ -8,14 +8,12 @@ nodes' metrics, named after its conv), the DRAM counters that work here, the CPU
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import torch
-
 from hardnet_analysis.analysis import analyze
-from hardnet_analysis.backends import Clock, pick
+from hardnet_analysis.backends import pick
+from hardnet_analysis.documents.machine import Controls
 from hardnet_analysis.documents.profile_run import OpJoin, ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
@@ -37,7 +35,12 @@ from hardnet_analysis.profiler.onnxrt import (
     session,
 )
 from hardnet_analysis.profiler.ops import OpTimes
-from hardnet_analysis.profiler.pace import Control, control_threads, pace_of, time_paced
+from hardnet_analysis.profiler.pace import (
+    Control,
+    control_threads,
+    pace_of,
+    time_paced,
+)
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.run import (
     Log,
@@ -110,6 +113,8 @@ def _op_times(profile: OrtProfile, groups: dict[str, list[str]], whole_s: float)
         profiled_ratio=1.0,
         op_sum_ratio=Stats.of(sums).median / whole_s,
         per_forward=tuple(per_run),
+        controls=tuple(profile.controls),
+        node_paced=profile.kernel_paced(),
     )
 
 
@@ -128,10 +133,12 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
     load = _load(picked.backend, threads, False, say)
     prime_allocator()
-    samples, controls = _paced(forward, picked.backend.clock(), settings)
+    control = Control(picked.backend.clock(), control_threads(threads, "onnxruntime"))
+    samples, controls = time_paced(forward, control, settings.warmup, settings.repeat)
     whole = Stats.of(samples)
     end = _load(picked.backend, threads, False, say)  # brackets the timing
-    profile = profile_sessions(exported.path, analysis.graph, shape, threads, settings.repeat)
+    path, graph, repeat = exported.path, analysis.graph, settings.repeat
+    profile = profile_sessions(path, graph, shape, threads, repeat, control)
     groups = named_groups(profile.owners, analysis)
     ops = _op_times(profile, groups, whole.median)
     say(_join_line(profile, ops))
@@ -160,24 +167,19 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         tuple(asdict(rule) for rule in fusion_rules(analysis, groups)),
     )
     document = run.document(analysis, measured, layers, spec)
+    beside = pace.controls.threads, False, ops.controls
     join = OpJoin(
-        "onnxruntime profiler", ops.forwards, 1.0, ops.op_sum_ratio, ops.unjoined_events, ()
+        "onnxruntime profiler",
+        ops.forwards,
+        1.0,
+        ops.op_sum_ratio,
+        ops.unjoined_events,
+        (),
+        Controls(*beside) if ops.controls else None,
     )
     return replace(
         document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join, pace=pace
     )
-
-
-def _paced(
-    forward: Callable[[], object], clock: Clock, settings: Settings
-) -> tuple[list[float], list[float]]:
-    """`time_paced` with controls on `control_threads` threads (torch's count is set back)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(control_threads(before, "onnxruntime"))
-    try:
-        return time_paced(forward, Control(clock), settings.warmup, settings.repeat)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _join_line(profile: OrtProfile, ops: OpTimes) -> str:
