@@ -28,6 +28,7 @@ from hardnet_analysis.metrics.conv_paths import (
     im2col_bytes,
     onednn_gemm_path,
     ort_kind,
+    padded_depthwise,
     torch_kind,
     torch_native_path,
 )
@@ -150,6 +151,62 @@ def test_the_native_rule_is_what_this_pytorch_does(threads: int) -> None:
     onednn = {(c[0], c[1], c[2], c[4], c[6]) for c in mine if c[8] is None}
     assert ran == onednn
     assert onednn_paths()[1] == TORCH_NATIVE_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "padded"),
+    [
+        ((58, 58, 58), 16, True),  # ShuffleNetV2's first stage
+        ((48, 48, 48), 16, False),
+        ((58, 58, 58), 8, True),
+        ((40, 40, 40), 8, False),
+        ((40, 40, 40), 16, True),
+        ((58, 58, 58), 0, False),  # no layout probed: never
+        ((58, 58, 1), 16, False),  # dense
+        ((60, 60, 6), 16, False),  # grouped
+    ],
+)
+def test_the_padded_depthwise_rule(shape: tuple[int, int, int], layout: int, padded: bool) -> None:
+    attrs = _conv_attrs(*shape)
+    assert padded_depthwise(attrs, layout) is padded
+    kind = op_kind(attrs)
+    expected = "conv_dw_padded" if padded else kind
+    assert torch_kind(kind, attrs, 0, layout) == expected
+    assert ConvPaths(layout_block=layout).kind(kind, attrs) == expected
+
+
+@pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+    reason="this PyTorch has no oneDNN",
+)
+def test_onednn_pads_the_depthwise_convs_the_rule_names() -> None:
+    """oneDNN's own log on this CPU: a depthwise conv on a multiple of the layout block runs
+    unpadded (``src:f32:a:blocked``), one on 2 channels more in the padded layout
+    (``src:f32:ap:blocked``), as `padded_depthwise` says."""
+    block = onednn_paths()[2]
+    if block <= 1:
+        pytest.skip("oneDNN runs no blocked layout here")
+    cases = [(c, c, c, 3, 16, 1, 1) for c in (2 * block, 2 * block + 2)]
+    log = _verbose_log(_DISPATCH_CHILD.format(threads=1, cases=cases))
+    sources = re.findall(r"exec,cpu,convolution,[^,]*,[^,]*,src:f32:(\w*):blocked", log)
+    assert sources == ["a", "ap"]
+    assert [padded_depthwise(_conv_attrs(*c[:3]), block) for c in cases] == [False, True]
+
+
+def test_a_calibration_grid_times_padded_depthwise_convs() -> None:
+    """The full and quick grids hold depthwise benchmarks the rule calls padded, at AVX2's
+    block and AVX-512's, for a fit of their own."""
+    from hardnet_analysis.profiler.microbench import grid
+
+    for size, least in (("full", 8), ("quick", 3)):
+        for layout in (8, 16):
+            paths = ConvPaths(layout_block=layout)
+            kinds = [
+                paths.benchmark_kind(b.kind, measure_graph(trace_module(b.make(), b.shape)))
+                for b in grid(size)
+                if b.kind == "conv_dw"
+            ]
+            assert kinds.count("conv_dw_padded") >= least, (size, layout)
 
 
 def test_ort_runs_grouped_nchw_convs_as_the_lowered_grouped_kind() -> None:
@@ -317,6 +374,18 @@ def test_the_fit_finds_an_overhead_paid_per_group(per_group: bool) -> None:
     assert f.groups == 462
     predicted, _ = model.time(f.work, f.dram_bytes, f.bytes, f.groups)
     assert predicted == pytest.approx(probe.time_s, rel=0.02)
+
+
+def test_a_model_without_padded_depthwise_convs_predicts_them_as_depthwise(
+    device_file: Path,
+) -> None:
+    """A device model calibrated before padded depthwise convs were told apart (or on a grid
+    without them) predicts them with its depthwise fit."""
+    from dataclasses import replace
+
+    device = DeviceModel.read(device_file)
+    older = replace(device, kinds=tuple(k for k in device.kinds if k.kind != "conv_dw_padded"))
+    assert older.kind("conv_dw_padded") == device.kind("conv_dw")
 
 
 def test_pytorchs_own_path_and_onednns_stand_in_for_each_other(device_file: Path) -> None:

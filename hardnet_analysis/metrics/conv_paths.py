@@ -43,6 +43,8 @@ LOWERED_GROUPED = "conv_grouped_gemm"
 #: any other one an im2col and a GEMM.
 NATIVE_1X1 = "conv_1x1_gemm"
 NATIVE_KXK = "conv_kxk_gemm"
+#: A depthwise conv on oneDNN whose channels its blocked layout pads (`padded_depthwise`).
+PADDED_DEPTHWISE = "conv_dw_padded"
 #: Kinds whose bytes count an im2col matrix, written and read (`im2col_bytes`; 0 for a
 #: stride-1 1x1 conv, whose input is that matrix).
 LOWERED = frozenset({LOWERED_GROUPED, NATIVE_1X1, NATIVE_KXK})
@@ -88,7 +90,7 @@ class ConvPaths:
             return ort_kind(kind, attrs, self.nchwc)
         if kind.startswith("conv") and torch_native_path(attrs, self.threads, self.native_limit):
             return native_kind(attrs)
-        return torch_kind(kind, attrs, self.onednn_block)
+        return torch_kind(kind, attrs, self.onednn_block, self.layout_block)
 
     def channel_blocks(self, kind: str) -> tuple[tuple[int, int], ...]:
         """The (input, output) channel blocks a fit tries for `kind` (``padded_work``).
@@ -199,15 +201,30 @@ def native_kind(attrs: Mapping[str, Any]) -> str:
     return NATIVE_1X1 if input_is_matrix(attrs) else NATIVE_KXK
 
 
-def torch_kind(kind: str, attrs: Mapping[str, Any], block: int) -> str:
+def torch_kind(kind: str, attrs: Mapping[str, Any], block: int, layout: int = 0) -> str:
     """`kind` as PyTorch's oneDNN runs the node with `attrs`: a grouped conv on the GEMM path
-    (`onednn_gemm_path` at `block`) is ``conv_grouped_gemm``; any other kind is itself. Its
-    bytes count the im2col matrix (`im2col_bytes`), written and read: on a 2-core AMD EPYC
-    that takes the leave-one-out error of 28 such convs (3x3 and 1x1) from 39% (MACs and
-    bytes alone) to 7%, where the blocked grouped convs' fit was 60% off."""
+    (`onednn_gemm_path` at `block`) is ``conv_grouped_gemm``, a depthwise conv whose channels
+    the layout block `layout` pads (`padded_depthwise`) ``conv_dw_padded``; any other kind is
+    itself. A lowered conv's bytes count the im2col matrix (`im2col_bytes`), written and read:
+    on a 2-core AMD EPYC that takes the leave-one-out error of 28 such convs (3x3 and 1x1)
+    from 39% (MACs and bytes alone) to 7%, where the blocked grouped convs' fit was 60% off."""
     if kind == "conv_grouped" and onednn_gemm_path(attrs, block):
         return LOWERED_GROUPED
+    if kind == "conv_dw" and padded_depthwise(attrs, layout):
+        return PADDED_DEPTHWISE
     return kind
+
+
+def padded_depthwise(attrs: Mapping[str, Any], layout: int) -> bool:
+    """Whether oneDNN runs the depthwise conv with `attrs` in a blocked layout whose channel
+    block `layout` (``profiler.onednn.layout_block``; 0: not probed, never) its channels are
+    no multiple of. Its kernel is the same, but the reorders in and out of the padded layout
+    take another one (``jit:uni`` instead of ``jit:blk``): on a 2-core AVX-512 AMD EPYC the
+    output's reorder of a 58-channel map at 56x56 took 0.13 ms against 0.015 ms for 32 or 48
+    channels, and ShuffleNetV2's 58- and 116-channel depthwise convs ran 1.6-3.7x what one fit
+    of all depthwise convs predicted. At 16: 58 yes, 48 no; at 8: 58 yes, 40 no."""
+    channels = int(attrs["in_channels"])
+    return layout > 1 and channels == int(attrs.get("groups") or 1) and channels % layout != 0
 
 
 def im2col_bytes(attrs: Mapping[str, Any], itemsize: int) -> int:

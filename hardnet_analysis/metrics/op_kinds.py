@@ -32,6 +32,8 @@ KINDS = (
     "conv_kxk_gemm",
     "conv_nchw",
     "conv_dw_nchw",
+    # PyTorch's depthwise convs whose channels oneDNN's blocked layout pads: slower reorders.
+    "conv_dw_padded",
     "linear",
     "matmul",
     "bn",
