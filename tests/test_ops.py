@@ -245,7 +245,7 @@ def test_op_score_takes_each_ops_own_speed_from_the_controls_beside_it() -> None
         controls = Controls(1, False, (1.3e-3, 1.2e-3))
 
     class Run:
-        model, size, ops = "m", "8x8", Join()
+        model, size, ops, threads = "m", "8x8", Join(), 1
         layers = (Layer({"a": 6e-3, "b": 3e-3}, {"a": 5.0, "b": 3.0}), Layer({"c": 1e-3}, None))
 
     def layer(name: str, op: str, seconds: float) -> LayerPrediction:
@@ -260,6 +260,12 @@ def test_op_score_takes_each_ops_own_speed_from_the_controls_beside_it() -> None
     thread_time = Controls(1, True, reference.seconds)
     other = op_score([Run()], [prediction], speeds=[1.2], reference=thread_time)  # type: ignore[list-item]
     assert other is not None and other.speed_mape == pytest.approx((0 + 0.32 + 0.2) / 3)
+
+    class Wider(Run):  # 2 threads beside 1-thread controls (ONNX Runtime's): its run's speed
+        threads = 2
+
+    wide = op_score([Wider()], [prediction], speeds=[1.2], reference=reference)  # type: ignore[list-item]
+    assert wide is not None and wide.speed_mape == pytest.approx((0 + 0.32 + 0.2) / 3)
 
 
 def test_profiled_forwards_take_a_control_beside_each() -> None:

@@ -323,9 +323,14 @@ def _op_speeds(
     """Per node of `run` with a paced figure (`ProfiledLayer.node_paced`), how much slower it
     ran than at the speed of the `reference` controls (`pace_ratio` of its median seconds in
     `measured` and that figure, against the controls beside the profiled forwards); empty
-    where the run or the reference lacks controls, or they are not comparable."""
+    where the run or the reference lacks controls, they are not comparable, or the controls
+    ran on fewer threads than the run (ONNX Runtime's one-thread controls beside its 2-thread
+    runs: they see one core of two). On a 2-core AMD EPYC, ORT's per-op MAPE at 2 threads was
+    16.2% by each op's own speed so, 14.1% by its run's and 13.0% raw; at one thread 10.8%,
+    11.8% and 19.1%, and in eager PyTorch 11.8%, 12.8%, 17.9% (1 thread) and 15.8%, 19.4%,
+    27.3% (2 threads)."""
     controls = run.ops.controls if run.ops else None
-    if controls is None or reference is None:
+    if controls is None or reference is None or controls.threads != run.threads:
         return {}
     out = {}
     for layer in run.layers:
