@@ -281,7 +281,8 @@ def _pace(run: dict[str, Any]) -> Pace | None:
     if not run.get("pace"):
         return None
     c = run["pace"]["controls"]
-    return Pace(Controls(c["threads"], c["thread_time"], tuple(c["seconds"])), run["pace"]["paced"])
+    controls = Controls(c["threads"], c["thread_time"], tuple(c["seconds"]), c.get("warm", False))
+    return Pace(controls, run["pace"]["paced"])
 
 
 def _probes(run: dict[str, Any]) -> list[LoadProbe]:

@@ -79,7 +79,7 @@ def test_each_call_gets_the_mean_of_the_controls_either_side() -> None:
     assert beside == [2.0, 4.0, 6.0]
     pace = pace_of(samples, beside, threads=1, thread_time=True)
     assert pace.paced == pytest.approx(10.0)  # median of 10, 10, 16.5
-    assert pace.controls == Controls(1, True, (2.0, 4.0, 6.0))
+    assert pace.controls == Controls(1, True, (2.0, 4.0, 6.0), warm=True)
 
 
 def test_pace_ratio_worked_example() -> None:
@@ -259,3 +259,18 @@ def test_a_control_on_fixed_threads_sets_torchs_count_back() -> None:
         assert 1e-5 < control() < 1.0 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_warmed_controls_are_never_set_against_cold_ones() -> None:
+    """hda's controls now read their operands into cache first (`Controls.warm`); a file's
+    controls from before ran cold after each forward and read 9-12% slower for no change of
+    speed, so a run and a calibration of different kinds give no speed, and old files read as
+    cold."""
+    found = take_controls(1, CpuClock(thread_time=True), True, 2)
+    assert found.warm and pace_of([2e-3], [1e-3], 1, True).controls.warm
+    cold = Controls(1, True, (1e-3,))
+    assert not cold.warm and not cold.comparable(found)
+    assert pace_ratio(cold, 2e-3, pace_of([2e-3], [1e-3], 1, True)) is None
+    paced_sweep = SWEEP.parent / "eager-sweep-paced" / "runs-1thread"
+    old = ProfileRun.read(sorted(paced_sweep.glob("resnet18*.json"))[0])
+    assert old.pace is not None and not old.pace.controls.warm

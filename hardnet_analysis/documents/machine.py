@@ -86,10 +86,23 @@ class Controls:
     threads: int
     thread_time: bool
     seconds: tuple[float, ...]
+    #: Whether each control read its operands into cache before it was timed (hda's controls
+    #: since 2026-12-07). Older files' controls ran cold after a forward that had evicted them,
+    #: 9-12% slower than back to back (a calibration's) on a 2-core AMD EPYC: never compared
+    #: with warm ones.
+    warm: bool = False
 
     def comparable(self, other: Controls) -> bool:
-        """Whether `other` timed the control the same way: thread count and clock."""
-        return (self.threads, self.thread_time) == (other.threads, other.thread_time)
+        """Whether `other` timed the control the same way: thread count, clock and warming."""
+        mine, theirs = (
+            (self.threads, self.thread_time, self.warm),
+            (
+                other.threads,
+                other.thread_time,
+                other.warm,
+            ),
+        )
+        return mine == theirs
 
 
 @dataclass(frozen=True)

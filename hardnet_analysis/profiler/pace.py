@@ -14,7 +14,11 @@ do not slow the forwards beside them (paced runs' medians 0.998-1.008x the plain
 
 The control is `CONTROL_MATMULS` 384x384 fp32 matmuls at `control_threads` threads, on the
 run's clock: about 1.4 ms on one thread of that VM, compute-bound and held in L2, so that its
-time follows the core's speed. `time_paced` interleaves it with the calls
+time follows the core's speed. Its operands are read into cache, untimed, before each control:
+after a forward that evicted them its matmuls ran 9-12% slower than back to back on a 2-core
+AMD EPYC, so a run's controls (each after a forward) read slower than a calibration's (taken
+back to back) for models that overflow the cache, whatever the machine's speed
+(``benchmarks/bench_control_cache.py``). `time_paced` interleaves it with the calls
 (one control between two calls serves both); `beside_controls` does the same for forwards
 timed by a profiler (``torch.profiler``, ONNX Runtime's), so that each op gets its own paced
 figure (`paced_each`); `take_controls` times it alone, for a calibration's reference
@@ -43,6 +47,7 @@ class Control:
     def __init__(self, clock: Clock, threads: int | None = None) -> None:
         self.clock, self.threads = clock, threads
         self._a, self._b = torch.rand(SIDE, SIDE), torch.rand(SIDE, SIDE)
+        self._out = torch.empty(SIDE, SIDE)
         for _ in range(2):  # warm: the first call allocates and spins the thread pool up
             self()
 
@@ -57,9 +62,13 @@ class Control:
             torch.set_num_threads(before)
 
     def _time(self) -> float:
+        # Operands and output back into cache first (about 0.2 ms): after a forward that
+        # evicted them the matmuls ran 9-12% slower than back to back, and a run's controls,
+        # each after a forward, are set against a calibration's, taken back to back.
+        self._a.sum(), self._b.sum(), self._out.zero_()
         start = self.clock.mark()
         for _ in range(CONTROL_MATMULS):
-            self._a @ self._b
+            torch.matmul(self._a, self._b, out=self._out)
         end = self.clock.mark()
         return float(self.clock.elapsed(start, end))
 
@@ -119,7 +128,7 @@ def paced(samples: list[float], controls: list[float]) -> float:
 
 def pace_of(samples: list[float], controls: list[float], threads: int, thread_time: bool) -> Pace:
     """The `Pace` record of `time_paced`'s result at `threads` threads on one clock."""
-    return Pace(Controls(threads, thread_time, tuple(controls)), paced(samples, controls))
+    return Pace(controls_of(threads, thread_time, controls), paced(samples, controls))
 
 
 def paced_each(
@@ -140,4 +149,9 @@ def take_controls(threads: int, clock: Clock, thread_time: bool, count: int) -> 
     """`count` controls at `threads` threads on `clock`, back to back (torch's thread count is
     set back after each)."""
     control = Control(clock, threads)
-    return Controls(threads, thread_time, tuple(control() for _ in range(count)))
+    return controls_of(threads, thread_time, [control() for _ in range(count)])
+
+
+def controls_of(threads: int, thread_time: bool, seconds: Sequence[float]) -> Controls:
+    """The record of `Control` timings taken at `threads` threads on one clock."""
+    return Controls(threads, thread_time, tuple(seconds), warm=True)

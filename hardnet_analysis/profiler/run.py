@@ -21,7 +21,7 @@ from torch import nn
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import Backend, Clock, check_thread_time, pick, specs
-from hardnet_analysis.documents.machine import Controls, LoadProbe, Pace, busy_warning
+from hardnet_analysis.documents.machine import LoadProbe, Pace, busy_warning
 from hardnet_analysis.documents.profile_run import (
     Choice,
     DramBytes,
@@ -41,7 +41,7 @@ from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
-from hardnet_analysis.profiler.pace import Control, pace_of, time_paced
+from hardnet_analysis.profiler.pace import Control, controls_of, pace_of, time_paced
 from hardnet_analysis.profiler.probe import probe
 from hardnet_analysis.profiler.quiet import probe_load
 from hardnet_analysis.profiler.subnormals import subnormal_inputs, subnormal_warning
@@ -433,7 +433,7 @@ def _join_line(ops: OpTimes, nodes: int) -> str:
 def _op_join(ops: OpTimes, threads: int, thread_time: bool) -> OpJoin:
     """The run's `OpJoin` of `ops`, with their controls (taken at `threads` threads on the
     run's clock) where there are any."""
-    controls = Controls(threads, thread_time, ops.controls) if ops.controls else None
+    controls = controls_of(threads, thread_time, ops.controls) if ops.controls else None
     return OpJoin(
         "torch.profiler",
         ops.forwards,

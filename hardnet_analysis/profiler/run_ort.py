@@ -13,7 +13,6 @@ from pathlib import Path
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import pick
-from hardnet_analysis.documents.machine import Controls
 from hardnet_analysis.documents.profile_run import OpJoin, ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
@@ -38,6 +37,7 @@ from hardnet_analysis.profiler.ops import OpTimes
 from hardnet_analysis.profiler.pace import (
     Control,
     control_threads,
+    controls_of,
     pace_of,
     time_paced,
 )
@@ -175,7 +175,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         ops.op_sum_ratio,
         ops.unjoined_events,
         (),
-        Controls(*beside) if ops.controls else None,
+        controls_of(*beside) if ops.controls else None,
     )
     return replace(
         document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join, pace=pace
