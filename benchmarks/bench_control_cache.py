@@ -1,5 +1,5 @@
-"""The speed control after a forward that evicted the caches, against back to back: with and
-without reading its operands into cache before it is timed (``profiler.pace.Control``).
+"""The speed control after a forward that evicted the caches, against back to back: as it runs
+now, with an untimed matmul before the timed ones (``profiler.pace.Control``), and cold.
 
 Each round takes a control, sweeps a buffer four times the last-level cache (as a large model's
 forward does), and takes another; the ratio of the medians is how much slower a run's controls
@@ -26,7 +26,7 @@ from hardnet_analysis.profiler.pace import CONTROL_MATMULS, SIDE, Control
 
 
 def _cold_control(clock: CpuClock) -> Callable[[], float]:
-    """The control as it was before its operands were read into cache first."""
+    """The control as it was before it ran a matmul untimed first."""
     a, b = torch.rand(SIDE, SIDE), torch.rand(SIDE, SIDE)
 
     def timed() -> float:
@@ -60,7 +60,7 @@ def main() -> None:
     for threads in (1, torch.get_num_threads()):
         torch.set_num_threads(threads)
         for name, control in (
-            ("warmed", Control(CpuClock(thread_time=threads == 1))),
+            ("warmed up", Control(CpuClock(thread_time=threads == 1))),
             ("cold", _cold_control(CpuClock(thread_time=threads == 1))),
         ):
             control()  # allocate, spin the pool up

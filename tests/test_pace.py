@@ -262,8 +262,8 @@ def test_a_control_on_fixed_threads_sets_torchs_count_back() -> None:
 
 
 def test_warmed_controls_are_never_set_against_cold_ones() -> None:
-    """hda's controls now read their operands into cache first (`Controls.warm`); a file's
-    controls from before ran cold after each forward and read 9-12% slower for no change of
+    """hda's controls now run a matmul untimed first (`Controls.warm`); a file's controls from
+    before ran cold after each forward and read 10-19% slower for no change of
     speed, so a run and a calibration of different kinds give no speed, and old files read as
     cold."""
     found = take_controls(1, CpuClock(thread_time=True), True, 2)

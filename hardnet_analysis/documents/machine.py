@@ -86,9 +86,9 @@ class Controls:
     threads: int
     thread_time: bool
     seconds: tuple[float, ...]
-    #: Whether each control read its operands into cache before it was timed (hda's controls
-    #: since 2026-12-07). Older files' controls ran cold after a forward that had evicted them,
-    #: 9-12% slower than back to back (a calibration's) on a 2-core AMD EPYC: never compared
+    #: Whether each control ran a matmul untimed before it was timed (hda's controls since
+    #: 2026-12-07). Older files' controls ran cold after a forward that had evicted the caches,
+    #: 10-19% slower than back to back (a calibration's) on a 2-core AMD EPYC: never compared
     #: with warm ones.
     warm: bool = False
 

@@ -14,15 +14,15 @@ do not slow the forwards beside them (paced runs' medians 0.998-1.008x the plain
 
 The control is `CONTROL_MATMULS` 384x384 fp32 matmuls at `control_threads` threads, on the
 run's clock: about 1.4 ms on one thread of that VM, compute-bound and held in L2, so that its
-time follows the core's speed. Its operands are read into cache, untimed, before each control:
-after a forward that evicted them its matmuls ran 9-12% slower than back to back on a 2-core
-AMD EPYC, so a run's controls (each after a forward) read slower than a calibration's (taken
-back to back) for models that overflow the cache, whatever the machine's speed
-(``benchmarks/bench_control_cache.py``). `time_paced` interleaves it with the calls
-(one control between two calls serves both); `beside_controls` does the same for forwards
-timed by a profiler (``torch.profiler``, ONNX Runtime's), so that each op gets its own paced
-figure (`paced_each`); `take_controls` times it alone, for a calibration's reference
-(`DeviceModel.controls`).
+time follows the core's speed. One more matmul runs untimed before each control: after a sweep
+of 128 MiB (as a large model's forward evicts the caches) the timed matmuls ran 1.10x (1
+thread) and 1.16-1.19x (2 threads) as long as back to back on a 2-core AMD EPYC, 1.00-1.02x
+with that warm-up, so that a run's controls (each after a forward) read as slow as a
+calibration's (taken back to back) at the same speed (``benchmarks/bench_control_cache.py``).
+`time_paced` interleaves it with the calls (one control between two calls serves both);
+`beside_controls` does the same for forwards timed by a profiler (``torch.profiler``, ONNX
+Runtime's), so that each op gets its own paced figure (`paced_each`); `take_controls` times it
+alone, for a calibration's reference (`DeviceModel.controls`).
 """
 
 from __future__ import annotations
@@ -62,10 +62,11 @@ class Control:
             torch.set_num_threads(before)
 
     def _time(self) -> float:
-        # Operands and output back into cache first (about 0.2 ms): after a forward that
-        # evicted them the matmuls ran 9-12% slower than back to back, and a run's controls,
-        # each after a forward, are set against a calibration's, taken back to back.
-        self._a.sum(), self._b.sum(), self._out.zero_()
+        # One matmul untimed first: after a forward that evicted the caches the timed ones ran
+        # 10-19% slower than back to back (operands, output and the GEMM's packing buffers
+        # cold; reading the operands alone left 5-9%), and a run's controls, each after a
+        # forward, are set against a calibration's, taken back to back.
+        torch.matmul(self._a, self._b, out=self._out)
         start = self.clock.mark()
         for _ in range(CONTROL_MATMULS):
             torch.matmul(self._a, self._b, out=self._out)
