@@ -274,3 +274,15 @@ def test_warmed_controls_are_never_set_against_cold_ones() -> None:
     paced_sweep = SWEEP.parent / "eager-sweep-paced" / "runs-1thread"
     old = ProfileRun.read(sorted(paced_sweep.glob("resnet18*.json"))[0])
     assert old.pace is not None and not old.pace.controls.warm
+
+
+def test_paced_times_at_a_reference_control() -> None:
+    """A 72 ms network paced 50.0 is 72 ms at a 1.44 ms reference and 60 ms at 1.2 ms; its ops
+    scale alike; unpaced, or without a reference, both stay as timed."""
+    from hardnet_analysis.profiler.pace import PacedSeconds, PacedSpans
+
+    whole, spans = PacedSeconds(72e-3, 50.0), PacedSpans({"conv": 9e-3}, {"conv": 6.25})
+    assert whole.at(1.44e-3) == pytest.approx(72e-3) and whole.at(1.2e-3) == pytest.approx(60e-3)
+    assert spans.at(1.2e-3) == pytest.approx({"conv": 7.5e-3})
+    assert PacedSeconds(72e-3, 0.0).at(1.2e-3) == 72e-3 and whole.at(None) == 72e-3
+    assert PacedSpans({"conv": 9e-3}, {}).at(1.2e-3) == {"conv": 9e-3}

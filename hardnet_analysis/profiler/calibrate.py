@@ -76,6 +76,8 @@ from hardnet_analysis.profiler.onnxrt import nchwc_layout
 from hardnet_analysis.profiler.ops import graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.pace import (
     Control,
+    PacedSeconds,
+    PacedSpans,
     control_threads,
     paced,
     take_controls,
@@ -386,18 +388,15 @@ def _timed_network(
         measured = statistics.median(samples)
         forwards, walls, controls = profile_forwards(forward, settings.repeat, backend, control)
     ops = node_times(graph_nodes(analysis.graph), forwards, walls, measured, controls)
-    figure = paced(samples, beside) if beside else 0.0
+    whole = PacedSeconds(measured, paced(samples, beside) if beside else 0.0)
+    spans = PacedSpans(ops.node_s, ops.node_paced)
 
     def model(isolated: DeviceModel, reference: float | None) -> ContextModel:
-        scale = figure * reference / measured if figure and reference else 1.0
         features = layer_features(analysis, isolated.cache_bytes)  # the cache traffic, once
         features = runtime_features(analysis, features, ConvPaths.of(isolated))
         layers = predict_layers(features, isolated)
-        if reference and ops.node_paced:
-            spans = {node: p * reference for node, p in ops.node_paced.items()}
-        else:
-            spans = ops.node_s
-        return context_model(analysis, scale * measured, features, layers, isolated, spans)
+        timed, op_s = whole.at(reference), spans.at(reference)
+        return context_model(analysis, timed, features, layers, isolated, op_s)
 
     return model
 

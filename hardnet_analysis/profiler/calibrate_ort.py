@@ -37,7 +37,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,7 @@ from hardnet_analysis.profiler.onnxrt import (
     require_onnxruntime,
     session,
 )
-from hardnet_analysis.profiler.pace import Control, paced, time_paced
+from hardnet_analysis.profiler.pace import Control, PacedSeconds, PacedSpans, paced, time_paced
 from hardnet_analysis.shapes import InputShape
 
 if TYPE_CHECKING:  # calibrate imports this module
@@ -188,12 +188,8 @@ def _timed(
             MAX_CALLS, max(settings.repeat, math.ceil(settings.repeat * settings.budget_s / per))
         )
         before = control() if control else 0.0
-
-        def run() -> None:
-            for x in itertools.islice(itertools.cycle(inputs), calls):
-                ring.append(sess.run(None, {name: x}))
-
-        run()
+        for x in itertools.islice(itertools.cycle(inputs), calls):
+            ring.append(sess.run(None, {name: x}))
         after = control() if control else 0.0
         times = op_seconds(json.loads(Path(sess.end_profiling()).read_text()))
     seconds = statistics.median(times[2:])  # the warm-up calls left out
@@ -227,44 +223,17 @@ def time_network(
         repeat = settings.repeat
         profile = profile_sessions(path, analysis.graph, shape, threads, repeat, control)
         groups = {nodes[0]: nodes for nodes in profile.owners.values() if nodes}
-        whole = _Whole(statistics.median(samples), figure)
-        spans = _Spans(profile.kernel_medians(), profile.kernel_paced())
+        whole = PacedSeconds(statistics.median(samples), figure)
+        spans = PacedSpans(profile.kernel_medians(), profile.kernel_paced())
         out[threads] = partial(_network, analysis, whole, groups, spans)
     return out
 
 
-@dataclass(frozen=True)
-class _Whole:
-    """A context network's median run (s) and its paced figure (0.0: not paced)."""
-
-    seconds: float
-    paced: float
-
-    def at(self, reference: float | None) -> float:
-        """Its seconds at the speed of the `reference` control where both are known."""
-        return self.paced * reference if self.paced and reference else self.seconds
-
-
-@dataclass(frozen=True)
-class _Spans:
-    """A context network's kernels' median seconds and paced figures (empty: not paced), both
-    keyed by each kernel's first hda node."""
-
-    seconds: dict[str, float]
-    paced: dict[str, float]
-
-    def at(self, reference: float | None) -> dict[str, float]:
-        """The kernels' seconds at the speed of the `reference` control where both are known."""
-        if self.paced and reference:
-            return {key: figure * reference for key, figure in self.paced.items()}
-        return self.seconds
-
-
 def _network(
     analysis: Analysis,
-    whole: _Whole,
+    whole: PacedSeconds,
     groups: dict[str, list[str]],
-    timed: _Spans,
+    timed: PacedSpans,
     isolated: DeviceModel,
     reference: float | None,
 ) -> ContextModel:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -72,6 +73,34 @@ class Control:
             torch.matmul(self._a, self._b, out=self._out)
         end = self.clock.mark()
         return float(self.clock.elapsed(start, end))
+
+
+@dataclass(frozen=True)
+class PacedSeconds:
+    """A call's median seconds as timed and its paced figure (`paced`; 0.0: not paced)."""
+
+    seconds: float
+    paced: float
+
+    def at(self, reference: float | None) -> float:
+        """Its seconds at the speed of the `reference` control (s; a calibration's median)
+        where both are known, else as timed: paced 50.0 at 1.44 ms, 72 ms."""
+        return self.paced * reference if self.paced and reference else self.seconds
+
+
+@dataclass(frozen=True)
+class PacedSpans:
+    """Ops' median seconds as timed and their paced figures (`paced_each`; empty: not paced),
+    keyed alike."""
+
+    seconds: Mapping[str, float]
+    paced: Mapping[str, float]
+
+    def at(self, reference: float | None) -> dict[str, float]:
+        """Their seconds at the speed of the `reference` control where both are known."""
+        if self.paced and reference:
+            return {key: figure * reference for key, figure in self.paced.items()}
+        return dict(self.seconds)
 
 
 def control_threads(threads: int, runtime: str) -> int:
