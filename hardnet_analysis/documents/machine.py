@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hardnet_analysis.documents.records import omitted_if_none
 
@@ -94,15 +94,7 @@ class Controls:
 
     def comparable(self, other: Controls) -> bool:
         """Whether `other` timed the control the same way: thread count, clock and warming."""
-        mine, theirs = (
-            (self.threads, self.thread_time, self.warm),
-            (
-                other.threads,
-                other.thread_time,
-                other.warm,
-            ),
-        )
-        return mine == theirs
+        return replace(self, seconds=()) == replace(other, seconds=())
 
 
 @dataclass(frozen=True)

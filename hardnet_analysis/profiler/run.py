@@ -405,7 +405,7 @@ class _Run:
             roofline=RooflineSpec(spec.name, spec.bandwidth, spec.peak_flops, spec.source),
             layers=layers,
             failures=measured.dram.failures,
-            ops=_op_join(measured.ops, self.threads, s.thread_time),
+            ops=op_join(measured.ops, "torch.profiler", self.threads, s.thread_time),
         )
 
     def run_settings(self) -> RunSettings:
@@ -430,12 +430,12 @@ def _join_line(ops: OpTimes, nodes: int) -> str:
     return line
 
 
-def _op_join(ops: OpTimes, threads: int, thread_time: bool) -> OpJoin:
-    """The run's `OpJoin` of `ops`, with their controls (taken at `threads` threads on the
-    run's clock) where there are any."""
+def op_join(ops: OpTimes, source: str, threads: int, thread_time: bool) -> OpJoin:
+    """The run's `OpJoin` of `ops` timed by `source`, with their controls (taken at `threads`
+    threads on the run's clock) where there are any."""
     controls = controls_of(threads, thread_time, ops.controls) if ops.controls else None
     return OpJoin(
-        "torch.profiler",
+        source,
         ops.forwards,
         ops.profiled_ratio,
         ops.op_sum_ratio,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.backends import pick
-from hardnet_analysis.documents.profile_run import OpJoin, ProfileRun, RuntimeRecord
+from hardnet_analysis.documents.profile_run import ProfileRun, RuntimeRecord
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
@@ -37,7 +37,6 @@ from hardnet_analysis.profiler.ops import OpTimes
 from hardnet_analysis.profiler.pace import (
     Control,
     control_threads,
-    controls_of,
     pace_of,
     time_paced,
 )
@@ -50,6 +49,7 @@ from hardnet_analysis.profiler.run import (
     _load,
     _Measured,
     _Run,
+    op_join,
     roofline_spec,
 )
 from hardnet_analysis.shapes import InputShape
@@ -167,16 +167,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
         tuple(asdict(rule) for rule in fusion_rules(analysis, groups)),
     )
     document = run.document(analysis, measured, layers, spec)
-    beside = pace.controls.threads, False, ops.controls
-    join = OpJoin(
-        "onnxruntime profiler",
-        ops.forwards,
-        1.0,
-        ops.op_sum_ratio,
-        ops.unjoined_events,
-        (),
-        controls_of(*beside) if ops.controls else None,
-    )
+    join = op_join(ops, "onnxruntime profiler", pace.controls.threads, False)
     return replace(
         document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join, pace=pace
     )
