@@ -199,10 +199,11 @@ def test_a_benchmark_sample_is_paced_by_the_control_beside_it(slower: float) -> 
 def test_a_calibration_fits_its_benchmarks_at_its_median_control(runtime: str) -> None:
     """A real tiny calibration (eager PyTorch, or ONNX Runtime with its one-thread wall-clock
     controls), its benchmarks' raw times then tripled as if the machine had run 3x slower under
-    them: the paced fit is unchanged, and an unpaced one (no controls) predicts about 3x as long.
-    Not exactly 3x: on the tiny grid's 2-7 benchmarks per kind the sum and max forms' leave-one-
-    out errors nearly tie, and the choice flipped for conv_dw, copy and bn between the two fits
-    (3.17x seen on a 2-core AMD EPYC in the full suite)."""
+    them: the paced fit is unchanged, and an unpaced one (no controls) follows the raw times,
+    predicting between 2x and 4x as long. Not exactly 3x: on the tiny grid's 2-7 benchmarks per
+    kind the sum and max forms' leave-one-out errors nearly tie, and the choice flips between
+    the two fits (conv_dw, copy and bn in one case); 8 fits on a 2-core AMD EPYC gave 2.79x to
+    3.17x, and one more fell outside 3x +-15% in a test run."""
     settings = CalibrationSettings(
         threads=(1,), grid="tiny", repeat=2, budget_s=0.001, models=(), runtime=runtime
     )
@@ -220,7 +221,7 @@ def test_a_calibration_fits_its_benchmarks_at_its_median_control(runtime: str) -
     assert predicted(replace(timed, measured=slow)) == pytest.approx(predicted(timed), rel=1e-9)
     unpaced = replace(timed, controls={1: None})
     tripled = predicted(replace(unpaced, measured=slow)) / predicted(unpaced)
-    assert tripled == pytest.approx(3.0, rel=0.15)
+    assert 2.0 < tripled < 4.0
 
 
 @given(
