@@ -3,9 +3,7 @@ the roofline formula."""
 
 from __future__ import annotations
 
-import os
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +14,7 @@ from torch import nn
 
 from hardnet_analysis.backends import specs
 from hardnet_analysis.graph.traced import trace_module
-from hardnet_analysis.profiler.latency import (
-    ROOT,
-    LayerTimer,
-    Stats,
-    _malloc_trim,
-    prime_allocator,
-)
+from hardnet_analysis.profiler.latency import ROOT, LayerTimer, Stats
 from hardnet_analysis.profiler.run import layer_of_node
 
 
@@ -104,22 +96,3 @@ def test_device_table_and_lookup() -> None:
     assert specs.find_device("NVIDIA GeForce GTX 1080 Ti").name == "1080 Ti"
     assert set(specs.DEVICES) >= {"H100", "H200", "A100", "V100", "Titan V", "Jetson Nano"}
     assert all(d.source for d in specs.DEVICES.values())
-
-
-@pytest.mark.skipif(
-    not Path("/proc/self/statm").exists() or _malloc_trim() is None, reason="needs Linux glibc"
-)
-def test_prime_allocator_returns_a_fragmented_heap() -> None:
-    # 1 MiB blocks come from the heap once primed; keep every tenth, free the rest: ~90 MiB of
-    # free memory sits between live blocks, and only the trim hands it back to the system.
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    prime_allocator()
-    blocks = [torch.ones(2**18) for _ in range(100)]  # 1 MiB each, every page touched
-    kept = blocks[::10]
-    del blocks
-    before = rss()
-    prime_allocator()
-    assert before - rss() > 40 * 2**20  # 58 MiB here; nothing without the trim
-    assert all(float(b[0]) == 1.0 for b in kept)

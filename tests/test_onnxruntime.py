@@ -16,6 +16,7 @@ from torch import nn
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.documents.profile_run import ProfileRun
 from hardnet_analysis.metrics.correlate import device_label
+from hardnet_analysis.profiler.allocator import FAULT_WARNING
 from hardnet_analysis.profiler.onnxrt import (
     export_cached,
     hda_nodes_of,
@@ -137,6 +138,7 @@ def test_profile_runs_the_export_in_onnxruntime(tmp_path: Path) -> None:
     for layer in run.layers:
         assert set(layer.node_paced or {}) == set(layer.node_times or {})
     assert run.subnormals is None  # ORT's kernels' inputs are not torch's to look at
+    assert run.page_faults is not None and run.page_faults < FAULT_WARNING  # its arena's own
     # every conv of the export is in exactly one kernel's layer, and the kernels cover the run
     nodes = [n for layer in run.layers for n in layer.nodes]
     assert len(nodes) == len(set(nodes))

@@ -341,6 +341,13 @@ class ProfileRun(RunDocument):
     #: The ops that read subnormal floats, most first (empty: none did); None where they were
     #: not looked for (ONNX Runtime, GPUs, older files).
     subnormals: tuple[SubnormalInputs, ...] | None = omitted_if_none()
+    #: Minor page faults per timed forward, the mean over those `latency` summarises
+    #: (`profiler.allocator.FaultCount`; process-wide): near 0 where the allocator kept its
+    #: freed memory, thousands where tensors landed on fresh pages (MobileNetV2 at 320 with
+    #: glibc's defaults: 4,768). The profiled forwards are left out: the profiler's own
+    #: records, kept to its end, take fresh pages in some of them. None on GPUs and in older
+    #: files.
+    page_faults: float | None = omitted_if_none()
 
     def probes(self) -> tuple[LoadProbe, ...]:
         """The run's load probes, before and after its timing, as far as the file holds them."""

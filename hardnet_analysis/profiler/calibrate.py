@@ -68,8 +68,9 @@ from hardnet_analysis.metrics.fit_device import (
 )
 from hardnet_analysis.metrics.predict import layer_features, predict_layers, runtime_features
 from hardnet_analysis.profiler import calibrate_ort
+from hardnet_analysis.profiler.allocator import prime_allocator
 from hardnet_analysis.profiler.environment import versions
-from hardnet_analysis.profiler.latency import prime_allocator, time_forward
+from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
 from hardnet_analysis.profiler.onednn import onednn_paths
 from hardnet_analysis.profiler.onnxrt import nchwc_layout

@@ -15,15 +15,11 @@ the root).
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
 from hardnet_analysis.backends import Clock
@@ -58,37 +54,6 @@ class Stats:
 
 
 Forward = Callable[[], object]
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` from the process's own symbols; None elsewhere."""
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-def prime_allocator() -> None:
-    """Put glibc's malloc in one steady state before timing on CPU, whatever ran before.
-
-    First return the heap's free memory (``malloc_trim``): a process that has run other models
-    hands out fragmented, cache-cold blocks, and the same MobileNetV2 measured 16.4 ms after six
-    other networks against 15.2 ms alone (15.4 ms with the trim). Then allocate and free one
-    32 MiB block: malloc then serves blocks up to that size from its heap rather than from fresh
-    mmaps, as in a process that has run a forward once; otherwise each output above 128 KiB
-    pays page faults a forward does not (a 64->128 3x3 conv at 112x112, 1 thread: 18.5 ms
-    against 12.4 ms). `hda calibrate` (before the benchmarks and before the context networks)
-    and `hda profile` (before each model) call it, so their timings share that state. Without
-    glibc only the block is allocated."""
-    gc.collect()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-    block = torch.empty(32 * 2**20 - 4096, dtype=torch.uint8)
-    block.fill_(0)
-    del block
 
 
 def time_forward(forward: Forward, clock: Clock, warmup: int, repeat: int) -> list[float]:

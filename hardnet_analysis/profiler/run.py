@@ -37,9 +37,10 @@ from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
 from hardnet_analysis.models import create_model
+from hardnet_analysis.profiler.allocator import FaultCount, fault_warning, prime_allocator
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
-from hardnet_analysis.profiler.latency import ROOT, Stats, prime_allocator, time_forward
+from hardnet_analysis.profiler.latency import ROOT, Stats, time_forward
 from hardnet_analysis.profiler.ops import OpTimes, graph_nodes, node_times, profile_forwards
 from hardnet_analysis.profiler.pace import Control, controls_of, pace_of, time_paced
 from hardnet_analysis.profiler.probe import probe
@@ -236,6 +237,7 @@ class _Measured:
     end_probe: LoadProbe | None = None
     subnormals: tuple[SubnormalInputs, ...] | None = None
     pace: Pace | None = None
+    page_faults: float | None = None
 
 
 def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say: Log) -> _Measured:
@@ -243,11 +245,9 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     `hardnet_analysis.profiler.ops`), then read the DRAM counters that work here."""
     device, backend, settings = x.device, run.backend, run.settings
     clock = backend.clock(settings.thread_time)
-    if backend.thread_time:  # a CPU backend: glibc's heap, as a fresh process has it
+    if backend.thread_time:  # a CPU backend: glibc's heap in one state, freed memory kept
         prime_allocator()
-
-    def forward() -> object:
-        return net(x)
+    forward = FaultCount(lambda: net(x))
 
     # the speed control beside every timed and profiled forward, where kernels run on the CPU
     control = Control(clock) if backend.cpu_threads else None
@@ -258,6 +258,9 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
         nodes = graph_nodes(analysis.graph)
         ops = node_times(nodes, forwards, walls, whole.median, controls)
         say(_join_line(ops, len(nodes)))
+        faults = forward.per_call(settings.warmup, settings.repeat) if backend.cpu_threads else None
+        if faults is not None and fault_warning(faults):
+            say(f"warning: {fault_warning(faults)}")
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
         dram = measure_dram(choice, run.model, settings, forward)
@@ -266,7 +269,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     warning = subnormal_warning(subnormals or ())
     if warning:
         say(f"warning: {warning}")
-    return _Measured(whole, ops, choice, dram, end, subnormals, pace)
+    return _Measured(whole, ops, choice, dram, end, subnormals, pace, faults)
 
 
 def _timed(
@@ -334,6 +337,7 @@ def profile_model(model: str, settings: Settings, log: Log | None = None) -> Pro
         end_probe=measured.end_probe,
         subnormals=measured.subnormals,
         pace=measured.pace,
+        page_faults=measured.page_faults,
     )
 
 

@@ -18,8 +18,9 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
 from hardnet_analysis.models import create_model
+from hardnet_analysis.profiler.allocator import FaultCount, fault_warning, prime_allocator
 from hardnet_analysis.profiler.dram import measure_dram
-from hardnet_analysis.profiler.latency import Stats, prime_allocator
+from hardnet_analysis.profiler.latency import Stats
 from hardnet_analysis.profiler.onnxrt import (
     OPT_LEVEL,
     Exported,
@@ -129,13 +130,16 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     shape = settings.input
     exported, analysis = _source(model, shape, say)
     sess = session(exported.path, threads)
-    forward = forward_of(sess, feeds(sess, shape))
+    forward = FaultCount(forward_of(sess, feeds(sess, shape)))
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
     load = _load(picked.backend, threads, False, say)
     prime_allocator()
     control = Control(picked.backend.clock(), control_threads(threads, "onnxruntime"))
     samples, controls = time_paced(forward, control, settings.warmup, settings.repeat)
     whole = Stats.of(samples)
+    faults = forward.per_call(settings.warmup, settings.repeat)
+    if faults is not None and fault_warning(faults):
+        say(f"warning: {fault_warning(faults)}")
     end = _load(picked.backend, threads, False, say)  # brackets the timing
     path, graph, repeat = exported.path, analysis.graph, settings.repeat
     profile = profile_sessions(path, graph, shape, threads, repeat, control)
@@ -145,7 +149,7 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     choice = probe(picked.backend, None, settings.counters)
     dram = measure_dram(choice, model, settings, forward)
     pace = pace_of(samples, controls, control_threads(threads, "onnxruntime"), False)
-    measured = _Measured(whole, ops, choice, dram, end, pace=pace)
+    measured = _Measured(whole, ops, choice, dram, end, pace=pace, page_faults=faults)
     keys = {nodes[0] for nodes in groups.values()}
     sums = _group_sums(analysis, groups, settings.dtype)
     spec = roofline_spec(picked.backend, picked.device)
@@ -169,7 +173,13 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     document = run.document(analysis, measured, layers, spec)
     join = op_join(ops, "onnxruntime profiler", pace.controls.threads, False)
     return replace(
-        document, load_probe=load, end_probe=measured.end_probe, runtime=record, ops=join, pace=pace
+        document,
+        load_probe=load,
+        end_probe=measured.end_probe,
+        runtime=record,
+        ops=join,
+        pace=pace,
+        page_faults=faults,
     )
 
 

@@ -1,0 +1,130 @@
+"""The C allocator during timings on a CPU: one state, freed memory kept, page faults counted.
+
+PyTorch's CPU tensors come from glibc's malloc. With its defaults a block above the mmap
+threshold (128 KiB, raised up to 32 MiB as such blocks are freed) is mapped afresh at each
+allocation and unmapped when freed, and free memory at the top of the heap beyond the trim
+threshold goes back to the system. A tensor placed there touches fresh pages, and the first
+touch of each 4 KiB page is a minor page fault, in which the kernel maps and zeroes it. On a
+2-core AMD EPYC VM (KVM) a fault took about 2 us:
+
+- FC-HarDNet-70's final bilinear upsampling to 19 x 512 x 1024 (40 MB) took 28 ms a call,
+  with 9,732 faults; the same call as nearest-neighbour, with the same faults, took 20 ms;
+- MobileNetV2 at 320 ran in 37.5-46.7 ms with 4,768-7,168 faults a forward (the count
+  changed from process to process), and in 26.7 ms with none.
+
+The faults depend on what the allocator did before, not on the network, so no model of shapes
+predicts them and two processes measure the same model tens of percent apart. `prime_allocator`
+therefore puts malloc in one state before each timing: it hands the heap's free memory back
+(``malloc_trim``: a heap fragmented by earlier models hands out cache-cold blocks) and then
+keeps all memory freed from then on (``mallopt``: no mmap for large blocks, no trimming). The
+warm-up forwards fault their pages in once; the timed ones reuse them, as under an allocator
+that caches (jemalloc, tcmalloc, ONNX Runtime's arena) or under glibc with
+``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1`` in the environment. `FaultCount` counts the
+faults of each forward, so a run shows where that did not hold (another allocator preloaded).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+try:  # Unix only; elsewhere no faults are counted
+    import resource
+except ImportError:  # pragma: no cover
+    resource = None  # type: ignore[assignment]
+
+#: glibc's ``mallopt`` parameters (malloc.h): the heap's top is never trimmed at -1, and large
+#: blocks are never mapped on their own at 0.
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The process's own C library symbols where they include glibc's malloc tuning."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.malloc_trim, libc.mallopt  # noqa: B018 (looked up to fail here, not later)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def malloc_trim() -> bool:
+    """Hand the heap's free memory back to the system (glibc); False where there is no glibc."""
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def keep_freed_memory() -> bool:
+    """From now on in this process, glibc's malloc keeps the memory freed to it: large blocks
+    come from the heap, not from mmaps of their own, and the heap's top is never trimmed.
+    True where glibc took both settings; False elsewhere (nothing changed)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
+
+
+def prime_allocator() -> None:
+    """Put glibc's malloc in one state before timing on CPU, whatever ran before: its free
+    memory handed back (a process that has run other models hands out fragmented, cache-cold
+    blocks: the same MobileNetV2 measured 16.4 ms after six other networks against 15.2 ms
+    alone, 15.4 ms with the trim), then all memory freed later kept (`keep_freed_memory`).
+    `hda calibrate` (before its benchmarks) and `hda profile` (before each model) call it, so
+    their timings share that state."""
+    gc.collect()
+    malloc_trim()
+    keep_freed_memory()
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far (``getrusage``; 0 where there is none)."""
+    if resource is None:  # pragma: no cover
+        return 0
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+@dataclass
+class FaultCount:
+    """`forward`, counting the minor page faults of each call in `calls` (process-wide: an
+    intra-op thread's faults count too)."""
+
+    forward: Callable[[], object]
+    calls: list[int] = field(default_factory=list)
+
+    def __call__(self) -> object:
+        before = minor_faults()
+        out = self.forward()
+        self.calls.append(minor_faults() - before)
+        return out
+
+    def per_call(self, skip: int, count: int | None = None) -> float | None:
+        """The mean faults of `count` calls (all: None) after the first `skip` (the warm-up);
+        None if there are none."""
+        counted = self.calls[skip:] if count is None else self.calls[skip : skip + count]
+        return sum(counted) / len(counted) if counted else None
+
+
+#: Faults per forward (1 MiB of 4 KiB pages) below which a run's faults are the interpreter's
+#: and the profiler's own small allocations, not tensors placed on fresh pages.
+FAULT_WARNING = 256
+
+
+def fault_warning(per_forward: float) -> str | None:
+    """One line on a run whose timed forwards faulted `per_forward` pages each after the
+    warm-up (None below `FAULT_WARNING`)."""
+    if per_forward < FAULT_WARNING:
+        return None
+    return (
+        f"{per_forward:,.0f} page faults per forward after the warm-up: tensors were placed on "
+        "fresh pages (about 2 us each on a VM), a cost of the allocator, not of the network, "
+        "that no prediction from shapes includes; hda keeps glibc's freed memory, so another "
+        "allocator may be preloaded"
+    )

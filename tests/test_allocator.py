@@ -1,0 +1,91 @@
+"""The allocator's state during timings (`profiler.allocator`): freed memory kept, faults
+counted."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from hardnet_analysis.profiler.allocator import (
+    FaultCount,
+    _libc,
+    minor_faults,
+    prime_allocator,
+)
+
+glibc = pytest.mark.skipif(
+    not Path("/proc/self/statm").exists() or _libc() is None, reason="needs Linux glibc"
+)
+PAGE = mmap.PAGESIZE
+
+
+def _faults_per_call(keep: bool) -> list[int]:
+    """Faults of each of 6 calls that allocate, fill and free a 40 MB tensor (above glibc's
+    largest dynamic mmap threshold, 32 MiB), in a fresh process, after `prime_allocator` when
+    `keep`."""
+    script = textwrap.dedent(
+        f"""
+        import torch
+        from hardnet_analysis.profiler.allocator import FaultCount, prime_allocator
+        if {keep}:
+            prime_allocator()
+        count = FaultCount(lambda: torch.ones(10 * 2**20).sum())
+        for _ in range(6):
+            count()
+        print(*count.calls)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    return [int(n) for n in out.stdout.split()]
+
+
+@glibc
+def test_default_glibc_faults_every_large_block_and_a_primed_one_keeps_it() -> None:
+    pages = 10 * 2**20 * 4 // PAGE  # 9,766 pages of 4 KiB
+    default = _faults_per_call(keep=False)
+    assert all(calls >= 0.9 * pages for calls in default[1:])  # mapped afresh each call
+    kept = _faults_per_call(keep=True)
+    assert kept[0] >= 0.9 * pages  # the first call (or two) fault their pages in ...
+    assert max(kept[2:]) < 0.01 * pages  # ... and the others reuse them
+
+
+def test_fault_count_counts_the_pages_a_call_touches_first() -> None:
+    def touch() -> None:
+        with mmap.mmap(-1, 256 * PAGE) as block:  # fresh anonymous pages, whatever malloc does
+            for offset in range(0, 256 * PAGE, PAGE):
+                block[offset] = 1
+
+    count = FaultCount(touch)
+    for _ in range(3):
+        count()
+    assert all(256 <= calls < 256 + 64 for calls in count.calls)
+    assert count.per_call(skip=1) == pytest.approx(sum(count.calls[1:]) / 2)
+    assert count.per_call(skip=1, count=1) == count.calls[1]
+    assert FaultCount(touch).per_call(skip=0) is None
+    assert minor_faults() > 0
+
+
+@glibc
+def test_prime_allocator_returns_a_fragmented_heap() -> None:
+    # 1 MiB blocks come from the heap once primed; keep every tenth, free the rest: ~90 MiB of
+    # free memory sits between live blocks, and only the trim hands it back to the system.
+    def rss() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    prime_allocator()
+    blocks = [torch.ones(2**18) for _ in range(100)]  # 1 MiB each, every page touched
+    kept = blocks[::10]
+    del blocks
+    before = rss()
+    prime_allocator()
+    assert before - rss() > 40 * 2**20  # 58 MiB here; nothing without the trim
+    assert all(float(b[0]) == 1.0 for b in kept)
