@@ -17,6 +17,7 @@ from hardnet_analysis.analysis import analyze
 from hardnet_analysis.errors import UsageError
 from hardnet_analysis.graph.onnx_ops import ONNX_OPS, ONNX_UNSUPPORTED, VALUE_SOURCES
 from hardnet_analysis.metrics.handlers import handler_for
+from hardnet_analysis.metrics.op_kinds import op_kind, op_work
 from hardnet_analysis.metrics.op_table import unsupported_reason
 from hardnet_analysis.profiler.onnxrt import quiet_exporter
 
@@ -397,3 +398,19 @@ def test_input_shape_gives_the_file_its_inputs(tmp_path: Path) -> None:
         assert done.returncode == 2 and message in done.stderr, done.stderr
     done = _cli("cio", str(path), "--input-shape", "1x3x8x8", "--input-shape", "1x3x8x8")
     assert done.returncode == 2 and "takes 1 inputs (x ?x3x?x?); 2 given" in done.stderr
+
+
+def test_an_exported_resize_keeps_its_mode_and_work(tmp_path: Path) -> None:
+    # ONNX names the modes per axis (linear, cubic): the export's Resize nodes read the same
+    # taps as the module's interpolate calls, 4 per bilinear output and 16 per bicubic one.
+    class Resample(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            up = nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear")
+            return up + nn.functional.interpolate(x, scale_factor=2.0, mode="bicubic")
+
+    graph = analyze(export(Resample(), tmp_path / "resample.onnx", (16, 16))).graph
+    resizes = [graph.nodes[n] for n in graph if graph.nodes[n]["op"] == "interpolate"]
+    assert sorted(a["mode"] for a in resizes) == ["cubic", "linear"]
+    outputs = 3 * 32 * 32
+    assert sorted(op_work(a, 0) for a in resizes) == [outputs * 4, outputs * 16]
+    assert {op_kind(a) for a in resizes} == {"resize"}

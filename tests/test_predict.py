@@ -14,6 +14,7 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn import functional as F
 
 from hardnet_analysis.analysis import analyze
 from hardnet_analysis.cli.main import main
@@ -203,6 +204,33 @@ def test_pooling_work_is_window_taps() -> None:
     # A conv's work is its FLOPs; a global pool has no window.
     assert op_work({"op": "conv"}, 1000) == 2000
     assert op_work({"op": "adaptive_avg_pool", "out_shape": (1, 8, 1, 1)}, 0) == 0
+
+
+def test_resampling_work_is_the_taps_its_outputs_read() -> None:
+    # Independent counts: each output element of nearest reads 1 input, of bilinear 2 x 2, of
+    # bicubic 4 x 4; an area (adaptive average) downsampling 16 -> 4 reads a 4 x 4 window.
+    class Resample(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.upsample = nn.Upsample(scale_factor=2.0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+            up = up + F.interpolate(x, scale_factor=2) + self.upsample(x)
+            up = up + F.interpolate(x, scale_factor=2, mode="bicubic")
+            down: torch.Tensor = F.interpolate(x, size=(4, 4), mode="area")
+            total: torch.Tensor = up.mean() + down.mean()
+            return total
+
+    graph = analyze(Resample(), 16, in_channels=8).graph
+    resamples = [graph.nodes[n] for n in graph if graph.nodes[n]["op"] == "interpolate"]
+    assert {op_kind(a) for a in resamples} == {"resize"}
+    outputs = 8 * 32 * 32
+    taps = [outputs * 4, outputs, outputs, outputs * 16, 8 * 4 * 4 * 16]
+    assert [op_work(a, 0) for a in resamples] == taps
+    # FC-HarDNet-70's head, from its definition's graph: 19x128x256 -> 19x512x1024 bilinear.
+    head = analyze("fchardnet70", (512, 1024)).graph.nodes["interpolate"]
+    assert (op_kind(head), op_work(head, 0)) == ("resize", 19 * 512 * 1024 * 4)
 
 
 def test_a_device_model_from_before_the_pooling_split_still_predicts(

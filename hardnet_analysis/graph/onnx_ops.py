@@ -164,6 +164,12 @@ def _pool(node: OnnxNode) -> dict[str, Any]:
     }
 
 
+def _resize(node: OnnxNode) -> dict[str, Any]:
+    """Resize/Upsample: the mode (``nearest``, ``linear`` or ``cubic``, per spatial axis), whose
+    taps per output element the op's work counts (``metrics.op_kinds.resize_taps``)."""
+    return {"mode": str(node.attrs.get("mode", "nearest"))}
+
+
 def _none(node: OnnxNode) -> dict[str, Any]:
     return {}
 
@@ -214,7 +220,7 @@ _PLAIN = {
     # pooling and resampling
     "GlobalAveragePool": "adaptive_avg_pool", "GlobalMaxPool": "adaptive_max_pool",
     "LpPool": "lp_pool2d", "GlobalLpPool": "lp_pool2d", "MaxUnpool": "max_unpool2d",
-    "Resize": "interpolate", "Upsample": "interpolate", "GridSample": "grid_sample",
+    "GridSample": "grid_sample",
     "AffineGrid": "affine_grid", "Col2Im": "fold", "DepthToSpace": "pixel_shuffle",
     "SpaceToDepth": "pixel_unshuffle", "Pad": "pad", "CenterCropPad": "pad",
     "RoiAlign": "roi_align", "MaxRoiPool": "roi_pool",
@@ -256,6 +262,8 @@ ONNX_OPS: dict[str, tuple[str, AttrFn]] = {
     "BatchNormalization": ("batchnorm", _batchnorm),
     "MaxPool": ("max_pool", _pool),
     "AveragePool": ("avg_pool", _pool),
+    "Resize": ("interpolate", _resize),
+    "Upsample": ("interpolate", _resize),
     **{op: _activation(kind) for op, kind in _ACTIVATIONS.items()},
     **{op: (name, _none) for op, name in _PLAIN.items()},
 }

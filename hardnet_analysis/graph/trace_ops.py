@@ -85,6 +85,14 @@ def _pool_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) 
     }
 
 
+def _interpolate_attrs(
+    args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor
+) -> dict[str, Any]:
+    """interpolate(input, size=None, scale_factor=None, mode="nearest", ...): the mode, whose
+    taps per output element the op's work counts (``metrics.op_kinds.resize_taps``)."""
+    return {"mode": str(arg(args, kwargs, 3, "mode", "nearest"))}
+
+
 def _bn_attrs(args: Sequence[Any], kwargs: dict[str, Any], out: torch.Tensor) -> dict[str, Any]:
     return {"channels": args[0].shape[1], "affine": arg(args, kwargs, 3, "weight") is not None}
 
@@ -262,6 +270,7 @@ FUNCTION_OPS: dict[str, tuple[str, AttrFn]] = {
     "adaptive_avg_pool2d": ("adaptive_avg_pool", no_attrs),
     "adaptive_max_pool2d": ("adaptive_max_pool", no_attrs),
     "cat": ("concat", no_attrs),
+    "interpolate": ("interpolate", _interpolate_attrs),
     "flatten": ("flatten", no_attrs),
     "dropout": ("dropout", no_attrs),
     **{name: ("activation", no_attrs) for name in _ACTIVATIONS},
