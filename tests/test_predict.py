@@ -142,6 +142,19 @@ def test_fit_recovers_a_known_roofline() -> None:
     assert fitted.model.flop_s == pytest.approx(2e-11, rel=0.02)
 
 
+def test_a_max_form_term_that_binds_nothing_is_zero() -> None:
+    # Memory-bound only: the DRAM term binds every benchmark, and the work and cache terms
+    # (the bytes at most 3x the DRAM bytes at a fifth of the cost) bind none; the fit drives
+    # their coefficients to ~1e-28 s per unit, which are 0, not rates of 1e+27 per second.
+    rng = np.random.default_rng(0)
+    work, dram = rng.uniform(1e6, 1e8, 40), rng.uniform(1e5, 1e7, 40)
+    x = np.column_stack([work, dram, dram * rng.uniform(1, 3, 40)])
+    t = 2e-5 + np.maximum(x[:, 1] * 1e-10, x[:, 2] * 2e-11)
+    coef = fd._fit_max(x, t)
+    assert coef[1] == 0.0 and coef[3] == 0.0
+    assert coef[0] == pytest.approx(2e-5, rel=0.01) and coef[2] == pytest.approx(1e-10, rel=0.01)
+
+
 @given(st.integers(0, 2**32 - 1), st.floats(0.02, 0.2))
 @example(1781, 0.0625)  # cases hypothesis has found: the estimate 10.7% below
 @example(3124, 0.0625)  # 19.4% below, the worst seen

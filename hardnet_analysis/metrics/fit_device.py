@@ -143,6 +143,11 @@ def _max_jacobian(coef: Matrix, x: Matrix, t: Matrix) -> Matrix:
     return np.asarray(d, dtype=np.float64)
 
 
+#: Share of the fastest benchmark's time below which a max-form term at its largest feature
+#: value counts as 0.
+NEGLIGIBLE = 1e-6
+
+
 def _fit_max(x: Matrix, t: Matrix, start: Matrix | None = None) -> Matrix:
     """The max form: log-coefficients of the overhead and of every feature that is ever
     non-zero (the others stay 0), from two starts (the sum fit, zeros lifted to a small share,
@@ -172,7 +177,12 @@ def _fit_max(x: Matrix, t: Matrix, start: Matrix | None = None) -> Matrix:
         if best is None or found.cost < best.cost:
             best = found
     assert best is not None
-    return full(best.x)
+    coef = full(best.x)
+    # A term that the fit pushed to 1e-28 s per unit binds no benchmark and means "never":
+    # 0, as a term that was never non-zero, not a rate of 1e+285 per second in the tables.
+    negligible = coef[1:] * x.max(axis=0) < NEGLIGIBLE * t.min()
+    coef[1:][negligible] = 0.0
+    return coef
 
 
 FITS = {"sum": _fit_sum, "max": _fit_max}
