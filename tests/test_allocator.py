@@ -26,16 +26,16 @@ glibc = pytest.mark.skipif(
 PAGE = mmap.PAGESIZE
 
 
-def _faults_per_call(keep: bool) -> list[int]:
+def _faults_per_call(keep: bool, reserve: int = 0) -> list[int]:
     """Faults of each of 6 calls that allocate, fill and free a 40 MB tensor (above glibc's
-    largest dynamic mmap threshold, 32 MiB), in a fresh process, after `prime_allocator` when
-    `keep`."""
+    largest dynamic mmap threshold, 32 MiB), in a fresh process, after `prime_allocator` (with
+    `reserve`) when `keep`."""
     script = textwrap.dedent(
         f"""
         import torch
         from hardnet_analysis.profiler.allocator import FaultCount, prime_allocator
         if {keep}:
-            prime_allocator()
+            prime_allocator({reserve})
         count = FaultCount(lambda: torch.ones(10 * 2**20).sum())
         for _ in range(6):
             count()
@@ -56,6 +56,8 @@ def test_default_glibc_faults_every_large_block_and_a_primed_one_keeps_it() -> N
     kept = _faults_per_call(keep=True)
     assert kept[0] >= 0.9 * pages  # the first call (or two) fault their pages in ...
     assert max(kept[2:]) < 0.01 * pages  # ... and the others reuse them
+    reserved = _faults_per_call(keep=True, reserve=64 * 2**20)
+    assert max(reserved) < 0.01 * pages  # pages faulted in by the reserve, before any call
 
 
 def test_fault_count_counts_the_pages_a_call_touches_first() -> None:

@@ -31,6 +31,8 @@ import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
+
 try:  # Unix only; elsewhere no faults are counted
     import resource
 except ImportError:  # pragma: no cover
@@ -72,16 +74,26 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
 
 
-def prime_allocator() -> None:
+#: The most bytes `hda profile` reserves for a model's activations (all of them at once bound
+#: the memory a forward holds live; FC-HarDNet-70's at 512x1024 are 452 MB).
+RESERVE_LIMIT = 2**30
+
+
+def prime_allocator(reserve: int = 0) -> None:
     """Put glibc's malloc in one state before timing on CPU, whatever ran before: its free
     memory handed back (a process that has run other models hands out fragmented, cache-cold
     blocks: the same MobileNetV2 measured 16.4 ms after six other networks against 15.2 ms
-    alone, 15.4 ms with the trim), then all memory freed later kept (`keep_freed_memory`).
-    `hda calibrate` (before its benchmarks) and `hda profile` (before each model) call it, so
-    their timings share that state."""
+    alone, 15.4 ms with the trim), then all memory freed later kept (`keep_freed_memory`),
+    and `reserve` bytes touched and freed at the heap's top, so that blocks up to that much in
+    all are served from pages already faulted in. `hda calibrate` (before its benchmarks, with
+    a reserve for its pools) and `hda profile` (before each model, with its activations') call
+    it, so their timings share that state."""
     gc.collect()
     malloc_trim()
-    keep_freed_memory()
+    if keep_freed_memory() and reserve > 0:
+        block = torch.empty(reserve, dtype=torch.uint8)
+        block.fill_(0)
+        del block
 
 
 def minor_faults() -> int:

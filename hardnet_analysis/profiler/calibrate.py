@@ -265,10 +265,11 @@ def measure(
         for threads, clock in clocks.items():
             backend.prepare(threads)  # 0 (no CPU threads): left alone
             control = (controls or {}).get(threads)
-            # warm-up: the ring of outputs filled once, so that no timed call takes fresh pages
-            # (a 19 -> 19 bilinear x4 at 128, 20 MB out: 15.2 ms a call so, 7.2 ms after)
+            # the first warm-up fills the ring of outputs, so that no timed call takes fresh
+            # pages (a 19 -> 19 bilinear x4 at 128, 20 MB out: 15.2 ms a call so, 7.2 ms after)
+            warmup = 1 if ring else kept + 1
             seconds, paced = seconds_per_call(
-                calls, clock, settings.budget_s, settings.repeat, control, warmup=kept + 1
+                calls, clock, settings.budget_s, settings.repeat, control, warmup
             )
             pool = copies * nbytes
             timed = Measurement(bench.kind, label, analysis, pool, seconds, span, paced)
@@ -487,7 +488,8 @@ def _timed_all(
     paths = _conv_paths(settings, picked)
     names, sizes = settings.context()
     jobs = interleaved(spread(grid(settings.grid)), [(n, s) for n in names for s in sizes])
-    prime_allocator()
+    # the reserve: cold pools span twice the largest cache, output rings twice the smallest
+    prime_allocator(reserve=min(settings.pool_limit, 4 * max(caches)))
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     networks: dict[int, list[Timed]] = {n: [] for n in counts}
     during: dict[int, list[LoadProbe]] = {n: [] for n in counts}

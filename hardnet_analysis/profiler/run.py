@@ -37,7 +37,12 @@ from hardnet_analysis.families.serialize import to_dict
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import NodeTraffic, traffic
 from hardnet_analysis.models import create_model
-from hardnet_analysis.profiler.allocator import FaultCount, fault_warning, prime_allocator
+from hardnet_analysis.profiler.allocator import (
+    RESERVE_LIMIT,
+    FaultCount,
+    fault_warning,
+    prime_allocator,
+)
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import ROOT, Stats, time_forward
@@ -246,7 +251,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     device, backend, settings = x.device, run.backend, run.settings
     clock = backend.clock(settings.thread_time)
     if backend.thread_time:  # a CPU backend: glibc's heap in one state, freed memory kept
-        prime_allocator()
+        prime_allocator(reserve=min(analysis.totals.act_bytes, RESERVE_LIMIT))
     forward = FaultCount(lambda: net(x))
 
     # the speed control beside every timed and profiled forward, where kernels run on the CPU
