@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from hardnet_analysis.documents.profile_run import ProfileRun, run_file_name, setup_fields
+from hardnet_analysis.metrics.correlate import device_label
 from hardnet_analysis.profiler.allocator import (
+    FAULT_WARNING,
     FaultCount,
     _libc,
     minor_faults,
@@ -91,3 +94,58 @@ def test_prime_allocator_returns_a_fragmented_heap() -> None:
     prime_allocator()
     assert before - rss() > 40 * 2**20  # 58 MiB here; nothing without the trim
     assert all(float(b[0]) == 1.0 for b in kept)
+
+
+def test_run_names_and_labels_keep_a_default_malloc_run_apart() -> None:
+    args = ("m", (224, 224), "cpu", "fp32", 1, False, 1, 5, None)
+    assert run_file_name(*args) == "m-224x224-cpu-fp32-b1-t1-r5.json"
+    assert run_file_name(*args, "kept") == "m-224x224-cpu-fp32-b1-t1-r5.json"
+    assert run_file_name(*args, "default") == "m-224x224-cpu-fp32-b1-t1-r5-malloc.json"
+    fields = ("cpu", "fp32", 1, False, 1, 5, None)
+    assert "allocator" not in setup_fields(*fields, "kept")
+    assert setup_fields(*fields, "default")["allocator"] == "default malloc"
+
+
+#: A model whose forward writes 50 MB at once (3 x 2048 x 2048 fp32), above glibc's largest
+#: dynamic mmap threshold (32 MiB): with glibc's defaults each forward maps and faults in its
+#: 12,288 pages afresh.
+BIG_OUTPUT = """
+import torch
+from torch.nn import functional as F
+
+class Big(torch.nn.Module):
+    def forward(self, x):
+        return F.interpolate(x, size=(2048, 2048))
+
+def make():
+    return Big()
+"""
+
+
+@glibc
+@pytest.mark.parametrize("allocator", ["default", "kept"])
+def test_profile_counts_the_faults_of_the_allocator_it_was_asked_for(
+    allocator: str, tmp_path: Path
+) -> None:
+    (tmp_path / "big.py").write_text(BIG_OUTPUT)
+    fast = ["--repeat", "3", "--warmup", "2", "--threads", "1", "--counters", "none"]
+    command = ["profile", "big.py:make", "--input", "64", "--allocator", allocator]
+    done = subprocess.run(
+        [sys.executable, "-m", "hardnet_analysis", *command, "--out", "runs", *fast],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (path,) = (tmp_path / "runs").glob("*.json")
+    run = ProfileRun.read(path)
+    assert run.settings.allocator == allocator and run.file_name == path.name
+    assert run.page_faults is not None
+    if allocator == "default":
+        assert path.name.endswith("-malloc.json") and "default malloc" in device_label(run)
+        assert run.page_faults > 0.9 * 3 * 2048 * 2048 * 4 / PAGE  # every forward, afresh
+        assert "page faults per forward" in done.stderr and "MALLOC_MMAP_MAX_=0" in done.stderr
+    else:
+        assert run.page_faults < FAULT_WARNING and "page faults" not in done.stderr

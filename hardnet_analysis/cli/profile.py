@@ -32,6 +32,7 @@ from hardnet_analysis.cli.common import (
 )
 from hardnet_analysis.documents.device_model import RUNTIMES
 from hardnet_analysis.documents.profile_run import (
+    ALLOCATORS,
     FailedRun,
     Failure,
     ProfileRun,
@@ -101,6 +102,16 @@ def register(subparsers: Any) -> None:
         "timed per fused kernel by its own profiler",
     )
     parser.add_argument(
+        "--allocator",
+        choices=ALLOCATORS,
+        default="kept",
+        help="the C allocator during CPU timings: kept (default) keeps freed memory and faults "
+        "a reserve in up front, as jemalloc, tcmalloc or MALLOC_MMAP_MAX_=0 "
+        "MALLOC_TRIM_THRESHOLD_=-1 do, so tensors reuse touched pages; default leaves glibc's "
+        "malloc as a plain process has it: its page faults, counted in the run file, cost a "
+        "MobileNetV2 1.4-1.6x on a VM",
+    )
+    parser.add_argument(
         "--counters",
         choices=("auto", "none", "ncu", "nvprof", "perf"),
         default="auto",
@@ -123,18 +134,19 @@ def run_path(out: Path, model: str, hw: tuple[int, int], args: argparse.Namespac
 
     from hardnet_analysis.backends import pick
 
-    used = pick(args.device, args.strict_device).backend.name
+    backend = pick(args.device, args.strict_device).backend
     threads = args.threads or torch.get_num_threads()
     name = run_file_name(
         run_stem(model),
         hw,
-        used,
+        backend.name,
         args.dtype,
         args.batch,
         args.channels_last,
         threads,
         args.repeat,
         None if args.runtime == "torch" else args.runtime,
+        args.allocator if backend.cpu_threads else None,
     )
     return out / name
 
@@ -181,6 +193,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         strict_device=args.strict_device,
         thread_time=args.thread_time,
         runtime=args.runtime,
+        allocator=args.allocator,
     )
 
 
@@ -291,6 +304,7 @@ def _summary_rows(runs: list[ProfileRun]) -> list[dict[str, Any]]:
             "p25_s": r.latency.p25_s,
             "p75_s": r.latency.p75_s,
             "layer_sum_ratio": r.layer_sum_ratio,
+            "page_faults": r.page_faults,
             **encode(r.totals),
         }
         for r in runs

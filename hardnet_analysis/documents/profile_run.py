@@ -25,6 +25,13 @@ from hardnet_analysis.errors import UsageError
 R = TypeVar("R", bound="RunDocument")
 
 
+#: The C allocator's states a CPU timing can take (`RunSettings.allocator`,
+#: ``profiler.allocator``): ``kept`` (freed memory kept, a reserve faulted in up front) and
+#: ``default`` (glibc's malloc as a plain process has it, page faults and all: what a
+#: deployment without tuning pays).
+ALLOCATORS = ("kept", "default")
+
+
 def setup_fields(
     device: str,
     dtype: str,
@@ -33,11 +40,13 @@ def setup_fields(
     threads: int,
     repeat: int,
     runtime: str | None = None,
+    allocator: str | None = None,
 ) -> dict[str, str]:
     """What besides the model and input changes a run's numbers, by name: the runtime where it
     is not eager PyTorch (``onnxruntime``), the device actually used (a CUDA request that fell
     back is a ``cpu`` run), dtype, batch, layout, threads and repeat count, each in words
-    (``cpu``, ``fp32``, ``b1``, ``nchw``, ``2 threads``, ...)."""
+    (``cpu``, ``fp32``, ``b1``, ``nchw``, ``2 threads``, ...), and ``default malloc`` for a run
+    timed with the C allocator as a plain process has it (`RunSettings.allocator`)."""
     return {
         **({"runtime": runtime} if runtime else {}),
         "device": device,
@@ -46,6 +55,7 @@ def setup_fields(
         "layout": "nhwc" if channels_last else "nchw",
         "threads": f"{threads} threads",
         "repeats": f"{repeat} repeats",
+        **({"allocator": "default malloc"} if allocator == "default" else {}),
     }
 
 
@@ -65,13 +75,17 @@ def run_file_name(
     threads: int,
     repeat: int,
     runtime: str | None = None,
+    allocator: str | None = None,
 ) -> str:
-    """``STEM-HxW-[RUNTIME-]DEVICE-DTYPE-bN[-nhwc]-tT-rR.json``: runs that differ in anything
-    that changes their numbers (see `setup_fields`) get different files. DEVICE is the device
-    used; RUNTIME is there for runtimes other than eager PyTorch (``onnxruntime``)."""
+    """``STEM-HxW-[RUNTIME-]DEVICE-DTYPE-bN[-nhwc]-tT-rR[-malloc].json``: runs that differ in
+    anything that changes their numbers (see `setup_fields`) get different files. DEVICE is the
+    device used; RUNTIME is there for runtimes other than eager PyTorch (``onnxruntime``);
+    ``-malloc`` marks a run timed with the C allocator's defaults (``--allocator default``)."""
     layout = "-nhwc" if channels_last else ""
     where = f"{runtime}-{device}" if runtime else device
-    return f"{stem}-{hw[0]}x{hw[1]}-{where}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}.json"
+    malloc = "-malloc" if allocator == "default" else ""
+    name = f"{stem}-{hw[0]}x{hw[1]}-{where}-{dtype}-b{batch}{layout}-t{threads}-r{repeat}"
+    return f"{name}{malloc}.json"
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,10 @@ class RunSettings:
     clock: str
     pid: int
     argv: tuple[str, ...]
+    #: The C allocator's state during the timing on a CPU (`profiler.allocator`): ``kept``,
+    #: freed memory kept and a reserve faulted in up front; ``default``, glibc's malloc as a
+    #: plain process has it. Absent on GPUs and in older files (timed in a state near kept).
+    allocator: str | None = omitted_if_none()
 
 
 @dataclass(frozen=True)
@@ -374,6 +392,7 @@ class ProfileRun(RunDocument):
             self.threads,
             self.settings.repeat,
             self.runtime_name,
+            self.settings.allocator,
         )
 
     @property
@@ -394,6 +413,7 @@ class ProfileRun(RunDocument):
             self.threads,
             self.settings.repeat,
             self.runtime_name,
+            self.settings.allocator,
         )
 
     def out_of_range(self) -> str | None:

@@ -45,11 +45,13 @@ class Point:
 def device_label(run: ProfileRun) -> str:
     """``cpu Intel(R) Xeon(R) Processor fp32 2 threads``: what a latency is comparable within
     (``nhwc`` added for channels-last runs: the layout changes every kernel; the runtime first
-    where it is not eager PyTorch, ``onnxruntime cpu ...``: it runs other kernels)."""
+    where it is not eager PyTorch, ``onnxruntime cpu ...``: it runs other kernels; ``default
+    malloc`` last for runs timed with the allocator's page faults, ``--allocator default``)."""
     threads = f" {run.threads} threads" if run.device.used == "cpu" else ""
     layout = " nhwc" if run.channels_last else ""
     runtime = f"{run.runtime_name} " if run.runtime_name else ""
-    return f"{runtime}{run.device.used} {run.device.name} {run.dtype}{layout}{threads}"
+    malloc = " default malloc" if run.settings.allocator == "default" else ""
+    return f"{runtime}{run.device.used} {run.device.name} {run.dtype}{layout}{threads}{malloc}"
 
 
 def _features(

@@ -13,8 +13,8 @@ from hardnet_analysis.units import format_bytes, format_count, format_ms, format
 
 def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
     """One row per run: model, input, what ran (`ProfileRun.setup`), median latency and
-    spread, layer sum / whole, MACs, CIO, modeled bytes, measured DRAM bytes with their
-    source."""
+    spread, layer sum / whole, page faults per timed forward (where counted), MACs, CIO,
+    modeled bytes, measured DRAM bytes with their source."""
     columns = [
         Col("model"),
         Col("input", "right"),
@@ -22,6 +22,7 @@ def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
         Col("median", "right"),
         Col("p25-p75", "right", drop=5),
         Col("layers/whole", "right", drop=6),
+        Col("faults", "right", drop=8),
         Col("MACs", "right", drop=3),
         Col("CIO", "right", drop=4),
         Col("model bytes", "right", drop=2),
@@ -38,6 +39,7 @@ def runs_table(runs: Sequence[ProfileRun]) -> FitTable:
             format_ms(lat.median_s),
             f"{format_ms(lat.p25_s)}-{format_ms(lat.p75_s)}",
             f"{run.layer_sum_ratio:.2f}",
+            "-" if run.page_faults is None else f"{run.page_faults:,.0f}",
             format_count(run.totals.macs),
             format_count(run.totals.cio),
             format_bytes(run.totals.model_bytes),

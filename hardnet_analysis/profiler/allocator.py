@@ -129,14 +129,20 @@ class FaultCount:
 FAULT_WARNING = 256
 
 
-def fault_warning(per_forward: float) -> str | None:
+def fault_warning(per_forward: float, allocator: str = "kept") -> str | None:
     """One line on a run whose timed forwards faulted `per_forward` pages each after the
-    warm-up (None below `FAULT_WARNING`)."""
+    warm-up, timed in the `allocator` state (`documents.profile_run.ALLOCATORS`; None below
+    `FAULT_WARNING`)."""
     if per_forward < FAULT_WARNING:
         return None
-    return (
+    line = (
         f"{per_forward:,.0f} page faults per forward after the warm-up: tensors were placed on "
         "fresh pages (about 2 us each on a VM), a cost of the allocator, not of the network, "
-        "that no prediction from shapes includes; hda keeps glibc's freed memory, so another "
-        "allocator may be preloaded"
+        "that no prediction from shapes includes; "
     )
+    if allocator == "default":
+        return line + (
+            "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1 in the environment, jemalloc or "
+            "tcmalloc avoid them, as --allocator kept (the default) does"
+        )
+    return line + "hda keeps glibc's freed memory, so another allocator may be preloaded"

@@ -69,8 +69,9 @@ class Settings:
     ``hda profile`` builds it with the model's channels, `resolve.input_shape_of`), dtype,
     layout, warm-up and repeats, CPU threads, counter source (``auto``, ``none``, ``ncu``,
     ``nvprof``, ``perf``), whether a device that cannot run here is an error (`strict_device`)
-    rather than a fall-back to the CPU, and the runtime (``torch``, eager; ``onnxruntime``:
-    `profiler.run_ort`)."""
+    rather than a fall-back to the CPU, the runtime (``torch``, eager; ``onnxruntime``:
+    `profiler.run_ort`) and the C allocator's state on a CPU (``kept`` or ``default``:
+    `documents.profile_run.ALLOCATORS`)."""
 
     device: str = "cpu"
     input: InputShape = DEFAULT_INPUT
@@ -83,6 +84,7 @@ class Settings:
     strict_device: bool = False
     thread_time: bool = False
     runtime: str = "torch"
+    allocator: str = "kept"
 
 
 def prepare(
@@ -250,7 +252,7 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     `hardnet_analysis.profiler.ops`), then read the DRAM counters that work here."""
     device, backend, settings = x.device, run.backend, run.settings
     clock = backend.clock(settings.thread_time)
-    if backend.thread_time:  # a CPU backend: glibc's heap in one state, freed memory kept
+    if backend.thread_time and settings.allocator == "kept":  # a CPU backend: glibc's heap
         prime_allocator(reserve=min(analysis.totals.act_bytes, RESERVE_LIMIT))
     forward = FaultCount(lambda: net(x))
 
@@ -264,8 +266,9 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
         ops = node_times(nodes, forwards, walls, whole.median, controls)
         say(_join_line(ops, len(nodes)))
         faults = forward.per_call(settings.warmup, settings.repeat) if backend.cpu_threads else None
-        if faults is not None and fault_warning(faults):
-            say(f"warning: {fault_warning(faults)}")
+        warning = fault_warning(faults, settings.allocator) if faults is not None else None
+        if warning:
+            say(f"warning: {warning}")
         choice = probe(backend, backend.capability(device), settings.counters)
         say(choice.summary())
         dram = measure_dram(choice, run.model, settings, forward)
@@ -421,7 +424,10 @@ class _Run:
         s, backend = self.settings, self.backend
         clock = backend.clock_name(s.thread_time)
         argv = tuple(sys.argv)
-        return RunSettings(s.warmup, s.repeat, backend.autotunes(), clock, os.getpid(), argv)
+        allocator = s.allocator if backend.cpu_threads else None
+        return RunSettings(
+            s.warmup, s.repeat, backend.autotunes(), clock, os.getpid(), argv, allocator
+        )
 
 
 def _join_line(ops: OpTimes, nodes: int) -> str:

@@ -133,13 +133,15 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     forward = FaultCount(forward_of(sess, feeds(sess, shape)))
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
     load = _load(picked.backend, threads, False, say)
-    prime_allocator()
+    if settings.allocator == "kept":
+        prime_allocator()
     control = Control(picked.backend.clock(), control_threads(threads, "onnxruntime"))
     samples, controls = time_paced(forward, control, settings.warmup, settings.repeat)
     whole = Stats.of(samples)
     faults = forward.per_call(settings.warmup, settings.repeat)
-    if faults is not None and fault_warning(faults):
-        say(f"warning: {fault_warning(faults)}")
+    warning = fault_warning(faults, settings.allocator) if faults is not None else None
+    if warning:
+        say(f"warning: {warning}")
     end = _load(picked.backend, threads, False, say)  # brackets the timing
     path, graph, repeat = exported.path, analysis.graph, settings.repeat
     profile = profile_sessions(path, graph, shape, threads, repeat, control)
