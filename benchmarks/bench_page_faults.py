@@ -1,5 +1,5 @@
 """Forward latency with glibc's default malloc against the state hda times in (freed memory
-kept, ``profiler.allocator.prime_allocator``), each in a fresh process, with the page faults of
+kept, ``profiler.allocator.kept_memory``), each in a fresh process, with the page faults of
 each timed forward.
 
 Every (model, size) runs in turns, default then kept, for ``--rounds`` rounds (a shared VM's
@@ -38,9 +38,9 @@ MODELS = (
 SIZES = ("224", "320")
 
 CHILD = """
-import json, sys, time, statistics
+import contextlib, json, sys, time
 import torch
-from hardnet_analysis.profiler.allocator import FaultCount, prime_allocator
+from hardnet_analysis.profiler.allocator import FaultCount, kept_memory
 from hardnet_analysis.profiler.run import prepare
 from hardnet_analysis.resolve import input_shape_of, resolve
 from hardnet_analysis.units import parse_input_size
@@ -50,8 +50,6 @@ warmup, repeat = int(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(1)
 shape = input_shape_of(resolve(model), parse_input_size(size), 1)
 net, x = prepare(model, shape, "fp32", False, torch.device("cpu"))
-if keep:
-    prime_allocator()
 seconds = []
 
 def forward():
@@ -60,7 +58,7 @@ def forward():
     seconds.append((time.thread_time_ns() - start) / 1e9)
 
 count = FaultCount(forward)
-with torch.inference_mode():
+with kept_memory() if keep else contextlib.nullcontext(), torch.inference_mode():
     for _ in range(warmup + repeat):
         count()
 print(json.dumps({"seconds": seconds[warmup:], "faults": count.calls[warmup:]}))

@@ -16,11 +16,10 @@ import torch
 from hardnet_analysis.documents.profile_run import ProfileRun, run_file_name, setup_fields
 from hardnet_analysis.metrics.correlate import device_label
 from hardnet_analysis.profiler.allocator import (
-    FAULT_WARNING,
     FaultCount,
     _libc,
+    kept_memory,
     minor_faults,
-    prime_allocator,
 )
 
 glibc = pytest.mark.skipif(
@@ -31,17 +30,17 @@ PAGE = mmap.PAGESIZE
 
 def _faults_per_call(keep: bool, reserve: int = 0) -> list[int]:
     """Faults of each of 6 calls that allocate, fill and free a 40 MB tensor (above glibc's
-    largest dynamic mmap threshold, 32 MiB), in a fresh process, after `prime_allocator` (with
+    largest dynamic mmap threshold, 32 MiB), in a fresh process, in `kept_memory` (with
     `reserve`) when `keep`."""
     script = textwrap.dedent(
         f"""
+        import contextlib
         import torch
-        from hardnet_analysis.profiler.allocator import FaultCount, prime_allocator
-        if {keep}:
-            prime_allocator({reserve})
+        from hardnet_analysis.profiler.allocator import FaultCount, kept_memory
         count = FaultCount(lambda: torch.ones(10 * 2**20).sum())
-        for _ in range(6):
-            count()
+        with kept_memory({reserve}) if {keep} else contextlib.nullcontext():
+            for _ in range(6):
+                count()
         print(*count.calls)
         """
     )
@@ -79,20 +78,25 @@ def test_fault_count_counts_the_pages_a_call_touches_first() -> None:
     assert minor_faults() > 0
 
 
-@glibc
-def test_prime_allocator_returns_a_fragmented_heap() -> None:
-    # 1 MiB blocks come from the heap once primed; keep every tenth, free the rest: ~90 MiB of
-    # free memory sits between live blocks, and only the trim hands it back to the system.
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _rss() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    prime_allocator()
-    blocks = [torch.ones(2**18) for _ in range(100)]  # 1 MiB each, every page touched
+
+@glibc
+def test_kept_memory_returns_a_fragmented_heap_and_frees_as_usual_after() -> None:
+    # 1 MiB blocks come from the heap in the kept state; keep every tenth, free the rest: ~90 MiB
+    # of free memory sits between live blocks, and only the trim hands it back to the system.
+    with kept_memory():
+        blocks = [torch.ones(2**18) for _ in range(100)]  # 1 MiB each, every page touched
     kept = blocks[::10]
     del blocks
-    before = rss()
-    prime_allocator()
-    assert before - rss() > 40 * 2**20  # 58 MiB here; nothing without the trim
+    before = _rss()
+    with kept_memory():
+        assert before - _rss() > 40 * 2**20  # 58 MiB here; nothing without the trim
+        big = torch.ones(50 * 2**18)  # 50 MiB, kept by the heap when freed inside ...
+        del big
+        inside = _rss()
+    assert inside - _rss() > 40 * 2**20  # ... and handed back on leaving
     assert all(float(b[0]) == 1.0 for b in kept)
 
 
@@ -128,7 +132,7 @@ def test_profile_counts_the_faults_of_the_allocator_it_was_asked_for(
     allocator: str, tmp_path: Path
 ) -> None:
     (tmp_path / "big.py").write_text(BIG_OUTPUT)
-    fast = ["--repeat", "3", "--warmup", "2", "--threads", "1", "--counters", "none"]
+    fast = ["--repeat", "5", "--warmup", "2", "--threads", "1", "--counters", "none"]
     command = ["profile", "big.py:make", "--input", "64", "--allocator", allocator]
     done = subprocess.run(
         [sys.executable, "-m", "hardnet_analysis", *command, "--out", "runs", *fast],
@@ -148,4 +152,6 @@ def test_profile_counts_the_faults_of_the_allocator_it_was_asked_for(
         assert run.page_faults > 0.9 * 3 * 2048 * 2048 * 4 / PAGE  # every forward, afresh
         assert "page faults per forward" in done.stderr and "MALLOC_MMAP_MAX_=0" in done.stderr
     else:
-        assert run.page_faults < FAULT_WARNING and "page faults" not in done.stderr
+        # Mostly none (0-1.3 a forward in 15 runs here); a stray growth of the heap can still
+        # fault one forward's output afresh (1 run in about 8 here), never most of them.
+        assert run.page_faults < 0.5 * 3 * 2048 * 2048 * 4 / PAGE

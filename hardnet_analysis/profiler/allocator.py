@@ -13,8 +13,8 @@ touch of each 4 KiB page is a minor page fault, in which the kernel maps and zer
   changed from process to process), and in 26.7 ms with none.
 
 The faults depend on what the allocator did before, not on the network, so no model of shapes
-predicts them and two processes measure the same model tens of percent apart. `prime_allocator`
-therefore puts malloc in one state before each timing: it hands the heap's free memory back
+predicts them and two processes measure the same model tens of percent apart. `kept_memory`
+therefore puts malloc in one state for each timing: it hands the heap's free memory back
 (``malloc_trim``: a heap fragmented by earlier models hands out cache-cold blocks) and then
 keeps all memory freed from then on (``mallopt``: no mmap for large blocks, no trimming). The
 warm-up forwards fault their pages in once; the timed ones reuse them, as under an allocator
@@ -28,7 +28,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -39,9 +40,11 @@ except ImportError:  # pragma: no cover
     resource = None  # type: ignore[assignment]
 
 #: glibc's ``mallopt`` parameters (malloc.h): the heap's top is never trimmed at -1, and large
-#: blocks are never mapped on their own at 0.
+#: blocks are never mapped on their own at 0; and their defaults (mallopt(3)).
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+DEFAULT_TRIM_THRESHOLD = 128 * 1024
+DEFAULT_MMAP_MAX = 65536
 
 
 @functools.cache
@@ -74,26 +77,48 @@ def keep_freed_memory() -> bool:
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, -1))
 
 
-#: The most bytes `hda profile` reserves for a model's activations (all of them at once bound
-#: the memory a forward holds live; FC-HarDNet-70's at 512x1024 are 452 MB).
+def release_freed_memory() -> None:
+    """glibc's malloc back to its default limits (65,536 mmaps, trimming above 128 KiB; its
+    thresholds stay fixed from now on, no longer raised as blocks are freed) and its free
+    memory handed back (``malloc_trim``)."""
+    libc = _libc()
+    if libc is None:
+        return
+    libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
+    libc.mallopt(M_TRIM_THRESHOLD, DEFAULT_TRIM_THRESHOLD)
+    libc.malloc_trim(0)
+
+
+#: The most bytes `hda profile` reserves for a model's activations (twice all of them: they
+#: bound what a forward holds live, and the heap's free blocks get split by small requests;
+#: FC-HarDNet-70's at 512x1024 are 452 MB).
 RESERVE_LIMIT = 2**30
 
 
-def prime_allocator(reserve: int = 0) -> None:
-    """Put glibc's malloc in one state before timing on CPU, whatever ran before: its free
-    memory handed back (a process that has run other models hands out fragmented, cache-cold
-    blocks: the same MobileNetV2 measured 16.4 ms after six other networks against 15.2 ms
-    alone, 15.4 ms with the trim), then all memory freed later kept (`keep_freed_memory`),
-    and `reserve` bytes touched and freed at the heap's top, so that blocks up to that much in
-    all are served from pages already faulted in. `hda calibrate` (before its benchmarks, with
-    a reserve for its pools) and `hda profile` (before each model, with its activations') call
-    it, so their timings share that state."""
+@contextmanager
+def kept_memory(reserve: int = 0) -> Iterator[bool]:
+    """glibc's malloc in one state for a timing on CPU, whatever ran before: its free memory
+    handed back (a process that has run other models hands out fragmented, cache-cold blocks:
+    the same MobileNetV2 measured 16.4 ms after six other networks against 15.2 ms alone,
+    15.4 ms with the trim), then all memory freed inside kept (`keep_freed_memory`), and
+    `reserve` bytes touched and freed at the heap's top, so that blocks up to that much in all
+    are served from pages already faulted in. On leaving, the limits go back and the free
+    memory is handed back (`release_freed_memory`): a training run or a peak-memory reading
+    later in the process sees memory freed as usual. Yields whether glibc took the settings.
+    `hda calibrate` (around its benchmarks and networks, with a reserve for its pools) and
+    `hda profile` (around each model's timing, with a reserve for its activations) time in it."""
     gc.collect()
     malloc_trim()
-    if keep_freed_memory() and reserve > 0:
-        block = torch.empty(reserve, dtype=torch.uint8)
-        block.fill_(0)
-        del block
+    kept = keep_freed_memory()
+    try:
+        if kept and reserve > 0:
+            block = torch.empty(reserve, dtype=torch.uint8)
+            block.fill_(0)
+            del block
+        yield kept
+    finally:
+        if kept:
+            release_freed_memory()
 
 
 def minor_faults() -> int:

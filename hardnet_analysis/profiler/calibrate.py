@@ -68,7 +68,7 @@ from hardnet_analysis.metrics.fit_device import (
 )
 from hardnet_analysis.metrics.predict import layer_features, predict_layers, runtime_features
 from hardnet_analysis.profiler import calibrate_ort
-from hardnet_analysis.profiler.allocator import prime_allocator
+from hardnet_analysis.profiler.allocator import kept_memory
 from hardnet_analysis.profiler.environment import versions
 from hardnet_analysis.profiler.latency import time_forward
 from hardnet_analysis.profiler.microbench import Bench, grid
@@ -489,14 +489,14 @@ def _timed_all(
     names, sizes = settings.context()
     jobs = interleaved(spread(grid(settings.grid)), [(n, s) for n in names for s in sizes])
     # the reserve: cold pools span twice the largest cache, output rings twice the smallest
-    prime_allocator(reserve=min(settings.pool_limit, 4 * max(caches)))
+    reserve = min(settings.pool_limit, 4 * max(caches))
     measured: dict[int, list[Measurement]] = {n: [] for n in counts}
     networks: dict[int, list[Timed]] = {n: [] for n in counts}
     during: dict[int, list[LoadProbe]] = {n: [] for n in counts}
     probe_at = speed_probe_points(len(jobs))
     controls = {n: [_controls(n, clocks[n], settings)] for n in counts if backend.cpu_threads}
     pacers = _pacers(picked, clocks, settings)
-    with torch.inference_mode():
+    with kept_memory(reserve), torch.inference_mode():
         for number, job in enumerate(jobs, start=1):
             if number in probe_at and backend.cpu_threads:
                 for n in counts:

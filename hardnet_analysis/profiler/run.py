@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ from hardnet_analysis.profiler.allocator import (
     RESERVE_LIMIT,
     FaultCount,
     fault_warning,
-    prime_allocator,
+    kept_memory,
 )
 from hardnet_analysis.profiler.dram import DramResult, measure_dram
 from hardnet_analysis.profiler.environment import versions
@@ -252,13 +253,12 @@ def _measure(net: nn.Module, x: torch.Tensor, analysis: Analysis, run: _Run, say
     `hardnet_analysis.profiler.ops`), then read the DRAM counters that work here."""
     device, backend, settings = x.device, run.backend, run.settings
     clock = backend.clock(settings.thread_time)
-    if backend.thread_time and settings.allocator == "kept":  # a CPU backend: glibc's heap
-        prime_allocator(reserve=min(analysis.totals.act_bytes, RESERVE_LIMIT))
     forward = FaultCount(lambda: net(x))
-
     # the speed control beside every timed and profiled forward, where kernels run on the CPU
     control = Control(clock) if backend.cpu_threads else None
-    with torch.inference_mode():
+    reserve = min(2 * analysis.totals.act_bytes, RESERVE_LIMIT)
+    kept = backend.thread_time and settings.allocator == "kept"  # a CPU backend: glibc's heap
+    with kept_memory(reserve) if kept else nullcontext(), torch.inference_mode():
         whole, pace = _timed(forward, clock, control, run)
         end = _load(backend, run.threads, settings.thread_time, say)  # brackets the timing
         forwards, walls, controls = profile_forwards(forward, settings.repeat, backend, control)

@@ -8,6 +8,7 @@ nodes' metrics, named after its conv), the DRAM counters that work here, the CPU
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from hardnet_analysis.errors import UsageError
 from hardnet_analysis.metrics.analysis import Analysis
 from hardnet_analysis.metrics.traffic import fusion_rules, grouped_traffic, traffic
 from hardnet_analysis.models import create_model
-from hardnet_analysis.profiler.allocator import FaultCount, fault_warning, prime_allocator
+from hardnet_analysis.profiler.allocator import FaultCount, fault_warning, kept_memory
 from hardnet_analysis.profiler.dram import measure_dram
 from hardnet_analysis.profiler.latency import Stats
 from hardnet_analysis.profiler.onnxrt import (
@@ -133,18 +134,17 @@ def profile_ort(model: str, settings: Settings, log: Log | None = None) -> Profi
     forward = FaultCount(forward_of(sess, feeds(sess, shape)))
     run = _Run(model, settings, picked.backend, picked.device, None, threads, None)
     load = _load(picked.backend, threads, False, say)
-    if settings.allocator == "kept":
-        prime_allocator()
     control = Control(picked.backend.clock(), control_threads(threads, "onnxruntime"))
-    samples, controls = time_paced(forward, control, settings.warmup, settings.repeat)
+    path, graph, repeat = exported.path, analysis.graph, settings.repeat
+    with kept_memory() if settings.allocator == "kept" else nullcontext():
+        samples, controls = time_paced(forward, control, settings.warmup, repeat)
+        end = _load(picked.backend, threads, False, say)  # brackets the timing
+        profile = profile_sessions(path, graph, shape, threads, repeat, control)
     whole = Stats.of(samples)
-    faults = forward.per_call(settings.warmup, settings.repeat)
+    faults = forward.per_call(settings.warmup, repeat)
     warning = fault_warning(faults, settings.allocator) if faults is not None else None
     if warning:
         say(f"warning: {warning}")
-    end = _load(picked.backend, threads, False, say)  # brackets the timing
-    path, graph, repeat = exported.path, analysis.graph, settings.repeat
-    profile = profile_sessions(path, graph, shape, threads, repeat, control)
     groups = named_groups(profile.owners, analysis)
     ops = _op_times(profile, groups, whole.median)
     say(_join_line(profile, ops))
