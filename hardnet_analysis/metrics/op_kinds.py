@@ -3,9 +3,9 @@ node is, and what its kind's terms count of it (units of work, channels).
 
 Every op is of one *kind* (`op_kind`: dense k x k conv, 1x1 conv, strided 1x1 conv, depthwise,
 grouped, linear, matmul, BN, elementwise, transcendental activations, GELU, norm,
-max/average/global pooling, concat, resize, copy, view); a device model holds one fitted time model
-per kind. `work` is the FLOPs (2 x MACs), or the window taps of a pooling op, or the taps a
-resampling op's outputs read (`op_work`).
+max/average/global pooling, concat, resize, copy, view); a device model holds one fitted time
+model per kind. `work` is the FLOPs (2 x MACs), or the window taps of a pooling op, or the
+taps a resampling op's outputs read (`op_work`).
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def op_work(attrs: Mapping[str, Any], macs: int) -> int:
     term counts: FLOPs (2 x MACs) for convs and GEMMs; window taps (output elements x kernel
     area) for max and average pooling, whose CPU kernels pay per tap, not per byte (the 3x3/2
     stem pool of ResNet-50 at 224, 64x112x112 -> 64x56x56: 200,704 x 9 = 1,806,336 taps);
-    0 for other ops."""
+    input taps (output elements x `resize_taps`) for resampling; 0 for other ops."""
     if attrs["op"] in ("max_pool", "avg_pool") and "kernel" in attrs:
         return int(prod(attrs["out_shape"]) * prod(attrs["kernel"]))
     if attrs["op"] in _RESIZE:

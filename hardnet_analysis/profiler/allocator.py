@@ -15,12 +15,13 @@ touch of each 4 KiB page is a minor page fault, in which the kernel maps and zer
 The faults depend on what the allocator did before, not on the network, so no model of shapes
 predicts them and two processes measure the same model tens of percent apart. `kept_memory`
 therefore puts malloc in one state for each timing: it hands the heap's free memory back
-(``malloc_trim``: a heap fragmented by earlier models hands out cache-cold blocks) and then
-keeps all memory freed from then on (``mallopt``: no mmap for large blocks, no trimming). The
-warm-up forwards fault their pages in once; the timed ones reuse them, as under an allocator
-that caches (jemalloc, tcmalloc, ONNX Runtime's arena) or under glibc with
-``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1`` in the environment. `FaultCount` counts the
-faults of each forward, so a run shows where that did not hold (another allocator preloaded).
+(``malloc_trim``: a heap fragmented by earlier models hands out cache-cold blocks), keeps all
+memory freed during the timing (``mallopt``: no mmap for large blocks, no trimming) and
+touches a reserve up front; afterwards glibc's default limits come back. The timed forwards
+reuse pages already faulted in, as under an allocator that caches (jemalloc, tcmalloc, ONNX
+Runtime's arena) or under glibc with ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=-1`` in the
+environment. `FaultCount` counts the faults of each forward, so a run shows where that did not
+hold (another allocator preloaded, or a stray growth of the heap).
 """
 
 from __future__ import annotations
@@ -68,9 +69,9 @@ def malloc_trim() -> bool:
 
 
 def keep_freed_memory() -> bool:
-    """From now on in this process, glibc's malloc keeps the memory freed to it: large blocks
-    come from the heap, not from mmaps of their own, and the heap's top is never trimmed.
-    True where glibc took both settings; False elsewhere (nothing changed)."""
+    """From now on in this process (until `release_freed_memory`), glibc's malloc keeps the
+    memory freed to it: large blocks come from the heap, not from mmaps of their own, and the
+    heap's top is never trimmed. True where glibc took both settings; False elsewhere."""
     libc = _libc()
     if libc is None:
         return False
