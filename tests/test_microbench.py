@@ -24,3 +24,31 @@ def test_strided_1x1_benchmarks_cover_downsample_shapes() -> None:
     labels = {b.label for b in grid("full") if b.kind == "conv_1x1_strided"}
     assert len(labels) == 37
     assert {"conv1 256->512 /2 @56", "conv1 16->32 /2 @112", "conv1 20->24 /2 @56"} <= labels
+
+
+def test_depthwise_benchmarks_reach_the_largest_depthwise_inputs_of_320_inputs() -> None:
+    # MobileNetV2's and EfficientNet-B0's depthwise convs at 320x320, their input bytes read by
+    # forward hooks: the largest of each stride is at most 1.25x the full grid's largest
+    # depthwise benchmark of that stride, so the fit does not extrapolate to them.
+    import torch
+    import torchvision
+
+    inputs: dict[int, list[int]] = {1: [], 2: []}
+
+    def hook(m: torch.nn.Module, args: tuple[torch.Tensor, ...], _: object) -> None:
+        if isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1:
+            inputs[m.stride[0]].append(args[0].numel() * 4)
+
+    for net in (torchvision.models.mobilenet_v2(), torchvision.models.efficientnet_b0()):
+        handles = [m.register_forward_hook(hook) for m in net.modules()]
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, 320, 320))
+        for handle in handles:
+            handle.remove()
+    benched: dict[int, list[int]] = {1: [], 2: []}
+    for b in grid("full"):
+        if b.kind == "conv_dw":
+            stride = 2 if "/2 " in b.label else 1
+            benched[stride].append(b.shape[1] * b.shape[2] * b.shape[3] * 4)
+    for stride in (1, 2):
+        assert max(inputs[stride]) <= 1.25 * max(benched[stride]), stride

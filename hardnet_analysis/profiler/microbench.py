@@ -120,6 +120,17 @@ ODD_DEPTHWISE = {
     "quick": ((26, 56, 1), (58, 28, 1), (116, 14, 1), (200, 28, 2)),
     "tiny": ((12, 8, 1), (10, 8, 1)),
 }
+#: (kernel, channels, side, stride) of depthwise convs on the large maps of 320x320 inputs
+#: (MobileNetV2's and MNASNet's 96 @160 /2, EfficientNet-B4's 144 @112 /2 at 224). Their
+#: inputs of 3.7-9.8 MB outgrow what this VM's L3 keeps warm: MobileNetV2's 96-channel conv
+#: at 160x160 took 1.5 ms alone at one thread on a 2-core AMD EPYC, 0.12 ns per byte against
+#: 0.08 for the grid's largest stride-2 conv (48 @112), and a fit without them predicted
+#: 0.99 ms.
+LARGE_DEPTHWISE = {
+    "full": ((3, 32, 160, 1), (3, 96, 160, 2), (3, 144, 80, 1), (3, 144, 112, 2), (5, 72, 80, 2)),
+    "quick": (),
+    "tiny": (),
+}
 
 
 #: (in, out, groups, kernel, side) of grouped convs with channels per group that are no
@@ -226,11 +237,12 @@ def _grouped(size: str) -> Iterator[Bench]:
             "conv_grouped", label, _conv(c_in, c_out, k, groups=groups), (1, c_in, side, side)
         )
     yield Bench("conv_dw", "dw3 /2 64 @32", _conv(64, 64, 3, 2, 64), (1, 64, 32, 32))
-    for c, side, stride in ODD_DEPTHWISE[size]:
+    odd = [(3, c, side, stride) for c, side, stride in ODD_DEPTHWISE[size]]
+    for k, c, side, stride in [*odd, *LARGE_DEPTHWISE[size]]:
         yield Bench(
             "conv_dw",
-            f"dw3 /{stride} {c} @{side}",
-            _conv(c, c, 3, stride, c),
+            f"dw{k} /{stride} {c} @{side}",
+            _conv(c, c, k, stride, c),
             (1, c, side, side),
         )
 
