@@ -6,12 +6,41 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hardnet_analysis.documents.device_model import DeviceModels
-from hardnet_analysis.profiler.calibrate import CalibrationSettings, Timings, time_calibration
+from hardnet_analysis.metrics.conv_paths import ConvPaths
+from hardnet_analysis.profiler.calibrate import (
+    CalibrationSettings,
+    Timings,
+    fit_calibration,
+    time_calibration,
+)
 
 Variant = Callable[[Timings, float], DeviceModels]
+
+
+def probed(timed: Timings, started: float) -> DeviceModels:
+    """The timings fitted as ``hda calibrate`` fits them, on the conv paths probed."""
+    return fit_calibration(timed, timed.paths, started)
+
+
+def folded(kind: str, into: str) -> Variant:
+    """A variant that fits the timings on the probed conv paths, but with every conv of `kind`
+    fitted as `into`, as before `kind` was told apart."""
+
+    @dataclass(frozen=True)
+    class _Folded(ConvPaths):
+        def kind(self, found: str, attrs: Mapping[str, Any]) -> str:
+            ran = super().kind(found, attrs)
+            return into if ran == kind else ran
+
+    def fit(timed: Timings, started: float) -> DeviceModels:
+        return fit_calibration(timed, _Folded(**vars(timed.paths)), started)
+
+    return fit
 
 
 def run(description: str, variants: Mapping[str, Variant]) -> None:

@@ -15,17 +15,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ab_fits import run
+from ab_fits import probed, run
 
 from hardnet_analysis.documents.device_model import DeviceModels
 from hardnet_analysis.profiler.calibrate import Timings, fit_calibration
 from hardnet_analysis.profiler.microbench import LARGE_DEPTHWISE
 
 LARGE = {f"dw{k} /{s} {c} @{side}" for k, c, side, s in LARGE_DEPTHWISE["full"]}
-
-
-def _large(timed: Timings, started: float) -> DeviceModels:
-    return fit_calibration(timed, timed.paths, started)
 
 
 def _small(timed: Timings, started: float) -> DeviceModels:
@@ -37,4 +33,4 @@ def _small(timed: Timings, started: float) -> DeviceModels:
 
 
 if __name__ == "__main__":
-    run(__doc__.splitlines()[0], {"large": _large, "small": _small})
+    run(__doc__.splitlines()[0], {"large": probed, "small": _small})

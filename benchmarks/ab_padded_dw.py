@@ -14,34 +14,9 @@ Run on a quiet machine; ``--grid tiny`` for a quick end-to-end check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from ab_fits import folded, probed, run
 
-from ab_fits import run
-
-from hardnet_analysis.documents.device_model import DeviceModels
-from hardnet_analysis.metrics.conv_paths import PADDED_DEPTHWISE, ConvPaths
-from hardnet_analysis.profiler.calibrate import Timings, fit_calibration
-
-
-@dataclass(frozen=True)
-class _OneDepthwiseKind(ConvPaths):
-    """The probed paths, but a padded depthwise conv is fitted as ``conv_dw``."""
-
-    def kind(self, kind: str, attrs: Mapping[str, Any]) -> str:
-        found = super().kind(kind, attrs)
-        return "conv_dw" if found == PADDED_DEPTHWISE else found
-
-
-def _split(timed: Timings, started: float) -> DeviceModels:
-    return fit_calibration(timed, timed.paths, started)
-
-
-def _one(timed: Timings, started: float) -> DeviceModels:
-    paths = _OneDepthwiseKind(**vars(timed.paths))
-    return fit_calibration(timed, paths, started)
-
+from hardnet_analysis.metrics.conv_paths import PADDED_DEPTHWISE
 
 if __name__ == "__main__":
-    run(__doc__.split("\n\n")[0], {"split": _split, "one": _one})
+    run(__doc__.split("\n\n")[0], {"split": probed, "one": folded(PADDED_DEPTHWISE, "conv_dw")})

@@ -26,6 +26,7 @@ from hardnet_analysis.metrics.conv_paths import (
     TORCH_NATIVE_LIMIT,
     ConvPaths,
     im2col_bytes,
+    narrow_grouped,
     onednn_gemm_path,
     ort_kind,
     padded_depthwise,
@@ -173,6 +174,55 @@ def test_the_padded_depthwise_rule(shape: tuple[int, int, int], layout: int, pad
     expected = "conv_dw_padded" if padded else kind
     assert torch_kind(kind, attrs, 0, layout) == expected
     assert ConvPaths(layout_block=layout).kind(kind, attrs) == expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "block", "layout", "narrow"),
+    [
+        ((96, 96, 8), 4, 16, True),  # 12 per group: oneDNN's 4-channel layout
+        ((48, 48, 4), 4, 16, True),
+        ((64, 16, 4), 4, 16, True),  # 16 in, 4 out per group
+        ((1808, 512, 4), 4, 16, True),  # CondenseNet-74's last learned group conv
+        ((64, 64, 8), 4, 16, False),  # 8 per group: the 8-channel layout
+        ((256, 256, 16), 4, 16, False),  # 16 per group: the full block
+        ((96, 96, 8), 4, 8, True),  # AVX2: 4 of 8 lanes
+        ((96, 96, 8), 8, 8, False),  # twice the block beyond the layout: no narrower one
+        ((32, 8, 4), 4, 16, False),  # 2 out per group: the GEMM path
+        ((96, 96, 8), 4, 0, False),  # no layout probed: never
+        ((96, 96, 96), 4, 16, False),  # depthwise
+        ((96, 96, 1), 4, 16, False),  # dense
+    ],
+)
+def test_the_narrow_grouped_rule(
+    shape: tuple[int, int, int], block: int, layout: int, narrow: bool
+) -> None:
+    attrs = _conv_attrs(*shape)
+    assert narrow_grouped(attrs, block, layout) is narrow
+    kind = op_kind(attrs)
+    if kind == "conv_grouped" and not onednn_gemm_path(attrs, block):
+        expected = "conv_grouped_narrow" if narrow else kind
+        assert torch_kind(kind, attrs, block, layout) == expected
+        assert ConvPaths(onednn_block=block, layout_block=layout).kind(kind, attrs) == expected
+
+
+@pytest.mark.skipif(
+    not torch.backends.mkldnn.is_available(),  # type: ignore[no-untyped-call]
+    reason="this PyTorch has no oneDNN",
+)
+def test_onednn_runs_the_narrow_grouped_convs_in_its_narrowest_layout() -> None:
+    """oneDNN's own log on this CPU: the grouped convs the rule calls narrow run in a layout
+    of the grouped block's channels (``aBcd4b`` where it is 4), the others in a wider one."""
+    block, _, layout = onednn_paths()
+    if block <= 0 or 2 * block > layout:
+        pytest.skip("oneDNN has no narrower grouped layout here")
+    shapes = [(3 * block * 8, 3 * block * 8, 8), (2 * block * 8, 2 * block * 8, 8)]
+    shapes += [(layout * 4, layout * 4, 4)]
+    cases = [(c_in, c_out, g, 3, 16, 1, 1) for c_in, c_out, g in shapes]
+    log = _verbose_log(_DISPATCH_CHILD.format(threads=1, cases=cases))
+    found = re.findall(r"exec,cpu,convolution,[^,]*,[^,]*,src:f32:\w*:blocked:aBcd(\d+)b", log)
+    narrow = [narrow_grouped(_conv_attrs(*shape), block, layout) for shape in shapes]
+    assert narrow == [True, False, False]
+    assert [int(b) == block for b in found] == narrow
 
 
 @pytest.mark.skipif(
@@ -386,6 +436,37 @@ def test_a_model_without_padded_depthwise_convs_predicts_them_as_depthwise(
     device = DeviceModel.read(device_file)
     older = replace(device, kinds=tuple(k for k in device.kinds if k.kind != "conv_dw_padded"))
     assert older.kind("conv_dw_padded") == device.kind("conv_dw")
+
+
+def test_a_model_without_narrow_grouped_convs_predicts_them_as_grouped(
+    device_file: Path,
+) -> None:
+    """A device model calibrated before grouped convs in oneDNN's narrowest layout were told
+    apart (or on a grid without them) predicts them with its grouped fit."""
+    from dataclasses import replace
+
+    device = DeviceModel.read(device_file)
+    older = replace(device, kinds=tuple(k for k in device.kinds if k.kind != "conv_grouped_narrow"))
+    assert older.kind("conv_grouped_narrow") == device.kind("conv_grouped")
+
+
+def test_a_calibration_grid_times_narrow_grouped_convs() -> None:
+    """The full and quick grids hold grouped benchmarks the rule calls narrow at AVX-512's
+    blocks (grouped 4, layout 16) and at AVX2's (4, 8), at 1 and 2 threads."""
+    from hardnet_analysis.profiler.microbench import grid
+
+    for size, least in (("full", 8), ("quick", 3)):
+        for layout in (8, 16):
+            for threads in (1, 2):
+                paths = ConvPaths(
+                    onednn_block=4, layout_block=layout, native_limit=20480, threads=threads
+                )
+                kinds = [
+                    paths.benchmark_kind(b.kind, measure_graph(trace_module(b.make(), b.shape)))
+                    for b in grid(size)
+                    if b.kind == "conv_grouped"
+                ]
+                assert kinds.count("conv_grouped_narrow") >= least, (size, layout, threads)
 
 
 def test_pytorchs_own_path_and_onednns_stand_in_for_each_other(device_file: Path) -> None:

@@ -64,6 +64,8 @@ FALLBACK = {
     "conv_dw_nchw": "conv_dw",
     # Files calibrated before padded depthwise convs were told apart.
     "conv_dw_padded": "conv_dw",
+    # Files calibrated before grouped convs in oneDNN's narrowest layout were told apart.
+    "conv_grouped_narrow": "conv_grouped",
     # Files calibrated before strided 1x1 convs had micro-benchmarks of their own.
     "conv_1x1_strided": "conv_1x1",
     "matmul": "linear",

@@ -45,6 +45,8 @@ NATIVE_1X1 = "conv_1x1_gemm"
 NATIVE_KXK = "conv_kxk_gemm"
 #: A depthwise conv on oneDNN whose channels its blocked layout pads (`padded_depthwise`).
 PADDED_DEPTHWISE = "conv_dw_padded"
+#: A grouped conv on oneDNN in its narrowest blocked layout (`narrow_grouped`).
+NARROW_GROUPED = "conv_grouped_narrow"
 #: Kinds whose bytes count an im2col matrix, written and read (`im2col_bytes`; 0 for a
 #: stride-1 1x1 conv, whose input is that matrix).
 LOWERED = frozenset({LOWERED_GROUPED, NATIVE_1X1, NATIVE_KXK})
@@ -203,16 +205,40 @@ def native_kind(attrs: Mapping[str, Any]) -> str:
 
 def torch_kind(kind: str, attrs: Mapping[str, Any], block: int, layout: int = 0) -> str:
     """`kind` as PyTorch's oneDNN runs the node with `attrs`: a grouped conv on the GEMM path
-    (`onednn_gemm_path` at `block`) is ``conv_grouped_gemm``, a depthwise conv whose channels
-    the layout block `layout` pads (`padded_depthwise`) ``conv_dw_padded``; any other kind is
-    itself. A lowered conv's bytes count the im2col matrix (`im2col_bytes`), written and read:
-    on a 2-core AMD EPYC that takes the leave-one-out error of 28 such convs (3x3 and 1x1)
-    from 39% (MACs and bytes alone) to 7%, where the blocked grouped convs' fit was 60% off."""
+    (`onednn_gemm_path` at `block`) is ``conv_grouped_gemm``, one in oneDNN's narrowest layout
+    (`narrow_grouped`) ``conv_grouped_narrow``, a depthwise conv whose channels the layout
+    block `layout` pads (`padded_depthwise`) ``conv_dw_padded``; any other kind is itself.
+    A lowered conv's bytes count the im2col matrix (`im2col_bytes`), written and read: on a
+    2-core AMD EPYC that takes the leave-one-out error of 28 such convs (3x3 and 1x1) from 39%
+    (MACs and bytes alone) to 7%, where the blocked grouped convs' fit was 60% off."""
     if kind == "conv_grouped" and onednn_gemm_path(attrs, block):
         return LOWERED_GROUPED
+    if kind == "conv_grouped" and narrow_grouped(attrs, block, layout):
+        return NARROW_GROUPED
     if kind == "conv_dw" and padded_depthwise(attrs, layout):
         return PADDED_DEPTHWISE
     return kind
+
+
+def narrow_grouped(attrs: Mapping[str, Any], block: int, layout: int) -> bool:
+    """Whether oneDNN runs the grouped conv with `attrs` (not on the GEMM path) in its narrowest
+    blocked layout, of the grouped block `block` (``profiler.onednn.grouped_block``): its
+    channels per group, in or out, are no multiple of twice `block`, where twice `block`
+    still fits the layout block `layout` (0: not probed, never). oneDNN takes the widest of
+    16, 8 and 4 channels that divides both, and a kernel on 4 of 16 lanes runs far below one
+    on 8 or 16: on a 2-core AVX-512 AMD EPYC (block 4, layout 16) its 3x3 convs with 12
+    channels per group ran 1.2-1.6x and its 1x1 convs 1808 -> 512 in 4 groups (452 in, 128
+    out per group) at 2 threads 2.3-2.9x what one grouped fit predicts, where those with 8
+    or 16 per group ran 0.8-1.1x. At (4, 16): 96 -> 96 in 8 groups (12 each) yes, 64 -> 16
+    in 4 groups (16 in, 4 out) yes, 64 -> 64 in 8 groups (8 each) no, 32 -> 8 in 4 groups
+    no (2 out per group: the GEMM path)."""
+    groups = int(attrs.get("groups") or 1)
+    c_in, c_out = int(attrs["in_channels"]), int(attrs["out_channels"])
+    if block <= 0 or 2 * block > layout or groups == 1 or groups == c_in:
+        return False
+    if onednn_gemm_path(attrs, block):
+        return False
+    return (c_in // groups) % (2 * block) != 0 or (c_out // groups) % (2 * block) != 0
 
 
 def padded_depthwise(attrs: Mapping[str, Any], layout: int) -> bool:

@@ -35,6 +35,8 @@ KINDS = (
     "conv_dw_nchw",
     # PyTorch's depthwise convs whose channels oneDNN's blocked layout pads: slower reorders.
     "conv_dw_padded",
+    # PyTorch's grouped convs that oneDNN runs in its narrowest blocked layout (4 channels).
+    "conv_grouped_narrow",
     "linear",
     "matmul",
     "bn",

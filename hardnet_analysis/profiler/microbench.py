@@ -136,8 +136,9 @@ LARGE_DEPTHWISE = {
 #: (in, out, groups, kernel, side) of grouped convs with channels per group that are no
 #: multiple of 8: CondenseNet's 3x3 convs (4 groups of 2 or 4 outputs) and learned 1x1 group
 #: convs (4 groups of 12 to 452 inputs), ResNeXt's first stage (32 groups of 4) and other
-#: widths. PyTorch's oneDNN runs them as im2col and a GEMM per group, ONNX Runtime in NCHW
-#: (``metrics.conv_paths``), each far from a blocked grouped conv of the same work.
+#: widths. PyTorch's oneDNN runs them as im2col and a GEMM per group, or (4 or 12 channels per
+#: group, or at several threads the 1x1 ones) in its narrowest blocked layout; ONNX Runtime in
+#: NCHW (``metrics.conv_paths``); each far from a blocked grouped conv of the same work.
 GEMM_GROUPED = {
     "full": (
         (32, 8, 4, 3, 112),
@@ -160,7 +161,13 @@ GEMM_GROUPED = {
         (1040, 512, 4, 1, 7),
         (1808, 512, 4, 1, 7),
     ),
-    "quick": ((32, 8, 4, 3, 56), (128, 128, 32, 3, 28), (48, 48, 4, 3, 28), (144, 128, 4, 1, 28)),
+    "quick": (
+        (32, 8, 4, 3, 56),
+        (128, 128, 32, 3, 28),
+        (48, 48, 4, 3, 28),
+        (96, 96, 8, 3, 28),
+        (144, 128, 4, 1, 28),
+    ),
     "tiny": ((16, 4, 4, 3, 8), (24, 16, 4, 1, 8)),
 }
 
