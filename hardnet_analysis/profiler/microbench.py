@@ -125,7 +125,7 @@ ODD_DEPTHWISE = {
 #: inputs of 3.7-9.8 MB outgrow what this VM's L3 keeps warm: MobileNetV2's 96-channel conv
 #: at 160x160 took 1.5 ms alone at one thread on a 2-core AMD EPYC, 0.12 ns per byte against
 #: 0.08 for the grid's largest stride-2 conv (48 @112), and a fit without them predicted
-#: 0.99 ms.
+#: 0.99 ms (``results/dw-large/NOTE.md``).
 LARGE_DEPTHWISE = {
     "full": ((3, 32, 160, 1), (3, 96, 160, 2), (3, 144, 80, 1), (3, 144, 112, 2), (5, 72, 80, 2)),
     "quick": (),
