@@ -7,6 +7,8 @@ in microseconds, wall time. The work grows linearly with the output channels; a 
 cells followed by a jump is padding, not work.
 
     python benchmarks/bench_out_channel_steps.py --out results/channel-blocks/steps.json
+    python benchmarks/bench_out_channel_steps.py --threads 1 --outputs 8 10 12 16 20 24 32 48 64 \
+        --out results/channel-blocks/small-outputs.json   # HarDNet's growth convs
 
 Run on a quiet machine (about 1 minute on 2 cores).
 """
@@ -45,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, os.cpu_count() or 1])
+    parser.add_argument("--outputs", type=int, nargs="+", default=list(OUTPUTS))
     args = parser.parse_args()
     rows = []
     for threads in dict.fromkeys(args.threads):
@@ -52,7 +55,7 @@ def main() -> None:
         for c_in, side in INPUTS:
             x = torch.rand(1, c_in, side, side)
             cells = {}
-            for c_out in OUTPUTS:
+            for c_out in args.outputs:
                 conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False).eval()
                 cells[c_out] = round(median_us(conv, x), 1)
             rows.append({"threads": threads, "in": c_in, "side": side, "us": cells})
